@@ -1,0 +1,110 @@
+"""The TensorFlow fixed-point "shift model": the numeric contract, executed exactly.
+
+Conv and dense accumulate in float64: q15 x q15 products are below 2^30 and
+every partial sum of a realistic layer stays far below 2^53, so float64 holds
+the exact integer (float32 does not: DESIGN.md rule 4). The exact sum is then
+wrapped to int32 as the device does, every wrap is counted, and the output
+is shifted (arithmetic, floor) and saturated in int64.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from qverify.engines.base import Engine, OpResult
+from qverify.layout import conv_from_cmsis, dense_from_cmsis
+from qverify.plan import ROUNDINGS, OpPlan, QuantPlan
+from qverify.errors import PlanError
+
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+EXACT_LIMIT = 2**53
+
+
+class ShiftEngine(Engine):
+    """TensorFlow fixed-point model built from a plan.
+
+    Args:
+        plan: the plan.
+        rounding: override the plan's rounding ('truncate' or 'round'); default the plan's.
+        batch: samples per TensorFlow call (bounds memory; results do not depend on it).
+    """
+
+    name = "shift"
+
+    def __init__(self, plan: QuantPlan, rounding: str | None = None, batch: int = 64):
+        super().__init__(plan)
+        self.rounding = rounding or plan.rounding
+        if self.rounding not in ROUNDINGS:
+            raise PlanError(f"rounding '{self.rounding}' is not one of {', '.join(ROUNDINGS)}")
+        self.batch = batch
+        self._weights = {}
+        for op in plan.ops:
+            if op.weighted:
+                self._weights[op.name] = self._prepare(op)
+
+    def describe(self) -> str:
+        return f"shift (TensorFlow float64-exact, {self.rounding})"
+
+    def _prepare(self, op: OpPlan):
+        import tensorflow as tf
+
+        if op.kind == "conv":
+            w = conv_from_cmsis(op.weights, *op.kernel, op.in_shape[2], op.out_shape[2])
+        else:
+            w = dense_from_cmsis(op.weights, op.in_shape[2], op.out_shape[2])
+        w = np.asarray(w, dtype=np.float64)
+        rnd = (1 << op.out_rshift) >> 1 if self.rounding == "round" else 0
+        # Bias term as the kernel forms it: bias << bias_lshift, plus NN_ROUND.
+        start = op.bias.astype(np.float64) * 2.0**op.bias_lshift + rnd
+        bound = np.abs(w).sum(axis=tuple(range(w.ndim - 1))).max() * 2**15 + np.abs(start).max()
+        if bound >= EXACT_LIMIT:  # not reachable with q15 shapes below ~2^22 MACs per output
+            raise PlanError(f"op '{op.name}': accumulator bound {bound:.3g} exceeds float64's exact range")
+        return tf.constant(w), tf.constant(start)
+
+    def run_op(self, index: int, x: np.ndarray) -> OpResult:
+        op = self.plan.ops[index]
+        outs, sats, ovfs = [], 0, 0
+        for start in range(0, len(x), self.batch):
+            out, sat, ovf = self._op(op, x[start:start + self.batch])
+            outs.append(out)
+            sats += sat
+            ovfs += ovf
+        return OpResult(np.concatenate(outs), sats if op.weighted else 0, ovfs if op.weighted else 0)
+
+    def _op(self, op: OpPlan, x: np.ndarray):
+        import tensorflow as tf
+
+        if op.kind in ("conv", "dense"):
+            w, start = self._weights[op.name]
+            h = tf.constant(x, dtype=tf.float64)
+            if op.kind == "conv":
+                ph, pw = op.pad
+                acc = tf.nn.conv2d(h, w, strides=[1, *op.stride, 1], padding=[[0, 0], [ph, ph], [pw, pw], [0, 0]])
+            else:
+                acc = tf.reshape(tf.matmul(tf.reshape(h, (-1, op.in_shape[2])), w), (-1, 1, 1, op.out_shape[2]))
+            acc = tf.cast(acc + start, tf.int64)
+            overflows = int(tf.math.count_nonzero((acc < INT32_MIN) | (acc > INT32_MAX)))
+            wrapped = tf.bitwise.bitwise_and(acc + 2**31, 0xFFFFFFFF) - 2**31
+            shifted = tf.bitwise.right_shift(wrapped, tf.constant(op.out_rshift, tf.int64))
+            sats = int(tf.math.count_nonzero((shifted < self.plan.qmin) | (shifted > self.plan.qmax)))
+            out = tf.clip_by_value(shifted, self.plan.qmin, self.plan.qmax)
+            return tf.cast(out, tf.int16).numpy(), sats, overflows
+        h = tf.constant(x, dtype=tf.int64)
+        if op.kind == "relu":
+            out = tf.maximum(h, 0)
+        elif op.kind == "maxpool":
+            out = tf.nn.max_pool2d(tf.cast(h, tf.float64), op.kernel, op.stride, "VALID")
+        elif op.kind == "avgpool":
+            # float64 mean x count is within 2^-52 relative of the integer sum, so rounding
+            # recovers the exact sum; then C division (toward zero) as the kernel does.
+            count = op.kernel[0] * op.kernel[1]
+            mean = tf.nn.avg_pool2d(tf.cast(h, tf.float64), op.kernel, op.stride, "VALID")
+            out = tf.truncatediv(tf.cast(tf.round(mean * count), tf.int64), count)
+        elif op.kind == "gap":
+            count = op.in_shape[0] * op.in_shape[1]
+            out = tf.truncatediv(tf.reduce_sum(h, axis=(1, 2), keepdims=True), count)
+        elif op.kind == "flatten":
+            out = tf.reshape(h, (-1, *op.out_shape))
+        else:
+            raise PlanError(f"op '{op.name}': unknown kind '{op.kind}'")
+        return tf.cast(out, tf.int16).numpy(), 0, 0

@@ -1,0 +1,51 @@
+"""Float execution of graph ops in TensorFlow, batched.
+
+Calibration measures its ranges here and the float engine is built on it,
+so both see exactly the model's float arithmetic (float32, as Keras runs it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from qverify.graph import Op
+
+
+def run_op(op: Op, x):
+    """Apply one op in float32 to a batch x shaped (N, H, W, C); returns a tf.Tensor."""
+    import tensorflow as tf
+
+    if op.kind == "conv":
+        ph, pw = op.pad
+        y = tf.nn.conv2d(x, op.weights, strides=[1, *op.stride, 1],
+                         padding=[[0, 0], [ph, ph], [pw, pw], [0, 0]])
+        return y + op.bias
+    if op.kind == "dense":
+        flat = tf.reshape(x, (-1, op.in_shape[2]))
+        return tf.reshape(tf.matmul(flat, op.weights) + op.bias, (-1, 1, 1, op.out_shape[2]))
+    if op.kind == "relu":
+        return tf.nn.relu(x)
+    if op.kind == "maxpool":
+        return tf.nn.max_pool2d(x, op.kernel, op.stride, "VALID")
+    if op.kind == "avgpool":
+        return tf.nn.avg_pool2d(x, op.kernel, op.stride, "VALID")
+    if op.kind == "gap":
+        return tf.reduce_mean(x, axis=(1, 2), keepdims=True)
+    if op.kind == "flatten":
+        return tf.reshape(x, (-1, 1, 1, op.out_shape[2]))
+    raise ValueError(f"unknown op kind {op.kind}")
+
+
+def run_chain(ops: list[Op], x: np.ndarray, batch: int = 256) -> Iterator[tuple[int, list[np.ndarray]]]:
+    """Run all ops over x in batches; yields (start index, per-op outputs) per batch."""
+    import tensorflow as tf
+
+    for start in range(0, len(x), batch):
+        h = tf.constant(x[start:start + batch], dtype=tf.float32)
+        outs = []
+        for op in ops:
+            h = run_op(op, h)
+            outs.append(h.numpy())
+        yield start, outs

@@ -1,0 +1,306 @@
+"""The quantization plan: the single source of truth every exporter and engine reads.
+
+Per op: formats (frac bits), integer weights and biases in CMSIS layout,
+bias_lshift / out_rshift, the adjustments DESIGN.md rule 3 made, and what
+saturated while quantizing. Saved as plan.json + plan.npz with a content hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from qverify import __version__
+from qverify.calibrate import Ranges
+from qverify.errors import PlanError
+from qverify.graph import WEIGHTED, Graph, Op
+from qverify.layout import conv_to_cmsis, dense_to_cmsis
+from qverify.qformat import frac_bits, quantize
+
+ROUNDINGS = ("truncate", "round")
+MAX_SHIFT = 31
+
+
+@dataclass
+class OpPlan:
+    """One op of the plan. Shapes are (H, W, C); shifts and weights only for conv/dense."""
+
+    name: str
+    kind: str
+    in_shape: tuple[int, int, int]
+    out_shape: tuple[int, int, int]
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    pad: tuple[int, int]
+    in_frac: int
+    out_frac: int
+    range: tuple[float, float]
+    w_frac: int | None = None
+    b_frac: int | None = None
+    bias_lshift: int | None = None
+    out_rshift: int | None = None
+    weight_saturations: int = 0
+    bias_saturations: int = 0
+    adjustments: list[str] = field(default_factory=list)
+    weights: np.ndarray | None = field(default=None, repr=False)
+    bias: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def weighted(self) -> bool:
+        return self.kind in WEIGHTED
+
+    @property
+    def macs(self) -> int:
+        if self.kind == "conv":
+            h, w, c = self.out_shape
+            return h * w * c * self.kernel[0] * self.kernel[1] * self.in_shape[2]
+        if self.kind == "dense":
+            return self.in_shape[2] * self.out_shape[2]
+        return 0
+
+    @property
+    def size(self) -> int:
+        h, w, c = self.out_shape
+        return h * w * c
+
+
+@dataclass
+class QuantPlan:
+    """A whole network's fixed-point plan.
+
+    Attributes:
+        bits: storage width (16 → q15).
+        rounding: 'truncate' (firmware built with ARM_NN_TRUNCATE; the notebook's floor)
+            or 'round' (CMSIS-NN's default build, NN_ROUND added before the shift).
+        rule: the format rule ('notebook' or 'tight').
+        input_shape: (H, W, C) of the network input.
+        model_input_shape: the Keras model's input shape.
+        input_frac: frac bits of the input.
+        input_range: calibrated float range of the input.
+        ops: the ops in order.
+        final_activation: 'sigmoid', 'softmax' or None (applied in float).
+        source: how the model and data were given (model, weights, data, calib_samples, model_fingerprint).
+        version: qverify version that wrote the plan.
+    """
+
+    bits: int
+    rounding: str
+    rule: str
+    input_shape: tuple[int, int, int]
+    model_input_shape: tuple[int, ...]
+    input_frac: int
+    input_range: tuple[float, float]
+    ops: list[OpPlan]
+    final_activation: str | None
+    source: dict = field(default_factory=dict)
+    version: str = __version__
+
+    def op(self, name: str) -> OpPlan:
+        for op in self.ops:
+            if op.name == name:
+                return op
+        raise PlanError(f"no op named '{name}' in the plan; ops are: {', '.join(o.name for o in self.ops)}")
+
+    def index(self, name: str) -> int:
+        return self.ops.index(self.op(name))
+
+    @property
+    def qmin(self) -> int:
+        return -(1 << (self.bits - 1))
+
+    @property
+    def qmax(self) -> int:
+        return (1 << (self.bits - 1)) - 1
+
+    @property
+    def adjustments(self) -> list[str]:
+        return [f"{op.name}: {a}" for op in self.ops for a in op.adjustments]
+
+    # ---- serialisation -------------------------------------------------
+    def _meta(self) -> dict:
+        meta = {k: v for k, v in asdict(self).items() if k != "ops"}
+        meta["ops"] = [{k: v for k, v in asdict(op).items() if k not in ("weights", "bias")} for op in self.ops]
+        return meta
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        arrays = {}
+        for op in self.ops:
+            if op.weighted:
+                arrays[f"{op.name}.weights"] = op.weights
+                arrays[f"{op.name}.bias"] = op.bias
+        return arrays
+
+    @property
+    def hash(self) -> str:
+        """sha256 over the plan's content (formats, shifts, shapes, integer arrays), not over who wrote it when."""
+        meta = self._meta()
+        meta.pop("version")
+        h = hashlib.sha256(json.dumps(meta, sort_keys=True).encode())
+        for name, arr in sorted(self._arrays().items()):
+            h.update(f"{name}:{arr.dtype.str}:{arr.shape}".encode())
+            h.update(np.ascontiguousarray(arr).tobytes())
+        return h.hexdigest()
+
+    def save(self, directory: str | Path) -> None:
+        """Write plan.json and plan.npz into directory, each atomically."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        meta = self._meta()
+        meta["hash"] = self.hash
+        atomic_write(directory / "plan.json", json.dumps(meta, indent=1).encode())
+        fd, tmp = tempfile.mkstemp(dir=directory, suffix=".npz.tmp")
+        os.close(fd)
+        try:
+            with open(tmp, "wb") as f:
+                np.savez(f, **self._arrays())
+            os.replace(tmp, directory / "plan.npz")
+        except BaseException:
+            os.unlink(tmp)
+            raise
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "QuantPlan":
+        """Read a plan written by save(); checks its hash.
+
+        Raises:
+            PlanError: missing files, unreadable content or a hash that does not match.
+        """
+        directory = Path(directory)
+        jpath, npath = directory / "plan.json", directory / "plan.npz"
+        for p in (jpath, npath):
+            if not p.is_file():
+                raise PlanError(f"plan file {p} does not exist (run `python -m qverify quantize --out {directory}` first)")
+        try:
+            meta = json.loads(jpath.read_text())
+            with np.load(npath, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+            ops = []
+            for o in meta.pop("ops"):
+                for key in ("in_shape", "out_shape", "kernel", "stride", "pad", "range"):
+                    o[key] = tuple(o[key])
+                op = OpPlan(**o)
+                if op.weighted:
+                    op.weights = arrays[f"{op.name}.weights"]
+                    op.bias = arrays[f"{op.name}.bias"]
+                ops.append(op)
+            stored = meta.pop("hash")
+            for key in ("input_shape", "model_input_shape", "input_range"):
+                meta[key] = tuple(meta[key])
+            plan = cls(ops=ops, **meta)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PlanError(f"plan in {directory} is malformed: {exc}") from exc
+        if plan.hash != stored:
+            raise PlanError(f"plan in {directory} does not match its hash (edited or corrupted): stored {stored[:12]}, content {plan.hash[:12]}")
+        return plan
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write bytes to path through a temporary file and a rename."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def model_fingerprint(graph: Graph) -> str:
+    """sha256 of the float weights and op geometry: identifies the model a plan came from."""
+    h = hashlib.sha256()
+    for op in graph.ops:
+        h.update(f"{op.name}:{op.kind}:{op.in_shape}:{op.out_shape}:{op.kernel}:{op.stride}:{op.pad}".encode())
+        for arr in (op.weights, op.bias):
+            if arr is not None:
+                h.update(np.ascontiguousarray(arr, dtype=np.float32).tobytes())
+    return h.hexdigest()
+
+
+def make_plan(graph: Graph, ranges: Ranges, bits: int = 16, rounding: str = "truncate",
+              rule: str = "notebook", source: dict | None = None) -> QuantPlan:
+    """Quantize a graph to a plan.
+
+    Args:
+        graph: the ops.
+        ranges: calibrated float ranges.
+        bits: storage width; 16 for q15 (the only width the kernels implement).
+        rounding: 'truncate' or 'round', how the firmware's kernels are built.
+        rule: format rule, see qformat.frac_bits.
+        source: provenance recorded in the plan.
+
+    Returns:
+        The plan.
+
+    Raises:
+        PlanError: a shift outside [0, 31] or a bad setting.
+    """
+    if rounding not in ROUNDINGS:
+        raise PlanError(f"rounding '{rounding}' is not one of {', '.join(ROUNDINGS)}")
+    if bits != 16:
+        raise PlanError(f"bits {bits} is not supported; the CMSIS-NN kernels qverify verifies are q15 (16 bits)")
+    input_frac = frac_bits(*ranges.input, bits=bits, rule=rule)
+    f_in = input_frac
+    ops = []
+    for op in graph.ops:
+        lo, hi = ranges.ops[op.name]
+        if op.kind in WEIGHTED:
+            planned = _plan_weighted(op, f_in, (lo, hi), bits, rule)
+        else:
+            planned = _plan_plain(op, f_in, (lo, hi))
+        ops.append(planned)
+        f_in = planned.out_frac
+    src = dict(source or {})
+    src["model_fingerprint"] = model_fingerprint(graph)
+    src["calib_samples"] = ranges.samples
+    return QuantPlan(bits, rounding, rule, graph.input_shape, graph.model_input_shape, input_frac,
+                     tuple(ranges.input), ops, graph.final_activation, src)
+
+
+def _geometry(op: Op) -> dict:
+    return dict(name=op.name, kind=op.kind, in_shape=op.in_shape, out_shape=op.out_shape,
+                kernel=op.kernel, stride=op.stride, pad=op.pad)
+
+
+def _plan_plain(op: Op, f_in: int, rng) -> OpPlan:
+    # ReLU, pooling and flatten keep their input's format (DESIGN.md rules 5-8).
+    return OpPlan(**_geometry(op), in_frac=f_in, out_frac=f_in, range=tuple(map(float, rng)))
+
+
+def _plan_weighted(op: Op, f_in: int, rng, bits: int, rule: str) -> OpPlan:
+    w_frac = frac_bits(op.weights.min(), op.weights.max(), bits, rule)
+    b_frac = frac_bits(op.bias.min(), op.bias.max(), bits, rule)
+    out_frac = frac_bits(*rng, bits=bits, rule=rule)
+    adjustments = []
+    bias_lshift = w_frac + f_in - b_frac
+    if bias_lshift < 0:
+        adjustments.append(
+            f"bias_lshift would be {bias_lshift} (f_w {w_frac} + f_in {f_in} - f_b {b_frac}); "
+            f"bias re-quantized at f_b = {w_frac + f_in} instead of {b_frac}, bias_lshift 0")
+        b_frac, bias_lshift = w_frac + f_in, 0
+    out_rshift = w_frac + f_in - out_frac
+    if out_rshift < 0:
+        adjustments.append(
+            f"out_rshift would be {out_rshift} (f_w {w_frac} + f_in {f_in} - f_out {out_frac}); "
+            f"output format set to f_out = {w_frac + f_in} instead of {out_frac}, out_rshift 0")
+        out_frac, out_rshift = w_frac + f_in, 0
+    for label, shift in (("bias_lshift", bias_lshift), ("out_rshift", out_rshift)):
+        if shift > MAX_SHIFT:
+            raise PlanError(
+                f"op '{op.name}': {label} {shift} is outside [0, {MAX_SHIFT}] (f_w {w_frac}, f_in {f_in}, "
+                f"f_b {b_frac}, f_out {out_frac}); shifts past 31 are undefined in C and differ between host and core")
+    q_w, w_sat = quantize(op.weights, w_frac, bits)
+    q_b, b_sat = quantize(op.bias, b_frac, bits)
+    flat = conv_to_cmsis(q_w) if op.kind == "conv" else dense_to_cmsis(q_w)
+    return OpPlan(**_geometry(op), in_frac=f_in, out_frac=out_frac, range=tuple(map(float, rng)),
+                  w_frac=w_frac, b_frac=b_frac, bias_lshift=bias_lshift, out_rshift=out_rshift,
+                  weight_saturations=w_sat, bias_saturations=b_sat, adjustments=adjustments,
+                  weights=flat, bias=q_b)

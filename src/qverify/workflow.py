@@ -1,0 +1,78 @@
+"""The steps the CLI and the pytest plugin share: model + data → graph → ranges → plan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from qverify.calibrate import calibrate, load_data, prepare_input
+from qverify.errors import DataError, PlanError
+from qverify.graph import Graph, build_graph, load_model
+from qverify.plan import QuantPlan, make_plan, model_fingerprint
+
+DEMO_CALIB_SAMPLES = 1000
+DEMO_DATA = "demo:calib"
+
+
+@dataclass
+class Quantized:
+    """A plan together with the graph and prepared float data it was made from."""
+
+    plan: QuantPlan
+    graph: Graph
+    x: np.ndarray
+
+
+def load_inputs(graph: Graph, data: str | None, samples: int | None = None, demo_split: str = "calib") -> np.ndarray:
+    """Prepared float data (N, H, W, C): from a .npy file, or the demo's synthetic set when data is None/'demo:<split>'."""
+    if samples is not None and samples <= 0:
+        raise DataError(f"sample count {samples} must be positive")
+    if data is None or data.startswith("demo:"):
+        from qverify import demo
+
+        split = demo_split if data is None else data.split(":", 1)[1]
+        x, _ = demo.make_dataset(samples or DEMO_CALIB_SAMPLES, split)
+        return prepare_input(x, graph, f"demo data ({split})")
+    x = load_data(data)
+    if samples is not None:
+        x = x[:samples]
+    return prepare_input(x, graph, str(data))
+
+
+def quantize(model: str | None = None, weights: str | None = None, data: str | None = None,
+             calib_samples: int | None = None, bits: int = 16, rounding: str = "truncate",
+             rule: str = "notebook") -> Quantized:
+    """Load, calibrate and plan. With no model and no data, the shipped demo.
+
+    Raises:
+        QVerifyError subclasses for a bad model, data or plan.
+    """
+    if model is not None and data is None and weights is None and not str(model).startswith("demo"):
+        raise DataError("a user model needs calibration data: pass --data X.npy")
+    graph = build_graph(load_model(model, weights))
+    x = load_inputs(graph, data, calib_samples)
+    ranges = calibrate(graph, x)
+    source = {
+        "model": "demo" if model is None else _absolute(model),
+        "weights": None if weights is None else str(Path(weights).resolve()),
+        "data": DEMO_DATA if data is None else (data if data.startswith("demo:") else str(Path(data).resolve())),
+    }
+    plan = make_plan(graph, ranges, bits=bits, rounding=rounding, rule=rule, source=source)
+    return Quantized(plan, graph, x)
+
+
+def _absolute(model: str) -> str:
+    path = Path(model)
+    return str(path.resolve()) if path.exists() else model
+
+
+def graph_for(plan: QuantPlan) -> Graph:
+    """Reload the model a plan was made from and check it is the same model."""
+    src = plan.source
+    model = None if src.get("model") == "demo" else src.get("model")
+    graph = build_graph(load_model(model, src.get("weights")))
+    if model_fingerprint(graph) != src.get("model_fingerprint"):
+        raise PlanError(f"the model at {src.get('model')} is not the model this plan was made from (fingerprint differs); re-run quantize")
+    return graph
