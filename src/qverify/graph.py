@@ -209,18 +209,25 @@ def _chain(model) -> list:
     layers = [l for l in model.layers if not isinstance(l, keras.layers.InputLayer)]
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise ModelError(f"model has {len(model.inputs)} inputs and {len(model.outputs)} outputs; qverify needs one of each (a linear chain)")
+    if isinstance(model, keras.Sequential):
+        for layer in layers:
+            if isinstance(layer, keras.Model):
+                raise ModelError(f"layer '{layer.name}' ({type(layer).__name__}) is a nested model; flatten it into one chain. Supported: {SUPPORTED}")
+        return layers
+    # Functional: walk the call graph; each layer must consume exactly the tensor the previous one produced.
     previous = model.inputs[0]
     for layer in layers:
         if isinstance(layer, keras.Model):
             raise ModelError(f"layer '{layer.name}' ({type(layer).__name__}) is a nested model; flatten it into one chain. Supported: {SUPPORTED}")
-        inputs = layer.input
-        if isinstance(inputs, (list, tuple)) or inputs is not previous or len(getattr(layer, "_inbound_nodes", [None])) > 1:
+        node = next((n for n in layer._inbound_nodes
+                     if len(n.input_tensors) == 1 and n.input_tensors[0] is previous), None)
+        if node is None or len(node.output_tensors) != 1:
             raise ModelError(
                 f"layer '{layer.name}' ({type(layer).__name__}) is not fed by the layer before it: "
                 "the model branches or merges; qverify supports a linear chain only"
             )
-        previous = layer.output
-    if layers and layers[-1].output is not model.outputs[0]:
+        previous = node.output_tensors[0]
+    if previous is not model.outputs[0]:
         raise ModelError("the model's output is not its last layer's output; qverify supports a linear chain only")
     return layers
 
