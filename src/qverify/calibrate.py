@@ -32,12 +32,12 @@ def load_data(path: str | Path) -> np.ndarray:
         raise DataError(f"data file {path} is not a readable .npy array: {exc}") from exc
 
 
-def prepare_input(x: np.ndarray, graph: Graph, what: str = "data") -> np.ndarray:
+def prepare_input(x: np.ndarray, shapes, what: str = "data") -> np.ndarray:
     """Check data and reshape it to (N, H, W, C) float32.
 
     Args:
         x: (N, L), (N, L, 1), (N, L, 1, 1) for a 1-D model, or (N, *model input shape).
-        graph: the model graph.
+        shapes: a Graph or QuantPlan (anything with input_shape and model_input_shape).
         what: how to name the data in messages (e.g. the file name).
 
     Returns:
@@ -47,8 +47,8 @@ def prepare_input(x: np.ndarray, graph: Graph, what: str = "data") -> np.ndarray
         DataError: wrong rank/shape, non-float dtype, empty, or NaN/inf (names the first bad sample).
     """
     x = np.asarray(x)
-    h, w, c = graph.input_shape
-    accepted = [tuple(graph.model_input_shape), (h, w, c)]
+    h, w, c = shapes.input_shape
+    accepted = [tuple(shapes.model_input_shape), (h, w, c)]
     if w == 1 and c == 1:
         accepted += [(h,), (h, 1), (h, 1, 1)]
     if x.ndim < 2 or tuple(x.shape[1:]) not in accepted:

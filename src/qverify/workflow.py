@@ -25,8 +25,9 @@ class Quantized:
     x: np.ndarray
 
 
-def load_inputs(graph: Graph, data: str | None, samples: int | None = None, demo_split: str = "calib") -> np.ndarray:
-    """Prepared float data (N, H, W, C): from a .npy file, or the demo's synthetic set when data is None/'demo:<split>'."""
+def load_inputs(shapes, data: str | None, samples: int | None = None, demo_split: str = "calib") -> np.ndarray:
+    """Prepared float data (N, H, W, C) for a Graph or plan (`shapes`): from a .npy file, or the demo's
+    synthetic set when data is None or 'demo:<split>'. `samples` keeps the first N."""
     if samples is not None and samples <= 0:
         raise DataError(f"sample count {samples} must be positive")
     if data is None or data.startswith("demo:"):
@@ -34,11 +35,11 @@ def load_inputs(graph: Graph, data: str | None, samples: int | None = None, demo
 
         split = demo_split if data is None else data.split(":", 1)[1]
         x, _ = demo.make_dataset(samples or DEMO_CALIB_SAMPLES, split)
-        return prepare_input(x, graph, f"demo data ({split})")
+        return prepare_input(x, shapes, f"demo data ({split})")
     x = load_data(data)
     if samples is not None:
         x = x[:samples]
-    return prepare_input(x, graph, str(data))
+    return prepare_input(x, shapes, str(data))
 
 
 def quantize(model: str | None = None, weights: str | None = None, data: str | None = None,

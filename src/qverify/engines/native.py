@@ -1,0 +1,129 @@
+"""The native engine: the q15 C kernels (cmsis/) and the network runner (csrc/), called through cffi.
+
+Shapes and dtypes are checked here, in Python, before any pointer crosses
+into C. cffi releases the GIL during each call, so sub-batches run on
+several threads at once, each with its own scratch memory.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from qverify import native_lib
+from qverify.engines.base import Engine, OpResult, RunResult
+from qverify.errors import QVerifyError
+from qverify.plan import QuantPlan
+
+KIND_IDS = {"conv": 0, "dense": 1, "relu": 2, "maxpool": 3, "avgpool": 4, "gap": 5, "flatten": 6}
+UINT16_MAX = 0xFFFF
+
+
+class NativeEngine(Engine):
+    """Runs a plan with the C kernels.
+
+    Args:
+        plan: the plan.
+        kernels: 'dsp' (the ARM_MATH_DSP SIMD path, portable intrinsics on the host) or 'plain'.
+        rounding: the firmware build to emulate, 'truncate' or 'round'; default the plan's.
+        cmsis_root: build the arm_* kernels from this CMSIS tree instead of the bundled ones.
+        threads: worker threads (default: one per core).
+    """
+
+    name = "native"
+
+    def __init__(self, plan: QuantPlan, kernels: str = "dsp", rounding: str | None = None,
+                 cmsis_root: str | None = None, threads: int | None = None):
+        super().__init__(plan)
+        self.rounding = rounding or plan.rounding
+        self.kernels = kernels
+        self.native = native_lib.load(kernels, self.rounding, cmsis_root)
+        self.threads = threads or os.cpu_count() or 1
+        ffi = self.native.ffi
+        self._keep = []  # numpy arrays the C structs point into
+        self._ops = ffi.new("qv_op_t[]", len(plan.ops))
+        for i, op in enumerate(plan.ops):
+            self._fill(self._ops[i], op)
+        self.scratch_words = int(self.native.lib.qv_scratch_words(self._ops, len(plan.ops)))
+        self.kernels_used: list[str] = []
+
+    def describe(self) -> str:
+        return f"native ({self.native.info})"
+
+    def _fill(self, c, op) -> None:
+        dims = (*op.in_shape, *op.out_shape, *op.kernel, *op.stride, *op.pad)
+        if any(not 0 <= d <= UINT16_MAX for d in dims):
+            raise QVerifyError(f"op '{op.name}': a dimension in {dims} does not fit the kernels' uint16_t arguments")
+        c.kind = KIND_IDS[op.kind]
+        c.in_h, c.in_w, c.in_c = op.in_shape
+        c.out_h, c.out_w, c.out_c = op.out_shape
+        c.k_h, c.k_w = op.kernel
+        c.stride_h, c.stride_w = op.stride
+        c.pad_h, c.pad_w = op.pad
+        if op.weighted:
+            h, w, ci, co = *op.kernel, op.in_shape[2], op.out_shape[2]
+            expected = h * w * ci * co if op.kind == "conv" else ci * co
+            weights = np.ascontiguousarray(op.weights, dtype=np.int16)
+            bias = np.ascontiguousarray(op.bias, dtype=np.int16)
+            if weights.size != expected or bias.size != co:
+                raise QVerifyError(f"op '{op.name}': {weights.size} weights and {bias.size} biases; "
+                                   f"expected {expected} and {co}")
+            c.bias_lshift, c.out_rshift = op.bias_lshift, op.out_rshift
+            self._keep += [weights, bias]
+            c.weights = self.native.ffi.cast("const int16_t *", weights.ctypes.data)
+            c.bias = self.native.ffi.cast("const int16_t *", bias.ctypes.data)
+
+    def _call(self, first: int, count: int, x: np.ndarray, outputs: list[np.ndarray | None]) -> None:
+        """Run ops[first:first+count] over x, splitting the batch across threads."""
+        ffi, lib = self.native.ffi, self.native.lib
+        ops = self._ops + first
+        n = len(x)
+        chunks = [(s, min(s + max(1, -(-n // self.threads)), n)) for s in range(0, n, max(1, -(-n // self.threads)))]
+        kernel_used = ffi.new("int32_t[]", count)
+
+        def work(bounds):
+            lo, hi = bounds
+            scratch = np.empty(self.scratch_words, np.int16)
+            ptrs = ffi.new("int16_t *[]", count)
+            for j, out in enumerate(outputs):
+                if out is not None:
+                    ptrs[j] = ffi.cast("int16_t *", out[lo:hi].ctypes.data)
+            failed = ffi.new("int32_t *", -1)
+            status = lib.qv_run(ops, count, ffi.cast("const int16_t *", x[lo:hi].ctypes.data), hi - lo, ptrs,
+                                ffi.cast("int16_t *", scratch.ctypes.data), kernel_used, failed)
+            if status != 0:
+                op = self.plan.ops[first + failed[0]]
+                raise QVerifyError(f"native kernel for op '{op.name}' returned arm_status {status}")
+
+        if len(chunks) == 1:
+            work(chunks[0])
+        else:
+            with ThreadPoolExecutor(len(chunks)) as pool:
+                list(pool.map(work, chunks))
+        self.kernels_used[first:first + count] = [ffi.string(lib.qv_kernel_name(kernel_used[j])).decode()
+                                                  for j in range(count)]
+
+    def run(self, x: np.ndarray, keep: bool = True) -> RunResult:
+        """Whole network in one C call per thread; keep=False returns only the last op's output."""
+        x = self.check_input(x)
+        self.kernels_used = [""] * len(self.plan.ops)
+        last = len(self.plan.ops) - 1
+        outputs = [np.empty((len(x), *op.out_shape), np.int16) if keep or i == last else None
+                   for i, op in enumerate(self.plan.ops)]
+        self._call(0, len(self.plan.ops), x, outputs)
+        result = RunResult(self.name)
+        for op, out in zip(self.plan.ops, outputs):
+            if out is not None:
+                result.add(op.name, OpResult(out))
+        return result
+
+    def run_op(self, index: int, x: np.ndarray) -> OpResult:
+        op = self.plan.ops[index]
+        x = self.check_input(x, op.in_shape, f"input of {op.name}")
+        if len(self.kernels_used) != len(self.plan.ops):
+            self.kernels_used = [""] * len(self.plan.ops)
+        out = np.empty((len(x), *op.out_shape), np.int16)
+        self._call(index, 1, x, [out])
+        return OpResult(out)

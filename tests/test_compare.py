@@ -1,0 +1,125 @@
+"""The gate gates: injected faults in the native copy make compare fail, naming the right op."""
+
+import copy
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from qverify.calibrate import calibrate, prepare_input
+from qverify.cli import main
+from qverify.compare import run_compare
+from qverify.engines import make_engine, quantize_input
+from qverify.graph import build_graph
+from qverify.layout import conv_from_cmsis, notebook_conv_order
+from qverify.plan import make_plan
+
+L = keras.layers
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    """A 2-D model with a 3x2 kernel (where layouts matter), its plan on disk, data and quantized input."""
+    keras.utils.set_random_seed(8)
+    model = keras.Sequential([keras.Input((16, 12, 2)),
+                              L.Conv2D(4, (3, 2), activation="relu", name="conv_a"),
+                              L.Conv2D(6, (3, 3), padding="same", name="conv_b"), L.ReLU(name="relu_b"),
+                              L.MaxPooling2D((2, 2), name="pool"), L.Flatten(name="flat"),
+                              L.Dense(8, activation="relu", name="fc"), L.Dense(1, activation="sigmoid", name="out")])
+    g = build_graph(model)
+    xf = np.random.default_rng(0).uniform(-1, 1, (24, 16, 12, 2)).astype(np.float32)
+    plan = make_plan(g, calibrate(g, prepare_input(xf, g)))
+    d = tmp_path_factory.mktemp("small")
+    np.save(d / "x.npy", xf)
+    plan.source["data"] = str(d / "x.npy")
+    plan.save(d / "plan")
+    x, _ = quantize_input(plan, prepare_input(xf, g))
+    return plan, d, x
+
+
+def compare_with(plan, native_plan, x, mode="propagated", **native):
+    return run_compare(plan, make_engine("shift", plan), make_engine("native", native_plan, **native), x,
+                       list(range(len(x))), mode)
+
+
+@pytest.mark.parametrize("kernels", ["dsp", "plain"])
+@pytest.mark.parametrize("rounding", ["truncate", "round"])
+def test_engines_agree_when_builds_match(small, kernels, rounding):
+    """Shift and native agree on every op in every variant whose rounding matches the plan."""
+    plan, _, x = small
+    plan = copy.deepcopy(plan)
+    plan.rounding = rounding
+    for mode in ("propagated", "isolated"):
+        c = compare_with(plan, plan, x, mode, kernels=kernels)
+        assert c.ok, [(o.name, o.mismatches) for o in c.ops]
+
+
+def test_flipped_weight_lsb_is_named(small):
+    """One weight's LSB flipped in the native copy fails exactly that op first."""
+    plan, _, x = small
+    bad = copy.deepcopy(plan)
+    bad.op("conv_b").weights[5] ^= 1
+    for mode in ("propagated", "isolated"):
+        c = compare_with(plan, bad, x, mode)
+        assert not c.ok and c.first_divergent.name == "conv_b"
+    iso = compare_with(plan, bad, x, "isolated")
+    assert [o.name for o in iso.ops if o.mismatches] == ["conv_b"]  # isolated: nothing downstream differs
+
+
+def test_wrong_out_shift_is_named(small):
+    """A wrong out_shift in the firmware's copy fails that op."""
+    plan, _, x = small
+    bad = copy.deepcopy(plan)
+    bad.op("fc").out_rshift += 1
+    c = compare_with(plan, bad, x, "isolated")
+    assert c.first_divergent.name == "fc" and c.first_divergent.max_diff > 1
+
+
+def test_transposed_kernel_is_named(small):
+    """The notebook's [c_out][k_w][k_h][c_in] order for a 3x2 kernel fails the conv that has it."""
+    plan, _, x = small
+    bad = copy.deepcopy(plan)
+    op = bad.op("conv_a")
+    keras_w = conv_from_cmsis(op.weights, *op.kernel, op.in_shape[2], op.out_shape[2])
+    op.weights = notebook_conv_order(keras_w).astype(np.int16)
+    c = compare_with(plan, bad, x)
+    assert c.first_divergent.name == "conv_a"
+
+
+def test_rounding_mismatch_is_named(small):
+    """A firmware built with NN_ROUND against a truncate plan: the first conv differs by exactly 1 LSB."""
+    plan, _, x = small
+    c = compare_with(plan, plan, x, "isolated", rounding="round")
+    first = c.first_divergent
+    assert first.name == "conv_a" and first.max_diff == 1 and set(first.histogram) == {1}
+
+
+def test_cli_compare_exit_codes_and_json(small, tmp_path, capsys):
+    """compare exits 0 when exact, 1 naming the first op on a rounding mismatch, 2 on a bad layer name."""
+    plan, d, _ = small
+    assert main(["compare", "--plan", str(d / "plan"), "--samples", "0:8", "--layer", "conv_b"]) == 0
+    out = capsys.readouterr().out
+    assert "PASS: all" in out and "conv_b: 0 of" in out
+    js = tmp_path / "c.json"
+    code = main(["compare", "--plan", str(d / "plan"), "--sample", "3", "--rounding", "round",
+                 "--layer", "conv_a", "--json", str(js)])
+    out = capsys.readouterr().out
+    assert code == 1 and "first divergent op: conv_a" in out and "first mismatches (sample, h, w, c" in out
+    data = json.loads(js.read_text())
+    assert data["first_divergent"] == "conv_a" and data["samples"] == [3] and not data["ok"]
+    assert main(["compare", "--plan", str(d / "plan"), "--layer", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no op named 'nope'" in err
+
+
+def test_native_rejects_bad_shapes(small):
+    """A wrong shape or dtype is refused in Python before it reaches C."""
+    from qverify.errors import DataError
+
+    plan, _, x = small
+    engine = make_engine("native", plan)
+    with pytest.raises(DataError, match=r"shape \(2, 16, 11, 2\); expected \(N, 16, 12, 2\)"):
+        engine.run(x[:2, :, :11])
+    with pytest.raises(DataError, match="dtype float32"):
+        engine.run(x[:2].astype(np.float32))
