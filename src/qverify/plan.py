@@ -253,7 +253,7 @@ def make_plan(graph: Graph, ranges: Ranges, bits: int = 16, rounding: str = "tru
     for op in graph.ops:
         lo, hi = ranges.ops[op.name]
         if op.kind in WEIGHTED:
-            planned = _plan_weighted(op, f_in, (lo, hi), bits, rule)
+            planned = _plan_weighted(op, f_in, (lo, hi), bits, rule, rounding)
         else:
             planned = _plan_plain(op, f_in, (lo, hi))
         ops.append(planned)
@@ -275,7 +275,7 @@ def _plan_plain(op: Op, f_in: int, rng) -> OpPlan:
     return OpPlan(**_geometry(op), in_frac=f_in, out_frac=f_in, range=tuple(map(float, rng)))
 
 
-def _plan_weighted(op: Op, f_in: int, rng, bits: int, rule: str) -> OpPlan:
+def _plan_weighted(op: Op, f_in: int, rng, bits: int, rule: str, rounding: str) -> OpPlan:
     w_frac = frac_bits(op.weights.min(), op.weights.max(), bits, rule)
     b_frac = frac_bits(op.bias.min(), op.bias.max(), bits, rule)
     out_frac = frac_bits(*rng, bits=bits, rule=rule)
@@ -297,6 +297,10 @@ def _plan_weighted(op: Op, f_in: int, rng, bits: int, rule: str) -> OpPlan:
             raise PlanError(
                 f"op '{op.name}': {label} {shift} is outside [0, {MAX_SHIFT}] (f_w {w_frac}, f_in {f_in}, "
                 f"f_b {b_frac}, f_out {out_frac}); shifts past 31 are undefined in C and differ between host and core")
+    if rounding == "round" and out_rshift == MAX_SHIFT:
+        # CMSIS writes NN_ROUND(s) as ((0x1 << s) >> 1): for s = 31 that is INT_MIN >> 1 = -2^30, not +2^30.
+        raise PlanError(f"op '{op.name}': out_rshift 31 with rounding: CMSIS-NN's NN_ROUND(31) overflows int "
+                        "and adds -2^30 instead of 2^30; use --rounding truncate or narrower formats")
     q_w, w_sat = quantize(op.weights, w_frac, bits)
     q_b, b_sat = quantize(op.bias, b_frac, bits)
     flat = conv_to_cmsis(q_w) if op.kind == "conv" else dense_to_cmsis(q_w)

@@ -1,0 +1,330 @@
+"""cffi (API mode) builder for qverify's native kernels.
+
+Four extension modules are built from the same C sources:
+
+    qverify._native_dsp_truncate    -DARM_MATH_DSP -DARM_NN_TRUNCATE
+    qverify._native_dsp_round       -DARM_MATH_DSP
+    qverify._native_plain_truncate  -DARM_NN_TRUNCATE
+    qverify._native_plain_round
+
+"dsp" compiles the kernels' ARM_MATH_DSP (SIMD) paths with the portable
+intrinsics of cmsis/Include/qv_intrinsics.h; "plain" their plain-C paths.
+"truncate" defines ARM_NN_TRUNCATE (NN_ROUND = 0), "round" adds
+NN_ROUND(out_shift) = 2^(out_shift-1) to the accumulator.
+
+setup.py hands the module-level builders ``dsp_truncate`` ... ``plain_round``
+to cffi (``cffi_modules=["build.py:dsp_truncate", ...]``), so
+``pip install -e .`` compiles all four in place.  ``make_builder()`` is the
+general entry point (also used by ``qverify.native_lib`` to build against a
+firmware's CMSIS tree into a cache directory).
+
+``QVERIFY_CMSIS_ROOT=/path/to/CMSIS`` (or ``make_builder(cmsis_root=...)``)
+builds the five ``arm_*`` functions from that tree's CMSIS-NN sources instead
+of cmsis/Source; the ``qv_*`` kernels and the runner always come from this
+project.  A CMSIS tree is compiled in its host mode (``__GNUC_PYTHON__``,
+``ARM_MATH_DSP`` undefined), so only the plain variants can be built from
+it: ``make_builder(dsp=True, cmsis_root=...)`` raises ``CmsisTreeError``,
+and the setup builders build the dsp variants from the bundled kernels (with
+a warning; ``qv_build_info()`` then says ``kernels=bundled``).
+
+Run ``python build.py`` to (re)build the four modules into src/qverify
+without pip.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import warnings
+from pathlib import Path
+
+import cffi
+
+ROOT = Path(__file__).resolve().parent
+CMSIS_DIR = ROOT / "cmsis"
+CMSIS_INCLUDE = CMSIS_DIR / "Include"
+CMSIS_SOURCE = CMSIS_DIR / "Source"
+CSRC = ROOT / "csrc"
+CDEF_FILE = CSRC / "qverify_cdef.h"
+DEFAULT_WORK_DIR = ROOT / "build" / "qverify_native"
+
+ARM_FUNCTIONS = (
+    "arm_convolve_HWC_q15_basic",
+    "arm_convolve_HWC_q15_fast",
+    "arm_convolve_HWC_q15_fast_nonsquare",
+    "arm_fully_connected_q15",
+    "arm_relu_q15",
+)
+QV_FUNCTIONS = (
+    "qv_convolve_HWC_q15_basic_nonsquare",
+    "qv_maxpool_q15_HWC_nonsquare",
+    "qv_avepool_q15_HWC_nonsquare",
+    "qv_global_avepool_q15_HWC",
+)
+# headers of ours that the qv_ kernels / runner need when Arm's headers are used
+QV_HEADERS = ("qv_intrinsics.h", "qv_nnfunctions.h")
+RUNNER_SOURCE = CSRC / "qv_runner.c"
+
+VARIANTS = {
+    "dsp_truncate": (True, "truncate"),
+    "dsp_round": (True, "round"),
+    "plain_truncate": (False, "truncate"),
+    "plain_round": (False, "round"),
+}
+ROUNDINGS = ("truncate", "round")
+COMPILE_ARGS = ["-O3", "-fwrapv", "-std=c99"]
+
+
+class CmsisTreeError(ValueError):
+    """A CMSIS tree given as QVERIFY_CMSIS_ROOT / cmsis_root cannot be used."""
+
+
+def variant_name(dsp: bool, rounding: str) -> str:
+    """'dsp_truncate', 'plain_round', ..."""
+    return f"{'dsp' if dsp else 'plain'}_{rounding}"
+
+
+def default_module_name(dsp: bool, rounding: str) -> str:
+    return f"qverify._native_{variant_name(dsp, rounding)}"
+
+
+def _c_string(text: str) -> str:
+    """A C string literal for a -D macro value."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def find_cmsis_nn(cmsis_root: str | os.PathLike) -> dict:
+    """Locate the legacy q15 CMSIS-NN sources and include dirs under a CMSIS tree.
+
+    Accepts a root pointing at CMSIS_5, CMSIS_5/CMSIS or CMSIS/NN (any folder
+    with an ``NN/Source`` below it, or an NN folder itself).  Returns
+    ``{"root", "nn_dir", "sources": {function: Path}, "include_dirs": [Path]}``.
+    Raises CmsisTreeError naming the root and any missing function.
+    """
+    root = Path(cmsis_root).expanduser().resolve()
+    if not root.is_dir():
+        raise CmsisTreeError(f"CMSIS root {root} is not a directory")
+
+    def is_nn(d: Path) -> bool:
+        return (d / "Source").is_dir() and (d / "Include").is_dir()
+
+    nn_dir = None
+    for cand in (root, root / "NN", root / "CMSIS" / "NN"):
+        if cand.is_dir() and is_nn(cand) and (cand.name == "NN" or (cand / "Include" / "arm_nnfunctions.h").is_file()):
+            nn_dir = cand
+            break
+    if nn_dir is None:
+        found = sorted(
+            (p.parent.parent for p in root.rglob("arm_nnfunctions.h") if p.parent.name == "Include"),
+            key=lambda p: (len(p.parts), str(p)),
+        )
+        found = [d for d in found if is_nn(d)]
+        if found:
+            nn_dir = found[0]
+    if nn_dir is None:
+        raise CmsisTreeError(
+            f"no CMSIS-NN sources under CMSIS root {root}: expected NN/Source and NN/Include "
+            "(give the CMSIS_5, CMSIS_5/CMSIS or CMSIS/NN folder)"
+        )
+
+    sources: dict[str, Path] = {}
+    missing = []
+    for fn in ARM_FUNCTIONS:
+        hits = sorted(nn_dir.joinpath("Source").rglob(f"{fn}.c"), key=lambda p: (len(p.parts), str(p)))
+        if hits:
+            sources[fn] = hits[0]
+        else:
+            missing.append(fn)
+    if missing:
+        raise CmsisTreeError(
+            f"CMSIS root {root} lacks the legacy q15 CMSIS-NN function(s) {', '.join(missing)} "
+            f"(searched {nn_dir / 'Source'}/**/<function>.c; they exist in CMSIS_5 5.3-5.9)"
+        )
+
+    cmsis_dir = nn_dir.parent
+    include_dirs = [nn_dir / "Include"]
+    for sub in ("DSP/Include", "DSP/PrivateInclude", "Core/Include"):
+        d = cmsis_dir / sub
+        if d.is_dir():
+            include_dirs.append(d)
+    return {"root": root, "nn_dir": nn_dir, "sources": sources, "include_dirs": include_dirs}
+
+
+def _bundled_arm_sources() -> dict:
+    return {fn: CMSIS_SOURCE / f"{fn}.c" for fn in ARM_FUNCTIONS}
+
+
+def _our_sources() -> list[Path]:
+    """Every file of this project that goes into a native module."""
+    files = [Path(__file__).resolve(), CDEF_FILE, RUNNER_SOURCE, CSRC / "qv_runner.h"]
+    files += sorted(CMSIS_INCLUDE.glob("*.h"))
+    files += [CMSIS_SOURCE / f"{fn}.c" for fn in ARM_FUNCTIONS + QV_FUNCTIONS]
+    return sorted(set(files))
+
+
+def source_files(cmsis_root: str | os.PathLike | None = None) -> list[Path]:
+    """All files a module for this root depends on (ours + the tree's)."""
+    files = list(_our_sources())
+    if cmsis_root is not None:
+        tree = find_cmsis_nn(cmsis_root)
+        files.extend(tree["sources"].values())
+        for d in tree["include_dirs"]:
+            files.extend(sorted(d.glob("*.h")))
+    return files
+
+
+def source_digest(cmsis_root: str | os.PathLike | None = None) -> str:
+    """Content hash of the sources a module is built from (16 hex digits)."""
+    h = hashlib.sha256()
+    h.update(f"root={Path(cmsis_root).expanduser().resolve() if cmsis_root else 'bundled'}\n".encode())
+    for f in source_files(cmsis_root):
+        try:
+            rel = f.relative_to(ROOT).as_posix()
+        except ValueError:
+            rel = f.as_posix()
+        h.update(rel.encode() + b"\0")
+        h.update(f.read_bytes())
+        h.update(b"\0")
+    return h.hexdigest()[:16]
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    if not path.exists() or path.read_text() != text:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+def make_builder(
+    dsp: bool,
+    rounding: str,
+    cmsis_root: str | None = None,
+    module_name: str | None = None,
+    *,
+    work_dir: str | os.PathLike | None = None,
+) -> cffi.FFI:
+    """An FFI with set_source() done for one variant.
+
+    dsp: compile the ARM_MATH_DSP paths (portable intrinsics on the host).
+    rounding: "truncate" (-DARM_NN_TRUNCATE) or "round".
+    cmsis_root: build the arm_* functions from this CMSIS tree (plain only).
+    module_name: default ``qverify._native_<dsp|plain>_<rounding>``.
+    work_dir: where the per-variant wrapper sources go (default build/qverify_native).
+    """
+    if rounding not in ROUNDINGS:
+        raise ValueError(f"rounding must be one of {ROUNDINGS}, not {rounding!r}")
+    dsp = bool(dsp)
+    if module_name is None:
+        module_name = default_module_name(dsp, rounding)
+    work = Path(work_dir) if work_dir is not None else DEFAULT_WORK_DIR
+    work = (work / module_name.replace(".", "_")).resolve()
+
+    macros: list[tuple[str, str | None]] = []
+    if dsp:
+        macros.append(("ARM_MATH_DSP", None))
+    if rounding == "truncate":
+        macros.append(("ARM_NN_TRUNCATE", None))
+
+    if cmsis_root:
+        if dsp:
+            raise CmsisTreeError(
+                "the DSP (SIMD) paths of a CMSIS tree cannot be built on the host: its headers "
+                "take the SIMD intrinsics from the Cortex-M core headers, and the host mode "
+                "(__GNUC_PYTHON__) needs ARM_MATH_DSP undefined. Build the plain variant "
+                "(kernels='plain') for an external CMSIS tree; its DSP paths are checked on the core."
+            )
+        tree = find_cmsis_nn(cmsis_root)
+        arm_sources = tree["sources"]
+        # only our qv_ headers, so that Arm's arm_*.h are the ones used everywhere
+        staging = work / "include"
+        for name in QV_HEADERS:
+            _write_if_changed(staging / name, (CMSIS_INCLUDE / name).read_text())
+        include_dirs = [str(d) for d in tree["include_dirs"]] + [str(staging), str(CSRC)]
+        macros += [("__GNUC_PYTHON__", None), ("__RESTRICT", "__restrict")]
+        kernels_source = str(tree["root"])
+    else:
+        arm_sources = _bundled_arm_sources()
+        include_dirs = [str(CMSIS_INCLUDE), str(CSRC)]
+        kernels_source = "bundled"
+    macros.append(("QV_KERNELS_SOURCE", _c_string(kernels_source)))
+    macros.append(("QV_SOURCE_DIGEST", _c_string(source_digest(cmsis_root))))
+
+    # One wrapper per source file in a per-variant folder: the four variants
+    # compile the same files with different macros, and this keeps their
+    # object files apart in setuptools' shared build_temp.
+    real_sources = [arm_sources[fn] for fn in ARM_FUNCTIONS]
+    real_sources += [CMSIS_SOURCE / f"{fn}.c" for fn in QV_FUNCTIONS]
+    real_sources.append(RUNNER_SOURCE)
+    wrappers = []
+    for src in real_sources:
+        wrapper = work / "src" / src.name
+        _write_if_changed(wrapper, f'/* generated by build.py */\n#include "{src.as_posix()}"\n')
+        wrappers.append(str(wrapper))
+
+    ffi = cffi.FFI()
+    ffi.cdef(CDEF_FILE.read_text())
+    ffi.set_source(
+        module_name,
+        '#include "arm_nnfunctions.h"\n#include "qv_nnfunctions.h"\n#include "qv_runner.h"\n',
+        sources=wrappers,
+        include_dirs=include_dirs,
+        define_macros=macros,
+        extra_compile_args=list(COMPILE_ARGS),
+        depends=[str(p) for p in source_files(cmsis_root)],
+    )
+    return ffi
+
+
+def _setup_builder(dsp: bool, rounding: str) -> cffi.FFI:
+    """Builder used by setup.py; honours QVERIFY_CMSIS_ROOT."""
+    root = os.environ.get("QVERIFY_CMSIS_ROOT") or None
+    if root and dsp:
+        warnings.warn(
+            f"QVERIFY_CMSIS_ROOT={root}: the dsp variants cannot be built from a CMSIS tree on the "
+            f"host; qverify._native_{variant_name(dsp, rounding)} uses the bundled kernels "
+            "(qv_build_info() says kernels=bundled)",
+            stacklevel=2,
+        )
+        root = None
+    return make_builder(dsp, rounding, root)
+
+
+def dsp_truncate() -> cffi.FFI:
+    return _setup_builder(True, "truncate")
+
+
+def dsp_round() -> cffi.FFI:
+    return _setup_builder(True, "round")
+
+
+def plain_truncate() -> cffi.FFI:
+    return _setup_builder(False, "truncate")
+
+
+def plain_round() -> cffi.FFI:
+    return _setup_builder(False, "round")
+
+
+def build_inplace(verbose: bool = False) -> list[Path]:
+    """Compile the four modules into src/qverify (what `pip install -e .` does)."""
+    import shutil
+    import tempfile
+
+    dest = ROOT / "src" / "qverify"
+    built = []
+    for name in VARIANTS:
+        ffi = globals()[name]()
+        with tempfile.TemporaryDirectory(prefix="qverify-build-") as tmp:
+            so = Path(ffi.compile(tmpdir=tmp, verbose=verbose))
+            for old in dest.glob(f"_native_{name}.*"):
+                if old.suffix in (".so", ".pyd"):
+                    old.unlink()  # e.g. an .abi3.so left by pip would shadow or be shadowed
+            target = dest / so.name
+            shutil.copy2(so, target)
+            built.append(target)
+    return built
+
+
+if __name__ == "__main__":
+    for path in build_inplace(verbose="-v" in sys.argv[1:]):
+        print(path)

@@ -1,0 +1,240 @@
+/*
+ * qverify bundled CMSIS-NN replacement: arm_convolve_HWC_q15_fast.
+ *
+ * Square HWC q15 convolution for even ch_im_in and ch_im_out (else
+ * ARM_MATH_SIZE_MISMATCH, nothing written).  Written for qverify from the
+ * legacy API contract; the code is not Arm's.
+ *
+ * Two output pixels are gathered at a time into bufferA (two columns of
+ * ch_im_in * dim_kernel^2 values each, zero padding), and two output
+ * channels are computed per pass, so every weight pair loaded feeds two
+ * accumulators and every input pair two more.  With even ch_im_in the
+ * column length is even, so the DSP path is pure __SMLAD on packed pairs.
+ * An odd number of output pixels leaves one column, handled with two
+ * accumulators.
+ *   acc = ((q31_t)bias[o] << bias_shift) + NN_ROUND(out_shift) + sum(w * x)   (int32, wrapping)
+ *   out = (q15_t)__SSAT(acc >> out_shift, 16)
+ */
+#include "arm_nnfunctions.h"
+#include "arm_nnsupportfunctions.h"
+
+static void qv_cf_im2col(q15_t *QV_RESTRICT col,
+                         const q15_t *QV_RESTRICT Im_in,
+                         int32_t dim,
+                         uint32_t ch,
+                         int32_t k,
+                         int32_t base_x,
+                         int32_t base_y)
+{
+    int32_t ky;
+    int32_t kx;
+    for (ky = 0; ky < k; ky++)
+    {
+        const int32_t iy = base_y + ky;
+        for (kx = 0; kx < k; kx++)
+        {
+            const int32_t ix = base_x + kx;
+            if ((iy < 0) || (iy >= dim) || (ix < 0) || (ix >= dim))
+            {
+                memset(col, 0, ch * sizeof(q15_t));
+            }
+            else
+            {
+                memcpy(col, Im_in + ((size_t)iy * (size_t)dim + (size_t)ix) * ch, ch * sizeof(q15_t));
+            }
+            col += ch;
+        }
+    }
+}
+
+static q31_t qv_cf_init(q15_t bias, uint16_t bias_shift, uint16_t out_shift)
+{
+    (void)out_shift; /* unused when ARM_NN_TRUNCATE makes NN_ROUND 0 */
+    return (q31_t)(((uint32_t)(q31_t)bias << bias_shift) + (uint32_t)NN_ROUND(out_shift));
+}
+
+/* Output channels of two pixels (columns c0, c1) -> out0, out1. */
+static void qv_cf_two_columns(const q15_t *wt,
+                              uint32_t col_len,
+                              uint32_t ch_out,
+                              const q15_t *bias,
+                              uint16_t bias_shift,
+                              uint16_t out_shift,
+                              const q15_t *c0,
+                              const q15_t *c1,
+                              q15_t *out0,
+                              q15_t *out1)
+{
+    uint32_t oc;
+    for (oc = 0; oc < ch_out; oc += 2u)
+    {
+        const q15_t *w0 = wt + (size_t)oc * col_len;
+        const q15_t *w1 = w0 + col_len;
+        q31_t s00 = qv_cf_init(bias[oc], bias_shift, out_shift); /* channel oc, pixel 0 */
+        q31_t s01 = s00;                                            /* channel oc, pixel 1 */
+        q31_t s10 = qv_cf_init(bias[oc + 1u], bias_shift, out_shift);
+        q31_t s11 = s10;
+#if defined(ARM_MATH_DSP)
+        const q15_t *p0 = c0;
+        const q15_t *p1 = c1;
+        uint32_t u00 = (uint32_t)s00, u01 = (uint32_t)s01, u10 = (uint32_t)s10, u11 = (uint32_t)s11;
+        uint32_t pairs = col_len >> 1; /* col_len is even */
+        while (pairs > 0u)
+        {
+            const uint32_t a0 = qv_read_q15x2_ia(&p0);
+            const uint32_t a1 = qv_read_q15x2_ia(&p1);
+            const uint32_t b0 = qv_read_q15x2_ia(&w0);
+            const uint32_t b1 = qv_read_q15x2_ia(&w1);
+            u00 = __SMLAD(b0, a0, u00);
+            u01 = __SMLAD(b0, a1, u01);
+            u10 = __SMLAD(b1, a0, u10);
+            u11 = __SMLAD(b1, a1, u11);
+            pairs--;
+        }
+        s00 = (q31_t)u00;
+        s01 = (q31_t)u01;
+        s10 = (q31_t)u10;
+        s11 = (q31_t)u11;
+        out0[oc] = (q15_t)__SSAT(s00 >> out_shift, 16);
+        out0[oc + 1u] = (q15_t)__SSAT(s10 >> out_shift, 16);
+        out1[oc] = (q15_t)__SSAT(s01 >> out_shift, 16);
+        out1[oc + 1u] = (q15_t)__SSAT(s11 >> out_shift, 16);
+#else
+        {
+            const q15_t *QV_RESTRICT wr0 = w0;
+            const q15_t *QV_RESTRICT wr1 = w1;
+            const q15_t *QV_RESTRICT x0 = c0;
+            const q15_t *QV_RESTRICT x1 = c1;
+            uint32_t u00 = (uint32_t)s00, u01 = (uint32_t)s01, u10 = (uint32_t)s10, u11 = (uint32_t)s11;
+            uint32_t i;
+            for (i = 0; i < col_len; i++)
+            {
+                u00 += (uint32_t)((q31_t)wr0[i] * (q31_t)x0[i]);
+                u01 += (uint32_t)((q31_t)wr0[i] * (q31_t)x1[i]);
+                u10 += (uint32_t)((q31_t)wr1[i] * (q31_t)x0[i]);
+                u11 += (uint32_t)((q31_t)wr1[i] * (q31_t)x1[i]);
+            }
+            out0[oc] = (q15_t)qv_sat16((q31_t)u00 >> out_shift);
+            out0[oc + 1u] = (q15_t)qv_sat16((q31_t)u10 >> out_shift);
+            out1[oc] = (q15_t)qv_sat16((q31_t)u01 >> out_shift);
+            out1[oc + 1u] = (q15_t)qv_sat16((q31_t)u11 >> out_shift);
+        }
+#endif
+    }
+}
+
+/* Output channels of one pixel (column c0) -> out0. */
+static void qv_cf_one_column(const q15_t *wt,
+                             uint32_t col_len,
+                             uint32_t ch_out,
+                             const q15_t *bias,
+                             uint16_t bias_shift,
+                             uint16_t out_shift,
+                             const q15_t *c0,
+                             q15_t *out0)
+{
+    uint32_t oc;
+    for (oc = 0; oc < ch_out; oc += 2u)
+    {
+        const q15_t *w0 = wt + (size_t)oc * col_len;
+        const q15_t *w1 = w0 + col_len;
+        q31_t s0 = qv_cf_init(bias[oc], bias_shift, out_shift);
+        q31_t s1 = qv_cf_init(bias[oc + 1u], bias_shift, out_shift);
+#if defined(ARM_MATH_DSP)
+        const q15_t *p0 = c0;
+        uint32_t u0 = (uint32_t)s0, u1 = (uint32_t)s1;
+        uint32_t pairs = col_len >> 1;
+        while (pairs > 0u)
+        {
+            const uint32_t a0 = qv_read_q15x2_ia(&p0);
+            u0 = __SMLAD(qv_read_q15x2_ia(&w0), a0, u0);
+            u1 = __SMLAD(qv_read_q15x2_ia(&w1), a0, u1);
+            pairs--;
+        }
+        s0 = (q31_t)u0;
+        s1 = (q31_t)u1;
+        out0[oc] = (q15_t)__SSAT(s0 >> out_shift, 16);
+        out0[oc + 1u] = (q15_t)__SSAT(s1 >> out_shift, 16);
+#else
+        {
+            const q15_t *QV_RESTRICT wr0 = w0;
+            const q15_t *QV_RESTRICT wr1 = w1;
+            const q15_t *QV_RESTRICT x0 = c0;
+            uint32_t u0 = (uint32_t)s0, u1 = (uint32_t)s1;
+            uint32_t i;
+            for (i = 0; i < col_len; i++)
+            {
+                u0 += (uint32_t)((q31_t)wr0[i] * (q31_t)x0[i]);
+                u1 += (uint32_t)((q31_t)wr1[i] * (q31_t)x0[i]);
+            }
+            out0[oc] = (q15_t)qv_sat16((q31_t)u0 >> out_shift);
+            out0[oc + 1u] = (q15_t)qv_sat16((q31_t)u1 >> out_shift);
+        }
+#endif
+    }
+}
+
+arm_status arm_convolve_HWC_q15_fast(const q15_t *Im_in,
+                                     const uint16_t dim_im_in,
+                                     const uint16_t ch_im_in,
+                                     const q15_t *wt,
+                                     const uint16_t ch_im_out,
+                                     const uint16_t dim_kernel,
+                                     const uint16_t padding,
+                                     const uint16_t stride,
+                                     const q15_t *bias,
+                                     const uint16_t bias_shift,
+                                     const uint16_t out_shift,
+                                     q15_t *Im_out,
+                                     const uint16_t dim_im_out,
+                                     q15_t *bufferA,
+                                     q7_t *bufferB)
+{
+    uint32_t col_len;
+    uint32_t n_pix;
+    uint32_t p;
+    q15_t *col0;
+    q15_t *col1;
+
+    (void)bufferB;
+    if (((ch_im_in & 1u) != 0u) || ((ch_im_out & 1u) != 0u))
+    {
+        return ARM_MATH_SIZE_MISMATCH;
+    }
+    if ((dim_im_in == 0u) || (ch_im_in == 0u) || (ch_im_out == 0u) || (dim_kernel == 0u) || (stride == 0u) ||
+        (dim_im_out == 0u) || (bias_shift > 31u) || (out_shift > 31u) ||
+        ((uint32_t)dim_kernel > (uint32_t)dim_im_in + 2u * (uint32_t)padding) ||
+        ((uint64_t)ch_im_in * dim_kernel * dim_kernel > 0x1FFFFFFFu))
+    {
+        return ARM_MATH_ARGUMENT_ERROR;
+    }
+
+    col_len = (uint32_t)ch_im_in * dim_kernel * dim_kernel;
+    n_pix = (uint32_t)dim_im_out * dim_im_out;
+    col0 = bufferA;
+    col1 = bufferA + col_len;
+
+    for (p = 0; p + 1u < n_pix; p += 2u)
+    {
+        const int32_t oy0 = (int32_t)(p / dim_im_out);
+        const int32_t ox0 = (int32_t)(p % dim_im_out);
+        const int32_t oy1 = (int32_t)((p + 1u) / dim_im_out);
+        const int32_t ox1 = (int32_t)((p + 1u) % dim_im_out);
+        qv_cf_im2col(col0, Im_in, dim_im_in, ch_im_in, dim_kernel,
+                     ox0 * (int32_t)stride - (int32_t)padding, oy0 * (int32_t)stride - (int32_t)padding);
+        qv_cf_im2col(col1, Im_in, dim_im_in, ch_im_in, dim_kernel,
+                     ox1 * (int32_t)stride - (int32_t)padding, oy1 * (int32_t)stride - (int32_t)padding);
+        qv_cf_two_columns(wt, col_len, ch_im_out, bias, bias_shift, out_shift, col0, col1,
+                          Im_out + (size_t)p * ch_im_out, Im_out + (size_t)(p + 1u) * ch_im_out);
+    }
+    if (p < n_pix)
+    {
+        const int32_t oy0 = (int32_t)(p / dim_im_out);
+        const int32_t ox0 = (int32_t)(p % dim_im_out);
+        qv_cf_im2col(col0, Im_in, dim_im_in, ch_im_in, dim_kernel,
+                     ox0 * (int32_t)stride - (int32_t)padding, oy0 * (int32_t)stride - (int32_t)padding);
+        qv_cf_one_column(wt, col_len, ch_im_out, bias, bias_shift, out_shift, col0,
+                         Im_out + (size_t)p * ch_im_out);
+    }
+    return ARM_MATH_SUCCESS;
+}

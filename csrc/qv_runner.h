@@ -1,0 +1,107 @@
+/*
+ * qverify network runner: executes a quantized plan op by op with the
+ * CMSIS-NN q15 kernels (bundled or a firmware tree's own) and the qv_
+ * kernels.  Plain C99, no malloc, no threads, no stdio: it is also built for
+ * bare-metal Cortex-M.  Thread-safe as long as each concurrent call gets its
+ * own scratch and output memory.
+ */
+#ifndef QV_RUNNER_H
+#define QV_RUNNER_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum
+{
+    QV_OP_CONV = 0,
+    QV_OP_DENSE = 1,
+    QV_OP_RELU = 2,
+    QV_OP_MAXPOOL = 3,
+    QV_OP_AVGPOOL = 4,
+    QV_OP_GAP = 5,
+    QV_OP_FLATTEN = 6
+};
+
+/* Kernel ids reported in kernel_used[] (names: qv_kernel_name()). */
+enum
+{
+    QV_KERNEL_NONE = 0,
+    QV_KERNEL_CONV_BASIC = 1,           /* arm_convolve_HWC_q15_basic */
+    QV_KERNEL_CONV_FAST = 2,            /* arm_convolve_HWC_q15_fast (not chosen by the runner) */
+    QV_KERNEL_CONV_FAST_NONSQUARE = 3,  /* arm_convolve_HWC_q15_fast_nonsquare */
+    QV_KERNEL_CONV_BASIC_NONSQUARE = 4, /* qv_convolve_HWC_q15_basic_nonsquare */
+    QV_KERNEL_FULLY_CONNECTED = 5,      /* arm_fully_connected_q15 */
+    QV_KERNEL_RELU = 6,                 /* arm_relu_q15 */
+    QV_KERNEL_MAXPOOL = 7,              /* qv_maxpool_q15_HWC_nonsquare */
+    QV_KERNEL_AVEPOOL = 8,              /* qv_avepool_q15_HWC_nonsquare */
+    QV_KERNEL_GLOBAL_AVEPOOL = 9,       /* qv_global_avepool_q15_HWC */
+    QV_KERNEL_COPY = 10                 /* flatten: plain copy (HWC is already flat) */
+};
+
+/* One op of the plan.  h = y = height, w = x = width. */
+typedef struct
+{
+    int32_t kind;                 /* QV_OP_* */
+    uint16_t in_h, in_w, in_c;    /* HWC input dims (dense: in_h = in_w = 1, in_c = features) */
+    uint16_t out_h, out_w, out_c; /* HWC output dims (dense: 1, 1, units) */
+    uint16_t k_h, k_w;            /* conv kernel or pool window */
+    uint16_t stride_h, stride_w;
+    uint16_t pad_h, pad_w;        /* symmetric zero padding (conv only) */
+    uint16_t bias_lshift, out_rshift;
+    const int16_t *weights;       /* conv [c_out][k_h][k_w][c_in]; dense [out][in] */
+    const int16_t *bias;
+} qv_op_t;
+
+/*
+ * Number of int16 words of scratch one qv_run call needs (independent of
+ * n_samples): two ping-pong activation buffers of the largest activation
+ * (input included) plus the largest kernel buffer (conv bufferA =
+ * 2 * in_c * k_h * k_w, dense vec_buffer = in features).  Returns 0 if the
+ * size does not fit in 32 bits or n_ops <= 0.
+ */
+uint32_t qv_scratch_words(const qv_op_t *ops, int32_t n_ops);
+
+/*
+ * Run n_samples samples through the ops.  input: n_samples x (in_h*in_w*in_c
+ * of op 0), contiguous.  For each op i with outputs[i] != NULL, that op's
+ * output for every sample is written to outputs[i] (n_samples x out size,
+ * sample-major).  scratch: qv_scratch_words(ops, n_ops) int16 words.
+ * kernel_used (may be NULL): n_ops entries, the QV_KERNEL_* id for each op.
+ * failed_op (may be NULL): index of the failing op, -1 when the call
+ * succeeds or fails before any op (bad n_ops / pointers).
+ *
+ * Returns ARM_MATH_SUCCESS (0) or an arm_status:
+ *   ARM_MATH_ARGUMENT_ERROR (-1): invalid op geometry (zero dims, kernel or
+ *     stride, output dims that do not match the input, shifts > 31, missing
+ *     weights), unknown kind, or a NULL pointer;
+ *   ARM_MATH_LENGTH_ERROR (-2): an op's input size differs from the previous
+ *     op's output size;
+ *   any status returned by a kernel (e.g. ARM_MATH_SIZE_MISMATCH).
+ * All ops are validated before the first sample runs.
+ */
+int32_t qv_run(const qv_op_t *ops,
+               int32_t n_ops,
+               const int16_t *input,
+               int32_t n_samples,
+               int16_t *const *outputs,
+               int16_t *scratch,
+               int32_t *kernel_used,
+               int32_t *failed_op);
+
+/* Name of the kernel function behind a QV_KERNEL_* id ("unknown" otherwise). */
+const char *qv_kernel_name(int32_t kernel_id);
+
+/* "kernels=<bundled|CMSIS root>; path=<dsp|plain>; rounding=<truncate|round>" */
+const char *qv_build_info(void);
+
+/* Digest of the sources this library was built from (set by build.py). */
+const char *qv_source_digest(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* QV_RUNNER_H */

@@ -1,0 +1,249 @@
+"""Load qverify's compiled native kernels (cffi API-mode modules built by build.py).
+
+    >>> from qverify import native_lib
+    >>> nl = native_lib.load("dsp", "truncate")
+    >>> nl.info
+    'kernels=bundled; path=dsp; rounding=truncate'
+
+``load(kernels, rounding)`` imports the prebuilt ``qverify._native_<kernels>_<rounding>``
+(compiled by ``pip install -e .``).  ``load(..., cmsis_root=...)`` compiles the
+``arm_*`` kernels from a firmware's CMSIS tree (with qverify's ``qv_*`` kernels
+and runner) into a cache directory and imports that; only ``kernels="plain"``
+is possible for an external tree on the host (see build.py).
+
+cffi releases the GIL during calls, so several threads may call ``qv_run`` at
+once, each with its own scratch and output arrays.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import os
+import shutil
+import sysconfig
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+KERNELS = ("dsp", "plain")
+ROUNDINGS = ("truncate", "round")
+
+_REPO_ROOT = Path(__file__).resolve().parents[2]
+_BUILD_PY = _REPO_ROOT / "build.py"
+
+_lock = threading.RLock()
+_loaded: dict[tuple, "NativeLib"] = {}
+_build_module = None
+
+
+def _error_class() -> type[Exception]:
+    try:
+        from qverify.errors import NativeBuildError
+    except ImportError:  # errors.py not written yet
+
+        class NativeBuildError(RuntimeError):  # type: ignore[no-redef]
+            """The native kernels cannot be built or loaded."""
+
+        return NativeBuildError
+    return NativeBuildError
+
+
+def _fail(message: str, cause: BaseException | None = None) -> Exception:
+    err = _error_class()(message)
+    if cause is not None:
+        err.__cause__ = cause
+    return err
+
+
+@dataclass(frozen=True)
+class NativeLib:
+    """One loaded variant: ``ffi`` / ``lib`` are the cffi objects, ``info`` is qv_build_info()."""
+
+    ffi: Any
+    lib: Any
+    info: str
+    kernels: str
+    rounding: str
+    cmsis_root: str | None
+    module_name: str
+    source_digest: str
+
+    def kernel_name(self, kernel_id: int) -> str:
+        """Name of the C function behind a QV_KERNEL_* id (as reported in kernel_used)."""
+        return self.ffi.string(self.lib.qv_kernel_name(int(kernel_id))).decode()
+
+
+def _validate(kernels: str, rounding: str) -> None:
+    if kernels not in KERNELS:
+        raise _fail(
+            f"native kernels must be one of {', '.join(KERNELS)} (the ARM_MATH_DSP SIMD path or the "
+            f"plain-C path), not {kernels!r}"
+        )
+    if rounding not in ROUNDINGS:
+        raise _fail(
+            f"native rounding must be one of {', '.join(ROUNDINGS)} (a firmware built with or without "
+            f"ARM_NN_TRUNCATE), not {rounding!r}"
+        )
+
+
+def _build_py():
+    """build.py of the source checkout as a module, or None when not available."""
+    global _build_module
+    if _build_module is None and _BUILD_PY.is_file() and (_REPO_ROOT / "cmsis").is_dir():
+        spec = importlib.util.spec_from_file_location("_qverify_build", _BUILD_PY)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        _build_module = module
+    return _build_module
+
+
+def _wrap(module, kernels: str, rounding: str, cmsis_root: str | None) -> NativeLib:
+    ffi, lib = module.ffi, module.lib
+    return NativeLib(
+        ffi=ffi,
+        lib=lib,
+        info=ffi.string(lib.qv_build_info()).decode(),
+        kernels=kernels,
+        rounding=rounding,
+        cmsis_root=cmsis_root,
+        module_name=module.__name__,
+        source_digest=ffi.string(lib.qv_source_digest()).decode(),
+    )
+
+
+def _load_prebuilt(kernels: str, rounding: str) -> NativeLib:
+    name = f"qverify._native_{kernels}_{rounding}"
+    try:
+        module = importlib.import_module(name)
+    except ImportError as exc:
+        raise _fail(
+            f"the compiled native module {name} is missing or cannot be imported ({exc}); "
+            f"build it with `pip install -e .` in {_REPO_ROOT} (needs a C compiler)",
+            exc,
+        ) from exc
+    nl = _wrap(module, kernels, rounding, None)
+    build = _build_py()
+    if build is not None:
+        # source checkout: refuse a module compiled from other sources than the current ones
+        root = None
+        prefix = "kernels="
+        first = nl.info.split(";")[0].strip()
+        if first.startswith(prefix) and first[len(prefix):] != "bundled":
+            root = first[len(prefix):]
+        try:
+            current = build.source_digest(root)
+        except Exception:  # the tree it was built from is gone: cannot tell
+            current = nl.source_digest
+        if current != nl.source_digest:
+            raise _fail(
+                f"the compiled native module {name} is stale: it was built from other C sources "
+                f"than those in {_REPO_ROOT} now (digest {nl.source_digest}, sources {current}); "
+                f"rebuild it with `pip install -e .` in {_REPO_ROOT}"
+            )
+    return nl
+
+
+def cache_dir() -> Path:
+    """Where modules built against a CMSIS tree are kept (QVERIFY_CACHE_DIR overrides)."""
+    env = os.environ.get("QVERIFY_CACHE_DIR")
+    if env:
+        return Path(env).expanduser() / "native"
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base).expanduser() / "qverify" / "native"
+
+
+def _import_file(module_name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _load_external(kernels: str, rounding: str, cmsis_root: str) -> NativeLib:
+    build = _build_py()
+    if build is None:
+        raise _fail(
+            f"building the kernels of a CMSIS tree needs qverify's source checkout (build.py, cmsis/, "
+            f"csrc/), not found next to {Path(__file__).parent}"
+        )
+    root = Path(cmsis_root).expanduser().resolve()
+    try:
+        digest = build.source_digest(root)
+    except build.CmsisTreeError as exc:
+        raise _fail(str(exc), exc) from exc
+    if kernels == "dsp":
+        raise _fail(
+            f"kernels='dsp' cannot be built from the CMSIS tree {root} on the host: its headers take the "
+            "SIMD intrinsics from the Cortex-M core headers and the host mode (__GNUC_PYTHON__) needs "
+            "ARM_MATH_DSP undefined. Use kernels='plain' for an external tree (the DSP path runs on the core)."
+        )
+    ext_suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
+    key = hashlib.sha256(f"{root}\n{digest}\n{kernels}_{rounding}\n{ext_suffix}".encode()).hexdigest()[:16]
+    module_name = f"_qverify_native_{kernels}_{rounding}_{key}"
+    folder = cache_dir() / key
+    target = folder / (module_name + ext_suffix)
+
+    if not target.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix="build-", dir=folder))
+        try:
+            try:
+                ffi = build.make_builder(False, rounding, str(root), module_name, work_dir=tmp / "wrappers")
+                built = Path(ffi.compile(tmpdir=str(tmp / "out"), verbose=False))
+            except build.CmsisTreeError as exc:
+                raise _fail(str(exc), exc) from exc
+            except Exception as exc:  # compiler / linker errors (details on stderr)
+                raise _fail(
+                    f"compiling the CMSIS-NN kernels of {root} ({kernels}, {rounding}) failed: {exc}. "
+                    "The compiler output above names the file and line.",
+                    exc,
+                ) from exc
+            os.replace(built, target)  # atomic: concurrent builders race harmlessly
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        module = _import_file(module_name, target)
+    except ImportError as exc:
+        raise _fail(f"cannot import the module built for {root} at {target}: {exc}", exc) from exc
+    return _wrap(module, kernels, rounding, str(root))
+
+
+def load(kernels: str = "dsp", rounding: str = "truncate", cmsis_root: str | None = None) -> NativeLib:
+    """The native kernels of one variant: ``.ffi``, ``.lib``, ``.info``.
+
+    kernels: "dsp" (ARM_MATH_DSP SIMD paths, portable intrinsics) or "plain".
+    rounding: "truncate" (ARM_NN_TRUNCATE) or "round" (NN_ROUND added).
+    cmsis_root: build the arm_* kernels from this CMSIS tree (cached), else
+    use the bundled ones compiled at install time.
+    Raises qverify.errors.NativeBuildError when the module cannot be had.
+    """
+    _validate(kernels, rounding)
+    key = (kernels, rounding, str(Path(cmsis_root).expanduser().resolve()) if cmsis_root else None)
+    with _lock:
+        if key not in _loaded:
+            if cmsis_root:
+                _loaded[key] = _load_external(kernels, rounding, str(cmsis_root))
+            else:
+                _loaded[key] = _load_prebuilt(kernels, rounding)
+        return _loaded[key]
+
+
+def available() -> dict[str, str]:
+    """Which prebuilt variants import: {"dsp_truncate": info or error message, ...}."""
+    out = {}
+    for k in KERNELS:
+        for r in ROUNDINGS:
+            try:
+                out[f"{k}_{r}"] = load(k, r).info
+            except Exception as exc:  # report, don't raise
+                out[f"{k}_{r}"] = f"unavailable: {exc}"
+    return out
+
+
+__all__ = ["KERNELS", "ROUNDINGS", "NativeLib", "available", "cache_dir", "load"]

@@ -1,0 +1,103 @@
+"""The C kernels and runner under AddressSanitizer + UBSan, in all four build variants.
+
+tests/c/test_kernels.c drives every kernel and qv_run against its own int64
+reference; here it is compiled with the sanitizers (and -fwrapv, as the
+native modules are) for DSP/plain x truncate/round and run.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+GCC = shutil.which("gcc")
+CASES = "2000"  # random cases per kernel group (a few seconds per variant)
+VARIANTS = {
+    "dsp_truncate": ["-DARM_MATH_DSP", "-DARM_NN_TRUNCATE"],
+    "dsp_round": ["-DARM_MATH_DSP"],
+    "plain_truncate": ["-DARM_NN_TRUNCATE"],
+    "plain_round": [],
+}
+SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fwrapv", "-g", "-O1"]
+
+pytestmark = pytest.mark.skipif(GCC is None, reason="gcc is not installed")
+
+
+def _sources() -> list[str]:
+    files = [ROOT / "tests" / "c" / "test_kernels.c", ROOT / "csrc" / "qv_runner.c"]
+    files += sorted((ROOT / "cmsis" / "Source").glob("*.c"))
+    return [str(f) for f in files]
+
+
+def _compile(variant: str, out_dir: Path) -> tuple[Path, subprocess.CompletedProcess]:
+    exe = out_dir / f"test_kernels_{variant}"
+    cmd = [
+        GCC, "-std=c99", "-Wall", "-Wextra", *SANITIZE, *VARIANTS[variant],
+        "-I", str(ROOT / "cmsis" / "Include"), "-I", str(ROOT / "csrc"), "-I", str(ROOT / "tests" / "c"),
+        *_sources(), "-o", str(exe),
+    ]
+    return exe, subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def binaries(tmp_path_factory) -> dict:
+    out_dir = tmp_path_factory.mktemp("sanitized")
+    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
+        futures = {v: pool.submit(_compile, v, out_dir) for v in VARIANTS}
+        return {v: f.result() for v, f in futures.items()}
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_kernels_pass_under_sanitizers(binaries, variant):
+    """test_kernels.c compiles warning-free and passes with ASan+UBSan for this variant."""
+    exe, build = binaries[variant]
+    assert build.returncode == 0, f"compilation failed:\n{build.stderr}"
+    assert "warning" not in build.stderr, build.stderr
+    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0:abort_on_error=0", UBSAN_OPTIONS="print_stacktrace=1")
+    run = subprocess.run([str(exe), CASES], capture_output=True, text=True, timeout=300, env=env)
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output[-5000:]
+    summary = re.search(r"^test_kernels: (\d+) passed, (\d+) failed$", run.stdout, re.M)
+    assert summary, output[-5000:]
+    assert int(summary.group(2)) == 0 and int(summary.group(1)) > 10000, summary.group(0)
+    expected_info = (
+        f"path={'dsp' if variant.startswith('dsp') else 'plain'}; "
+        f"rounding={'truncate' if variant.endswith('truncate') else 'round'}"
+    )
+    assert expected_info in run.stdout.splitlines()[0]
+    assert "runtime error" not in output and "ERROR: AddressSanitizer" not in output
+
+
+ARM_GCC = shutil.which("arm-linux-gnueabihf-gcc")
+QEMU_ARM = shutil.which("qemu-arm")
+
+
+@pytest.mark.skipif(ARM_GCC is None or QEMU_ARM is None,
+                    reason="needs gcc-arm-linux-gnueabihf and qemu-user (Debian packages)")
+@pytest.mark.parametrize("variant", ["dsp_truncate", "dsp_round"])
+def test_kernels_pass_with_real_dsp_instructions(tmp_path, variant):
+    """On an ARMv7 core with the DSP extension the intrinsics map to real SMLAD/SSAT/QSUB16 and still pass."""
+    exe = tmp_path / f"test_kernels_arm_{variant}"
+    cmd = [
+        ARM_GCC, "-std=c99", "-O2", "-fwrapv", "-Wall", "-mcpu=cortex-a7", "-mthumb", "-static",
+        *VARIANTS[variant], "-I", str(ROOT / "cmsis" / "Include"), "-I", str(ROOT / "csrc"),
+        *_sources(), "-o", str(exe),
+    ]
+    build = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert build.returncode == 0 and "warning" not in build.stderr, build.stderr
+    asm = subprocess.run(
+        [ARM_GCC, "-std=c99", "-O2", "-mcpu=cortex-a7", "-mthumb", "-DARM_MATH_DSP", "-I", str(ROOT / "cmsis" / "Include"),
+         "-S", "-o", "-", str(ROOT / "cmsis" / "Source" / "arm_convolve_HWC_q15_fast_nonsquare.c")],
+        capture_output=True, text=True, timeout=120,
+    ).stdout
+    assert re.search(r"\bsmlad\b", asm) and re.search(r"\bssat\b", asm), "ACLE intrinsics not used"
+    run = subprocess.run([QEMU_ARM, str(exe), "500"], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, (run.stdout + run.stderr)[-5000:]
+    assert re.search(r"^test_kernels: \d+ passed, 0 failed$", run.stdout, re.M), run.stdout[-2000:]

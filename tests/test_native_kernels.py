@@ -1,0 +1,540 @@
+"""The compiled native modules (all four variants) against a numpy int64 reference.
+
+Every kernel is called directly through cffi and qv_run runs a small network;
+the reference below implements shared/DESIGN.md's numeric contract
+independently: exact int64 sums, wrap to int32, floor shift, saturation.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qverify import native_lib
+from qverify.errors import NativeBuildError
+
+ROOT = Path(__file__).resolve().parents[1]
+QMIN, QMAX = -32768, 32767
+SENTINEL = 0x5A5B
+VARIANTS = [(k, r) for k in native_lib.KERNELS for r in native_lib.ROUNDINGS]
+
+
+# ---------------------------------------------------------------- reference
+
+
+def ref_round(out_shift: int, rounding: str) -> int:
+    return 0 if rounding == "truncate" or out_shift == 0 else 1 << (out_shift - 1)
+
+
+def wrap32(a):
+    a = np.asarray(a, dtype=np.int64)
+    return ((a + 2**31) % 2**32) - 2**31
+
+
+def finish(acc, out_shift: int):
+    return np.clip(wrap32(acc) >> out_shift, QMIN, QMAX).astype(np.int16)
+
+
+def ref_conv(x, w, b, bias_shift, out_shift, pad, stride, rounding):
+    """x (H, W, C), w (CO, KH, KW, C), pad/stride (h, w) -> (OH, OW, CO)."""
+    (ph, pw), (sh, sw) = pad, stride
+    co, kh, kw, _ = w.shape
+    xp = np.pad(x.astype(np.int64), ((ph, ph), (pw, pw), (0, 0)))
+    oh = (xp.shape[0] - kh) // sh + 1
+    ow = (xp.shape[1] - kw) // sw + 1
+    acc = np.broadcast_to(b.astype(np.int64) * 2**bias_shift + ref_round(out_shift, rounding), (oh, ow, co)).copy()
+    w64 = w.astype(np.int64)
+    for i in range(kh):
+        for j in range(kw):
+            patch = xp[i : i + sh * (oh - 1) + 1 : sh, j : j + sw * (ow - 1) + 1 : sw, :]
+            acc += np.einsum("hwc,oc->hwo", patch, w64[:, i, j, :])
+    return finish(acc, out_shift)
+
+
+def ref_dense(v, m, b, bias_shift, out_shift, rounding):
+    acc = m.astype(np.int64) @ v.astype(np.int64) + b.astype(np.int64) * 2**bias_shift
+    return finish(acc + ref_round(out_shift, rounding), out_shift)
+
+
+def ref_pool(x, k, stride, mode):
+    (kh, kw), (sh, sw) = k, stride
+    h, w, c = x.shape
+    oh, ow = (h - kh) // sh + 1, (w - kw) // sw + 1
+    out = np.empty((oh, ow, c), np.int64)
+    for i in range(oh):
+        for j in range(ow):
+            win = x[i * sh : i * sh + kh, j * sw : j * sw + kw, :].astype(np.int64).reshape(-1, c)
+            if mode == "max":
+                out[i, j] = win.max(axis=0)
+            else:  # C division: truncation toward zero
+                s = win.sum(axis=0)
+                out[i, j] = np.sign(s) * (np.abs(s) // (kh * kw))
+    return out.astype(np.int16)
+
+
+def ref_gap(x):
+    s = x.astype(np.int64).reshape(-1, x.shape[-1]).sum(axis=0)
+    n = x.shape[0] * x.shape[1]
+    return (np.sign(s) * (np.abs(s) // n)).astype(np.int16)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+@pytest.fixture(params=VARIANTS, ids=[f"{k}_{r}" for k, r in VARIANTS])
+def nl(request):
+    return native_lib.load(*request.param)
+
+
+def p(nl, a):
+    """cffi pointer to a contiguous int16 array."""
+    assert a.dtype == np.int16 and a.flags.c_contiguous
+    return nl.ffi.from_buffer("int16_t[]", a)
+
+
+def rand_q15(rng, shape, mode=None):
+    mode = mode if mode is not None else rng.choice(["full", "full", "small", "extreme"])
+    if mode == "full":
+        return rng.integers(QMIN, QMAX + 1, size=shape, dtype=np.int64).astype(np.int16)
+    if mode == "small":
+        return rng.integers(-64, 65, size=shape).astype(np.int16)
+    return rng.choice(np.array([QMIN, QMAX, 0], np.int16), size=shape)
+
+
+def conv_call(nl, kernel, x, w, b, bs, os_, pad, stride, sentinel_out=False):
+    """Call one conv kernel; returns (status, output (OH, OW, CO), bufferA)."""
+    h, wd, c = x.shape
+    co, kh, kw, _ = w.shape
+    oh = (h + 2 * pad[0] - kh) // stride[0] + 1
+    ow = (wd + 2 * pad[1] - kw) // stride[1] + 1
+    out = np.full((oh, ow, co), SENTINEL, np.int16)
+    buf = np.full(2 * c * kh * kw, SENTINEL, np.int16)
+    x, w, b = (np.ascontiguousarray(a) for a in (x, w, b))
+    lib, null = nl.lib, nl.ffi.NULL
+    if kernel == "qv_convolve_HWC_q15_basic_nonsquare":
+        st = lib.qv_convolve_HWC_q15_basic_nonsquare(
+            p(nl, x), wd, h, c, p(nl, w), co, kw, kh, pad[1], pad[0], stride[1], stride[0], p(nl, b), bs, os_,
+            p(nl, out), ow, oh, p(nl, buf), null)
+    elif kernel == "arm_convolve_HWC_q15_fast_nonsquare":
+        st = lib.arm_convolve_HWC_q15_fast_nonsquare(
+            p(nl, x), wd, h, c, p(nl, w), co, kw, kh, pad[1], pad[0], stride[1], stride[0], p(nl, b), bs, os_,
+            p(nl, out), ow, oh, p(nl, buf), null)
+    else:  # square kernels
+        assert h == wd and kh == kw and pad[0] == pad[1] and stride[0] == stride[1]
+        fn = getattr(lib, kernel)
+        st = fn(p(nl, x), h, c, p(nl, w), co, kh, pad[0], stride[0], p(nl, b), bs, os_, p(nl, out), oh,
+                p(nl, buf), null)
+    return st, out, buf
+
+
+def random_conv(rng, square=False):
+    c = int(rng.choice([1, 2, 3, 4, 5, 6, 8]))
+    co = int(rng.choice([1, 2, 3, 4, 6]))
+    h = int(rng.integers(1, 9))
+    wd = h if square else int(rng.integers(1, 9))
+    ph = int(rng.integers(0, 3))
+    pw = ph if square else int(rng.integers(0, 3))
+    kh = int(rng.integers(1, min(h + 2 * ph, 4) + 1))
+    kw = kh if square else int(rng.integers(1, min(wd + 2 * pw, 4) + 1))
+    if square:
+        kh = kw = min(kh, wd + 2 * pw)
+    sh = int(rng.integers(1, 4))
+    sw = sh if square else int(rng.integers(1, 4))
+    mode = rng.choice(["full", "full", "small", "extreme"])
+    x = rand_q15(rng, (h, wd, c), mode)
+    w = rand_q15(rng, (co, kh, kw, c), mode)
+    b = rand_q15(rng, (co,))
+    bs = int(rng.choice([0, 0, 1, 4, 8, 15, 31]))
+    os_ = int(rng.choice([0, 1, 8, 12, 16, 20, 31]))
+    return x, w, b, bs, os_, (ph, pw), (sh, sw)
+
+
+# ---------------------------------------------------------------- tests
+
+
+def test_build_info_matches_variant(nl):
+    """qv_build_info() names the bundled kernels, the code path and the rounding of the loaded variant."""
+    assert nl.info == f"kernels=bundled; path={nl.kernels}; rounding={nl.rounding}"
+    assert nl.kernel_name(nl.lib.QV_KERNEL_CONV_FAST_NONSQUARE) == "arm_convolve_HWC_q15_fast_nonsquare"
+
+
+def test_conv_kernels_match_reference(nl):
+    """Every conv kernel equals the int64 reference on random shapes, paddings, strides and shifts."""
+    rng = np.random.default_rng(1234)
+    checked = set()
+    for case in range(120):
+        x, w, b, bs, os_, pad, stride = random_conv(rng, square=case % 3 == 0)
+        expect = ref_conv(x, w, b, bs, os_, pad, stride, nl.rounding)
+        square = x.shape[0] == x.shape[1] and w.shape[1] == w.shape[2] and pad[0] == pad[1] and stride[0] == stride[1]
+        even = x.shape[2] % 2 == 0 and w.shape[0] % 2 == 0
+        kernels = ["qv_convolve_HWC_q15_basic_nonsquare"]
+        kernels += ["arm_convolve_HWC_q15_fast_nonsquare"] if even else []
+        kernels += ["arm_convolve_HWC_q15_basic"] if square else []
+        kernels += ["arm_convolve_HWC_q15_fast"] if square and even else []
+        for kernel in kernels:
+            st, out, _ = conv_call(nl, kernel, x, w, b, bs, os_, pad, stride)
+            assert st == nl.lib.ARM_MATH_SUCCESS, (kernel, case)
+            np.testing.assert_array_equal(out, expect, err_msg=f"{kernel} case {case}")
+            checked.add(kernel)
+    assert len(checked) == 4
+
+
+def test_fast_kernels_reject_odd_channels_untouched(nl):
+    """The fast kernels return ARM_MATH_SIZE_MISMATCH for odd ch_in or ch_out and write nothing."""
+    rng = np.random.default_rng(7)
+    for c, co in [(3, 2), (2, 3), (1, 1), (5, 4)]:
+        x = rand_q15(rng, (4, 4, c))
+        w = rand_q15(rng, (co, 3, 3, c))
+        b = rand_q15(rng, (co,))
+        for kernel in ("arm_convolve_HWC_q15_fast", "arm_convolve_HWC_q15_fast_nonsquare"):
+            st, out, buf = conv_call(nl, kernel, x, w, b, 0, 8, (1, 1), (1, 1))
+            assert st == nl.lib.ARM_MATH_SIZE_MISMATCH, kernel
+            assert (out == SENTINEL).all() and (buf == SENTINEL).all(), kernel
+
+
+def test_accumulator_wraps_like_smlad(nl):
+    """A sum of products beyond int32 wraps modulo 2^32 instead of saturating."""
+    x = np.full((3, 3, 4), QMIN, np.int16)  # 36 products of 2^30 = 9 * 2^32
+    w = np.full((2, 3, 3, 4), QMIN, np.int16)
+    w[1, 0, 0, 0] = -1  # channel 1: 35 * 2^30 + 32768, wraps to -2^30 + 32768
+    b = np.array([5, 0], np.int16)
+    exact = (x.astype(np.int64)[None] * w.astype(np.int64)).reshape(2, -1).sum(axis=1)
+    assert (exact > 2**31).all()
+    expect = ref_conv(x, w, b, 0, 0, (0, 0), (1, 1), nl.rounding).reshape(-1)
+    assert expect[0] == 5 and expect[1] == QMIN  # wrapped: exact would saturate to QMAX
+    for kernel in ("qv_convolve_HWC_q15_basic_nonsquare", "arm_convolve_HWC_q15_fast_nonsquare",
+                   "arm_convolve_HWC_q15_basic", "arm_convolve_HWC_q15_fast"):
+        st, out, _ = conv_call(nl, kernel, x, w, b, 0, 0, (0, 0), (1, 1))
+        assert st == 0
+        np.testing.assert_array_equal(out.reshape(-1), expect, err_msg=kernel)
+    m = w.reshape(2, -1).copy()
+    v = x.reshape(-1).copy()
+    out = np.full(2, SENTINEL, np.int16)
+    assert nl.lib.arm_fully_connected_q15(p(nl, v), p(nl, m), v.size, 2, 0, 0, p(nl, b), p(nl, out), nl.ffi.NULL) == 0
+    np.testing.assert_array_equal(out, expect)
+
+
+def test_rounding_constant_and_out_shift_zero(nl):
+    """NN_ROUND is added only in round builds (2^(s-1), +2^30 for s = 31) and out_shift 0 adds nothing."""
+    lib, null = nl.lib, nl.ffi.NULL
+    one = np.array([1], np.int16)
+    zero = np.array([0], np.int16)
+    out = np.zeros(1, np.int16)
+    # acc = 1, out_shift 1: 1 >> 1 = 0 truncated, (1 + 1) >> 1 = 1 rounded
+    assert lib.arm_fully_connected_q15(p(nl, one), p(nl, one), 1, 1, 0, 1, p(nl, zero), p(nl, out), null) == 0
+    assert out[0] == (1 if nl.rounding == "round" else 0)
+    # out_shift 31, NN_ROUND(31) = +2^30: acc = -2^30 (bias -1 << 30) -> 0 rounded, -1 truncated
+    minus_one = np.array([-1], np.int16)
+    assert lib.arm_fully_connected_q15(p(nl, zero), p(nl, zero), 1, 1, 30, 31, p(nl, minus_one), p(nl, out), null) == 0
+    assert out[0] == (0 if nl.rounding == "round" else -1)
+    # acc = +2^30: adding the rounding constant wraps to -2^31 -> -1 rounded, 0 truncated
+    assert lib.arm_fully_connected_q15(p(nl, zero), p(nl, zero), 1, 1, 30, 31, p(nl, one), p(nl, out), null) == 0
+    assert out[0] == (-1 if nl.rounding == "round" else 0)
+    # out_shift 0: the plain sum, saturated
+    v = np.array([3, -4, 5], np.int16)
+    m = np.array([[7, 7, 7], [QMAX, QMAX, QMAX]], np.int16)
+    b = np.array([-2, 0], np.int16)
+    out2 = np.zeros(2, np.int16)
+    assert lib.arm_fully_connected_q15(p(nl, v), p(nl, m), 3, 2, 0, 0, p(nl, b), p(nl, out2), null) == 0
+    np.testing.assert_array_equal(out2, [7 * 4 - 2, QMAX])
+
+
+def test_fully_connected_matches_reference(nl):
+    """arm_fully_connected_q15 equals the reference for random (odd and even) sizes and shifts."""
+    rng = np.random.default_rng(99)
+    for case in range(150):
+        dim, rows = int(rng.integers(1, 70)), int(rng.integers(1, 18))
+        v, m, b = rand_q15(rng, (dim,)), rand_q15(rng, (rows, dim)), rand_q15(rng, (rows,))
+        bs, os_ = int(rng.choice([0, 0, 3, 12, 31])), int(rng.choice([0, 1, 9, 15, 31]))
+        out = np.full(rows, SENTINEL, np.int16)
+        st = nl.lib.arm_fully_connected_q15(p(nl, v), p(nl, m), dim, rows, bs, os_, p(nl, b), p(nl, out),
+                                            nl.ffi.NULL)
+        assert st == 0
+        np.testing.assert_array_equal(out, ref_dense(v, m, b, bs, os_, nl.rounding), err_msg=f"case {case}")
+
+
+def test_relu_in_place(nl):
+    """arm_relu_q15 zeroes negatives in place for odd and even sizes, QMIN included."""
+    rng = np.random.default_rng(5)
+    for n in [1, 2, 3, 7, 64, 101]:
+        data = rand_q15(rng, (n,), "full")
+        data[0] = QMIN
+        expect = np.maximum(data, 0)
+        nl.lib.arm_relu_q15(p(nl, data), n)
+        np.testing.assert_array_equal(data, expect)
+
+
+def test_pools_match_reference(nl):
+    """Max and average pooling (truncation toward zero) equal the reference on random windows and strides."""
+    rng = np.random.default_rng(11)
+    for case in range(80):
+        h, w = int(rng.integers(1, 11)), int(rng.integers(1, 11))
+        c = int(rng.choice([1, 2, 3, 5, 8, 70]))
+        kh, kw = int(rng.integers(1, min(h, 4) + 1)), int(rng.integers(1, min(w, 4) + 1))
+        sh, sw = (kh, kw) if case % 2 else (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+        x = rand_q15(rng, (h, w, c))
+        oh, ow = (h - kh) // sh + 1, (w - kw) // sw + 1
+        for mode, fn in (("max", nl.lib.qv_maxpool_q15_HWC_nonsquare), ("avg", nl.lib.qv_avepool_q15_HWC_nonsquare)):
+            out = np.full((oh, ow, c), SENTINEL, np.int16)
+            assert fn(p(nl, x), w, h, c, kw, kh, sw, sh, ow, oh, p(nl, out)) == 0
+            np.testing.assert_array_equal(out, ref_pool(x, (kh, kw), (sh, sw), mode), err_msg=f"{mode} case {case}")
+    # truncation toward zero, not floor: mean of [-3, 0] is -1
+    x = np.array([-3, 0], np.int16).reshape(1, 2, 1)
+    out = np.zeros(1, np.int16)
+    assert nl.lib.qv_avepool_q15_HWC_nonsquare(p(nl, x), 2, 1, 1, 2, 1, 2, 1, 1, 1, p(nl, out)) == 0
+    assert out[0] == -1
+    assert nl.lib.qv_global_avepool_q15_HWC(p(nl, x), 2, 1, 1, p(nl, out)) == 0
+    assert out[0] == -1
+
+
+def test_global_avepool_matches_reference(nl):
+    """qv_global_avepool_q15_HWC equals the reference, including sums beyond int32."""
+    rng = np.random.default_rng(3)
+    for h, w, c in [(1, 1, 1), (4, 5, 3), (7, 2, 70), (9, 9, 130)]:
+        x = rand_q15(rng, (h, w, c))
+        out = np.full(c, SENTINEL, np.int16)
+        assert nl.lib.qv_global_avepool_q15_HWC(p(nl, x), w, h, c, p(nl, out)) == 0
+        np.testing.assert_array_equal(out, ref_gap(x))
+    x = np.full((300, 300, 1), QMAX, np.int16)  # sum 2.9e9 > 2^31
+    out = np.zeros(1, np.int16)
+    assert nl.lib.qv_global_avepool_q15_HWC(p(nl, x), 300, 300, 1, p(nl, out)) == 0
+    assert out[0] == QMAX
+
+
+def test_argument_errors(nl):
+    """Zero strides, oversized windows and shifts above 31 give ARM_MATH_ARGUMENT_ERROR and write nothing."""
+    lib, null = nl.lib, nl.ffi.NULL
+    x = np.ones((4, 4, 2), np.int16)
+    w = np.ones((2, 2, 2, 2), np.int16)
+    b = np.zeros(2, np.int16)
+    out = np.full(64, SENTINEL, np.int16)
+    buf = np.zeros(64, np.int16)
+    err = lib.ARM_MATH_ARGUMENT_ERROR
+    assert lib.qv_convolve_HWC_q15_basic_nonsquare(p(nl, x), 4, 4, 2, p(nl, w), 2, 2, 2, 0, 0, 0, 1, p(nl, b), 0, 0,
+                                                   p(nl, out), 3, 3, p(nl, buf), null) == err
+    assert lib.qv_convolve_HWC_q15_basic_nonsquare(p(nl, x), 4, 4, 2, p(nl, w), 2, 7, 2, 1, 0, 1, 1, p(nl, b), 0, 0,
+                                                   p(nl, out), 1, 3, p(nl, buf), null) == err
+    assert lib.arm_convolve_HWC_q15_fast_nonsquare(p(nl, x), 4, 4, 2, p(nl, w), 2, 2, 2, 0, 0, 1, 1, p(nl, b), 0, 32,
+                                                   p(nl, out), 3, 3, p(nl, buf), null) == err
+    assert lib.qv_maxpool_q15_HWC_nonsquare(p(nl, x), 4, 4, 2, 5, 2, 1, 1, 1, 3, p(nl, out)) == err
+    assert lib.qv_avepool_q15_HWC_nonsquare(p(nl, x), 4, 4, 2, 2, 2, 2, 0, 2, 2, p(nl, out)) == err
+    assert lib.qv_maxpool_q15_HWC_nonsquare(p(nl, x), 4, 4, 2, 2, 2, 2, 2, 3, 2, p(nl, out)) == err  # too many outputs
+    assert lib.qv_global_avepool_q15_HWC(p(nl, x), 0, 4, 2, p(nl, out)) == err
+    assert (out == SENTINEL).all()
+
+
+# ---------------------------------------------------------------- runner
+
+
+class Net:
+    """A list of qv_op_t built from Python, with the arrays kept alive."""
+
+    def __init__(self, nl, in_shape):
+        self.nl, self.specs, self.keep = nl, [], []
+        self.shape = tuple(in_shape)
+
+    def add(self, kind, out_shape, **kw):
+        self.specs.append((kind, self.shape, tuple(out_shape), kw))
+        self.shape = tuple(out_shape)
+        return self
+
+    def conv(self, rng, co, k, pad=(0, 0), stride=(1, 1), bs=2, os_=12):
+        h, w, c = self.shape
+        oh = (h + 2 * pad[0] - k[0]) // stride[0] + 1
+        ow = (w + 2 * pad[1] - k[1]) // stride[1] + 1
+        return self.add("CONV", (oh, ow, co), w=rand_q15(rng, (co, *k, c), "full"), b=rand_q15(rng, (co,), "full"),
+                        k=k, pad=pad, stride=stride, bs=bs, os=os_)
+
+    def pool(self, kind, k, stride):
+        h, w, c = self.shape
+        return self.add(kind, ((h - k[0]) // stride[0] + 1, (w - k[1]) // stride[1] + 1, c), k=k, stride=stride)
+
+    def dense(self, rng, units, bs=1, os_=13):
+        n = int(np.prod(self.shape))
+        return self.add("DENSE", (1, 1, units), w=rand_q15(rng, (units, n), "full"), b=rand_q15(rng, (units,), "full"),
+                        bs=bs, os=os_)
+
+    def ops(self):
+        ffi, lib = self.nl.ffi, self.nl.lib
+        ops = ffi.new("qv_op_t[]", len(self.specs))
+        for op, (kind, ishape, oshape, kw) in zip(ops, self.specs):
+            op.kind = getattr(lib, f"QV_OP_{kind}")
+            op.in_h, op.in_w, op.in_c = ishape
+            op.out_h, op.out_w, op.out_c = oshape
+            if "k" in kw:
+                op.k_h, op.k_w = kw["k"]
+                op.stride_h, op.stride_w = kw["stride"]
+            if "pad" in kw:
+                op.pad_h, op.pad_w = kw["pad"]
+            if "w" in kw:
+                wts, bias = np.ascontiguousarray(kw["w"]), np.ascontiguousarray(kw["b"])
+                self.keep += [wts, bias]
+                op.weights, op.bias = p(self.nl, wts), p(self.nl, bias)
+                op.bias_lshift, op.out_rshift = kw["bs"], kw["os"]
+        return ops
+
+    def reference(self, x):
+        outs = []
+        for kind, _, oshape, kw in self.specs:
+            if kind == "CONV":
+                x = ref_conv(x, kw["w"], kw["b"], kw["bs"], kw["os"], kw["pad"], kw["stride"], self.nl.rounding)
+            elif kind == "DENSE":
+                x = ref_dense(x.reshape(-1), kw["w"], kw["b"], kw["bs"], kw["os"], self.nl.rounding)
+            elif kind == "RELU":
+                x = np.maximum(x, 0)
+            elif kind in ("MAXPOOL", "AVGPOOL"):
+                x = ref_pool(x, kw["k"], kw["stride"], "max" if kind == "MAXPOOL" else "avg")
+            elif kind == "GAP":
+                x = ref_gap(x)
+            x = x.reshape(oshape)
+            outs.append(x)
+        return outs
+
+
+def run_net(nl, net, x_batch):
+    """qv_run over a batch; returns (status, failed_op, per-op outputs, kernel names)."""
+    ffi, lib = nl.ffi, nl.lib
+    ops = net.ops()
+    n = len(net.specs)
+    outs = [np.full((len(x_batch), *spec[2]), SENTINEL, np.int16) for spec in net.specs]
+    out_ptrs = ffi.new("int16_t *[]", [p(nl, o) for o in outs])
+    scratch = np.zeros(lib.qv_scratch_words(ops, n), np.int16)
+    kernels = ffi.new("int32_t[]", n)
+    failed = ffi.new("int32_t *")
+    x_batch = np.ascontiguousarray(x_batch, np.int16)
+    st = lib.qv_run(ops, n, p(nl, x_batch), len(x_batch), out_ptrs, p(nl, scratch), kernels, failed)
+    return st, failed[0], outs, [nl.kernel_name(kernels[i]) for i in range(n)]
+
+
+def test_qv_run_small_network(nl):
+    """qv_run on conv -> relu -> maxpool -> conv -> flatten -> dense matches the reference op by op."""
+    rng = np.random.default_rng(2024)
+    net = (Net(nl, (12, 10, 3)).conv(rng, 4, (3, 3), pad=(1, 1)).add("RELU", (12, 10, 4))
+           .pool("MAXPOOL", (2, 2), (2, 2)))
+    net.conv(rng, 5, (3, 2), stride=(2, 1), os_=14)
+    net.add("FLATTEN", (1, 1, int(np.prod(net.shape)))).dense(rng, 3)
+    x = rand_q15(rng, (5, 12, 10, 3), "full")
+    st, failed, outs, kernels = run_net(nl, net, x)
+    assert (st, failed) == (0, -1)
+    assert kernels == ["qv_convolve_HWC_q15_basic_nonsquare", "arm_relu_q15",
+                       "qv_maxpool_q15_HWC_nonsquare", "qv_convolve_HWC_q15_basic_nonsquare", "copy",
+                       "arm_fully_connected_q15"]
+    for s in range(len(x)):
+        for i, expect in enumerate(net.reference(x[s])):
+            np.testing.assert_array_equal(outs[i][s], expect, err_msg=f"sample {s} op {i} ({kernels[i]})")
+
+
+def test_qv_run_kernel_selection(nl):
+    """Even channels use fast_nonsquare, odd square geometry arm basic, odd non-square the qv_ kernel."""
+    rng = np.random.default_rng(8)
+    cases = [((6, 6, 2), 4, (3, 3), "arm_convolve_HWC_q15_fast_nonsquare"),
+             ((6, 5, 2), 2, (3, 1), "arm_convolve_HWC_q15_fast_nonsquare"),
+             ((6, 6, 3), 4, (3, 3), "arm_convolve_HWC_q15_basic"),
+             ((6, 6, 2), 3, (3, 3), "arm_convolve_HWC_q15_basic"),
+             ((6, 5, 3), 4, (3, 3), "qv_convolve_HWC_q15_basic_nonsquare"),
+             ((6, 6, 1), 1, (3, 1), "qv_convolve_HWC_q15_basic_nonsquare")]
+    for shape, co, k, kernel in cases:
+        net = Net(nl, shape).conv(rng, co, k, pad=(1, 0) if k[1] == 1 else (1, 1))
+        net.add("GAP", (1, 1, co))
+        x = rand_q15(rng, (2, *shape), "full")
+        st, _, outs, kernels = run_net(nl, net, x)
+        assert st == 0 and kernels == [kernel, "qv_global_avepool_q15_HWC"], (shape, kernels)
+        for s in range(2):
+            for i, expect in enumerate(net.reference(x[s])):
+                np.testing.assert_array_equal(outs[i][s], expect, err_msg=f"{kernel} op {i}")
+
+
+def test_qv_run_threads_match_single_call(nl):
+    """Sub-batches run in threads with separate scratch give the same outputs as one call (GIL released)."""
+    rng = np.random.default_rng(77)
+    net = Net(nl, (16, 16, 4)).conv(rng, 8, (3, 3), pad=(1, 1)).add("RELU", (16, 16, 8))
+    net.pool("AVGPOOL", (2, 2), (2, 2)).add("GAP", (1, 1, 8)).dense(rng, 4)
+    x = rand_q15(rng, (24, 16, 16, 4), "full")
+    st, _, whole, _ = run_net(nl, net, x)
+    assert st == 0
+    parts = [None] * 4
+
+    def work(i):
+        parts[i] = run_net(nl, net, x[i * 6 : (i + 1) * 6])
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for op in range(len(whole)):
+        np.testing.assert_array_equal(np.concatenate([parts[i][2][op] for i in range(4)]), whole[op])
+
+
+def test_qv_run_reports_failing_op(nl):
+    """An op whose input does not match the previous output fails with its index and nothing runs."""
+    rng = np.random.default_rng(1)
+    net = Net(nl, (4, 4, 2)).conv(rng, 2, (3, 3)).add("RELU", (2, 2, 2))
+    net.specs.append(("RELU", (2, 2, 3), (2, 2, 3), {}))  # wrong input size
+    st, failed, outs, _ = run_net(nl, net, rand_q15(rng, (1, 4, 4, 2)))
+    assert (st, failed) == (nl.lib.ARM_MATH_LENGTH_ERROR, 2)
+    assert all((o == SENTINEL).all() for o in outs)
+
+
+# ---------------------------------------------------------------- native_lib
+
+
+def test_load_rejects_unknown_variant():
+    """native_lib.load names the valid choices when kernels or rounding is wrong."""
+    with pytest.raises(NativeBuildError, match="dsp, plain"):
+        native_lib.load("simd")
+    with pytest.raises(NativeBuildError, match="truncate, round"):
+        native_lib.load("plain", "nearest")
+
+
+def _fake_cmsis_tree(base: Path, omit: str | None = None) -> Path:
+    """A CMSIS_5-shaped tree whose NN sources are qverify's own, with arm_relu_q15 altered (negatives -> 7)."""
+    root = base / "CMSIS_5"
+    nn = root / "CMSIS" / "NN"
+    (nn / "Include").mkdir(parents=True)
+    (root / "CMSIS" / "DSP" / "Include").mkdir(parents=True)
+    for name in ("arm_nnfunctions.h", "arm_nnsupportfunctions.h", "arm_nn_types.h"):
+        shutil.copy(ROOT / "cmsis" / "Include" / name, nn / "Include")
+    for name in ("arm_math.h", "arm_math_types.h"):
+        shutil.copy(ROOT / "cmsis" / "Include" / name, root / "CMSIS" / "DSP" / "Include")
+    folders = {"arm_relu_q15": "ActivationFunctions", "arm_fully_connected_q15": "FullyConnectedFunctions"}
+    for src in (ROOT / "cmsis" / "Source").glob("arm_*.c"):
+        if src.stem == omit:
+            continue
+        dest = nn / "Source" / folders.get(src.stem, "ConvolutionFunctions") / src.name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        text = src.read_text()
+        if src.stem == "arm_relu_q15":
+            text = text.replace("data[i] = 0;", "data[i] = 7;")
+        dest.write_text(text)
+    return root
+
+
+def test_cmsis_root_builds_arm_kernels_from_the_tree(tmp_path, monkeypatch):
+    """load(cmsis_root=...) compiles the tree's arm_* sources (cached) and reports the root; errors are clear."""
+    monkeypatch.setenv("QVERIFY_CACHE_DIR", str(tmp_path / "cache"))
+    root = _fake_cmsis_tree(tmp_path / "good")
+    ext = native_lib.load("plain", "round", cmsis_root=str(root))
+    assert ext.info == f"kernels={root.resolve()}; path=plain; rounding=round"
+    data = np.array([-5, 3, -1], np.int16)
+    ext.lib.arm_relu_q15(p(ext, data), 3)
+    np.testing.assert_array_equal(data, [7, 3, 7])  # the tree's (altered) relu, not the bundled one
+    rng = np.random.default_rng(0)
+    x, w, b, bs, os_, pad, stride = random_conv(rng)
+    st, out, _ = conv_call(ext, "qv_convolve_HWC_q15_basic_nonsquare", x, w, b, bs, os_, pad, stride)
+    assert st == 0
+    np.testing.assert_array_equal(out, ref_conv(x, w, b, bs, os_, pad, stride, "round"))
+    assert list((tmp_path / "cache" / "native").iterdir())  # cached build
+
+    with pytest.raises(NativeBuildError, match="kernels='plain'"):
+        native_lib.load("dsp", "round", cmsis_root=str(root))
+    missing = _fake_cmsis_tree(tmp_path / "missing", omit="arm_convolve_HWC_q15_fast")
+    with pytest.raises(NativeBuildError, match="lacks the legacy q15 CMSIS-NN function.s. arm_convolve_HWC_q15_fast "):
+        native_lib.load("plain", "truncate", cmsis_root=str(missing))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(NativeBuildError, match="no CMSIS-NN sources"):
+        native_lib.load("plain", "truncate", cmsis_root=str(tmp_path / "empty"))
