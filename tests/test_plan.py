@@ -102,7 +102,7 @@ def test_rounding_must_be_known():
 def test_round_build_refuses_out_shift_31():
     """With rounding, out_rshift 31 is refused: CMSIS's NN_ROUND(31) is ((0x1 << 31) >> 1) = -2^30 in C."""
     g = dense_graph(np.full((4, 3), 0.1), [0, 0, 0])
-    ranges = Ranges((-0.9, 0.9), {"fc": (-16000.0, 16000.0)}, 10)
+    ranges = Ranges((-0.9, 0.9), {"fc": (-40000.0, 40000.0)}, 10)
     assert make_plan(g, ranges).ops[0].out_rshift == 31
     with pytest.raises(PlanError, match="out_rshift 31 with rounding"):
         make_plan(g, ranges, rounding="round")
