@@ -1,0 +1,1 @@
+"""One module per CLI command; each has add_parser(sub) and run(args) -> exit status."""

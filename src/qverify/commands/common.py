@@ -1,0 +1,59 @@
+"""Argument types and loaders shared by the commands."""
+
+from __future__ import annotations
+
+import argparse
+
+EXIT_OK, EXIT_MISMATCH, EXIT_USAGE = 0, 1, 2
+
+
+def positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not an integer") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{value} must be a positive integer")
+    return value
+
+
+def sample_range(text: str) -> list[int]:
+    try:
+        if ":" in text:
+            lo, hi = (int(v) for v in text.split(":", 1))
+        else:
+            lo = int(text)
+            hi = lo + 1
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a sample index or a range like 0:64") from None
+    if lo < 0 or hi <= lo:
+        raise argparse.ArgumentTypeError(f"sample range {text} is empty or negative; expected START:STOP with 0 <= START < STOP")
+    return list(range(lo, hi))
+
+
+def model_args(p: argparse.ArgumentParser) -> None:
+    """--model, --weights, --data."""
+    p.add_argument("--model", help="saved model (.keras/.h5) or module:Factory / file.py:Factory (default: the demo)")
+    p.add_argument("--weights", help="weights file loaded into the model (the notebook's tf.h5)")
+    p.add_argument("--data", help="calibration data .npy, (N, L), (N, L, 1), (N, L, 1, 1) or the model's input shape (default: the demo's)")
+
+
+def load_plan(plan_dir: str | None):
+    """The plan in plan_dir, or the demo's plan made afresh."""
+    from qverify.plan import QuantPlan
+    from qverify.workflow import quantize
+
+    return QuantPlan.load(plan_dir) if plan_dir else quantize().plan
+
+
+def load_samples(plan, data: str | None, samples: list[int]):
+    """Quantized input rows `samples` of the data (default: the data the plan was calibrated on)."""
+    from qverify.engines.base import quantize_input
+    from qverify.errors import DataError
+    from qverify.workflow import load_inputs
+
+    data = data or plan.source.get("data")
+    x = load_inputs(plan, data, samples[-1] + 1 if (data or "").startswith("demo:") else None)
+    if samples[-1] >= len(x):
+        raise DataError(f"sample {samples[-1]} requested but the data has {len(x)} samples")
+    return quantize_input(plan, x[samples])[0]

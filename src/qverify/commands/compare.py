@@ -1,0 +1,55 @@
+"""`qverify compare`: two engines, same inputs, every op compared bit for bit."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from qverify.commands.common import EXIT_MISMATCH, EXIT_OK, load_plan, load_samples, sample_range
+from qverify.errors import QVerifyError
+
+
+def run(args) -> int:
+    import json
+
+    from qverify.compare import format_detail, format_table, run_compare
+    from qverify.engines import make_engine
+    from qverify.plan import atomic_write
+
+    plan = load_plan(args.plan)
+    if args.layer:
+        plan.op(args.layer)  # unknown name: clear error before any work
+    names = [e.strip() for e in args.engines.split(",")]
+    if len(names) != 2 or names[0] == names[1]:
+        raise QVerifyError(f"--engines takes two different engines like shift,native; got '{args.engines}'")
+    options = {"shift": {}, "native": {"kernels": args.kernels, "rounding": args.rounding, "cmsis_root": args.cmsis_root}}
+    engines = [make_engine(n, plan, **options.get(n, {})) for n in names]
+    x = load_samples(plan, args.data, args.samples)
+    result = run_compare(plan, engines[0], engines[1], x, args.samples, args.mode)
+    print(format_table(result))
+    if args.layer:
+        print()
+        print(format_detail(next(op for op in result.ops if op.name == args.layer)))
+    if args.json:
+        atomic_write(Path(args.json), json.dumps(result.to_dict(), indent=1).encode())
+    return EXIT_OK if result.ok else EXIT_MISMATCH
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("compare", help="run two engines on the same inputs and compare every op bit for bit")
+    p.add_argument("--plan", help="plan directory written by quantize (default: the demo's plan)")
+    p.add_argument("--data", help="input .npy (default: the data the plan was calibrated on)")
+    p.add_argument("--layer", help="show first mismatches and the LSB-difference histogram of this op")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--sample", dest="samples", type=sample_range, help="one sample index")
+    group.add_argument("--samples", dest="samples", type=sample_range, help="a range START:STOP (default 0:64)")
+    p.add_argument("--mode", choices=("propagated", "isolated"), default="propagated",
+                   help="isolated feeds every op the reference's input, naming the first divergent op")
+    p.add_argument("--engines", default="shift,native", help="reference,tested (default shift,native)")
+    p.add_argument("--kernels", choices=("dsp", "plain"), default="dsp", help="native kernel path (default dsp)")
+    p.add_argument("--rounding", choices=("truncate", "round"),
+                   help="how the native kernels are built (default: the plan's rounding)")
+    p.add_argument("--cmsis-root", default=os.environ.get("QVERIFY_CMSIS_ROOT"),
+                   help="build arm_* kernels from this CMSIS tree (default $QVERIFY_CMSIS_ROOT, else bundled)")
+    p.add_argument("--json", help="also write the comparison as JSON to this file")
+    p.set_defaults(func=run, samples=list(range(64)))

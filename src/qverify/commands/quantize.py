@@ -1,0 +1,46 @@
+"""`qverify quantize`: model + data → plan, weights.h, sample_input_output.h, printed tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qverify.commands.common import EXIT_OK, model_args, positive
+
+
+def run(args) -> int:
+    from qverify.engines.base import quantize_input
+    from qverify.engines.shift import ShiftEngine
+    from qverify.export import sample_header, weights_header
+    from qverify.plan import atomic_write
+    from qverify.tables import plan_tables
+    from qverify.workflow import quantize
+
+    q = quantize(args.model, args.weights, args.data, args.calib_samples, args.bits, args.rounding, args.rule)
+    plan = q.plan
+    x_int, input_sats = quantize_input(plan, q.x)
+    sample = ShiftEngine(plan).run(x_int[:1])
+    # Everything is computed before the first byte is written: a failure leaves no partial output.
+    texts = {"weights.h": weights_header(plan),
+             "sample_input_output.h": sample_header(plan, x_int[0], {k: v[0] for k, v in sample.outputs.items()})}
+    out = Path(args.out)
+    plan.save(out)
+    for name, text in texts.items():
+        atomic_write(out / name, text.encode())
+    print(plan_tables(plan))
+    if input_sats:
+        print(f"  input: {input_sats} calibration value(s) saturated at Q{plan.bits - 1 - plan.input_frac}.{plan.input_frac}")
+    print(f"\nwrote {out}/plan.json, plan.npz, weights.h, sample_input_output.h "
+          f"({plan.source['calib_samples']} calibration samples)")
+    return EXIT_OK
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("quantize", help="quantize a model to a plan and write the C headers")
+    model_args(p)
+    p.add_argument("--bits", type=int, default=16, help="storage width (16: q15)")
+    p.add_argument("--calib-samples", type=positive, help="use the first N samples of the data (default: all; demo: 1000)")
+    p.add_argument("--rounding", choices=("truncate", "round"), default="truncate",
+                   help="how the firmware's CMSIS-NN is built: truncate = ARM_NN_TRUNCATE defined; round = CMSIS default")
+    p.add_argument("--rule", choices=("notebook", "tight"), default="notebook", help="Q-format rule (DESIGN.md rule 1)")
+    p.add_argument("--out", default="qverify_out", help="output directory (default: qverify_out)")
+    p.set_defaults(func=run)
