@@ -106,3 +106,15 @@ def test_round_build_refuses_out_shift_31():
     assert make_plan(g, ranges).ops[0].out_rshift == 31
     with pytest.raises(PlanError, match="out_rshift 31 with rounding"):
         make_plan(g, ranges, rounding="round")
+
+
+def test_accumulator_overflow_is_warned_or_fitted():
+    """An output that cannot fit the int32 accumulator at f_w + f_in is a warning; --fit-accumulator lowers f_w."""
+    g = dense_graph(np.full((4, 3), 0.9), [0, 0, 0])
+    ranges = Ranges((-0.9, 0.9), {"fc": (-10.0, 10.0)}, 10)
+    plain = make_plan(g, ranges)
+    assert plain.ops[0].w_frac == 15 and plain.ops[0].adjustments == []
+    assert len(plain.warnings) == 1 and "int32 accumulator" in plain.warnings[0]
+    fitted = make_plan(g, ranges, fit_accumulator=True).ops[0]
+    assert fitted.w_frac == 12 and fitted.warnings == [] and "f_w = 12" in fitted.adjustments[0]
+    assert 10.0 * 2.0 ** (fitted.w_frac + fitted.in_frac) < 2**31 <= 10.0 * 2.0 ** (fitted.w_frac + 1 + fitted.in_frac)

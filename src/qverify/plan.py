@@ -48,6 +48,7 @@ class OpPlan:
     weight_saturations: int = 0
     bias_saturations: int = 0
     adjustments: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     weights: np.ndarray | None = field(default=None, repr=False)
     bias: np.ndarray | None = field(default=None, repr=False)
 
@@ -121,6 +122,10 @@ class QuantPlan:
     @property
     def adjustments(self) -> list[str]:
         return [f"{op.name}: {a}" for op in self.ops for a in op.adjustments]
+
+    @property
+    def warnings(self) -> list[str]:
+        return [f"{op.name}: {w}" for op in self.ops for w in op.warnings]
 
     # ---- serialisation -------------------------------------------------
     def _meta(self) -> dict:
@@ -226,7 +231,7 @@ def model_fingerprint(graph: Graph) -> str:
 
 
 def make_plan(graph: Graph, ranges: Ranges, bits: int = 16, rounding: str = "truncate",
-              rule: str = "notebook", source: dict | None = None) -> QuantPlan:
+              rule: str = "notebook", source: dict | None = None, fit_accumulator: bool = False) -> QuantPlan:
     """Quantize a graph to a plan.
 
     Args:
@@ -236,6 +241,10 @@ def make_plan(graph: Graph, ranges: Ranges, bits: int = 16, rounding: str = "tru
         rounding: 'truncate' or 'round', how the firmware's kernels are built.
         rule: format rule, see qformat.frac_bits.
         source: provenance recorded in the plan.
+        fit_accumulator: lower a conv/dense op's weight format until its calibrated output,
+            held at f_w + f_in in the int32 accumulator, fits (recorded as an adjustment).
+            Off by default to keep the notebook's formats; an op expected to wrap is
+            always listed in the plan's warnings.
 
     Returns:
         The plan.
@@ -253,7 +262,7 @@ def make_plan(graph: Graph, ranges: Ranges, bits: int = 16, rounding: str = "tru
     for op in graph.ops:
         lo, hi = ranges.ops[op.name]
         if op.kind in WEIGHTED:
-            planned = _plan_weighted(op, f_in, (lo, hi), bits, rule, rounding)
+            planned = _plan_weighted(op, f_in, (lo, hi), bits, rule, rounding, fit_accumulator)
         else:
             planned = _plan_plain(op, f_in, (lo, hi))
         ops.append(planned)
@@ -275,11 +284,27 @@ def _plan_plain(op: Op, f_in: int, rng) -> OpPlan:
     return OpPlan(**_geometry(op), in_frac=f_in, out_frac=f_in, range=tuple(map(float, rng)))
 
 
-def _plan_weighted(op: Op, f_in: int, rng, bits: int, rule: str, rounding: str) -> OpPlan:
+def _plan_weighted(op: Op, f_in: int, rng, bits: int, rule: str, rounding: str, fit_accumulator: bool) -> OpPlan:
     w_frac = frac_bits(op.weights.min(), op.weights.max(), bits, rule)
     b_frac = frac_bits(op.bias.min(), op.bias.max(), bits, rule)
     out_frac = frac_bits(*rng, bits=bits, rule=rule)
-    adjustments = []
+    adjustments, warnings = [], []
+    # The accumulator holds the output at f_w + f_in frac bits before the shift.
+    peak = max(abs(rng[0]), abs(rng[1]))
+    if peak * 2.0 ** (w_frac + f_in) >= 2.0**31:
+        if fit_accumulator:
+            fitted = w_frac
+            while peak * 2.0 ** (fitted + f_in) >= 2.0**31:
+                fitted -= 1
+            adjustments.append(
+                f"calibrated output {peak:.4g} at f_w {w_frac} + f_in {f_in} would leave the int32 accumulator; "
+                f"weights quantized at f_w = {fitted} instead")
+            w_frac = fitted
+        else:
+            warnings.append(
+                f"calibrated output {peak:.4g} needs {peak * 2.0 ** (w_frac + f_in):.3g} in the int32 accumulator "
+                f"(f_w {w_frac} + f_in {f_in}): expect accumulator wrap-around on the device "
+                "(quantize --fit-accumulator lowers f_w to fit)")
     bias_lshift = w_frac + f_in - b_frac
     if bias_lshift < 0:
         adjustments.append(
@@ -306,5 +331,5 @@ def _plan_weighted(op: Op, f_in: int, rng, bits: int, rule: str, rounding: str) 
     flat = conv_to_cmsis(q_w) if op.kind == "conv" else dense_to_cmsis(q_w)
     return OpPlan(**_geometry(op), in_frac=f_in, out_frac=out_frac, range=tuple(map(float, rng)),
                   w_frac=w_frac, b_frac=b_frac, bias_lshift=bias_lshift, out_rshift=out_rshift,
-                  weight_saturations=w_sat, bias_saturations=b_sat, adjustments=adjustments,
+                  weight_saturations=w_sat, bias_saturations=b_sat, adjustments=adjustments, warnings=warnings,
                   weights=flat, bias=q_b)

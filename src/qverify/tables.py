@@ -28,4 +28,6 @@ def plan_tables(plan: QuantPlan) -> str:
                          "saturated when quantized")
     lines += ["", "adjustments and saturations" + ("" if notes else ": none")]
     lines += [f"  {n}" for n in notes]
+    if plan.warnings:
+        lines += ["", "WARNINGS"] + [f"  {w}" for w in plan.warnings]
     return "\n".join(lines)

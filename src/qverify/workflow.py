@@ -44,7 +44,7 @@ def load_inputs(shapes, data: str | None, samples: int | None = None, demo_split
 
 def quantize(model: str | None = None, weights: str | None = None, data: str | None = None,
              calib_samples: int | None = None, bits: int = 16, rounding: str = "truncate",
-             rule: str = "notebook") -> Quantized:
+             rule: str = "notebook", fit_accumulator: bool = False) -> Quantized:
     """Load, calibrate and plan. With no model and no data, the shipped demo.
 
     Raises:
@@ -60,7 +60,8 @@ def quantize(model: str | None = None, weights: str | None = None, data: str | N
         "weights": None if weights is None else str(Path(weights).resolve()),
         "data": DEMO_DATA if data is None else (data if data.startswith("demo:") else str(Path(data).resolve())),
     }
-    plan = make_plan(graph, ranges, bits=bits, rounding=rounding, rule=rule, source=source)
+    plan = make_plan(graph, ranges, bits=bits, rounding=rounding, rule=rule, source=source,
+                     fit_accumulator=fit_accumulator)
     return Quantized(plan, graph, x)
 
 

@@ -15,7 +15,8 @@ def run(args) -> int:
     from qverify.tables import plan_tables
     from qverify.workflow import quantize
 
-    q = quantize(args.model, args.weights, args.data, args.calib_samples, args.bits, args.rounding, args.rule)
+    q = quantize(args.model, args.weights, args.data, args.calib_samples, args.bits, args.rounding, args.rule,
+                 args.fit_accumulator)
     plan = q.plan
     x_int, input_sats = quantize_input(plan, q.x)
     sample = ShiftEngine(plan).run(x_int[:1])
@@ -42,5 +43,7 @@ def add_parser(sub) -> None:
     p.add_argument("--rounding", choices=("truncate", "round"), default="truncate",
                    help="how the firmware's CMSIS-NN is built: truncate = ARM_NN_TRUNCATE defined; round = CMSIS default")
     p.add_argument("--rule", choices=("notebook", "tight"), default="notebook", help="Q-format rule (DESIGN.md rule 1)")
+    p.add_argument("--fit-accumulator", action="store_true",
+                   help="lower f_w where the calibrated output would wrap the int32 accumulator (default: warn only)")
     p.add_argument("--out", default="qverify_out", help="output directory (default: qverify_out)")
     p.set_defaults(func=run)
