@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from qverify import __version__  # noqa: E402
-from qverify.commands.common import EXIT_USAGE  # noqa: E402
-from qverify.errors import QVerifyError  # noqa: E402
+from qverify import __version__
+from qverify.commands.common import EXIT_USAGE
+from qverify.errors import QVerifyError
 
 COMMANDS = ("quantize", "compare", "demo")
 
