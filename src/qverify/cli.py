@@ -15,7 +15,7 @@ from qverify import __version__
 from qverify.commands.common import EXIT_USAGE
 from qverify.errors import QVerifyError
 
-COMMANDS = ("quantize", "compare", "demo")
+COMMANDS = ("quantize", "compare", "demo", "target")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,7 +9,7 @@ from qverify.engines.base import Engine, OpResult, RunResult, quantize_input
 
 __all__ = ["Engine", "OpResult", "RunResult", "quantize_input", "make_engine", "ENGINES"]
 
-ENGINES = ("shift", "native")
+ENGINES = ("shift", "native", "target")
 
 
 def make_engine(name: str, plan, **options) -> Engine:
@@ -22,6 +22,10 @@ def make_engine(name: str, plan, **options) -> Engine:
         from qverify.engines.native import NativeEngine
 
         return NativeEngine(plan, **options)
+    if name == "target":
+        from qverify.engines.target import TargetEngine
+
+        return TargetEngine(plan, **options)
     from qverify.errors import QVerifyError
 
     raise QVerifyError(f"unknown engine '{name}'; expected one of {', '.join(ENGINES)}")

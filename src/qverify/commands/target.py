@@ -1,0 +1,116 @@
+"""`qverify target`: the kernels cross-compiled for a Cortex-M, run under QEMU, compared op by op
+with the shift model and the host native kernels; footprint and instruction estimates of the real build."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from qverify.commands.common import EXIT_MISMATCH, EXIT_OK, load_plan, load_samples, sample_range
+
+CPU_CHOICES = ("cortex-m4", "cortex-m7", "cortex-m3")
+
+
+def run(args) -> int:
+    import json
+
+    from qverify.compare import Comparison, compare_results, format_detail, format_table
+    from qverify.engines.native import NativeEngine
+    from qverify.engines.shift import ShiftEngine
+    from qverify.engines.target import TargetEngine
+    from qverify.plan import atomic_write
+    from qverify.target import report
+    from qverify.target.errors import TargetRunError
+    from qverify.target.toolchain import cpu as lookup_cpu
+    from qverify.target.toolchain import find_toolchain
+
+    core = lookup_cpu(args.cpu)
+    find_toolchain()  # a missing program is reported before any slow work
+    plan = load_plan(args.plan)
+    if args.layer:
+        plan.op(args.layer)
+    rounding = args.rounding or plan.rounding
+    kernels = args.kernels or ("dsp" if core.dsp and not args.cmsis_root else "plain")
+    cflags = tuple(args.cflags.split()) if args.cflags else None
+    target = TargetEngine(plan, cpu=core.name, rounding=rounding, cmsis_root=args.cmsis_root,
+                          timeout=args.timeout, cflags=cflags)
+    references = [ShiftEngine(plan), NativeEngine(plan, kernels=kernels, rounding=rounding, cmsis_root=args.cmsis_root)]
+    x = load_samples(plan, args.data, args.samples)
+    samples = list(args.samples)
+
+    comparisons: list[Comparison] = []
+    try:
+        got = target.run(x) if args.mode == "propagated" else None
+        for ref_engine in references:
+            ref = ref_engine.run(x)
+            tested = got if got is not None else target.run_isolated(x, ref)
+            comparisons.append(Comparison(plan.hash, ref_engine.describe(), target.describe(), args.mode, samples,
+                                          compare_results(plan, ref, tested, samples, target.kernels_used)))
+    except TargetRunError as exc:
+        # the firmware hung, crashed or refused: a failed check (exit 1), not bad usage
+        row = f" (batch row {exc.sample} is data-set sample {samples[exc.sample]})" \
+            if exc.sample is not None and 0 <= exc.sample < len(samples) else ""
+        print(f"FAIL: {exc}{row}")
+        print(f"qverify target: {exc}{row}", file=sys.stderr)
+        return EXIT_MISMATCH
+
+    for i, c in enumerate(comparisons):
+        if i:
+            print()
+        print(f"== target vs {c.reference.split(' ', 1)[0]} ==")
+        print(format_table(c))
+        if args.layer:
+            print()
+            print(format_detail(next(op for op in c.ops if op.name == args.layer)))
+    ok = all(c.ok for c in comparisons)
+    print()
+    verdicts = [f"{c.reference.split(' ', 1)[0]}: {'bit-exact' if c.ok else 'DIFFERS at ' + c.first_divergent.name}"
+                for c in comparisons]
+    print(f"{'PASS' if ok else 'FAIL'}: target {core.name} vs {'; vs '.join(verdicts)}")
+
+    fp = target.footprint()
+    scratch = target.last_run.scratch_words if target.last_run else 0
+    print()
+    print("\n".join(report.footprint_lines(plan, fp, scratch, target.image.describe())))
+    print()
+    print("\n".join(report.op_lines(plan, fp, target.instructions, target.kernels_used, core.name)))
+    if target.last_run is not None:
+        print(f"\nemulator run: {target.last_run.wall_seconds:.2f} s wall for {len(samples)} sample(s); "
+              f"image {'reused from cache' if target.image.cached else 'built in %.1f s' % target.image.build_seconds} "
+              f"({target.image.elf})")
+
+    if args.json:
+        doc = {"ok": ok, "cpu": core.name, "machine": core.machine, "build": target.image.describe(),
+               "comparisons": [c.to_dict() for c in comparisons],
+               "footprint": report.footprint_dict(plan, fp, scratch),
+               "instructions": {"label": report.INSN_LABEL, "per_op_mean": target.instructions}}
+        atomic_write(Path(args.json), json.dumps(doc, indent=1).encode())
+    return EXIT_OK if ok else EXIT_MISMATCH
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("target", help="cross-compile the kernels for a Cortex-M, run them under QEMU and compare "
+                                      "every op with the shift model and the host kernels")
+    p.add_argument("--plan", help="plan directory written by quantize (default: the demo's plan)")
+    p.add_argument("--data", help="input .npy (default: the data the plan was calibrated on)")
+    p.add_argument("--cpu", choices=CPU_CHOICES, default="cortex-m4",
+                   help="core and QEMU board: cortex-m4 (MPS2 AN386, DSP path; default), cortex-m7 (AN500, DSP), "
+                        "cortex-m3 (AN385, plain path)")
+    p.add_argument("--layer", help="show first mismatches and the LSB-difference histogram of this op")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--sample", dest="samples", type=sample_range, help="one sample index")
+    group.add_argument("--samples", dest="samples", type=sample_range, help="a range START:STOP (default 0:8)")
+    p.add_argument("--mode", choices=("propagated", "isolated"), default="propagated",
+                   help="isolated feeds every op the reference's input, naming the first divergent op")
+    p.add_argument("--rounding", choices=("truncate", "round"),
+                   help="how the firmware (and the host kernels) are built (default: the plan's rounding)")
+    p.add_argument("--kernels", choices=("dsp", "plain"),
+                   help="host native kernels to compare with (default: the target's path, plain for a CMSIS tree)")
+    p.add_argument("--cmsis-root", default=os.environ.get("QVERIFY_CMSIS_ROOT"),
+                   help="build arm_* kernels from this CMSIS tree (default $QVERIFY_CMSIS_ROOT, else bundled)")
+    p.add_argument("--timeout", type=float,
+                   help="seconds the emulator may run before it is killed (default: from the plan's size)")
+    p.add_argument("--cflags", help="cross-compiler optimisation flags (default '-O2 -fwrapv')")
+    p.add_argument("--json", help="also write comparisons, footprint and instruction counts as JSON to this file")
+    p.set_defaults(func=run, samples=list(range(8)))

@@ -1,0 +1,112 @@
+"""The file protocol between the host and the target image (mirrors firmware/qv_target.h)."""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+import numpy as np
+
+INPUT_FILE = "qv_in.bin"
+OUTPUT_FILE = "qv_out.bin"
+IN_MAGIC = 0x4E495651
+PROTOCOL_VERSION = 1
+MODE_PROPAGATED, MODE_ISOLATED = 0, 1
+
+REC_HELLO = 0x4F4C4548
+REC_KERNELS = 0x4E52454B
+REC_CALIB = 0x494C4143
+REC_BEGIN = 0x4E474542
+REC_OUTPUT = 0x5054554F
+REC_ERROR = 0x52525245
+REC_FAULT = 0x544C4146
+REC_DONE = 0x454E4F44
+
+ERR_INPUT_OPEN, ERR_INPUT_HEADER, ERR_INPUT_SHORT, ERR_VALIDATE, ERR_KERNEL, ERR_SCRATCH = 1, 2, 3, 4, 5, 6
+ERROR_TEXT = {
+    ERR_INPUT_OPEN: "the firmware cannot open its input file through semihosting",
+    ERR_INPUT_HEADER: "the firmware refused the input file header",
+    ERR_INPUT_SHORT: "the input file ended before the firmware had read all inputs",
+    ERR_VALIDATE: "qv_run refused the ops table",
+    ERR_KERNEL: "a kernel returned an error status",
+    ERR_SCRATCH: "the generated scratch is smaller than qv_scratch_words() asks for",
+}
+ARM_STATUS = {0: "ARM_MATH_SUCCESS", -1: "ARM_MATH_ARGUMENT_ERROR", -2: "ARM_MATH_LENGTH_ERROR",
+              -3: "ARM_MATH_SIZE_MISMATCH"}
+
+EXIT_OK, EXIT_ERROR, EXIT_FAULT, EXIT_NO_OUTPUT = 0, 2, 3, 4
+FAULT_WORDS = ("CFSR", "HFSR", "MMFAR", "BFAR", "lr", "psp", "msp", "flags")
+EXCEPTIONS = {2: "NMI", 3: "HardFault", 4: "MemManage fault", 5: "BusFault", 6: "UsageFault", 11: "SVCall",
+              12: "DebugMonitor", 14: "PendSV", 15: "SysTick"}
+
+_HEAD = struct.Struct("<6I")
+
+
+def input_bytes(first: int, last: int, mode: int, blocks: list[np.ndarray], n_samples: int) -> bytes:
+    """The input file: header, then the int16 blocks in the order the mode reads them."""
+    head = struct.pack("<6I", IN_MAGIC, PROTOCOL_VERSION, n_samples, first, last, mode)
+    return head + b"".join(np.ascontiguousarray(b, dtype="<i2").tobytes() for b in blocks)
+
+
+@dataclass
+class Record:
+    tag: int
+    op: int
+    sample: int
+    a: int
+    b: int
+    payload: bytes
+
+
+@dataclass
+class Stream:
+    """Everything the firmware wrote, decoded."""
+
+    records: list[Record] = field(default_factory=list)
+    truncated: bool = False  # the file ends inside a record (killed while writing)
+
+    def of(self, tag: int) -> list[Record]:
+        return [r for r in self.records if r.tag == tag]
+
+    def first(self, tag: int) -> Record | None:
+        return next((r for r in self.records if r.tag == tag), None)
+
+    @property
+    def running(self) -> tuple[int, int] | None:
+        """(op, sample) of the last op that began and did not write its output."""
+        last_begin = None
+        for r in self.records:
+            if r.tag == REC_BEGIN:
+                last_begin = (r.op, r.sample)
+            elif r.tag == REC_OUTPUT and last_begin == (r.op, r.sample):
+                last_begin = None
+        return last_begin
+
+    @property
+    def last_done(self) -> tuple[int, int] | None:
+        outs = self.of(REC_OUTPUT)
+        return (outs[-1].op, outs[-1].sample) if outs else None
+
+
+def _signed(v: int) -> int:
+    return v - (1 << 32) if v >= 1 << 31 else v
+
+
+def parse(data: bytes) -> Stream:
+    s = Stream()
+    pos = 0
+    while pos + _HEAD.size <= len(data):
+        tag, op, sample, a, b, n = _HEAD.unpack_from(data, pos)
+        end = pos + _HEAD.size + n
+        if end > len(data):
+            s.truncated = True
+            break
+        s.records.append(Record(tag, _signed(op), _signed(sample), a, b, data[pos + _HEAD.size:end]))
+        pos = end + (-n % 4)
+    if pos < len(data):
+        s.truncated = True
+    return s
+
+
+def signed32(v: int) -> int:
+    return _signed(v)
