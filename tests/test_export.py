@@ -1,6 +1,5 @@
 """Generated headers: notebook macro names, CMSIS layouts, they compile, and they parse back to the plan."""
 
-import re
 import shutil
 import subprocess
 
@@ -14,19 +13,9 @@ from qverify.engines.shift import ShiftEngine
 from qverify.export import macro_name, write_headers
 from qverify.graph import build_graph
 from qverify.plan import make_plan
+from headers import parse_macros
 
 L = keras.layers
-
-
-def parse_macros(text: str) -> dict[str, list[int] | int | str]:
-    """Read back '#define NAME {…}' arrays and '#define NAME n' scalars from a generated header."""
-    text = text.replace("\\\n", " ")
-    macros = {}
-    for name, body in re.findall(r"#define (\w+) \{([^}]*)\}", text):
-        macros[name] = [int(v) for v in body.replace(" ", "").split(",") if v]
-    for name, value in re.findall(r"#define (\w+) (-?\d+)\n", text):
-        macros[name] = int(value)
-    return macros
 
 
 @pytest.fixture(scope="module")

@@ -26,13 +26,23 @@ def macro_name(op_name: str) -> str:
     return f"_{name}" if name[0].isdigit() else name
 
 
+GUARDS = ("QVERIFY_WEIGHTS_H", "QVERIFY_SAMPLE_INPUT_OUTPUT_H")
+FIXED_MACROS = ("INPUT_DATA", "QVERIFY_PLAN_HASH", "QVERIFY_ROUNDING", *GUARDS)
+SUFFIXES = ("_WT", "_BIAS", "_BIAS_LSHIFT", "_OUT_RSHIFT", "")
+
+
 def _macro_names(plan: QuantPlan) -> dict[str, str]:
-    names = {}
+    """Macro stem per conv/dense op; refuses any macro the two headers would define twice."""
+    names, defined = {}, {m: "qverify" for m in FIXED_MACROS}
     for op in plan.ops:
         if op.weighted:
             stem = macro_name(op.name)
-            if stem in names.values() or stem == "INPUT_DATA":
-                raise PlanError(f"op '{op.name}' maps to C macro {stem}, which another op already uses; rename the layer")
+            for macro in (stem + suffix for suffix in SUFFIXES):
+                if macro in defined:
+                    raise PlanError(f"op '{op.name}' would define C macro {macro}, which "
+                                    f"{'qverify' if defined[macro] == 'qverify' else 'op ' + repr(defined[macro])} "
+                                    "already defines; rename the layer")
+                defined[macro] = op.name
             names[op.name] = stem
     return names
 
@@ -61,7 +71,7 @@ def _preamble(plan: QuantPlan, guard: str, what: str) -> str:
 
 def weights_header(plan: QuantPlan) -> str:
     """Text of weights.h: per conv/dense op its weights, bias and both shifts."""
-    text = _preamble(plan, "QVERIFY_WEIGHTS_H", "weights.h: quantized weights, biases and shifts")
+    text = _preamble(plan, GUARDS[0], "weights.h: quantized weights, biases and shifts")
     for op_name, stem in _macro_names(plan).items():
         op = plan.op(op_name)
         text += (f"/* {op.name}: {op.kind} in {op.in_shape} -> out {op.out_shape} (H, W, C), "
@@ -82,7 +92,7 @@ def sample_header(plan: QuantPlan, x_int: np.ndarray, outputs: dict[str, np.ndar
         outputs: op name → that sample's output, from the reference engine.
             Each conv/dense output is after shift and saturation, before any ReLU.
     """
-    text = _preamble(plan, "QVERIFY_SAMPLE_INPUT_OUTPUT_H", "sample_input_output.h: one input and every layer's output")
+    text = _preamble(plan, GUARDS[1], "sample_input_output.h: one input and every layer's output")
     text += f"/* input: {plan.input_shape} (H, W, C), frac {plan.input_frac} */\n"
     text += _array("INPUT_DATA", x_int)
     for op_name, stem in _macro_names(plan).items():

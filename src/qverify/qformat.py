@@ -30,17 +30,30 @@ def frac_bits(lo: float, hi: float, bits: int = 16, rule: str = "notebook") -> i
     """
     r = max(abs(float(lo)), abs(float(hi)))
     if rule == "notebook":
-        int_bits = 0 if r == 0 else max(0, math.ceil(math.log2(r)))
-        return bits - 1 - int_bits
+        return bits - 1 - max(0, ceil_log2(r))
     if rule == "tight":
         qmin, qmax = qlimits(bits)
         if r == 0:
             return bits - 1
-        frac = bits - 1 - math.ceil(math.log2(r))
-        while np.rint(hi * 2.0**frac) > qmax or np.rint(lo * 2.0**frac) < qmin:
+
+        def fits(f: int) -> bool:
+            return np.rint(hi * 2.0**f) <= qmax and np.rint(lo * 2.0**f) >= qmin
+
+        frac = bits - 1 - ceil_log2(r)
+        while not fits(frac):
             frac -= 1
+        while fits(frac + 1):  # QMIN = -2^(bits-1) can hold one more bit for ranges near -2^k
+            frac += 1
         return frac
     raise ValueError(f"unknown format rule '{rule}'; expected one of {', '.join(RULES)}")
+
+
+def ceil_log2(r: float) -> int:
+    """ceil(log2 r) exactly for r > 0 (math.log2 rounds values just above 2^k down to k); 0 for r == 0."""
+    if r == 0:
+        return 0
+    mantissa, exponent = math.frexp(r)  # r = mantissa * 2^exponent, 0.5 <= mantissa < 1
+    return exponent - 1 if mantissa == 0.5 else exponent
 
 
 def quantize(x, frac: int, bits: int = 16) -> tuple[np.ndarray, int]:

@@ -1,0 +1,139 @@
+"""Property 7: whole random networks (2-6 ops, real Keras models) quantized by qverify: the shift
+engine and the native engine (DSP and plain, the plan's rounding) agree on every op, in
+propagated and isolated mode, and both equal the numpy int64 reference.
+
+Networks go through the product's own path: keras model -> build_graph -> calibrate ->
+make_plan -> quantize_input -> engines -> run_compare.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+
+import keras
+import numpy as np
+from hypothesis import Phase, assume, event, example, find, given, settings
+
+import reference as ref
+from qverify.calibrate import calibrate, prepare_input
+from qverify.compare import format_detail, format_table, run_compare
+from qverify.engines import make_engine, quantize_input
+from qverify.errors import PlanError
+from qverify.graph import build_graph
+from qverify.plan import make_plan
+from strategies import QMAX, QMIN, Layer, NetSpec, examples, net_specs
+
+KERNELS = ("dsp", "plain")
+MODES = ("propagated", "isolated")
+
+
+def fails(check, *args) -> bool:
+    try:
+        check(*args)
+    except AssertionError:
+        return True
+    return False
+
+
+def quantized(spec: NetSpec):
+    """(plan, int16 input) for a network spec: the calibration samples quantized, plus one full-scale
+    random integer sample (saturation and overflow inside the network); None if the plan is refused."""
+    keras.backend.clear_session()
+    graph = build_graph(spec.keras_model())
+    x = prepare_input(spec.data(), graph)
+    try:
+        plan = make_plan(graph, calibrate(graph, x), rounding=spec.rounding)
+    except PlanError:  # a shift past 31 (or out_rshift 31 with rounding): refused, as rule 3 says
+        return None
+    x_int, _ = quantize_input(plan, x)
+    full = np.random.default_rng(spec.seed).integers(QMIN, QMAX + 1, (1, *plan.input_shape)).astype(np.int16)
+    return plan, np.concatenate([x_int, full])
+
+
+def native_engine(plan, kernels):
+    return make_engine("native", plan, kernels=kernels, threads=1)
+
+
+def flipped_lsb_native(plan, kernels):
+    """The firmware's copy of the plan with the LSB of the first weight of the first conv/dense flipped."""
+    bad = copy.deepcopy(plan)
+    for op in bad.ops:
+        if op.weighted:
+            op.weights = op.weights.copy()
+            op.weights[0] ^= 1
+            break
+    return native_engine(bad, kernels)
+
+
+def check_network(plan, x_int, make_native=native_engine) -> None:
+    """Shift and native engines agree on every op, propagated and isolated, for both kernel paths;
+    the shift engine equals the numpy int64 reference with its saturation and overflow counts."""
+    shift = make_engine("shift", plan)
+    samples = list(range(len(x_int)))
+    want = ref.run_plan(plan, x_int)
+    got = shift.run(x_int)
+    for op in plan.ops:
+        out, sats, ovfs = want[op.name]
+        assert np.array_equal(got.outputs[op.name], out), f"shift engine differs from the reference at {op.name}"
+        if op.weighted:
+            assert (got.saturations[op.name], got.overflows[op.name]) == (sats, ovfs), op.name
+    for kernels in KERNELS:
+        native = make_native(plan, kernels)
+        for mode in MODES:
+            c = run_compare(plan, shift, native, x_int, samples, mode)
+            if not c.ok:
+                raise AssertionError(f"native {kernels}, {mode}:\n{format_table(c)}\n{format_detail(c.first_divergent)}")
+
+
+# Pins at network level: a 3x2 kernel (the notebook's transposed order), an input of exactly
+# 1.0 in Q0.15 (saturates to 32767 and is counted), an all-zero dense layer (log2(0)), a round build.
+NET_3X2 = NetSpec((8, 6, 2), False, (Layer("conv", 3, (3, 2), (1, 1), "valid", "relu", 0, -2),
+                                     Layer("maxpool", kernel=(2, 1)), Layer("flatten"), Layer("dense", 4, w_fill="zero")),
+                  seed=1, x_exp=0, x_fill="unit", samples=4, rounding="round")
+# The notebook's own shape of network, 1-D: conv (9, 1) + relu, pool (4, 1), GAP, dense.
+NET_1D = NetSpec((24, 1, 1), True, (Layer("conv", 4, (9, 1), (1, 1), "valid", "relu", 1, -3),
+                                    Layer("maxpool", kernel=(4, 1)), Layer("gap"), Layer("dense", 1, w_exp=-1)),
+                 seed=2, x_exp=0, samples=4)
+# 'same' padding with a stride, average pooling with a non-square window, pow2 weights.
+NET_SAME = NetSpec((9, 7, 3), False, (Layer("conv", 2, (3, 3), (2, 2), "same", None, 2, -1, "pow2"),
+                                      Layer("avgpool", kernel=(2, 3), stride=(1, 1)), Layer("relu"),
+                                      Layer("gap"), Layer("dense", 3, activation="relu")), seed=3, x_exp=2)
+
+# Large weights and inputs with a small bias: bias_lshift would be negative in both weighted ops, so
+# both biases are re-quantized (rule 3); formats go down to f = -9.
+NET_ADJUSTED = NetSpec((10, 1, 2), True, (Layer("conv", 3, (3, 1), (1, 1), "same", None, 10, -6), Layer("relu"),
+                                          Layer("flatten"), Layer("dense", 5, w_exp=4, b_exp=-6)),
+                       seed=4, x_exp=10, samples=4, rounding="round")
+
+
+@settings(max_examples=examples(0.5))
+@given(spec=net_specs())
+@example(spec=NET_3X2)
+@example(spec=NET_1D)
+@example(spec=NET_SAME)
+@example(spec=NET_ADJUSTED)
+def test_random_networks_engines_agree(spec):
+    """Property 7: on random Keras networks, shift == native (DSP, plain) on every op, propagated and isolated."""
+    built = quantized(spec)
+    event("plan refused (shift past 31)" if built is None else "planned")
+    assume(built is not None)
+    plan, x_int = built
+    event(f"{len(plan.ops)} ops")
+    event(f"adjusted: {bool(plan.adjustments)}")
+    check_network(plan, x_int)
+
+
+def test_network_check_catches_a_flipped_weight_lsb():
+    """Property 7 rejects a native engine whose plan copy has one weight LSB flipped (on the 3x2 pin and on
+    a generated network)."""
+    plan, x_int = quantized(NET_1D)
+    assert not fails(check_network, plan, x_int)
+    assert fails(check_network, plan, x_int, flipped_lsb_native)
+
+    def broken(spec):
+        built = quantized(spec)
+        return built is not None and fails(check_network, *built, flipped_lsb_native)
+
+    find(net_specs(), broken, settings=settings(max_examples=40, database=None, deadline=None,
+                                                 phases=[Phase.generate]), random=random.Random(11))
