@@ -78,3 +78,36 @@ def graph_for(plan: QuantPlan) -> Graph:
     if model_fingerprint(graph) != src.get("model_fingerprint"):
         raise PlanError(f"the model at {src.get('model')} is not the model this plan was made from (fingerprint differs); re-run quantize")
     return graph
+
+
+def write_plan_and_headers(plan: QuantPlan, x_int: np.ndarray, out_dir: str | Path,
+                           outputs: dict[str, np.ndarray] | None = None) -> list[Path]:
+    """Write plan.json, plan.npz, weights.h and sample_input_output.h (sample 0 of x_int) into out_dir.
+
+    Every text is computed before the first byte is written and each file is replaced atomically,
+    so a failure leaves the previous files in place, never a partial one.
+
+    Args:
+        plan: the plan.
+        x_int: quantized input (N, H, W, C) int16; sample 0 goes into sample_input_output.h.
+        out_dir: the output directory (created if needed).
+        outputs: sample 0's per-op outputs of the shift model when already computed (op name →
+            (H, W, C) or (1, H, W, C)); otherwise the shift model runs on sample 0.
+
+    Returns:
+        The paths written.
+    """
+    from qverify.export import sample_header, weights_header
+    from qverify.plan import atomic_write
+
+    x0 = np.asarray(x_int)[:1]
+    if outputs is None:
+        from qverify.engines.shift import ShiftEngine
+
+        outputs = {k: v[0] for k, v in ShiftEngine(plan).run(x0).outputs.items()}
+    texts = {"weights.h": weights_header(plan), "sample_input_output.h": sample_header(plan, x0[0], outputs)}
+    out = Path(out_dir)
+    plan.save(out)
+    for name, text in texts.items():
+        atomic_write(out / name, text.encode())
+    return [out / "plan.json", out / "plan.npz", *(out / name for name in texts)]

@@ -9,24 +9,15 @@ from qverify.commands.common import EXIT_OK, model_args, positive
 
 def run(args) -> int:
     from qverify.engines.base import quantize_input
-    from qverify.engines.shift import ShiftEngine
-    from qverify.export import sample_header, weights_header
-    from qverify.plan import atomic_write
     from qverify.tables import plan_tables
-    from qverify.workflow import quantize
+    from qverify.workflow import quantize, write_plan_and_headers
 
     q = quantize(args.model, args.weights, args.data, args.calib_samples, args.bits, args.rounding, args.rule,
                  args.fit_accumulator)
     plan = q.plan
     x_int, input_sats = quantize_input(plan, q.x)
-    sample = ShiftEngine(plan).run(x_int[:1])
-    # Everything is computed before the first byte is written: a failure leaves no partial output.
-    texts = {"weights.h": weights_header(plan),
-             "sample_input_output.h": sample_header(plan, x_int[0], {k: v[0] for k, v in sample.outputs.items()})}
     out = Path(args.out)
-    plan.save(out)
-    for name, text in texts.items():
-        atomic_write(out / name, text.encode())
+    write_plan_and_headers(plan, x_int, out)
     print(plan_tables(plan))
     if input_sats:
         print(f"  input: {input_sats} calibration value(s) saturated at Q{plan.bits - 1 - plan.input_frac}.{plan.input_frac}")

@@ -1,0 +1,526 @@
+"""The gate: one configuration → every check (per op and model-level), computed once and cached on disk.
+
+    cfg = load_config(find_config(Path.cwd()))
+    outcome = run_gate(cfg)                 # GateOutcome: .checks, .plan, .cached, .ok
+    if outcome.ok:
+        write_outputs(outcome, cfg.out)     # plan + weights.h + sample_input_output.h + network.c
+
+The pytest plugin and `qverify gate` both call run_gate, so they run the
+same checks. Steps on a cache miss: quantize as the configuration says;
+evaluate float, shift and native over the first `samples` samples
+(evaluate.evaluate + add_checks: SQNR, saturation, overflow, accuracy and
+the model-level propagated bit-exactness); then compare every engine under
+test with the shift model op by op in ISOLATED mode — each op of the engine
+is fed the shift model's input for that op — so one wrong kernel fails only
+its own op's check, not every op after it. Those isolated checks replace
+evaluate's propagated per-op `bit_exact[shift-native]`. (All ops bit-exact
+in isolation implies bit-exact end to end, by induction over the ops.)
+
+Cache: <config dir>/.qverify_cache/<key>/ holds the plan, the checks as
+JSON and sample 0's shift outputs (for sample_input_output.h). The key is a
+sha256 over the configuration's effective values, the contents of the
+model / weights / data / labels files, qverify's version and sources, the
+C kernels' source digest (and the target firmware's, for the target
+engine) and the TensorFlow / Keras / numpy versions. A hit only reads
+files: no TensorFlow, no engine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from qverify import __version__
+from qverify.config import Config, ConfigError
+from qverify.evaluate import Check
+from qverify.plan import QuantPlan
+
+CACHE_DIR = ".qverify_cache"
+CACHE_KEEP = 8  # newest entries kept per configuration folder
+CACHE_FORMAT = 1
+COMPARE_CHUNK = 64  # samples per isolated comparison (memory ∝ chunk × every op's output)
+MODEL = "qverify.model"
+_NOT_REQUIRED = " (not required: require_bit_exact = false)"
+_PACKAGE = Path(__file__).resolve().parent
+
+
+@dataclass
+class GateOutcome:
+    """What the gate found. Attribute names follow evaluate.EvalResult where reports read them
+    (reports.junit.eval_junit(outcome) works on either).
+
+    Attributes:
+        checks: every check, per op in plan order, then the model-level ones.
+        plan: the plan the checks are about.
+        cached: True when read from the cache (nothing was computed).
+        key: the cache key.
+        data_name, samples: what was evaluated.
+        engines: the engines that ran ('float', 'shift', 'native', 'target').
+        engine_info: engine or check label → what computed it.
+        summary: a few lines for people (accuracy, decision flips, kernels).
+        sample_input: sample 0 of the calibration data, quantized (1, H, W, C) int16.
+        sample_outputs: the shift model's output of each conv/dense op for it (H, W, C).
+        wall_seconds: time the checks took to compute (on a hit: when they were computed).
+    """
+
+    checks: list[Check]
+    plan: QuantPlan
+    cached: bool
+    key: str
+    data_name: str
+    samples: int
+    engines: list[str]
+    engine_info: dict[str, str]
+    summary: list[str]
+    sample_input: np.ndarray = field(repr=False)
+    sample_outputs: dict[str, np.ndarray] = field(repr=False)
+    wall_seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    @property
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if not c.passed]
+
+    @property
+    def plan_hash(self) -> str:
+        return self.plan.hash
+
+    @property
+    def rounding(self) -> str:
+        return self.plan.rounding
+
+
+def check_id(check: Check) -> str:
+    """'conv3::bit_exact[shift-native]', 'model::accuracy_drop[shift]': the pytest item name."""
+    group = check.classname.removeprefix("qverify.")
+    return f"{group}::{check.name}"
+
+
+# ---------------------------------------------------------------- running
+
+
+def run_gate(cfg: Config, use_cache: bool = True, progress: Callable[[str], None] | None = None) -> GateOutcome:
+    """Every check the configuration asks for, from the cache when nothing changed.
+
+    Args:
+        cfg: the configuration (config.load_config).
+        use_cache: read and write <config dir>/.qverify_cache; False computes afresh and stores nothing.
+        progress: called with a line per step (and shows evaluate's progress bar on a terminal).
+
+    Returns:
+        The GateOutcome.
+
+    Raises:
+        QVerifyError subclasses for a bad model, data, CMSIS tree or toolchain.
+    """
+    say = progress or (lambda _msg: None)
+    key = cache_key(cfg)
+    if use_cache:
+        hit = _load_cached(cfg, key)
+        if hit is not None:
+            say(f"qverify: checks of plan {hit.plan_hash[:16]} from the cache ({_cache_root(cfg)})")
+            return hit
+    outcome = _compute(cfg, key, say, progress is not None)
+    if use_cache:
+        _store(cfg, outcome)
+    return outcome
+
+
+def _compute(cfg: Config, key: str, say: Callable[[str], None], bar: bool) -> GateOutcome:
+    from qverify import evaluate as ev
+    from qverify.engines import make_engine, quantize_input
+    from qverify.engines.shift import ShiftEngine
+    from qverify.workflow import quantize
+
+    t0 = time.perf_counter()
+    say("qverify: quantizing " + ("the demo model" if cfg.is_demo else cfg.model))
+    # module:Factory models live beside the configuration; on sys.path only while the model loads
+    added = cfg.root not in sys.path
+    if added:
+        sys.path.insert(0, cfg.root)
+    try:
+        q = quantize(cfg.model, cfg.weights, cfg.data, cfg.calib_samples, cfg.bits, cfg.rounding, cfg.rule,
+                     cfg.fit_accumulator)
+    finally:
+        if added and cfg.root in sys.path:
+            sys.path.remove(cfg.root)
+    plan, graph = q.plan, q.graph
+    x0, _ = quantize_input(plan, q.x[:1])
+    shift0 = ShiftEngine(plan).run(x0)
+    sample_outputs = {op.name: shift0.outputs[op.name][0] for op in plan.ops if op.weighted}
+    del q
+
+    data = ev.load_dataset(plan, cfg.data, cfg.labels, cfg.samples) if cfg.data else ev.demo_dataset(cfg.samples)
+    eval_engines = ["float", "shift"] + (["native"] if "native" in cfg.engines else [])
+    built = ev.make_engines(plan, graph, eval_engines, cfg.kernels[0], None, cfg.cmsis_root)
+    say(f"qverify: evaluating {len(data)} sample(s) of {data.name}: {', '.join(eval_engines)}")
+    result = ev.evaluate(plan, graph, data, eval_engines, kernels=cfg.kernels[0], dump_samples=0,
+                         progress=None if bar else False, built=built)
+    ev.add_checks(result, cfg.min_sqnr_db, cfg.max_accuracy_drop, cfg.fail_on_overflow)
+
+    tested = {}
+    if "native" in cfg.engines:
+        for i, kernels in enumerate(cfg.kernels):
+            label = "shift-native" if i == 0 else f"shift-native:{kernels}"
+            tested[label] = built["native"] if i == 0 else make_engine("native", plan, kernels=kernels,
+                                                                       cmsis_root=cfg.cmsis_root)
+    if "target" in cfg.engines:
+        say(f"qverify: building the {cfg.target_cpu} image")
+        tested["shift-target"] = make_engine("target", plan, cpu=cfg.target_cpu, cmsis_root=cfg.cmsis_root)
+    say(f"qverify: comparing op by op (isolated): {', '.join(tested)}")
+    stats, kernels_used, errors = _isolated(plan, data, tested, built["shift"])
+
+    isolated = _isolated_checks(plan, stats, kernels_used, errors, cfg.require_bit_exact)
+    checks = _merge_checks(plan, result.checks, isolated, cfg.require_bit_exact)
+    info = {e: result.engine_info[e] for e in eval_engines}
+    info.update({f"bit_exact[{label}]": engine.describe() for label, engine in tested.items()})
+    summary = _summary(result)
+    engines = eval_engines + (["target"] if "shift-target" in tested else [])
+    return GateOutcome(checks, plan, False, key, data.name, len(data), engines, info, summary, x0, sample_outputs,
+                       time.perf_counter() - t0)
+
+
+def _isolated(plan: QuantPlan, data, tested: dict, shift) -> tuple[dict, dict, dict]:
+    """Per check label and op: PairStats of the engine fed the shift model's input for each op.
+
+    Returns (stats, kernels used per label, label → the TargetRunError that stopped an emulated run).
+    """
+    from qverify.calibrate import prepare_input
+    from qverify.engines import quantize_input
+    from qverify.metrics import PairStats
+    from qverify.target.errors import TargetRunError
+
+    stats = {label: {op.name: PairStats() for op in plan.ops} for label in tested}
+    kernels_used = {label: [""] * len(plan.ops) for label in tested}
+    errors: dict = {}
+    for start in range(0, len(data), COMPARE_CHUNK):
+        stop = min(len(data), start + COMPARE_CHUNK)
+        xi, _ = quantize_input(plan, prepare_input(np.asarray(data.x[start:stop]), plan, data.name))
+        ref = shift.run(xi)
+        for label, engine in tested.items():
+            if label in errors:
+                continue
+            try:
+                got = engine.run_isolated(xi, ref)
+            except TargetRunError as exc:  # a hang or fault on the emulated core fails that op's check
+                errors[label] = exc
+                continue
+            for op in plan.ops:
+                stats[label][op.name].update(ref.outputs[op.name], got.outputs[op.name], start)
+            used = getattr(engine, "kernels_used", None) or []
+            if len(used) == len(plan.ops):
+                kernels_used[label] = list(used)
+            del got
+        del ref
+    return stats, kernels_used, errors
+
+
+def _isolated_checks(plan: QuantPlan, stats: dict, kernels_used: dict, errors: dict,
+                     required: bool = True) -> dict[str, list[Check]]:
+    """op name → its bit_exact[<label>] checks (isolated mode). Not required: differences are reported
+    and pass; a failed emulator run fails regardless."""
+    out: dict[str, list[Check]] = {op.name: [] for op in plan.ops}
+    for label, per_op in stats.items():
+        tested = label.split("-", 1)[1].split(":")[0]
+        error = errors.get(label)
+        for i, op in enumerate(plan.ops):
+            p = per_op[op.name]
+            kernel = kernels_used[label][i]
+            via = f" ({kernel})" if kernel else ""
+            name = f"bit_exact[{label}]"
+            if error is not None:
+                culprit = getattr(error, "op", None)
+                if culprit in (None, op.name):
+                    msg = f"the {tested} run failed in this op: {error}" if culprit else f"the {tested} run failed: {error}"
+                else:
+                    msg = f"not compared: the {tested} run stopped in op {culprit}"
+                out[op.name].append(Check(f"qverify.{op.name}", name, False, msg))
+                continue
+            ok = p.mismatches == 0
+            if ok:
+                msg = f"{p.total} values bit-exact{via}, each op fed the shift model's input"
+                details = ""
+            else:
+                msg = f"{p.mismatches} of {p.total} values differ (max {p.max_diff} LSB){via}"
+                lines = [f"first mismatches (sample, h, w, c, shift, {tested}):"]
+                lines += [f"  ({m.sample}, {m.h}, {m.w}, {m.c}, {m.expected}, {m.got})" for m in p.first]
+                hist = sorted(p.histogram.items(), key=lambda kv: (-kv[1], kv[0]))[:8]
+                lines.append(f"difference {tested} - shift in LSB (count): "
+                             + ", ".join(f"{d:+d} ({n})" for d, n in hist))
+                lines.append(f"op {op.name} ({op.kind}) was fed the shift model's input, so the difference "
+                             "starts in this op")
+                details = "\n".join(lines)
+                if not required:
+                    ok, msg = True, msg + _NOT_REQUIRED
+            out[op.name].append(Check(f"qverify.{op.name}", name, ok, msg, details))
+    return out
+
+
+def _merge_checks(plan: QuantPlan, evaluated: list[Check], isolated: dict[str, list[Check]],
+                  require_bit_exact: bool) -> list[Check]:
+    """Per op: the isolated bit-exact checks first, then evaluate's (minus its propagated per-op
+    bit_exact); then the model-level checks."""
+    by_group: dict[str, list[Check]] = {}
+    for c in evaluated:
+        if c.classname != MODEL and c.name == "bit_exact[shift-native]":
+            continue  # propagated: replaced by the isolated check of the same name
+        by_group.setdefault(c.classname, []).append(c)
+    checks = []
+    for op in plan.ops:
+        checks += isolated.get(op.name, []) + by_group.pop(f"qverify.{op.name}", [])
+    for rest in by_group.values():
+        checks += rest
+    first = next((c for c in checks if c.name == "bit_exact[shift-native]" and "values differ" in c.message), None)
+    for c in checks:
+        if c.classname == MODEL and c.name == "bit_exact_samples" and not c.passed and first is not None:
+            op = first.classname.removeprefix("qverify.")
+            c.details = (c.details + "\n" if c.details else "") + f"first op that differs on its own: {op} " \
+                f"(see {op}::bit_exact[shift-native])"
+    if not require_bit_exact:
+        for c in checks:
+            if c.classname == MODEL and c.name == "bit_exact_samples" and not c.passed:
+                c.passed = True
+                c.message += _NOT_REQUIRED
+    return checks
+
+
+def _summary(result) -> list[str]:
+    lines = []
+    fa = result.accuracy("float")
+    for e in result.engines:
+        acc = result.accuracy(e)
+        d = result.decisions.get(e)
+        parts = []
+        if acc is not None:
+            parts.append(f"accuracy {100 * acc:.2f}%")
+        if e != "float" and fa is not None and acc is not None:
+            parts.append(f"drop {100 * (fa - acc):.2f} points vs float")
+        if e != "float" and d is not None and "float" in result.decisions:
+            parts.append(f"{d.flips} decision(s) differ from float")
+        if parts:
+            lines.append(f"{e}: " + ", ".join(parts))
+    return lines
+
+
+# ---------------------------------------------------------------- outputs
+
+
+def _extra_texts(outcome: GateOutcome) -> dict[str, bytes]:
+    """network.c for the plan (the qv_op_t table built from weights.h's macros, as the target build uses)."""
+    from qverify.target.codegen import network_c
+
+    return {"network.c": network_c(outcome.plan).encode()}
+
+
+def write_outputs(outcome: GateOutcome, out_dir: str | Path) -> list[Path]:
+    """Write plan.json, plan.npz, weights.h, sample_input_output.h and network.c into out_dir.
+
+    Everything is rendered before the first file is written; each file is replaced atomically.
+
+    Raises:
+        QVerifyError: the outcome has a failed check (unverified headers are never written).
+    """
+    from qverify.errors import QVerifyError
+    from qverify.plan import atomic_write
+    from qverify.workflow import write_plan_and_headers
+
+    if not outcome.ok:
+        raise QVerifyError(f"{len(outcome.failures)} check(s) failed: not writing unverified headers")
+    extra = _extra_texts(outcome)
+    out = Path(out_dir)
+    paths = write_plan_and_headers(outcome.plan, outcome.sample_input, out, outcome.sample_outputs)
+    for name, blob in extra.items():
+        atomic_write(out / name, blob)
+        paths.append(out / name)
+    return paths
+
+
+# ---------------------------------------------------------------- cache
+
+
+def _cache_root(cfg: Config) -> Path:
+    return Path(cfg.root) / CACHE_DIR
+
+
+def _digest_path(h, path: Path) -> None:
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for f in files:
+        h.update(str(f.relative_to(path) if path.is_dir() else f.name).encode() + b"\0")
+        with open(f, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        h.update(b"\0")
+
+
+# presentation only: editing these never changes a check
+_NOT_COMPUTING = {"reports", "commands", "cli.py", "__main__.py", "pytest_plugin.py", "tables.py", "__pycache__"}
+
+
+def _package_digest() -> str:
+    """qverify's own sources that compute (shift model, calibration, plan rules, demo model and data, checks)."""
+    h = hashlib.sha256()
+    for f in sorted(_PACKAGE.rglob("*")):
+        rel = f.relative_to(_PACKAGE)
+        if f.is_file() and f.suffix in (".py", ".keras", ".json") and not _NOT_COMPUTING & set(rel.parts):
+            h.update(rel.as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def _model_sources(cfg: Config) -> list[Path]:
+    """Files the model comes from: the saved model, or the factory's module (its package folder)."""
+    if cfg.model is None:
+        return []  # the demo: in the package digest
+    if Path(cfg.model).exists():
+        return [Path(cfg.model)]
+    module, _, _ = cfg.model.rpartition(":")
+    if module.endswith(".py"):
+        return [Path(module)]
+    rel = Path(*module.split("."))
+    for cand in (Path(cfg.root) / rel.with_suffix(".py"), Path(cfg.root) / rel):
+        if cand.exists():
+            return [cand]
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is not None and spec.origin and Path(spec.origin).is_file():
+        origin = Path(spec.origin)
+        return [origin.parent if origin.name == "__init__.py" else origin]
+    return []
+
+
+def _kernel_digest(cfg: Config) -> str:
+    """Digest of the C sources the native and target engines are built from."""
+    from qverify import native_lib
+
+    build = native_lib._build_py()
+    if build is None:  # an installed wheel: the prebuilt module knows its digest
+        return native_lib.load(cfg.kernels[0], cfg.rounding).source_digest
+    try:
+        return build.source_digest(cfg.cmsis_root)
+    except build.CmsisTreeError as exc:
+        raise ConfigError(f"{cfg.source}: 'cmsis_root': {exc}") from exc
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for dist in ("tensorflow", "tensorflow-cpu", "keras", "numpy"):
+        try:
+            out[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            out[dist] = "-"
+    return out
+
+
+def cache_key(cfg: Config) -> str:
+    """sha256 (hex) over everything that determines the checks; computing it never imports TensorFlow."""
+    h = hashlib.sha256()
+
+    def put(label: str, text: str) -> None:
+        h.update(label.encode() + b"=" + text.encode() + b"\n")
+
+    put("format", str(CACHE_FORMAT))
+    put("config", json.dumps(cfg.effective(), sort_keys=True))
+    put("qverify", __version__)
+    put("package", _package_digest())
+    put("versions", json.dumps(_versions(), sort_keys=True))
+    put("kernels", _kernel_digest(cfg))
+    if "target" in cfg.engines:
+        from qverify import native_lib
+
+        build = native_lib._build_py()
+        firmware = Path(build.ROOT) / "firmware" if build is not None else None
+        if firmware is not None and firmware.is_dir():
+            sub = hashlib.sha256()
+            _digest_path(sub, firmware)
+            put("firmware", sub.hexdigest())
+    for what, paths in (("model", _model_sources(cfg)), ("weights", cfg.weights), ("data", cfg.data),
+                        ("labels", cfg.labels)):
+        for p in ([] if paths is None else paths if isinstance(paths, list) else [Path(paths)]):
+            sub = hashlib.sha256()
+            if Path(p).exists():
+                _digest_path(sub, Path(p))
+            put(what, f"{p}:{sub.hexdigest()}")
+    return h.hexdigest()
+
+
+def _entry(cfg: Config, key: str) -> Path:
+    return _cache_root(cfg) / key[:32]
+
+
+def _load_cached(cfg: Config, key: str) -> GateOutcome | None:
+    entry = _entry(cfg, key)
+    try:
+        meta = json.loads((entry / "result.json").read_text())
+        if meta.get("key") != key or meta.get("format") != CACHE_FORMAT:
+            return None
+        plan = QuantPlan.load(entry)
+        if plan.hash != meta["plan_hash"]:
+            return None
+        with np.load(entry / "sample0.npz", allow_pickle=False) as z:
+            sample_input = z["input"]
+            sample_outputs = {op.name: z[f"out/{op.name}"] for op in plan.ops if op.weighted}
+        checks = [Check(**c) for c in meta["checks"]]
+    except Exception:  # a missing, partial or foreign entry is a miss, never an error
+        return None
+    os.utime(entry)  # recently used: kept by the pruning
+    return GateOutcome(checks, plan, True, key, meta["data_name"], meta["samples"], meta["engines"],
+                       meta["engine_info"], meta["summary"], sample_input, sample_outputs, meta["wall_seconds"])
+
+
+def _store(cfg: Config, outcome: GateOutcome) -> None:
+    root = _cache_root(cfg)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        ignore = root / ".gitignore"
+        if not ignore.exists():
+            ignore.write_text("# created by qverify: the gate's cache, never committed\n*\n")
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
+    except OSError:
+        return  # a read-only checkout still gets its checks, just not cached
+    try:
+        outcome.plan.save(tmp)
+        arrays = {"input": outcome.sample_input, **{f"out/{k}": v for k, v in outcome.sample_outputs.items()}}
+        with open(tmp / "sample0.npz", "wb") as f:
+            np.savez_compressed(f, **arrays)
+        meta = {"format": CACHE_FORMAT, "key": outcome.key, "qverify": __version__, "plan_hash": outcome.plan_hash,
+                "source": cfg.source, "data_name": outcome.data_name, "samples": outcome.samples,
+                "engines": outcome.engines, "engine_info": outcome.engine_info, "summary": outcome.summary,
+                "wall_seconds": outcome.wall_seconds, "checks": [vars(c) for c in outcome.checks]}
+        (tmp / "result.json").write_text(json.dumps(meta, indent=1))
+        entry = _entry(cfg, outcome.key)
+        if entry.exists():
+            shutil.rmtree(entry, ignore_errors=True)
+        os.replace(tmp, entry)
+    except OSError:
+        pass
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    _prune(root)
+
+
+def _prune(root: Path) -> None:
+    entries = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                     key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in entries[CACHE_KEEP:]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def clear_cache(cfg: Config) -> None:
+    """Remove <config dir>/.qverify_cache."""
+    shutil.rmtree(_cache_root(cfg), ignore_errors=True)

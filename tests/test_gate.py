@@ -1,0 +1,254 @@
+"""`qverify gate` and qverify.gate: the example firmware repo end to end, the cache, and headers that are
+written only when every check passes."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qverify import gate as gate_mod
+from qverify.cli import main
+from qverify.config import load_config
+from qverify.gate import check_id, run_gate
+from test_native_kernels import _fake_cmsis_tree  # arm_relu_q15 altered: negatives -> 7
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "firmware"
+HEADERS = ("plan.json", "plan.npz", "weights.h", "sample_input_output.h", "network.c")
+
+
+# ---------------------------------------------------------------- a small user project
+
+
+def make_user_project(root: Path, config: str = "", name: str = "pyproject.toml") -> Path:
+    """A firmware repo with its own model (Conv1D → ReLU → Flatten → Dense(3) → Dense(1), saved as
+    model.keras; ops conv1, act1, flat, fc1, fc2), 40 random input frames and a configuration."""
+    import keras
+
+    root.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((32, 1)), keras.layers.Conv1D(4, 3, name="conv1"),
+                              keras.layers.ReLU(name="act1"), keras.layers.Flatten(name="flat"),
+                              keras.layers.Dense(3, name="fc1"), keras.layers.Dense(1, name="fc2")])
+    model.save(root / "model.keras")
+    rng = np.random.default_rng(0)
+    np.save(root / "x.npy", (0.3 * rng.standard_normal((40, 32, 1))).astype(np.float32))
+    table = "[tool.qverify]\n" if name == "pyproject.toml" else ""
+    (root / name).write_text(table + 'model = "model.keras"\ndata = "x.npy"\nsamples = 8\n' + config)
+    return root / name
+
+
+def plant_relu_mismatch(root: Path) -> str:
+    """A firmware CMSIS tree (ours, with arm_relu_q15 writing 7 for negatives); the config line that uses it."""
+    _fake_cmsis_tree(root / "third_party")
+    return 'cmsis_root = "third_party/CMSIS_5"\n'
+
+
+@pytest.fixture
+def native_cache(tmp_path, monkeypatch):
+    """Kernels built from a CMSIS tree go to a per-test cache."""
+    monkeypatch.setenv("QVERIFY_CACHE_DIR", str(tmp_path / "native-cache"))
+
+
+def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
+    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.iterdir())}
+
+
+# ---------------------------------------------------------------- the example firmware repo
+
+
+@pytest.fixture(scope="module")
+def firmware(tmp_path_factory):
+    """examples/firmware copied to a temporary folder and gated once: (folder, exit status, stdout)."""
+    repo = tmp_path_factory.mktemp("fw") / "firmware"
+    shutil.copytree(EXAMPLE, repo, ignore=shutil.ignore_patterns("nn", ".qverify_cache", "firmware", "report.xml"))
+    mp = pytest.MonkeyPatch()
+    mp.chdir(repo)
+    try:
+        import io
+        from contextlib import redirect_stdout
+
+        buf = io.StringIO()
+        with redirect_stdout(buf):
+            status = main(["gate", "--junit", "report.xml"])
+    finally:
+        mp.undo()
+    return repo, status, buf.getvalue()
+
+
+def test_example_gate_passes_and_writes_nn(firmware):
+    """`qverify gate` in the example repo: exit 0, PASS, JUnit with every check, and nn/ written."""
+    repo, status, out = firmware
+    assert status == 0, out
+    assert "PASS:" in out and "FAIL" not in out
+    assert sorted(p.name for p in (repo / "nn").iterdir()) == sorted(HEADERS)
+    suite = ET.parse(repo / "report.xml").getroot()
+    cases = suite.findall(".//testcase")
+    assert suite.get("failures") == "0" and len(cases) == int(suite.get("tests")) > 100
+    names = {(c.get("classname"), c.get("name")) for c in cases}
+    assert {("qverify.conv3", "bit_exact[shift-native]"), ("qverify.conv3", "bit_exact[shift-native:plain]"),
+            ("qverify.fc1", "sqnr[shift]"), ("qverify.model", "accuracy_drop[shift]"),
+            ("qverify.model", "bit_exact_samples")} <= names
+
+
+def test_example_firmware_builds_and_runs(firmware, tmp_path):
+    """The example's main.c, built with gcc against the generated nn/ and our cmsis/ + csrc/, prints PASS."""
+    if shutil.which("gcc") is None or shutil.which("make") is None:
+        pytest.skip("gcc and make are needed to build the example firmware")
+    repo, status, _ = firmware
+    assert status == 0
+    build = tmp_path / "fw"
+    shutil.copytree(repo, build, ignore=shutil.ignore_patterns(".qverify_cache"))
+    made = subprocess.run(["make", "-s", "firmware", f"QVERIFY={ROOT}", "CC=gcc"], cwd=build,
+                          capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    ran = subprocess.run([str(build / "firmware")], capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 0, ran.stdout
+    assert "PASS: 11 layers bit-exact with sample_input_output.h" in ran.stdout
+    assert "conv1" in ran.stdout and "fc3" in ran.stdout
+
+    # built for the other rounding, the firmware refuses the headers
+    subprocess.run(["make", "-s", "clean"], cwd=build, check=True)
+    made = subprocess.run(["make", "-s", "firmware", f"QVERIFY={ROOT}", "CC=gcc", "ROUNDING_FLAGS="], cwd=build,
+                          capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    ran = subprocess.run([str(build / "firmware")], capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 1 and "FAIL: rounding mismatch" in ran.stdout
+
+
+def test_second_gate_run_is_a_cache_hit(firmware, monkeypatch, capsys):
+    """Nothing changed: the checks come from .qverify_cache, no engine runs, nn/ is rewritten identically."""
+    repo, status, _ = firmware
+    assert status == 0
+    before = {p.name: p.read_bytes() for p in (repo / "nn").iterdir()}
+
+    def no_engines(*args, **kwargs):
+        raise AssertionError("an engine was built on a cache hit")
+
+    import qverify.evaluate
+    import qverify.workflow
+
+    monkeypatch.setattr(qverify.evaluate, "make_engines", no_engines)
+    monkeypatch.setattr(qverify.evaluate, "evaluate", no_engines)
+    monkeypatch.setattr(qverify.workflow, "quantize", no_engines)
+    outcome = run_gate(load_config(repo / "pyproject.toml"))
+    assert outcome.cached and outcome.ok
+    monkeypatch.chdir(repo)
+    assert main(["gate"]) == 0
+    assert "(from the cache)" in capsys.readouterr().out
+    assert {p.name: p.read_bytes() for p in (repo / "nn").iterdir()} == before
+
+
+def test_cache_hit_imports_no_tensorflow(firmware):
+    """A cache hit only reads files: in a fresh interpreter, run_gate returns without importing TensorFlow."""
+    repo, status, _ = firmware
+    assert status == 0
+    code = ("import sys; from qverify.config import load_config; from qverify.gate import run_gate; "
+            f"o = run_gate(load_config({str(repo / 'pyproject.toml')!r})); "
+            "print(o.cached, o.ok, len(o.checks), 'tensorflow' in sys.modules, 'keras' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    cached, ok, n, tf, keras = out.stdout.split()
+    assert (cached, ok, tf, keras) == ("True", "True", "False", "False") and int(n) > 100
+
+
+# ---------------------------------------------------------------- a user model, a planted mismatch
+
+
+def test_failed_gate_leaves_headers_untouched(tmp_path, native_cache, capsys, monkeypatch):
+    """A passing gate writes out/; after the firmware's CMSIS tree breaks arm_relu_q15, the gate exits 1,
+    names act1 first with its mismatches, writes JUnit with exactly the failing checks, and out/ stays
+    byte-identical."""
+    config = make_user_project(tmp_path / "repo", 'out = "nn"\n')
+    monkeypatch.chdir(tmp_path / "repo")
+    assert main(["gate"]) == 0
+    nn = tmp_path / "repo" / "nn"
+    before = snapshot(nn)
+    assert sorted(before) == sorted(HEADERS)
+
+    config.write_text(config.read_text() + plant_relu_mismatch(tmp_path / "repo"))
+    capsys.readouterr()
+    assert main(["gate", "--junit", "report.xml"]) == 1
+    out = capsys.readouterr().out
+    failed = out[out.index("FAILED (2):"):]
+    assert failed.splitlines()[1].startswith("  act1::bit_exact[shift-native]: ")
+    assert "first mismatches (sample, h, w, c, shift, native):" in failed and ", 0, 7)" in failed
+    assert "model::bit_exact_samples" in failed
+    assert "FAIL: 2 of" in out and "left untouched" in out
+    assert snapshot(nn) == before
+
+    suite = ET.parse(tmp_path / "repo" / "report.xml").getroot()
+    failing = {(c.get("classname"), c.get("name")) for c in suite.iter("testcase") if c.find("failure") is not None}
+    assert failing == {("qverify.act1", "bit_exact[shift-native]"), ("qverify.model", "bit_exact_samples")}
+
+
+def test_require_bit_exact_false_reports_but_passes(tmp_path, native_cache):
+    """require_bit_exact = false: the planted mismatch is still measured and shown, and the checks pass."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    config = make_user_project(repo, plant_relu_mismatch(repo) + "require_bit_exact = false\n", "qverify.toml")
+    outcome = run_gate(load_config(config), use_cache=False)
+    assert outcome.ok and not outcome.cached
+    by_id = {check_id(c): c for c in outcome.checks}
+    act = by_id["act1::bit_exact[shift-native]"]
+    assert act.passed and "values differ" in act.message and "not required" in act.message and act.details
+    assert "not required" in by_id["model::bit_exact_samples"].message
+    assert by_id["conv1::bit_exact[shift-native]"].message.endswith("each op fed the shift model's input")
+    assert not (repo / ".qverify_cache").exists()  # use_cache=False stores nothing
+
+
+def test_cache_key_follows_inputs_not_outputs(tmp_path):
+    """The key changes with a setting that changes the checks or with the data's content, not with out/pytest."""
+    config = make_user_project(tmp_path / "repo")
+    text = config.read_text()
+    key = gate_mod.cache_key(load_config(config))
+    assert gate_mod.cache_key(load_config(config)) == key
+    config.write_text(text + 'out = "elsewhere"\npytest = true\n')
+    assert gate_mod.cache_key(load_config(config)) == key
+    config.write_text(text + "min_sqnr_db = 20\n")
+    assert gate_mod.cache_key(load_config(config)) != key
+    config.write_text(text)
+    x = np.load(tmp_path / "repo" / "x.npy")
+    x[0, 0, 0] += 0.25
+    np.save(tmp_path / "repo" / "x.npy", x)
+    assert gate_mod.cache_key(load_config(config)) != key
+
+
+def test_target_engine_checks_every_op(tmp_path):
+    """engines = ["native", "target"]: per-op bit_exact[shift-target] checks from the emulated Cortex-M."""
+    from qverify.target import missing_reason
+
+    reason = missing_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    config = make_user_project(tmp_path / "repo", 'engines = ["native", "target"]\nkernels = ["plain"]\n'
+                                                  'target_cpu = "cortex-m3"\n')
+    outcome = run_gate(load_config(config), use_cache=False)
+    assert outcome.ok, [check_id(c) for c in outcome.failures]
+    target = [check_id(c) for c in outcome.checks if c.name == "bit_exact[shift-target]"]
+    assert target == [f"{op}::bit_exact[shift-target]" for op in ("conv1", "act1", "flat", "fc1", "fc2")]
+    assert "cortex-m3" in outcome.engine_info["bit_exact[shift-target]"]
+
+
+def test_gate_usage_errors_exit_2(tmp_path, monkeypatch, capsys):
+    """No configuration (the message says where it looked), a bad key, a bad --junit path: exit 2, one line."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.chdir(empty)
+    assert main(["gate"]) == 2
+    err = capsys.readouterr().err
+    assert f"no configuration found: looked for qverify.toml, or pyproject.toml with a [tool.qverify] table, in {empty}" in err
+    (empty / "qverify.toml").write_text("samples = '8'\n")
+    assert main(["gate"]) == 2
+    assert capsys.readouterr().err.strip() == (f"qverify gate: error: {empty / 'qverify.toml'}: "
+                                               "'samples' must be an integer, got str '8'")
+    (empty / "qverify.toml").write_text("samples = 8\n")
+    assert main(["gate", "--junit", str(tmp_path / "missing" / "r.xml")]) == 2
+    assert "directory" in capsys.readouterr().err
+    assert not (empty / ".qverify_cache").exists()
