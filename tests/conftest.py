@@ -25,7 +25,9 @@ strategies.examples(share), so one number per profile scales the whole suite.
 import os
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from qverify import tensorflow_defaults  # noqa: E402
+
+tensorflow_defaults()  # same float kernels as the CLI, so plans and hashes match it
 
 from hypothesis import HealthCheck, settings  # noqa: E402
 from hypothesis.database import DirectoryBasedExampleDatabase  # noqa: E402

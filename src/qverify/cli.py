@@ -11,11 +11,11 @@ import argparse
 import importlib
 import sys
 
-from qverify import __version__
+from qverify import __version__, tensorflow_defaults
 from qverify.commands.common import EXIT_USAGE
 from qverify.errors import QVerifyError
 
-COMMANDS = ("quantize", "compare", "demo", "target")
+COMMANDS = ("quantize", "compare", "demo", "target", "eval", "report", "gate")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    tensorflow_defaults()
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -70,7 +70,7 @@ class Config:
     bits: int = 16
     rounding: str = "truncate"
     rule: str = "notebook"
-    fit_accumulator: bool = False
+    fit_accumulator: bool = True
     kernels: list[str] = field(default_factory=lambda: list(KERNEL_PATHS))
     cmsis_root: str | None = None
     engines: list[str] = field(default_factory=lambda: ["native"])

@@ -304,7 +304,7 @@ def _plan_weighted(op: Op, f_in: int, rng, bits: int, rule: str, rounding: str, 
             warnings.append(
                 f"calibrated output {peak:.4g} needs {peak * 2.0 ** (w_frac + f_in):.3g} in the int32 accumulator "
                 f"(f_w {w_frac} + f_in {f_in}): expect accumulator wrap-around on the device "
-                "(quantize --fit-accumulator lowers f_w to fit)")
+                "(fit_accumulator, the default of `qverify quantize`, lowers f_w to fit)")
     bias_lshift = w_frac + f_in - b_frac
     if bias_lshift < 0:
         adjustments.append(

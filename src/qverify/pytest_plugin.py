@@ -97,6 +97,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", f"{MARKER}: a check of the qverify gate (per op, or model-level)")
     cfg = _wanted(config)
     if cfg is not None:
+        from qverify import tensorflow_defaults
+
+        tensorflow_defaults()
         config.stash[_CONFIG] = cfg
 
 

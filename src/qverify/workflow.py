@@ -44,8 +44,11 @@ def load_inputs(shapes, data: str | None, samples: int | None = None, demo_split
 
 def quantize(model: str | None = None, weights: str | None = None, data: str | None = None,
              calib_samples: int | None = None, bits: int = 16, rounding: str = "truncate",
-             rule: str = "notebook", fit_accumulator: bool = False) -> Quantized:
+             rule: str = "notebook", fit_accumulator: bool = True) -> Quantized:
     """Load, calibrate and plan. With no model and no data, the shipped demo.
+
+    Unlike make_plan, fit_accumulator defaults to True here: a plan whose own calibration
+    data wraps the int32 accumulator is not one to flash (pass False for the notebook's formats).
 
     Raises:
         QVerifyError subclasses for a bad model, data or plan.

@@ -34,7 +34,8 @@ def add_parser(sub) -> None:
     p.add_argument("--rounding", choices=("truncate", "round"), default="truncate",
                    help="how the firmware's CMSIS-NN is built: truncate = ARM_NN_TRUNCATE defined; round = CMSIS default")
     p.add_argument("--rule", choices=("notebook", "tight"), default="notebook", help="Q-format rule (DESIGN.md rule 1)")
-    p.add_argument("--fit-accumulator", action="store_true",
-                   help="lower f_w where the calibrated output would wrap the int32 accumulator (default: warn only)")
+    p.add_argument("--no-fit-accumulator", dest="fit_accumulator", action="store_false",
+                   help="keep the notebook's formats even where the calibrated output wraps the int32 accumulator "
+                        "(default: lower f_w there, recorded as an adjustment)")
     p.add_argument("--out", default="qverify_out", help="output directory (default: qverify_out)")
     p.set_defaults(func=run)
