@@ -209,7 +209,10 @@ static int32_t qv_exec_op(const qv_op_t *op, int32_t kernel, const int16_t *src,
     case QV_KERNEL_RELU:
     {
         size_t done = 0u;
-        memcpy(dst, src, in_n * sizeof(int16_t));
+        if (dst != src) /* the runner runs a ReLU in place when it can */
+        {
+            memcpy(dst, src, in_n * sizeof(int16_t));
+        }
         while (done < in_n)
         {
             const size_t n = ((in_n - done) < QV_RELU_CHUNK) ? (in_n - done) : QV_RELU_CHUNK;
@@ -227,7 +230,10 @@ static int32_t qv_exec_op(const qv_op_t *op, int32_t kernel, const int16_t *src,
     case QV_KERNEL_GLOBAL_AVEPOOL:
         return (int32_t)qv_global_avepool_q15_HWC(src, op->in_w, op->in_h, op->in_c, dst);
     case QV_KERNEL_COPY:
-        memcpy(dst, src, in_n * sizeof(int16_t));
+        if (dst != src)
+        {
+            memcpy(dst, src, in_n * sizeof(int16_t));
+        }
         return ARM_MATH_SUCCESS;
     default:
         return ARM_MATH_ARGUMENT_ERROR;
@@ -291,13 +297,32 @@ int32_t qv_run(const qv_op_t *ops,
         int16_t *const act[2] = {scratch, scratch + act_words};
         int16_t *const buf = scratch + 2u * act_words;
         const int16_t *src = input + (size_t)s * in0_n;
+        int32_t cur = -1; /* which act[] buffer holds src; -1: src is the input or a caller's output array */
         for (i = 0; i < n_ops; i++)
         {
             const qv_op_t *op = &ops[i];
-            int16_t *dst = act[i & 1];
+            const size_t out_n = (size_t)qv_elems(op->out_h, op->out_w, op->out_c);
+            int16_t *dst;
+            int32_t next;
             int32_t kernel;
             int32_t status;
             (void)qv_check_op(op, NULL, &kernel); /* already validated: only picks the kernel */
+            if ((outputs != NULL) && (outputs[i] != NULL))
+            {
+                /* a kept output is written in place, no copy; the next op reads it from there */
+                dst = outputs[i] + (size_t)s * out_n;
+                next = -1;
+            }
+            else if ((cur >= 0) && ((kernel == QV_KERNEL_RELU) || (kernel == QV_KERNEL_COPY)))
+            {
+                dst = act[cur]; /* element-wise: in place */
+                next = cur;
+            }
+            else
+            {
+                next = (cur == 0) ? 1 : 0;
+                dst = act[next];
+            }
             status = qv_exec_op(op, kernel, src, dst, buf);
             if (status != ARM_MATH_SUCCESS)
             {
@@ -307,12 +332,8 @@ int32_t qv_run(const qv_op_t *ops,
                 }
                 return status;
             }
-            if ((outputs != NULL) && (outputs[i] != NULL))
-            {
-                const size_t out_n = (size_t)qv_elems(op->out_h, op->out_w, op->out_c);
-                memcpy(outputs[i] + (size_t)s * out_n, dst, out_n * sizeof(int16_t));
-            }
             src = dst;
+            cur = next;
         }
     }
     return ARM_MATH_SUCCESS;

@@ -13,6 +13,10 @@
  * output pixels leaves one column, handled with two accumulators.
  *   acc = ((q31_t)bias[o] << bias_shift) + NN_ROUND(out_shift) + sum(w * x)   (int32, wrapping)
  *   out = (q15_t)__SSAT(acc >> out_shift, 16)
+ *
+ * The plain-C path (no ARM_MATH_DSP) computes four output channels per pass
+ * and reads the columns of 1-D signals (windows spanning whole rows) straight
+ * from Im_in; its inner loops are written for compilers to vectorise.
  */
 #include "arm_nnfunctions.h"
 #include "arm_nnsupportfunctions.h"
@@ -175,6 +179,70 @@ static void qv_cfn_one_column(const q15_t *wt,
     }
 }
 
+#if !defined(ARM_MATH_DSP)
+/*
+ * Plain path: every output channel of two pixels, four channels per pass,
+ * so each weight loaded feeds two accumulators and each input value four.
+ * The inner loop is a plain dot product that compilers vectorise (pmaddwd
+ * on x86); an odd channel pair left over goes through qv_cfn_two_columns.
+ */
+static void qv_cfn_plain_pair(const q15_t *wt,
+                              uint32_t col_len,
+                              uint32_t ch_out,
+                              const q15_t *bias,
+                              uint16_t bias_shift,
+                              uint16_t out_shift,
+                              const q15_t *QV_RESTRICT c0,
+                              const q15_t *QV_RESTRICT c1,
+                              q15_t *out0,
+                              q15_t *out1)
+{
+    uint32_t oc = 0;
+    for (; oc + 4u <= ch_out; oc += 4u)
+    {
+        const q15_t *QV_RESTRICT w0 = wt + (size_t)oc * col_len;
+        const q15_t *QV_RESTRICT w1 = w0 + col_len;
+        const q15_t *QV_RESTRICT w2 = w1 + col_len;
+        const q15_t *QV_RESTRICT w3 = w2 + col_len;
+        uint32_t a00 = (uint32_t)qv_cfn_init(bias[oc], bias_shift, out_shift);
+        uint32_t a10 = (uint32_t)qv_cfn_init(bias[oc + 1u], bias_shift, out_shift);
+        uint32_t a20 = (uint32_t)qv_cfn_init(bias[oc + 2u], bias_shift, out_shift);
+        uint32_t a30 = (uint32_t)qv_cfn_init(bias[oc + 3u], bias_shift, out_shift);
+        uint32_t a01 = a00, a11 = a10, a21 = a20, a31 = a30;
+        uint32_t i;
+        for (i = 0; i < col_len; i++)
+        {
+            const q31_t x0 = c0[i];
+            const q31_t x1 = c1[i];
+            a00 += (uint32_t)(w0[i] * x0);
+            a01 += (uint32_t)(w0[i] * x1);
+            a10 += (uint32_t)(w1[i] * x0);
+            a11 += (uint32_t)(w1[i] * x1);
+            a20 += (uint32_t)(w2[i] * x0);
+            a21 += (uint32_t)(w2[i] * x1);
+            a30 += (uint32_t)(w3[i] * x0);
+            a31 += (uint32_t)(w3[i] * x1);
+        }
+        out0[oc] = (q15_t)qv_sat16((q31_t)a00 >> out_shift);
+        out1[oc] = (q15_t)qv_sat16((q31_t)a01 >> out_shift);
+        out0[oc + 1u] = (q15_t)qv_sat16((q31_t)a10 >> out_shift);
+        out1[oc + 1u] = (q15_t)qv_sat16((q31_t)a11 >> out_shift);
+        out0[oc + 2u] = (q15_t)qv_sat16((q31_t)a20 >> out_shift);
+        out1[oc + 2u] = (q15_t)qv_sat16((q31_t)a21 >> out_shift);
+        out0[oc + 3u] = (q15_t)qv_sat16((q31_t)a30 >> out_shift);
+        out1[oc + 3u] = (q15_t)qv_sat16((q31_t)a31 >> out_shift);
+    }
+    if (oc < ch_out)
+    {
+        qv_cfn_two_columns(wt + (size_t)oc * col_len, col_len, ch_out - oc, bias + oc, bias_shift, out_shift, c0,
+                           c1, out0 + oc, out1 + oc);
+    }
+}
+#define QV_CFN_PAIR qv_cfn_plain_pair
+#else
+#define QV_CFN_PAIR qv_cfn_two_columns
+#endif
+
 arm_status arm_convolve_HWC_q15_fast_nonsquare(const q15_t *Im_in,
                                                const uint16_t dim_im_in_x,
                                                const uint16_t dim_im_in_y,
@@ -222,6 +290,37 @@ arm_status arm_convolve_HWC_q15_fast_nonsquare(const q15_t *Im_in,
     col0 = bufferA;
     col1 = bufferA + col_len;
 
+#if !defined(ARM_MATH_DSP)
+    if ((dim_kernel_x == dim_im_in_x) && (padding_x == 0u) && (dim_im_out_x == 1u))
+    {
+        /*
+         * Each window spans whole input rows (1-D signals: W = 1), so a
+         * column is a contiguous run of Im_in and needs no copy; only
+         * windows that reach into the zero padding are gathered.
+         */
+        const size_t row = (size_t)dim_im_in_x * ch_im_in;
+        for (p = 0; p + 1u < n_pix; p += 2u)
+        {
+            const int32_t y0 = (int32_t)p * (int32_t)stride_y - (int32_t)padding_y;
+            const int32_t y1 = y0 + (int32_t)stride_y;
+            const q15_t *a = col0;
+            const q15_t *b = col1;
+            if ((y0 >= 0) && (y1 + (int32_t)dim_kernel_y <= (int32_t)dim_im_in_y))
+            {
+                a = Im_in + (size_t)y0 * row;
+                b = Im_in + (size_t)y1 * row;
+            }
+            else
+            {
+                qv_cfn_im2col(col0, Im_in, dim_im_in_x, dim_im_in_y, ch_im_in, dim_kernel_x, dim_kernel_y, 0, y0);
+                qv_cfn_im2col(col1, Im_in, dim_im_in_x, dim_im_in_y, ch_im_in, dim_kernel_x, dim_kernel_y, 0, y1);
+            }
+            qv_cfn_plain_pair(wt, col_len, ch_im_out, bias, bias_shift, out_shift, a, b,
+                              Im_out + (size_t)p * ch_im_out, Im_out + (size_t)(p + 1u) * ch_im_out);
+        }
+    }
+    else
+#endif
     for (p = 0; p + 1u < n_pix; p += 2u)
     {
         const int32_t oy0 = (int32_t)(p / dim_im_out_x);
@@ -232,8 +331,8 @@ arm_status arm_convolve_HWC_q15_fast_nonsquare(const q15_t *Im_in,
                       ox0 * (int32_t)stride_x - (int32_t)padding_x, oy0 * (int32_t)stride_y - (int32_t)padding_y);
         qv_cfn_im2col(col1, Im_in, dim_im_in_x, dim_im_in_y, ch_im_in, dim_kernel_x, dim_kernel_y,
                       ox1 * (int32_t)stride_x - (int32_t)padding_x, oy1 * (int32_t)stride_y - (int32_t)padding_y);
-        qv_cfn_two_columns(wt, col_len, ch_im_out, bias, bias_shift, out_shift, col0, col1,
-                           Im_out + (size_t)p * ch_im_out, Im_out + (size_t)(p + 1u) * ch_im_out);
+        QV_CFN_PAIR(wt, col_len, ch_im_out, bias, bias_shift, out_shift, col0, col1,
+                    Im_out + (size_t)p * ch_im_out, Im_out + (size_t)(p + 1u) * ch_im_out);
     }
     if (p < n_pix)
     {

@@ -9,8 +9,9 @@
  *   out = (q15_t)__SSAT(acc >> out_shift, 16)
  * all in int32 with wrap-around (as SMLAD).  The ARM_MATH_DSP path reads
  * two q15 values per 32-bit word and uses __SMLAD, with a scalar step for
- * an odd patch length; the plain path is a simple loop the compiler can
- * vectorise.
+ * an odd patch length.  The plain path computes four output channels per
+ * pass with dot-product loops compilers vectorise, and reads the columns of
+ * 1-D signals (windows spanning whole rows) straight from Im_in.
  */
 #include "qv_nnfunctions.h"
 #include "qv_intrinsics.h"
@@ -46,6 +47,116 @@ static void qv_bns_im2col(q15_t *QV_RESTRICT col,
         }
     }
 }
+
+#if !defined(ARM_MATH_DSP)
+/*
+ * Plain path: every output channel of one pixel (c1 == NULL) or of two
+ * pixels, four channels per pass, so each weight loaded feeds several
+ * accumulators.  The inner loops are plain dot products that compilers
+ * vectorise (pmaddwd on x86).
+ */
+static void qv_bns_pixels(const q15_t *wt,
+                          uint32_t col_len,
+                          uint32_t ch_out,
+                          const q15_t *bias,
+                          uint32_t bias_shift,
+                          int32_t round,
+                          uint32_t out_shift,
+                          const q15_t *QV_RESTRICT c0,
+                          const q15_t *QV_RESTRICT c1,
+                          q15_t *out0,
+                          q15_t *out1)
+{
+    uint32_t oc = 0;
+    if (c1 != NULL)
+    {
+        for (; oc + 4u <= ch_out; oc += 4u)
+        {
+            const q15_t *QV_RESTRICT w0 = wt + (size_t)oc * col_len;
+            const q15_t *QV_RESTRICT w1 = w0 + col_len;
+            const q15_t *QV_RESTRICT w2 = w1 + col_len;
+            const q15_t *QV_RESTRICT w3 = w2 + col_len;
+            uint32_t a00 = (uint32_t)qv_acc_init(bias[oc], bias_shift, round);
+            uint32_t a10 = (uint32_t)qv_acc_init(bias[oc + 1u], bias_shift, round);
+            uint32_t a20 = (uint32_t)qv_acc_init(bias[oc + 2u], bias_shift, round);
+            uint32_t a30 = (uint32_t)qv_acc_init(bias[oc + 3u], bias_shift, round);
+            uint32_t a01 = a00, a11 = a10, a21 = a20, a31 = a30;
+            uint32_t i;
+            for (i = 0; i < col_len; i++)
+            {
+                const int32_t x0 = c0[i];
+                const int32_t x1 = c1[i];
+                a00 += (uint32_t)(w0[i] * x0);
+                a01 += (uint32_t)(w0[i] * x1);
+                a10 += (uint32_t)(w1[i] * x0);
+                a11 += (uint32_t)(w1[i] * x1);
+                a20 += (uint32_t)(w2[i] * x0);
+                a21 += (uint32_t)(w2[i] * x1);
+                a30 += (uint32_t)(w3[i] * x0);
+                a31 += (uint32_t)(w3[i] * x1);
+            }
+            out0[oc] = qv_out_q15((int32_t)a00, out_shift);
+            out1[oc] = qv_out_q15((int32_t)a01, out_shift);
+            out0[oc + 1u] = qv_out_q15((int32_t)a10, out_shift);
+            out1[oc + 1u] = qv_out_q15((int32_t)a11, out_shift);
+            out0[oc + 2u] = qv_out_q15((int32_t)a20, out_shift);
+            out1[oc + 2u] = qv_out_q15((int32_t)a21, out_shift);
+            out0[oc + 3u] = qv_out_q15((int32_t)a30, out_shift);
+            out1[oc + 3u] = qv_out_q15((int32_t)a31, out_shift);
+        }
+        for (; oc < ch_out; oc++)
+        {
+            const q15_t *QV_RESTRICT w0 = wt + (size_t)oc * col_len;
+            uint32_t a00 = (uint32_t)qv_acc_init(bias[oc], bias_shift, round);
+            uint32_t a01 = a00;
+            uint32_t i;
+            for (i = 0; i < col_len; i++)
+            {
+                a00 += (uint32_t)(w0[i] * (int32_t)c0[i]);
+                a01 += (uint32_t)(w0[i] * (int32_t)c1[i]);
+            }
+            out0[oc] = qv_out_q15((int32_t)a00, out_shift);
+            out1[oc] = qv_out_q15((int32_t)a01, out_shift);
+        }
+        return;
+    }
+    for (; oc + 4u <= ch_out; oc += 4u)
+    {
+        const q15_t *QV_RESTRICT w0 = wt + (size_t)oc * col_len;
+        const q15_t *QV_RESTRICT w1 = w0 + col_len;
+        const q15_t *QV_RESTRICT w2 = w1 + col_len;
+        const q15_t *QV_RESTRICT w3 = w2 + col_len;
+        uint32_t a0 = (uint32_t)qv_acc_init(bias[oc], bias_shift, round);
+        uint32_t a1 = (uint32_t)qv_acc_init(bias[oc + 1u], bias_shift, round);
+        uint32_t a2 = (uint32_t)qv_acc_init(bias[oc + 2u], bias_shift, round);
+        uint32_t a3 = (uint32_t)qv_acc_init(bias[oc + 3u], bias_shift, round);
+        uint32_t i;
+        for (i = 0; i < col_len; i++)
+        {
+            const int32_t x0 = c0[i];
+            a0 += (uint32_t)(w0[i] * x0);
+            a1 += (uint32_t)(w1[i] * x0);
+            a2 += (uint32_t)(w2[i] * x0);
+            a3 += (uint32_t)(w3[i] * x0);
+        }
+        out0[oc] = qv_out_q15((int32_t)a0, out_shift);
+        out0[oc + 1u] = qv_out_q15((int32_t)a1, out_shift);
+        out0[oc + 2u] = qv_out_q15((int32_t)a2, out_shift);
+        out0[oc + 3u] = qv_out_q15((int32_t)a3, out_shift);
+    }
+    for (; oc < ch_out; oc++)
+    {
+        const q15_t *QV_RESTRICT w0 = wt + (size_t)oc * col_len;
+        uint32_t a0 = (uint32_t)qv_acc_init(bias[oc], bias_shift, round);
+        uint32_t i;
+        for (i = 0; i < col_len; i++)
+        {
+            a0 += (uint32_t)(w0[i] * (int32_t)c0[i]);
+        }
+        out0[oc] = qv_out_q15((int32_t)a0, out_shift);
+    }
+}
+#endif
 
 arm_status qv_convolve_HWC_q15_basic_nonsquare(const q15_t *Im_in,
                                                uint16_t dim_im_in_x,
@@ -95,6 +206,57 @@ arm_status qv_convolve_HWC_q15_basic_nonsquare(const q15_t *Im_in,
     round = QV_NN_ROUND(out_shift);
     out = Im_out;
 
+#if !defined(ARM_MATH_DSP)
+    if ((dim_kernel_x == dim_im_in_x) && (padding_x == 0u) && (dim_im_out_x == 1u))
+    {
+        /*
+         * Each window spans whole input rows (1-D signals: W = 1), so a
+         * column is a contiguous run of Im_in and needs no copy; two pixels
+         * per pass.  Windows reaching into the zero padding are gathered
+         * into bufferA one at a time.
+         */
+        const size_t row = (size_t)dim_im_in_x * ch_im_in;
+        oy = 0;
+        while (oy < (int32_t)dim_im_out_y)
+        {
+            const int32_t y0 = oy * (int32_t)stride_y - (int32_t)padding_y;
+            const int32_t y1 = y0 + (int32_t)stride_y;
+            q15_t *dst = Im_out + (size_t)oy * ch_im_out;
+            if ((y0 >= 0) && (oy + 1 < (int32_t)dim_im_out_y) && (y1 + (int32_t)dim_kernel_y <= (int32_t)dim_im_in_y))
+            {
+                qv_bns_pixels(wt, col_len, ch_im_out, bias, bias_shift, round, out_shift, Im_in + (size_t)y0 * row,
+                              Im_in + (size_t)y1 * row, dst, dst + ch_im_out);
+                oy += 2;
+            }
+            else
+            {
+                const q15_t *c0 = bufferA;
+                if ((y0 >= 0) && (y0 + (int32_t)dim_kernel_y <= (int32_t)dim_im_in_y))
+                {
+                    c0 = Im_in + (size_t)y0 * row;
+                }
+                else
+                {
+                    qv_bns_im2col(bufferA, Im_in, dim_im_in_x, dim_im_in_y, ch_im_in, dim_kernel_x, dim_kernel_y, 0,
+                                  y0);
+                }
+                qv_bns_pixels(wt, col_len, ch_im_out, bias, bias_shift, round, out_shift, c0, NULL, dst, NULL);
+                oy += 1;
+            }
+        }
+        return ARM_MATH_SUCCESS;
+    }
+    for (oy = 0; oy < (int32_t)dim_im_out_y; oy++)
+    {
+        for (ox = 0; ox < (int32_t)dim_im_out_x; ox++)
+        {
+            qv_bns_im2col(bufferA, Im_in, dim_im_in_x, dim_im_in_y, ch_im_in, dim_kernel_x, dim_kernel_y,
+                          ox * (int32_t)stride_x - (int32_t)padding_x, oy * (int32_t)stride_y - (int32_t)padding_y);
+            qv_bns_pixels(wt, col_len, ch_im_out, bias, bias_shift, round, out_shift, bufferA, NULL, out, NULL);
+            out += ch_im_out;
+        }
+    }
+#else
     for (oy = 0; oy < (int32_t)dim_im_out_y; oy++)
     {
         for (ox = 0; ox < (int32_t)dim_im_out_x; ox++)
@@ -108,7 +270,6 @@ arm_status qv_convolve_HWC_q15_basic_nonsquare(const q15_t *Im_in,
                 const q15_t *w = wt + (size_t)oc * col_len;
                 const q15_t *col = bufferA;
                 int32_t acc = qv_acc_init(bias[oc], bias_shift, round);
-#if defined(ARM_MATH_DSP)
                 uint32_t uacc = (uint32_t)acc;
                 uint32_t pairs = col_len >> 1;
                 while (pairs > 0u)
@@ -124,22 +285,9 @@ arm_status qv_convolve_HWC_q15_basic_nonsquare(const q15_t *Im_in,
                     acc = qv_wrap_add(acc, (int32_t)*w * (int32_t)*col);
                 }
                 *out++ = (q15_t)__SSAT(acc >> out_shift, 16);
-#else
-                {
-                    const q15_t *QV_RESTRICT wr = w;
-                    const q15_t *QV_RESTRICT cr = col;
-                    uint32_t sum = (uint32_t)acc;
-                    uint32_t i;
-                    for (i = 0; i < col_len; i++)
-                    {
-                        sum += (uint32_t)((int32_t)wr[i] * (int32_t)cr[i]);
-                    }
-                    acc = (int32_t)sum;
-                }
-                *out++ = qv_out_q15(acc, out_shift);
-#endif
             }
         }
     }
+#endif
     return ARM_MATH_SUCCESS;
 }

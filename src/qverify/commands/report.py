@@ -1,0 +1,33 @@
+"""`qverify report`: a plan's footprint (per-op MACs, flash, activation sizes; the runner's peak RAM)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qverify.commands.common import EXIT_OK, load_plan
+from qverify.errors import QVerifyError
+
+
+def run(args) -> int:
+    from qverify.footprint import footprint
+    from qverify.plan import atomic_write
+    from qverify.reports.text import format_footprint
+
+    if args.json and not Path(args.json).parent.resolve().is_dir():
+        raise QVerifyError(f"--json {args.json}: directory {Path(args.json).parent} does not exist")
+    plan = load_plan(args.plan)
+    fp = footprint(plan)
+    if args.json:
+        from qverify.reports.json import footprint_json
+
+        atomic_write(Path(args.json), footprint_json(fp, plan.hash))
+    print(f"plan {plan.hash[:16]}  q{plan.bits - 1}, rounding: {plan.rounding}")
+    print(format_footprint(fp))
+    return EXIT_OK
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("report", help="per-op MACs, flash and RAM of a plan, and the runner's peak RAM")
+    p.add_argument("--plan", help="plan directory written by quantize (default: the demo's plan)")
+    p.add_argument("--json", help="also write the footprint as JSON to this file")
+    p.set_defaults(func=run)

@@ -1,0 +1,580 @@
+"""Dataset-scale verification: float, shift and native engines over a whole data set, streamed in chunks.
+
+    ds = load_dataset(plan, "x.npy", "y.npy")        # or demo_dataset(2000)
+    result = evaluate(plan, graph, ds)                 # graph = workflow.graph_for(plan)
+    result.ok, result.bit_exact_samples, result.ops[3].quant["shift"].sqnr_db
+
+Per chunk of samples every engine runs, the per-op statistics are updated
+(metrics.QuantStats against the float model, metrics.PairStats shift vs
+native) and the outputs are dropped, so memory depends on the chunk size,
+not on the number of samples. Only the first `dump_samples` samples' outputs
+are kept, for the .npz dump.
+
+Decisions (DESIGN.md rule 9): one output unit is a binary decision, the
+integer engines' class is `logit > 0` and the float model's `sigmoid > 0.5`
+(`logit > 0` without a final sigmoid); more units decide by argmax.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from qverify.calibrate import prepare_input
+from qverify.engines.base import quantize_input
+from qverify.errors import DataError, QVerifyError
+from qverify.footprint import Footprint, footprint
+from qverify.metrics import PairStats, QuantStats
+from qverify.plan import QuantPlan
+from qverify.qformat import qm_n
+
+ENGINE_NAMES = ("float", "shift", "native")
+QUANTIZED = ("shift", "native")
+DEFAULT_CHUNK = 128
+DEFAULT_DUMP = 16
+DEMO_SPLIT = "test"
+DEMO_SAMPLES = 2000  # the demo's held-out set (qverify.demo.metrics())
+# The plain-C kernels are the fast path on the host: compilers vectorise them (bench/ measures it),
+# while the DSP path emulates each SIMD instruction in portable C.
+FASTEST_HOST_KERNELS = "plain"
+FIRST_FLIPS = 20
+
+
+# ---------------------------------------------------------------- data
+
+
+@dataclass
+class DataSet:
+    """Samples to evaluate: x is (N, ...) raw float data (an array or a read-only memmap of a .npy file),
+    labels (N,) class indices or None, name says where they came from."""
+
+    x: np.ndarray
+    labels: np.ndarray | None
+    name: str
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+
+def n_classes(plan: QuantPlan) -> int:
+    """Output units of the last op (1 = a binary decision)."""
+    h, w, c = plan.ops[-1].out_shape
+    return h * w * c
+
+
+def check_labels(labels: np.ndarray, n: int, classes: int, what: str = "labels") -> np.ndarray:
+    """Class indices (n,) int64 from labels given as (n,) integers or a one-hot (n, K) array.
+
+    Float labels are accepted when every value is a whole number (0.0/1.0 as saved by many tools).
+
+    Raises:
+        DataError: wrong length, rank, kind, values outside 0..K-1, or a one-hot row that is not one-hot.
+    """
+    y = np.asarray(labels)
+    k = max(classes, 2)
+    if y.dtype == object or not (np.issubdtype(y.dtype, np.number) or y.dtype == bool):
+        raise DataError(f"{what} have dtype {y.dtype}; expected integer class indices (N,) or one-hot (N, {k})")
+    if y.ndim == 0 or y.ndim > 2:
+        raise DataError(f"{what} have shape {y.shape}; expected class indices (N,) or one-hot (N, {k})")
+    if len(y) != n:
+        raise DataError(f"{what} have {len(y)} entries but the data has {n} samples")
+    if y.ndim == 2:
+        if y.shape[1] != k:
+            raise DataError(f"{what} are one-hot with {y.shape[1]} columns; the model has {k} classes")
+        if not (np.isin(y, (0, 1)).all() and (y.sum(axis=1) == 1).all()):
+            bad = int(np.argmax(~(np.isin(y, (0, 1)).all(axis=1) & (y.sum(axis=1) == 1))))
+            raise DataError(f"{what}: row {bad} of the (N, {k}) array is not one-hot")
+        return np.argmax(y, axis=1).astype(np.int64)
+    if np.issubdtype(y.dtype, np.floating):
+        whole = np.isfinite(y) & (y == np.round(y))
+        if not whole.all():
+            bad = int(np.argmin(whole))
+            raise DataError(f"{what}: entry {bad} is {y[bad]!r}, not a class index (labels must be whole numbers)")
+    y = y.astype(np.int64)
+    bad = (y < 0) | (y >= k)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise DataError(f"{what}: entry {i} is {y[i]}, outside the model's classes 0..{k - 1}")
+    return y
+
+
+def _load_npy(path: str | Path, what: str) -> np.ndarray:
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{what} file {path} does not exist")
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except Exception as exc:  # numpy raises several types for a bad file
+        raise DataError(f"{what} file {path} is not a readable .npy array: {exc}") from exc
+    if not isinstance(arr, np.ndarray):
+        raise DataError(f"{what} file {path} holds several arrays (.npz); expected one .npy array")
+    return arr
+
+
+def load_dataset(plan: QuantPlan, data: str | Path, labels: str | Path | None = None,
+                 samples: int | None = None) -> DataSet:
+    """A .npy data file (memory-mapped, read chunk by chunk) and optional labels, checked against the plan.
+
+    Args:
+        plan: the plan (input shape; number of classes for the labels).
+        data: (N, L), (N, L, 1), (N, L, 1, 1) for a 1-D model, or (N, *model input shape), float.
+        labels: .npy of (N,) class indices or one-hot (N, K); must have exactly N entries.
+        samples: evaluate only the first `samples` samples.
+
+    Raises:
+        DataError: missing/unreadable files, wrong shape or dtype, labels that do not fit.
+    """
+    if samples is not None and samples <= 0:
+        raise DataError(f"sample count {samples} must be positive")
+    x = _load_npy(data, "data")
+    if x.ndim < 2 or len(x) == 0:
+        raise DataError(f"data {data} has shape {x.shape}; expected (N, ...) with N > 0 samples")
+    # shape and dtype before any work, reading only the first sample (the rest is checked chunk by chunk)
+    first = np.asarray(x[:1])
+    try:
+        prepare_input(first, plan, str(data))
+    except DataError as exc:
+        raise DataError(str(exc).replace(f"shape {first.shape}", f"shape {x.shape}", 1)) from None
+    y = None
+    if labels is not None:
+        y = check_labels(np.asarray(_load_npy(labels, "labels")), len(x), n_classes(plan), f"labels {labels}")
+    if samples is not None:
+        if samples > len(x):
+            raise DataError(f"--samples {samples} requested but {data} has {len(x)} samples")
+        x = x[:samples]
+        y = None if y is None else y[:samples]
+    return DataSet(x, y, str(data))
+
+
+def demo_dataset(samples: int | None = None, split: str = DEMO_SPLIT) -> DataSet:
+    """The demo's synthetic frames and labels (default: its 2,000 held-out test frames)."""
+    from qverify import demo
+
+    n = DEMO_SAMPLES if samples is None else samples
+    if n <= 0:
+        raise DataError(f"sample count {n} must be positive")
+    if split not in demo.SPLIT_SEEDS:
+        raise DataError(f"unknown demo split '{split}'; expected one of {', '.join(demo.SPLIT_SEEDS)}")
+    x, y = demo.make_dataset(n, split)
+    return DataSet(x, y.astype(np.int64), f"demo:{split}")
+
+
+def _prepare_chunk(raw: np.ndarray, plan: QuantPlan, name: str, start: int) -> np.ndarray:
+    flat = np.asarray(raw).reshape(len(raw), -1)
+    if np.issubdtype(flat.dtype, np.floating):
+        finite = np.isfinite(flat).all(axis=1)
+        if not finite.all():
+            raise DataError(f"{name}: sample {start + int(np.argmin(finite))} contains NaN or inf")
+    return prepare_input(np.asarray(raw), plan, name)
+
+
+# ---------------------------------------------------------------- results
+
+
+@dataclass
+class OpEval:
+    """One op: its format, calibrated range, each quantized engine against float, shift against native."""
+
+    name: str
+    kind: str
+    out_frac: int
+    bits: int
+    calib_range: tuple[float, float]
+    quant: dict[str, QuantStats] = field(default_factory=dict)
+    pair: PairStats | None = None
+
+    @property
+    def format(self) -> str:
+        return qm_n(self.out_frac, self.bits)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "kind": self.kind, "out_frac": self.out_frac, "format": self.format,
+                "calibrated_range": list(self.calib_range),
+                "vs_float": {e: s.to_dict() for e, s in self.quant.items()},
+                "shift_vs_native": None if self.pair is None else self.pair.to_dict()}
+
+
+@dataclass
+class Decisions:
+    """One engine's decisions over the data set."""
+
+    engine: str
+    correct: int | None = None
+    flips: int = 0
+    first_flips: list[dict] = field(default_factory=list)
+
+    def to_dict(self, samples: int) -> dict:
+        return {"correct": self.correct,
+                "accuracy": None if self.correct is None else self.correct / samples,
+                "flips_vs_float": self.flips, "first_flips": self.first_flips}
+
+
+@dataclass
+class Check:
+    """One pass/fail item of the gate (one JUnit test case)."""
+
+    classname: str
+    name: str
+    passed: bool
+    message: str
+    details: str = ""
+
+
+@dataclass
+class EvalResult:
+    """Everything eval measured. Per-sample arrays are small (one score per sample and engine)."""
+
+    plan_hash: str
+    rounding: str
+    engines: list[str]
+    engine_info: dict[str, str]
+    data_name: str
+    samples: int
+    classes: int
+    final_activation: str | None
+    ops: list[OpEval]
+    decisions: dict[str, Decisions]
+    bit_exact_samples: int | None
+    first_inexact_samples: list[int]
+    input_saturations: int
+    seconds: dict[str, float]
+    wall_seconds: float
+    footprint: Footprint
+    scores: dict[str, np.ndarray] = field(repr=False, default_factory=dict)
+    predictions: dict[str, np.ndarray] = field(repr=False, default_factory=dict)
+    labels: np.ndarray | None = field(repr=False, default=None)
+    dump: dict[str, np.ndarray] = field(repr=False, default_factory=dict)
+    checks: list[Check] = field(default_factory=list)
+    thresholds: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    @property
+    def bit_exact(self) -> bool | None:
+        """True when shift and native agree on every value of every sample (None if not both ran)."""
+        return None if self.bit_exact_samples is None else self.bit_exact_samples == self.samples
+
+    def accuracy(self, engine: str) -> float | None:
+        d = self.decisions.get(engine)
+        return None if d is None or d.correct is None else d.correct / self.samples
+
+    def to_dict(self) -> dict:
+        return {
+            "plan_hash": self.plan_hash, "rounding": self.rounding, "engines": self.engines,
+            "engine_info": self.engine_info, "data": self.data_name, "samples": self.samples,
+            "classes": self.classes, "final_activation": self.final_activation,
+            "ok": self.ok, "bit_exact": self.bit_exact, "bit_exact_samples": self.bit_exact_samples,
+            "first_inexact_samples": self.first_inexact_samples,
+            "input_saturations": self.input_saturations,
+            "decisions": {e: d.to_dict(self.samples) for e, d in self.decisions.items()},
+            "ops": [op.to_dict() for op in self.ops],
+            "checks": [vars(c) for c in self.checks], "thresholds": self.thresholds,
+            "seconds": self.seconds, "wall_seconds": self.wall_seconds,
+            "samples_per_second": {e: (self.samples / s if s else None) for e, s in self.seconds.items()},
+            "footprint": self.footprint.to_dict(),
+        }
+
+
+# ---------------------------------------------------------------- decisions
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-z))
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _scores(z: np.ndarray, final: str | None, cls: np.ndarray | None) -> np.ndarray:
+    """One score per sample: the binary probability (or logit), or the probability (or logit) of class cls."""
+    if z.shape[1] == 1:
+        return _sigmoid(z[:, 0]) if final == "sigmoid" else z[:, 0]
+    p = _softmax(z) if final == "softmax" else z
+    return p[np.arange(len(z)), cls]
+
+
+def decide_float(z: np.ndarray, final: str | None) -> np.ndarray:
+    """Float model's classes from its final-op outputs z (N, K)."""
+    if z.shape[1] == 1:
+        return ((_sigmoid(z[:, 0]) > 0.5) if final == "sigmoid" else (z[:, 0] > 0)).astype(np.int64)
+    return np.argmax(z, axis=1)
+
+
+def decide_int(q: np.ndarray) -> np.ndarray:
+    """Integer engine's classes from its final-op outputs q (N, K): `q > 0` for one unit (rule 9), else argmax."""
+    if q.shape[1] == 1:
+        return (q[:, 0] > 0).astype(np.int64)
+    return np.argmax(q, axis=1)
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+def _progress(total: int, enabled: bool | None):
+    from tqdm.auto import tqdm
+
+    # disable=None: shown only on a terminal; delay: only for runs longer than a couple of seconds
+    return tqdm(total=total, unit="sample", desc="qverify eval", disable=None if enabled is None else not enabled,
+                delay=2.0, leave=False, file=sys.stderr, dynamic_ncols=True)
+
+
+def check_engines(engines: list[str]) -> None:
+    """Raise QVerifyError unless engines are distinct names from ENGINE_NAMES (at least one)."""
+    unknown = [e for e in engines if e not in ENGINE_NAMES]
+    if unknown or not engines or len(set(engines)) != len(engines):
+        raise QVerifyError(f"engines must be distinct names from {', '.join(ENGINE_NAMES)}; got '{','.join(engines)}'")
+
+
+def make_engines(plan: QuantPlan, graph, engines: list[str], kernels: str | None = None,
+                 threads: int | None = None, cmsis_root: str | None = None) -> dict:
+    """Build the named engines; native uses the fastest kernel path unless `kernels` says otherwise."""
+    check_engines(engines)
+    built = {}
+    if "float" in engines:
+        if graph is None:
+            raise QVerifyError("the float engine needs the model (graph) the plan was made from")
+        from qverify.engines.float import FloatEngine
+
+        built["float"] = FloatEngine(plan, graph)
+    if "shift" in engines:
+        from qverify.engines.shift import ShiftEngine
+
+        built["shift"] = ShiftEngine(plan)
+    if "native" in engines:
+        from qverify.engines.native import NativeEngine
+
+        built["native"] = NativeEngine(plan, kernels=kernels or FASTEST_HOST_KERNELS, threads=threads,
+                                       cmsis_root=cmsis_root)
+    return {e: built[e] for e in engines}
+
+
+def evaluate(plan: QuantPlan, graph, data: DataSet, engines: list[str] | tuple[str, ...] = ENGINE_NAMES,
+             chunk: int = DEFAULT_CHUNK, dump_samples: int = DEFAULT_DUMP, kernels: str | None = None,
+             threads: int | None = None, cmsis_root: str | None = None, progress: bool | None = None,
+             built: dict | None = None) -> EvalResult:
+    """Run the engines over the data set in chunks and accumulate every statistic.
+
+    Args:
+        plan: the plan.
+        graph: the graph of the plan's model (workflow.graph_for(plan)); needed for the float engine.
+        data: the samples (and labels).
+        engines: any of 'float', 'shift', 'native'.
+        chunk: samples per chunk (memory is proportional to it).
+        dump_samples: how many leading samples' per-op outputs to keep in result.dump.
+        kernels: native kernel path ('plain' or 'dsp'); default the fastest on the host (plain).
+        threads: native worker threads (default one per core).
+        cmsis_root: build the native arm_* kernels from this CMSIS tree.
+        progress: True/False forces the progress bar on/off; None shows it on a terminal.
+        built: engines already made by make_engines (else made here).
+
+    Returns:
+        The EvalResult (checks not yet attached; see add_checks).
+
+    Raises:
+        QVerifyError subclasses for bad data or engines.
+    """
+    engines = list(engines)
+    built = built or make_engines(plan, graph, engines, kernels, threads, cmsis_root)
+    n = len(data)
+    if chunk <= 0:
+        raise QVerifyError(f"chunk size {chunk} must be positive")
+    quantized = [e for e in QUANTIZED if e in engines]
+    have_float = "float" in engines
+    pair = "shift" in engines and "native" in engines
+    ops = [OpEval(op.name, op.kind, op.out_frac, plan.bits, tuple(op.range)) for op in plan.ops]
+    if have_float:
+        for o in ops:
+            o.quant = {e: QuantStats(o.out_frac, plan.qmin, plan.qmax) for e in quantized}
+    if pair:
+        for o in ops:
+            o.pair = PairStats()
+    decisions = {e: Decisions(e, 0 if data.labels is not None else None) for e in engines}
+    final = plan.final_activation
+    classes = n_classes(plan)
+    scores = {e: np.empty(n, np.float32) for e in engines}
+    predictions = {e: np.empty(n, np.int32) for e in engines}
+    seconds = {e: 0.0 for e in engines}
+    exact_samples = 0 if pair else None
+    first_inexact: list[int] = []
+    input_sats = 0
+    dump: dict[str, np.ndarray] = {}
+    t_start = time.perf_counter()
+
+    with _progress(n, progress) as bar:
+        for start in range(0, n, chunk):
+            stop = min(n, start + chunk)
+            xf = _prepare_chunk(data.x[start:stop], plan, data.name, start)
+            xi, sats = quantize_input(plan, xf)
+            input_sats += sats
+            floats, runs = None, {}
+            if have_float:
+                t = time.perf_counter()
+                floats = built["float"].run_float(xf)
+                seconds["float"] += time.perf_counter() - t
+            for e in quantized:
+                t = time.perf_counter()
+                runs[e] = built[e].run(xi)
+                seconds[e] += time.perf_counter() - t
+
+            same_op = {}
+            if pair:
+                same = np.ones(stop - start, bool)
+                for o in ops:
+                    eq = o.pair.update(runs["shift"].outputs[o.name], runs["native"].outputs[o.name], start)
+                    same &= eq
+                    same_op[o.name] = bool(eq.all())
+                exact_samples += int(same.sum())
+                if len(first_inexact) < FIRST_FLIPS:
+                    first_inexact += [start + int(i) for i in np.flatnonzero(~same)[:FIRST_FLIPS - len(first_inexact)]]
+            if have_float:
+                for o in ops:
+                    summary = None
+                    for e in quantized:
+                        r = runs[e]
+                        if e == "native" and summary is not None and same_op.get(o.name):
+                            o.quant[e].add(summary)  # identical integers: identical statistics
+                        else:
+                            summary = o.quant[e].update(floats[o.name], r.outputs[o.name], r.saturations.get(o.name),
+                                                        r.overflows.get(o.name))
+
+            last = plan.ops[-1].name
+            z = floats[last].reshape(stop - start, -1) if have_float else None
+            float_cls = decide_float(z, final) if have_float else None
+            y = None if data.labels is None else data.labels[start:stop]
+            if have_float:
+                scores["float"][start:stop] = _scores(z, final, float_cls)
+                predictions["float"][start:stop] = float_cls
+                _tally(decisions["float"], float_cls, float_cls, y, start, None, None)
+            for e in quantized:
+                q = runs[e].outputs[last].reshape(stop - start, -1)
+                cls = decide_int(q)
+                deq = q.astype(np.float64) * 2.0**-plan.ops[-1].out_frac
+                scores[e][start:stop] = _scores(deq, final, float_cls if have_float else cls)
+                predictions[e][start:stop] = cls
+                _tally(decisions[e], cls, float_cls, y, start, scores.get("float"), scores[e])
+
+            if start < dump_samples:
+                _dump(dump, plan, start, min(stop, dump_samples), xf, xi, floats, runs, y)
+            del floats, runs
+            bar.update(stop - start)
+
+    if data.labels is not None:
+        dump["labels"] = data.labels[:dump_samples]
+    info = {e: built[e].describe() for e in engines}
+    if "native" in built:
+        nat = built["native"]
+        picked = "chosen" if kernels else "auto-selected as the fastest on this host"
+        info["native"] += f"; {nat.kernels} kernels ({picked})"
+    return EvalResult(plan.hash, plan.rounding, engines, info, data.name, n, classes, final, ops, decisions,
+                      exact_samples, first_inexact, input_sats, seconds, time.perf_counter() - t_start,
+                      footprint(plan), scores, predictions, data.labels, dump)
+
+
+def _tally(d: Decisions, cls, float_cls, y, start: int, float_scores, scores) -> None:
+    if y is not None:
+        d.correct += int(np.count_nonzero(cls == y))
+    if float_cls is None or d.engine == "float":
+        return
+    flipped = np.flatnonzero(cls != float_cls)
+    d.flips += len(flipped)
+    for i in flipped[:max(0, FIRST_FLIPS - len(d.first_flips))]:
+        s = start + int(i)
+        d.first_flips.append({"sample": s, "float_class": int(float_cls[i]), "class": int(cls[i]),
+                              "float_score": float(float_scores[s]), "score": float(scores[s])})
+
+
+def _dump(dump: dict, plan: QuantPlan, start: int, stop: int, xf, xi, floats, runs, y) -> None:
+    k = stop - start
+
+    def put(key, arr):
+        arr = np.asarray(arr[:k])
+        dump[key] = arr if key not in dump else np.concatenate([dump[key], arr])
+
+    put("sample_index", np.arange(start, stop))
+    put("input/float", xf)
+    put("input/int", xi)
+    for op in plan.ops:
+        if floats is not None:
+            put(f"float/{op.name}", floats[op.name])
+        for e, r in runs.items():
+            put(f"{e}/{op.name}", r.outputs[op.name])
+
+
+# ---------------------------------------------------------------- checks
+
+
+def add_checks(result: EvalResult, min_sqnr: float | None = None, max_accuracy_drop: float | None = None,
+               fail_on_overflow: bool = False) -> EvalResult:
+    """Attach the gate's checks: bit-exactness always gates; SQNR, accuracy drop and accumulator
+    overflow gate only when a threshold is given (otherwise they are reported and pass)."""
+    checks: list[Check] = []
+    result.thresholds = {"min_sqnr_db": min_sqnr, "max_accuracy_drop_pct": max_accuracy_drop,
+                         "fail_on_overflow": fail_on_overflow}
+    for o in result.ops:
+        cls = f"qverify.{o.name}"
+        if o.pair is not None:
+            p = o.pair
+            ok = p.mismatches == 0
+            msg = (f"{p.total} values bit-exact" if ok else
+                   f"{p.mismatches} of {p.total} values differ (max {p.max_diff} LSB)")
+            details = "" if ok else "first mismatches (sample, h, w, c, shift, native):\n" + "\n".join(
+                f"  ({m.sample}, {m.h}, {m.w}, {m.c}, {m.expected}, {m.got})" for m in p.first)
+            checks.append(Check(cls, "bit_exact[shift-native]", ok, msg, details))
+        for e, s in o.quant.items():
+            sq = s.sqnr_db
+            ok = min_sqnr is None or sq >= min_sqnr
+            bound = "" if min_sqnr is None else f" (minimum {min_sqnr:g} dB)"
+            checks.append(Check(cls, f"sqnr[{e}]", ok,
+                                f"SQNR {_fmt_db(sq)} dB{bound}, RMSE {s.rmse_lsb:.3g} LSB, cosine {s.cosine:.6f}"))
+        ref = o.quant.get("shift") or next(iter(o.quant.values()), None)
+        if ref is not None:
+            sat = ref.saturations
+            checks.append(Check(cls, "saturation", True,
+                                f"{'-' if sat is None else sat} saturated outputs, {ref.float_saturating} float values "
+                                f"beyond {o.format}; headroom {_fmt_bits(ref.headroom_bits)} bits"))
+            if ref.overflows is not None and o.kind in ("conv", "dense"):
+                ok = not (fail_on_overflow and ref.overflows)
+                checks.append(Check(cls, "accumulator_overflow", ok,
+                                    f"{ref.overflows} accumulator overflow(s) (int32 wrap on the device)"))
+    if result.bit_exact_samples is not None:
+        ok = result.bit_exact
+        checks.append(Check("qverify.model", "bit_exact_samples", ok,
+                            f"{result.bit_exact_samples} of {result.samples} samples bit-exact between shift and native",
+                            "" if ok else f"first inexact samples: {result.first_inexact_samples}"))
+    fa = result.accuracy("float")
+    for e in QUANTIZED:
+        d = result.decisions.get(e)
+        if d is None:
+            continue
+        acc = result.accuracy(e)
+        if acc is not None and fa is not None:
+            drop = 100.0 * (fa - acc)
+            ok = max_accuracy_drop is None or drop <= max_accuracy_drop
+            bound = "" if max_accuracy_drop is None else f" (maximum {max_accuracy_drop:g} points)"
+            checks.append(Check("qverify.model", f"accuracy_drop[{e}]", ok,
+                                f"accuracy {100 * acc:.2f}% vs float {100 * fa:.2f}%: drop {drop:.2f} points{bound}"))
+        if "float" in result.decisions:
+            checks.append(Check("qverify.model", f"decision_flips[{e}]", True,
+                                f"{d.flips} of {result.samples} decisions differ from the float model's",
+                                "\n".join(f"  sample {f['sample']}: float {f['float_class']} ({f['float_score']:.4g}), "
+                                          f"{e} {f['class']} ({f['score']:.4g})" for f in d.first_flips)))
+    result.checks = checks
+    return result
+
+
+def _fmt_db(v: float) -> str:
+    return "inf" if math.isinf(v) and v > 0 else ("-inf" if math.isinf(v) else f"{v:.1f}")
+
+
+def _fmt_bits(v: float) -> str:
+    return "inf" if math.isinf(v) else f"{v:+.2f}"
