@@ -8,6 +8,7 @@ saturated while quantizing. Saved as plan.json + plan.npz with a content hash.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import tempfile
@@ -24,6 +25,8 @@ from qverify.layout import conv_to_cmsis, dense_to_cmsis
 from qverify.qformat import frac_bits, quantize
 
 ROUNDINGS = ("truncate", "round")
+_UMASK = os.umask(0o022)  # read once: os.umask can only be read by setting it
+os.umask(_UMASK)
 MAX_SHIFT = 31
 
 
@@ -159,15 +162,9 @@ class QuantPlan:
         meta = self._meta()
         meta["hash"] = self.hash
         atomic_write(directory / "plan.json", json.dumps(meta, indent=1).encode())
-        fd, tmp = tempfile.mkstemp(dir=directory, suffix=".npz.tmp")
-        os.close(fd)
-        try:
-            with open(tmp, "wb") as f:
-                np.savez(f, **self._arrays())
-            os.replace(tmp, directory / "plan.npz")
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        buf = io.BytesIO()
+        np.savez(buf, **self._arrays())
+        atomic_write(directory / "plan.npz", buf.getvalue())
 
     @classmethod
     def load(cls, directory: str | Path) -> "QuantPlan":
@@ -212,6 +209,7 @@ def atomic_write(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the mode open() would
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -82,12 +82,16 @@ class ShiftEngine(Engine):
                 acc = tf.nn.conv2d(h, w, strides=[1, *op.stride, 1], padding=[[0, 0], [ph, ph], [pw, pw], [0, 0]])
             else:
                 acc = tf.reshape(tf.matmul(tf.reshape(h, (-1, op.in_shape[2])), w), (-1, 1, 1, op.out_shape[2]))
-            acc = tf.cast(acc + start, tf.int64)
+            acc = acc + start  # exact integers in float64
             overflows = int(tf.math.count_nonzero((acc < INT32_MIN) | (acc > INT32_MAX)))
-            wrapped = tf.bitwise.bitwise_and(acc + 2**31, 0xFFFFFFFF) - 2**31
-            shifted = tf.bitwise.right_shift(wrapped, tf.constant(op.out_rshift, tf.int64))
-            sats = int(tf.math.count_nonzero((shifted < self.plan.qmin) | (shifted > self.plan.qmax)))
+            if overflows:  # the device's int32 wrap, in int64
+                acc64 = tf.cast(acc, tf.int64)
+                wrapped = tf.bitwise.bitwise_and(acc64 + 2**31, 0xFFFFFFFF) - 2**31
+                shifted = tf.cast(tf.bitwise.right_shift(wrapped, tf.constant(op.out_rshift, tf.int64)), tf.float64)
+            else:  # floor(acc / 2^s) is the arithmetic shift, exact in float64
+                shifted = tf.floor(acc * 2.0**-op.out_rshift)
             out = tf.clip_by_value(shifted, self.plan.qmin, self.plan.qmax)
+            sats = int(tf.math.count_nonzero(out != shifted))
             return tf.cast(out, tf.int16).numpy(), sats, overflows
         h = tf.constant(x, dtype=tf.int64)
         if op.kind == "relu":
