@@ -33,10 +33,11 @@ import time
 TARGETS = (("native", "a", 50.0), ("native", "b", 2.0), ("shift", "a", 5.0))
 PACKED_MAC = ("pmaddwd", "vpmaddwd", "vpdpwssd")
 # kernel -> functions its plain path runs (static helpers may or may not be inlined)
+# kernel -> the functions its plain path runs (static helpers may or may not be inlined); the square
+# arm_convolve_HWC_q15_basic/_fast delegate to the non-square kernels listed here.
 HOT = {
     "arm_convolve_HWC_q15_fast_nonsquare": ("arm_convolve_HWC_q15_fast_nonsquare", "qv_cfn_plain_pair"),
     "qv_convolve_HWC_q15_basic_nonsquare": ("qv_convolve_HWC_q15_basic_nonsquare", "qv_bns_pixels"),
-    "arm_convolve_HWC_q15_basic": ("arm_convolve_HWC_q15_basic", "qv_cb_pixel"),
     "arm_fully_connected_q15": ("arm_fully_connected_q15",),
 }
 
@@ -135,6 +136,7 @@ def main() -> int:
     from qverify.engines.float import FloatEngine
     from qverify.engines.native import NativeEngine
     from qverify.engines.shift import ShiftEngine
+    from qverify.calibrate import calibrate
     from qverify.workflow import load_inputs, quantize
 
     q = quantize()
@@ -166,6 +168,7 @@ def main() -> int:
     rows = [("a", "(a) keras, one sample per call (notebook)", timed(loop, 1))]
     rows.append(("b", "(b) keras, batched (predict, batch 256)",
                  timed(lambda: model.predict(x, batch_size=256, verbose=0))))
+    rows.append(("calib", "(b) calibration, batched (per-op min/max)", timed(lambda: calibrate(graph, x))))
     float_engine = FloatEngine(plan, graph)
     rows.append(("b2", "(b) float engine, batched, all ops kept", timed(lambda: float_engine.run_float(x))))
     shift = ShiftEngine(plan)

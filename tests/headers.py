@@ -14,8 +14,3 @@ def parse_macros(text: str) -> dict[str, list[int] | int | str]:
     for name, value in re.findall(r"#define (\w+) (-?\d+)\n", text):
         macros[name] = int(value)
     return macros
-
-
-def defined_names(text: str) -> list[str]:
-    """Every macro name a header #defines, in order (repeats kept)."""
-    return re.findall(r"^\s*#\s*define\s+(\w+)", text, flags=re.M)

@@ -6,7 +6,6 @@ import copy
 import json
 import platform
 import shutil
-import subprocess
 import tracemalloc
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -301,37 +300,17 @@ def test_streaming_memory_does_not_grow_with_samples(tmp_path):
     assert large_peak < 0.1 * 4096 * per_sample, (large_peak, 4096 * per_sample)
 
 
-# kernel -> the functions its plain path runs (static helpers may or may not be inlined)
-HOT = {
-    "arm_convolve_HWC_q15_fast_nonsquare": ("arm_convolve_HWC_q15_fast_nonsquare", "qv_cfn_plain_pair"),
-    "qv_convolve_HWC_q15_basic_nonsquare": ("qv_convolve_HWC_q15_basic_nonsquare", "qv_bns_pixels"),
-    "arm_convolve_HWC_q15_basic": ("arm_convolve_HWC_q15_basic", "qv_cb_pixel"),
-    "arm_fully_connected_q15": ("arm_fully_connected_q15",),
-}
-
-
-def disassembly(path: str) -> dict[str, str]:
-    """objdump -d of a shared object, split into {function name: its instructions}."""
-    out = subprocess.run(["objdump", "-d", "--no-show-raw-insn", path], capture_output=True, text=True,
-                         check=True).stdout
-    functions, name = {}, None
-    for line in out.splitlines():
-        if line.endswith(">:"):
-            name = line[line.index("<") + 1:-2].split(".")[0]
-            functions.setdefault(name, "")
-        elif name:
-            functions[name] += line + "\n"
-    return functions
-
-
 @pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64") or shutil.which("objdump") is None,
                     reason="checks x86 packed multiply-add instructions with objdump")
 def test_plain_kernels_are_vectorised():
     """The plain-C kernels eval runs by default compile to packed multiply-adds (pmaddwd), not scalar code."""
-    import importlib
+    import importlib.util
 
     native_lib.load("plain", "truncate")  # refuses a stale build
-    functions = disassembly(importlib.import_module("qverify._native_plain_truncate").__file__)
-    for kernel, names in HOT.items():
-        assert any("pmaddwd" in functions.get(n, "") for n in names), kernel
-    assert "pmaxsw" in functions["arm_relu_q15"]
+    path = Path(__file__).resolve().parents[1] / "bench" / "bench_engines.py"
+    spec = importlib.util.spec_from_file_location("bench_engines", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)  # the benchmark's own check, so test and bench cannot drift apart
+    counts = bench.vectorisation("qverify._native_plain_truncate")
+    assert set(counts) == {*bench.HOT, "arm_relu_q15 (pmaxsw)"}
+    assert all(counts.values()), counts

@@ -17,7 +17,7 @@ from hypothesis import Phase, event, example, find, given, settings
 from hypothesis import strategies as st
 
 import reference as ref
-from headers import defined_names, parse_macros
+from headers import parse_macros
 from qverify.errors import PlanError
 from qverify.export import macro_name, sample_header, weights_header
 from qverify.layout import conv_from_cmsis, notebook_conv_order

@@ -147,7 +147,7 @@ def format_detail(op: OpComparison) -> str:
     """First mismatches and the LSB-difference histogram of one op."""
     lines = [f"{op.name}: {op.mismatches} of {op.total} values differ ({op.exact_pct:.2f}% exact)"]
     if op.first:
-        lines.append(f"  first mismatches (sample, h, w, c, expected, got):")
+        lines.append("  first mismatches (sample, h, w, c, expected, got):")
         lines += [f"    ({m.sample}, {m.h}, {m.w}, {m.c}, {m.expected}, {m.got})" for m in op.first]
         lines.append("  LSB difference histogram (got - expected: count):")
         width = max(op.histogram.values())

@@ -245,7 +245,6 @@ def build_graph(model) -> Graph:
         ModelError: for a branch, an unsupported layer or setting; the
             message names the layer, its class and what is supported.
     """
-    import keras
     from keras import layers as L
 
     if not model.inputs:

@@ -93,7 +93,7 @@ def network_c(plan: QuantPlan) -> str:
         *rows,
         "};",
         f"const int32_t qv_net_n_ops = {len(plan.ops)};",
-        f'const char qv_net_info[] = "plan=" QVERIFY_PLAN_HASH "; weights_rounding=" QVERIFY_ROUNDING;',
+        'const char qv_net_info[] = "plan=" QVERIFY_PLAN_HASH "; weights_rounding=" QVERIFY_ROUNDING;',
         "",
         "/* the runner's scratch for one op (what a deployment needs, see qv_scratch_words) */",
         f"int16_t qv_net_scratch[{scratch}] __attribute__((aligned(8)));",

@@ -63,7 +63,7 @@ def footprint_lines(plan: QuantPlan, fp: Footprint, scratch_words: int, build: s
     groups = ", ".join(f"{k} {v:,}" for k, v in sorted(fp.code_by_group.items(), key=lambda kv: -kv[1]))
     pad = fp.weights - est.flash_bytes
     lines = [f"footprint of the real build (arm-none-eabi-size -A / -nm; {build})",
-             f"beside the estimate of `qverify report`:",
+             "beside the estimate of `qverify report`:",
              f"{'':<24}{'real build':>12}  {'estimate':>11}",
              f"  flash  code          {_b(fp.code)}  {_b(None)}  {groups}; vectors {fp.get('.vectors'):,}",
              f"         constants     {_b(fp.rodata)}  {_b(None)}  ops table, kernel names, strings",
