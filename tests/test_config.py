@@ -69,6 +69,15 @@ pytest = true
     assert cfg.pytest and not cfg.require_bit_exact and cfg.fail_on_overflow
 
 
+def test_sample_range(tmp_path):
+    """samples = "START:STOP" selects that range; an integer N the first N."""
+    cfg = load_config(pyproject(tmp_path, 'samples = "100:164"\n'))
+    assert (cfg.sample_start, cfg.samples) == (100, 64)
+    assert cfg.effective()["sample_start"] == 100  # part of the cache key
+    cfg = load_config(pyproject(tmp_path, "samples = 8\n"))
+    assert (cfg.sample_start, cfg.samples) == (0, 8)
+
+
 def test_factory_models(tmp_path):
     """'file.py:Net' resolves the file; 'module:Net' stays a module name (imported from the folder); 'demo' is the demo."""
     write(tmp_path / "net.py", "")
@@ -81,7 +90,9 @@ def test_factory_models(tmp_path):
 
 @pytest.mark.parametrize("body, message", [
     ("samplez = 8\n", r"unknown key 'samplez' \(known keys: bits, calib_samples, cmsis_root, data, engines, "),
-    ('samples = "8"\n', r"'samples' must be an integer, got str '8'"),
+    ('samples = "8"\n', r"'samples' must be a positive integer or a range \"START:STOP\" .*, got '8'"),
+    ('samples = "9:3"\n', r"'samples' must be a positive integer or a range .*, got '9:3'"),
+    ('samples = "a:b"\n', r"'samples' must be a positive integer or a range .*, got 'a:b'"),
     ("samples = true\n", r"'samples' must be an integer, got bool True"),
     ("require_bit_exact = 1\n", r"'require_bit_exact' must be true or false, got int 1"),
     ('max_accuracy_drop = "1%"\n', r"'max_accuracy_drop' must be a number, got str '1%'"),

@@ -314,3 +314,17 @@ def test_plain_kernels_are_vectorised():
     counts = bench.vectorisation("qverify._native_plain_truncate")
     assert set(counts) == {*bench.HOT, "arm_relu_q15 (pmaxsw)"}
     assert all(counts.values()), counts
+
+def test_sample_ranges_keep_source_indices(small):
+    """A data set that starts at sample k holds rows k.. and reports indices in the source's numbering."""
+    plan = QuantPlan.load(small / "plan")
+    x, y = np.load(small / "x.npy"), np.load(small / "y.npy")
+    data = ev.load_dataset(plan, small / "x.npy", small / "y.npy", samples=20, first=50)
+    assert data.first == 50 and np.array_equal(data.x, x[50:70]) and np.array_equal(data.labels, y[50:70])
+    result = ev.evaluate(plan, graph_for(plan), data, chunk=8, dump_samples=5)
+    assert result.dump["sample_index"].tolist() == [50, 51, 52, 53, 54]
+    assert all(50 <= f["sample"] < 70 for d in result.decisions.values() for f in d.first_flips)
+    with pytest.raises(DataError, match="samples 290:310 requested but .* has 300 samples"):
+        ev.load_dataset(plan, small / "x.npy", samples=20, first=290)
+    demo = ev.demo_dataset(3, first=4)
+    assert demo.first == 4 and len(demo) == 3

@@ -244,10 +244,10 @@ def test_gate_usage_errors_exit_2(tmp_path, monkeypatch, capsys):
     assert main(["gate"]) == 2
     err = capsys.readouterr().err
     assert f"no configuration found: looked for qverify.toml, or pyproject.toml with a [tool.qverify] table, in {empty}" in err
-    (empty / "qverify.toml").write_text("samples = '8'\n")
+    (empty / "qverify.toml").write_text("samples = 8.5\n")
     assert main(["gate"]) == 2
     assert capsys.readouterr().err.strip() == (f"qverify gate: error: {empty / 'qverify.toml'}: "
-                                               "'samples' must be an integer, got str '8'")
+                                               "'samples' must be an integer, got float 8.5")
     (empty / "qverify.toml").write_text("samples = 8\n")
     assert main(["gate", "--junit", str(tmp_path / "missing" / "r.xml")]) == 2
     assert "directory" in capsys.readouterr().err

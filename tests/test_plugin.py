@@ -86,11 +86,11 @@ def test_bad_configuration_is_one_clear_error(pytester):
                       "rule, samples, target_cpu, weights)"]
     assert "passed" not in result.stdout.str()
 
-    pytester.makepyprojecttoml("[tool.qverify]\npytest = true\nsamples = '8'\n")
+    pytester.makepyprojecttoml("[tool.qverify]\npytest = true\nsamples = 8.5\n")
     result = pytester.runpytest()  # pytest = true: on without --qverify, and the error is shown
     assert result.ret == USAGE_ERROR
     assert [line for line in result.stderr.lines if line.strip()] == [
-        f"ERROR: qverify: {path} [tool.qverify]: 'samples' must be an integer, got str '8'"]
+        f"ERROR: qverify: {path} [tool.qverify]: 'samples' must be an integer, got float 8.5"]
 
 
 def test_bad_input_is_one_clear_error(pytester):

@@ -47,7 +47,9 @@ class Config:
         engines: engines compared op by op with the shift model: 'native' and/or 'target'
             ('shift' may be listed; it is always the reference).
         target_cpu: core the target engine emulates ('cortex-m3', 'cortex-m4', 'cortex-m7').
-        samples: the first N samples of the data are evaluated and compared (demo: its test split).
+        samples: how many samples are evaluated and compared: `samples = N` takes the first N,
+            `samples = "START:STOP"` that range (demo: its test split).
+        sample_start: index of the first sample (START of a range; 0 for a count).
         require_bit_exact: every op bit-exact between the shift model and each engine. False: the
             bit-exact checks are still computed and reported but pass ("not required").
         max_accuracy_drop: largest allowed drop of quantized accuracy below float, in percentage
@@ -76,6 +78,7 @@ class Config:
     engines: list[str] = field(default_factory=lambda: ["native"])
     target_cpu: str = "cortex-m4"
     samples: int = 64
+    sample_start: int = 0
     require_bit_exact: bool = True
     max_accuracy_drop: float | None = None
     min_sqnr_db: float | None = None
@@ -99,7 +102,7 @@ class Config:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("out", "pytest", "source", "root")}
 
 
-_KNOWN = tuple(f.name for f in fields(Config) if f.name not in ("source", "root"))
+_KNOWN = tuple(f.name for f in fields(Config) if f.name not in ("source", "root", "sample_start"))
 _PATH_KEYS = ("model", "weights", "data", "labels", "cmsis_root", "out")
 _MUST_EXIST = ("weights", "data", "labels")
 _CHOICES = {"rounding": ("truncate", "round"), "rule": ("notebook", "tight"), "bits": (16,),
@@ -173,6 +176,19 @@ def load_config(path: str | Path) -> Config:
     return parse_table(table, path.parent, where)
 
 
+def _sample_range(text: str, where: str) -> tuple[int, int]:
+    """'START:STOP' → (START, STOP - START)."""
+    start, sep, stop = text.partition(":")
+    try:
+        lo, hi = int(start), int(stop)
+    except ValueError:
+        lo = hi = -1
+    if not sep or lo < 0 or hi <= lo:
+        raise ConfigError(f"{where}: 'samples' must be a positive integer or a range \"START:STOP\" with "
+                          f"0 <= START < STOP, got {text!r}")
+    return lo, hi - lo
+
+
 def _type_ok(value, expected: type) -> bool:
     if isinstance(value, bool):
         return expected is bool
@@ -193,6 +209,8 @@ def parse_table(table: dict, base: Path, where: str) -> Config:
     for key, value in table.items():
         if key not in _KNOWN:
             raise ConfigError(f"{where}: unknown key '{key}' (known keys: {', '.join(sorted(_KNOWN))})")
+        if key == "samples" and isinstance(value, str):
+            values["sample_start"], value = _sample_range(value, where)
         expected = _TYPES[key]
         if not _type_ok(value, expected):
             raise ConfigError(f"{where}: '{key}' must be {_TYPE_NAMES[expected]}, "

@@ -51,11 +51,13 @@ FIRST_FLIPS = 20
 @dataclass
 class DataSet:
     """Samples to evaluate: x is (N, ...) raw float data (an array or a read-only memmap of a .npy file),
-    labels (N,) class indices or None, name says where they came from."""
+    labels (N,) class indices or None, name says where they came from, first is the index of x[0]
+    in that source (reports give sample indices in the source's numbering)."""
 
     x: np.ndarray
     labels: np.ndarray | None
     name: str
+    first: int = 0
 
     def __len__(self) -> int:
         return len(self.x)
@@ -117,14 +119,15 @@ def _load_npy(path: str | Path, what: str) -> np.ndarray:
 
 
 def load_dataset(plan: QuantPlan, data: str | Path, labels: str | Path | None = None,
-                 samples: int | None = None) -> DataSet:
+                 samples: int | None = None, first: int = 0) -> DataSet:
     """A .npy data file (memory-mapped, read chunk by chunk) and optional labels, checked against the plan.
 
     Args:
         plan: the plan (input shape; number of classes for the labels).
         data: (N, L), (N, L, 1), (N, L, 1, 1) for a 1-D model, or (N, *model input shape), float.
         labels: .npy of (N,) class indices or one-hot (N, K); must have exactly N entries.
-        samples: evaluate only the first `samples` samples.
+        samples: evaluate only `samples` samples, starting at sample `first`.
+        first: index of the first sample evaluated.
 
     Raises:
         DataError: missing/unreadable files, wrong shape or dtype, labels that do not fit.
@@ -135,24 +138,24 @@ def load_dataset(plan: QuantPlan, data: str | Path, labels: str | Path | None = 
     if x.ndim < 2 or len(x) == 0:
         raise DataError(f"data {data} has shape {x.shape}; expected (N, ...) with N > 0 samples")
     # shape and dtype before any work, reading only the first sample (the rest is checked chunk by chunk)
-    first = np.asarray(x[:1])
+    head = np.asarray(x[:1])
     try:
-        prepare_input(first, plan, str(data))
+        prepare_input(head, plan, str(data))
     except DataError as exc:
-        raise DataError(str(exc).replace(f"shape {first.shape}", f"shape {x.shape}", 1)) from None
+        raise DataError(str(exc).replace(f"shape {head.shape}", f"shape {x.shape}", 1)) from None
     y = None
     if labels is not None:
         y = check_labels(np.asarray(_load_npy(labels, "labels")), len(x), n_classes(plan), f"labels {labels}")
-    if samples is not None:
-        if samples > len(x):
-            raise DataError(f"--samples {samples} requested but {data} has {len(x)} samples")
-        x = x[:samples]
-        y = None if y is None else y[:samples]
-    return DataSet(x, y, str(data))
+    stop = len(x) if samples is None else first + samples
+    if first < 0 or stop > len(x):
+        raise DataError(f"samples {first}:{stop} requested but {data} has {len(x)} samples")
+    x = x[first:stop]
+    y = None if y is None else y[first:stop]
+    return DataSet(x, y, str(data), first)
 
 
-def demo_dataset(samples: int | None = None, split: str = DEMO_SPLIT) -> DataSet:
-    """The demo's synthetic frames and labels (default: its 2,000 held-out test frames)."""
+def demo_dataset(samples: int | None = None, split: str = DEMO_SPLIT, first: int = 0) -> DataSet:
+    """The demo's synthetic frames and labels (default: its 2,000 held-out test frames), from sample `first`."""
     from qverify import demo
 
     n = DEMO_SAMPLES if samples is None else samples
@@ -160,8 +163,8 @@ def demo_dataset(samples: int | None = None, split: str = DEMO_SPLIT) -> DataSet
         raise DataError(f"sample count {n} must be positive")
     if split not in demo.SPLIT_SEEDS:
         raise DataError(f"unknown demo split '{split}'; expected one of {', '.join(demo.SPLIT_SEEDS)}")
-    x, y = demo.make_dataset(n, split)
-    return DataSet(x, y.astype(np.int64), f"demo:{split}")
+    x, y = demo.make_dataset(first + n, split)
+    return DataSet(x[first:], y[first:].astype(np.int64), f"demo:{split}", first)
 
 
 def _prepare_chunk(raw: np.ndarray, plan: QuantPlan, name: str, start: int) -> np.ndarray:
@@ -413,7 +416,8 @@ def evaluate(plan: QuantPlan, graph, data: DataSet, engines: list[str] | tuple[s
     with _progress(n, progress) as bar:
         for start in range(0, n, chunk):
             stop = min(n, start + chunk)
-            xf = _prepare_chunk(data.x[start:stop], plan, data.name, start)
+            at = data.first + start  # index of this chunk's first sample in the source data
+            xf = _prepare_chunk(data.x[start:stop], plan, data.name, at)
             xi, sats = quantize_input(plan, xf)
             input_sats += sats
             floats, runs = None, {}
@@ -430,12 +434,12 @@ def evaluate(plan: QuantPlan, graph, data: DataSet, engines: list[str] | tuple[s
             if pair:
                 same = np.ones(stop - start, bool)
                 for o in ops:
-                    eq = o.pair.update(runs["shift"].outputs[o.name], runs["native"].outputs[o.name], start)
+                    eq = o.pair.update(runs["shift"].outputs[o.name], runs["native"].outputs[o.name], at)
                     same &= eq
                     same_op[o.name] = bool(eq.all())
                 exact_samples += int(same.sum())
                 if len(first_inexact) < FIRST_FLIPS:
-                    first_inexact += [start + int(i) for i in np.flatnonzero(~same)[:FIRST_FLIPS - len(first_inexact)]]
+                    first_inexact += [at + int(i) for i in np.flatnonzero(~same)[:FIRST_FLIPS - len(first_inexact)]]
             if have_float:
                 for o in ops:
                     summary = None
@@ -454,17 +458,17 @@ def evaluate(plan: QuantPlan, graph, data: DataSet, engines: list[str] | tuple[s
             if have_float:
                 scores["float"][start:stop] = _scores(z, final, float_cls)
                 predictions["float"][start:stop] = float_cls
-                _tally(decisions["float"], float_cls, float_cls, y, start, None, None)
+                _tally(decisions["float"], float_cls, float_cls, y, start, None, None, data.first)
             for e in quantized:
                 q = runs[e].outputs[last].reshape(stop - start, -1)
                 cls = decide_int(q)
                 deq = q.astype(np.float64) * 2.0**-plan.ops[-1].out_frac
                 scores[e][start:stop] = _scores(deq, final, float_cls if have_float else cls)
                 predictions[e][start:stop] = cls
-                _tally(decisions[e], cls, float_cls, y, start, scores.get("float"), scores[e])
+                _tally(decisions[e], cls, float_cls, y, start, scores.get("float"), scores[e], data.first)
 
             if start < dump_samples:
-                _dump(dump, plan, start, min(stop, dump_samples), xf, xi, floats, runs, y)
+                _dump(dump, plan, start, min(stop, dump_samples), xf, xi, floats, runs, y, data.first)
             del floats, runs
             bar.update(stop - start)
 
@@ -480,7 +484,7 @@ def evaluate(plan: QuantPlan, graph, data: DataSet, engines: list[str] | tuple[s
                       footprint(plan), scores, predictions, data.labels, dump)
 
 
-def _tally(d: Decisions, cls, float_cls, y, start: int, float_scores, scores) -> None:
+def _tally(d: Decisions, cls, float_cls, y, start: int, float_scores, scores, first: int = 0) -> None:
     if y is not None:
         d.correct += int(np.count_nonzero(cls == y))
     if float_cls is None or d.engine == "float":
@@ -489,18 +493,18 @@ def _tally(d: Decisions, cls, float_cls, y, start: int, float_scores, scores) ->
     d.flips += len(flipped)
     for i in flipped[:max(0, FIRST_FLIPS - len(d.first_flips))]:
         s = start + int(i)
-        d.first_flips.append({"sample": s, "float_class": int(float_cls[i]), "class": int(cls[i]),
+        d.first_flips.append({"sample": first + s, "float_class": int(float_cls[i]), "class": int(cls[i]),
                               "float_score": float(float_scores[s]), "score": float(scores[s])})
 
 
-def _dump(dump: dict, plan: QuantPlan, start: int, stop: int, xf, xi, floats, runs, y) -> None:
+def _dump(dump: dict, plan: QuantPlan, start: int, stop: int, xf, xi, floats, runs, y, first: int = 0) -> None:
     k = stop - start
 
     def put(key, arr):
         arr = np.asarray(arr[:k])
         dump[key] = arr if key not in dump else np.concatenate([dump[key], arr])
 
-    put("sample_index", np.arange(start, stop))
+    put("sample_index", np.arange(first + start, first + stop))
     put("input/float", xf)
     put("input/int", xi)
     for op in plan.ops:

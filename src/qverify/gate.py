@@ -165,7 +165,8 @@ def _compute(cfg: Config, key: str, say: Callable[[str], None], bar: bool) -> Ga
     sample_outputs = {op.name: shift0.outputs[op.name][0] for op in plan.ops if op.weighted}
     del q
 
-    data = ev.load_dataset(plan, cfg.data, cfg.labels, cfg.samples) if cfg.data else ev.demo_dataset(cfg.samples)
+    data = (ev.load_dataset(plan, cfg.data, cfg.labels, cfg.samples, cfg.sample_start) if cfg.data
+            else ev.demo_dataset(cfg.samples, first=cfg.sample_start))
     eval_engines = ["float", "shift"] + (["native"] if "native" in cfg.engines else [])
     built = ev.make_engines(plan, graph, eval_engines, cfg.kernels[0], None, cfg.cmsis_root)
     say(f"qverify: evaluating {len(data)} sample(s) of {data.name}: {', '.join(eval_engines)}")
@@ -221,7 +222,7 @@ def _isolated(plan: QuantPlan, data, tested: dict, shift) -> tuple[dict, dict, d
                 errors[label] = exc
                 continue
             for op in plan.ops:
-                stats[label][op.name].update(ref.outputs[op.name], got.outputs[op.name], start)
+                stats[label][op.name].update(ref.outputs[op.name], got.outputs[op.name], data.first + start)
             used = getattr(engine, "kernels_used", None) or []
             if len(used) == len(plan.ops):
                 kernels_used[label] = list(used)
