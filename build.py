@@ -63,7 +63,7 @@ QV_FUNCTIONS = (
     "qv_global_avepool_q15_HWC",
 )
 # headers of ours that the qv_ kernels / runner need when Arm's headers are used
-QV_HEADERS = ("qv_intrinsics.h", "qv_nnfunctions.h")
+QV_HEADERS = ("qv_intrinsics.h", "qv_nnfunctions.h", "qv_support.h")
 RUNNER_SOURCE = CSRC / "qv_runner.c"
 
 VARIANTS = {

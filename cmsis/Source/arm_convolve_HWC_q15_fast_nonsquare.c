@@ -20,37 +20,7 @@
  */
 #include "arm_nnfunctions.h"
 #include "arm_nnsupportfunctions.h"
-
-static void qv_cfn_im2col(q15_t *QV_RESTRICT col,
-                          const q15_t *QV_RESTRICT Im_in,
-                          int32_t dim_x,
-                          int32_t dim_y,
-                          uint32_t ch,
-                          int32_t k_x,
-                          int32_t k_y,
-                          int32_t base_x,
-                          int32_t base_y)
-{
-    int32_t ky;
-    int32_t kx;
-    for (ky = 0; ky < k_y; ky++)
-    {
-        const int32_t iy = base_y + ky;
-        for (kx = 0; kx < k_x; kx++)
-        {
-            const int32_t ix = base_x + kx;
-            if ((iy < 0) || (iy >= dim_y) || (ix < 0) || (ix >= dim_x))
-            {
-                memset(col, 0, ch * sizeof(q15_t));
-            }
-            else
-            {
-                memcpy(col, Im_in + ((size_t)iy * (size_t)dim_x + (size_t)ix) * ch, ch * sizeof(q15_t));
-            }
-            col += ch;
-        }
-    }
-}
+#include "qv_support.h"
 
 static q31_t qv_cfn_init(q15_t bias, uint16_t bias_shift, uint16_t out_shift)
 {
@@ -312,8 +282,8 @@ arm_status arm_convolve_HWC_q15_fast_nonsquare(const q15_t *Im_in,
             }
             else
             {
-                qv_cfn_im2col(col0, Im_in, dim_im_in_x, dim_im_in_y, ch_im_in, dim_kernel_x, dim_kernel_y, 0, y0);
-                qv_cfn_im2col(col1, Im_in, dim_im_in_x, dim_im_in_y, ch_im_in, dim_kernel_x, dim_kernel_y, 0, y1);
+                qv_im2col_q15(col0, Im_in, dim_im_in_x, dim_im_in_y, ch_im_in, dim_kernel_x, dim_kernel_y, 0, y0);
+                qv_im2col_q15(col1, Im_in, dim_im_in_x, dim_im_in_y, ch_im_in, dim_kernel_x, dim_kernel_y, 0, y1);
             }
             qv_cfn_plain_pair(wt, col_len, ch_im_out, bias, bias_shift, out_shift, a, b,
                               Im_out + (size_t)p * ch_im_out, Im_out + (size_t)(p + 1u) * ch_im_out);
@@ -327,9 +297,9 @@ arm_status arm_convolve_HWC_q15_fast_nonsquare(const q15_t *Im_in,
         const int32_t ox0 = (int32_t)(p % dim_im_out_x);
         const int32_t oy1 = (int32_t)((p + 1u) / dim_im_out_x);
         const int32_t ox1 = (int32_t)((p + 1u) % dim_im_out_x);
-        qv_cfn_im2col(col0, Im_in, dim_im_in_x, dim_im_in_y, ch_im_in, dim_kernel_x, dim_kernel_y,
+        qv_im2col_q15(col0, Im_in, dim_im_in_x, dim_im_in_y, ch_im_in, dim_kernel_x, dim_kernel_y,
                       ox0 * (int32_t)stride_x - (int32_t)padding_x, oy0 * (int32_t)stride_y - (int32_t)padding_y);
-        qv_cfn_im2col(col1, Im_in, dim_im_in_x, dim_im_in_y, ch_im_in, dim_kernel_x, dim_kernel_y,
+        qv_im2col_q15(col1, Im_in, dim_im_in_x, dim_im_in_y, ch_im_in, dim_kernel_x, dim_kernel_y,
                       ox1 * (int32_t)stride_x - (int32_t)padding_x, oy1 * (int32_t)stride_y - (int32_t)padding_y);
         QV_CFN_PAIR(wt, col_len, ch_im_out, bias, bias_shift, out_shift, col0, col1,
                     Im_out + (size_t)p * ch_im_out, Im_out + (size_t)(p + 1u) * ch_im_out);
@@ -338,7 +308,7 @@ arm_status arm_convolve_HWC_q15_fast_nonsquare(const q15_t *Im_in,
     {
         const int32_t oy0 = (int32_t)(p / dim_im_out_x);
         const int32_t ox0 = (int32_t)(p % dim_im_out_x);
-        qv_cfn_im2col(col0, Im_in, dim_im_in_x, dim_im_in_y, ch_im_in, dim_kernel_x, dim_kernel_y,
+        qv_im2col_q15(col0, Im_in, dim_im_in_x, dim_im_in_y, ch_im_in, dim_kernel_x, dim_kernel_y,
                       ox0 * (int32_t)stride_x - (int32_t)padding_x, oy0 * (int32_t)stride_y - (int32_t)padding_y);
         qv_cfn_one_column(wt, col_len, ch_im_out, bias, bias_shift, out_shift, col0,
                           Im_out + (size_t)p * ch_im_out);

@@ -12,6 +12,7 @@
  */
 #include "qv_nnfunctions.h"
 #include "qv_intrinsics.h"
+#include "qv_support.h"
 
 #define QV_AP_BLOCK 64u
 
@@ -32,14 +33,8 @@ arm_status qv_avepool_q15_HWC_nonsquare(const q15_t *Im_in,
     const uint32_t ch = ch_im_in;
     int64_t count;
 
-    if ((dim_im_in_x == 0u) || (dim_im_in_y == 0u) || (ch_im_in == 0u) || (dim_kernel_x == 0u) ||
-        (dim_kernel_y == 0u) || (stride_x == 0u) || (stride_y == 0u) || (dim_im_out_x == 0u) ||
-        (dim_im_out_y == 0u))
-    {
-        return ARM_MATH_ARGUMENT_ERROR;
-    }
-    if (((uint64_t)(dim_im_out_x - 1u) * stride_x + dim_kernel_x > dim_im_in_x) ||
-        ((uint64_t)(dim_im_out_y - 1u) * stride_y + dim_kernel_y > dim_im_in_y))
+    if (!qv_pool_args_ok(dim_im_in_x, dim_im_in_y, ch_im_in, dim_kernel_x, dim_kernel_y, stride_x, stride_y,
+                         dim_im_out_x, dim_im_out_y))
     {
         return ARM_MATH_ARGUMENT_ERROR;
     }

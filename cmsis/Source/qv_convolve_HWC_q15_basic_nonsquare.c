@@ -15,38 +15,7 @@
  */
 #include "qv_nnfunctions.h"
 #include "qv_intrinsics.h"
-
-/* Gather the input patch whose top-left corner is (base_x, base_y). */
-static void qv_bns_im2col(q15_t *QV_RESTRICT col,
-                          const q15_t *QV_RESTRICT Im_in,
-                          int32_t dim_x,
-                          int32_t dim_y,
-                          uint32_t ch,
-                          int32_t k_x,
-                          int32_t k_y,
-                          int32_t base_x,
-                          int32_t base_y)
-{
-    int32_t ky;
-    int32_t kx;
-    for (ky = 0; ky < k_y; ky++)
-    {
-        const int32_t iy = base_y + ky;
-        for (kx = 0; kx < k_x; kx++)
-        {
-            const int32_t ix = base_x + kx;
-            if ((iy < 0) || (iy >= dim_y) || (ix < 0) || (ix >= dim_x))
-            {
-                memset(col, 0, ch * sizeof(q15_t));
-            }
-            else
-            {
-                memcpy(col, Im_in + ((size_t)iy * (size_t)dim_x + (size_t)ix) * ch, ch * sizeof(q15_t));
-            }
-            col += ch;
-        }
-    }
-}
+#include "qv_support.h"
 
 #if !defined(ARM_MATH_DSP)
 /*
@@ -237,7 +206,7 @@ arm_status qv_convolve_HWC_q15_basic_nonsquare(const q15_t *Im_in,
                 }
                 else
                 {
-                    qv_bns_im2col(bufferA, Im_in, dim_im_in_x, dim_im_in_y, ch_im_in, dim_kernel_x, dim_kernel_y, 0,
+                    qv_im2col_q15(bufferA, Im_in, dim_im_in_x, dim_im_in_y, ch_im_in, dim_kernel_x, dim_kernel_y, 0,
                                   y0);
                 }
                 qv_bns_pixels(wt, col_len, ch_im_out, bias, bias_shift, round, out_shift, c0, NULL, dst, NULL);
@@ -250,7 +219,7 @@ arm_status qv_convolve_HWC_q15_basic_nonsquare(const q15_t *Im_in,
     {
         for (ox = 0; ox < (int32_t)dim_im_out_x; ox++)
         {
-            qv_bns_im2col(bufferA, Im_in, dim_im_in_x, dim_im_in_y, ch_im_in, dim_kernel_x, dim_kernel_y,
+            qv_im2col_q15(bufferA, Im_in, dim_im_in_x, dim_im_in_y, ch_im_in, dim_kernel_x, dim_kernel_y,
                           ox * (int32_t)stride_x - (int32_t)padding_x, oy * (int32_t)stride_y - (int32_t)padding_y);
             qv_bns_pixels(wt, col_len, ch_im_out, bias, bias_shift, round, out_shift, bufferA, NULL, out, NULL);
             out += ch_im_out;
@@ -262,7 +231,7 @@ arm_status qv_convolve_HWC_q15_basic_nonsquare(const q15_t *Im_in,
         for (ox = 0; ox < (int32_t)dim_im_out_x; ox++)
         {
             uint32_t oc;
-            qv_bns_im2col(bufferA, Im_in, dim_im_in_x, dim_im_in_y, ch_im_in, dim_kernel_x, dim_kernel_y,
+            qv_im2col_q15(bufferA, Im_in, dim_im_in_x, dim_im_in_y, ch_im_in, dim_kernel_x, dim_kernel_y,
                           ox * (int32_t)stride_x - (int32_t)padding_x, oy * (int32_t)stride_y - (int32_t)padding_y);
 
             for (oc = 0; oc < ch_im_out; oc++)
