@@ -7,28 +7,15 @@ divergent op is named even when an earlier error would propagate.
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
 from qverify.engines.base import Engine, RunResult
+from qverify.metrics import Mismatch, PairStats
 from qverify.plan import QuantPlan
 
 MODES = ("propagated", "isolated")
-FIRST_MISMATCHES = 10
-
-
-@dataclass
-class Mismatch:
-    """One differing element: sample index, (h, w, c), reference value, value under test."""
-
-    sample: int
-    h: int
-    w: int
-    c: int
-    expected: int
-    got: int
 
 
 @dataclass
@@ -80,14 +67,12 @@ class Comparison:
 
 def compare_op(name: str, kind: str, expected: np.ndarray, got: np.ndarray, samples: list[int],
                saturations=None, overflows=None, kernel: str = "") -> OpComparison:
-    """Compare one op's (N, H, W, C) outputs."""
-    diff = got.astype(np.int32) - expected.astype(np.int32)
-    bad = np.argwhere(diff != 0)
-    first = [Mismatch(samples[n], int(h), int(w), int(c), int(expected[n, h, w, c]), int(got[n, h, w, c]))
-             for n, h, w, c in bad[:FIRST_MISMATCHES]]
-    histogram = dict(sorted(Counter(diff[diff != 0].tolist()).items()))
-    return OpComparison(name, kind, int(diff.size), int(len(bad)), int(np.abs(diff).max(initial=0)),
-                        saturations, overflows, kernel, first, histogram)
+    """Compare one op's (N, H, W, C) outputs; row n of the arrays is data-set sample samples[n]."""
+    stats = PairStats()
+    stats.update(expected, got, 0)
+    first = [replace(m, sample=samples[m.sample]) for m in stats.first]
+    return OpComparison(name, kind, stats.total, stats.mismatches, stats.max_diff, saturations, overflows, kernel,
+                        first, dict(sorted(stats.histogram.items())))
 
 
 def compare_results(plan: QuantPlan, reference: RunResult, tested: RunResult, samples: list[int],
