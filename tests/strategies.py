@@ -504,3 +504,12 @@ def chain_plan(input_shape, layers, names, seed: int, shifts_: list[tuple[int, i
         assert ops[-1].out_shape == out, (layer, ops[-1].out_shape, out)
         shape = out
     return plan_of(ops, rounding)
+
+
+def fails(check, *args) -> bool:
+    """True when the property `check(*args)` rejects the implementation under test (an AssertionError)."""
+    try:
+        check(*args)
+    except AssertionError:
+        return True
+    return False

@@ -21,17 +21,9 @@ from headers import parse_macros
 from qverify.errors import PlanError
 from qverify.export import macro_name, sample_header, weights_header
 from qverify.layout import conv_from_cmsis, notebook_conv_order
-from strategies import Layer, chain_plan, examples, fill_q15, layer_chains, shifts
+from strategies import Layer, chain_plan, examples, fails, fill_q15, layer_chains, shifts
 
 FIND = settings(max_examples=200, database=None, deadline=None, phases=[Phase.generate])
-
-
-def fails(check, *args) -> bool:
-    try:
-        check(*args)
-    except AssertionError:
-        return True
-    return False
 
 
 @dataclass(frozen=True)

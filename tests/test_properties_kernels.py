@@ -27,21 +27,13 @@ from hypothesis import strategies as st
 import reference as ref
 from qverify.engines import make_engine
 from qverify.engines.shift import ShiftEngine
-from strategies import QMAX, QMIN, OpCase, examples, op_cases, wrapping_cases
+from strategies import QMAX, QMIN, OpCase, examples, fails, op_cases, wrapping_cases
 
 ROUNDINGS = ("truncate", "round")
 KERNELS = ("dsp", "plain")
 roundings = st.sampled_from(ROUNDINGS)
 FIND = settings(max_examples=150, database=None, deadline=None, phases=[Phase.generate])
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
-
-
-def fails(check, *args) -> bool:
-    try:
-        check(*args)
-    except AssertionError:
-        return True
-    return False
 
 
 # ---------------------------------------------------------------- runners

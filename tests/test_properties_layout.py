@@ -15,17 +15,9 @@ from hypothesis import strategies as st
 
 from qverify.layout import (conv_from_cmsis, conv_index, conv_to_cmsis, dense_from_cmsis, dense_to_cmsis, hwc_flat,
                             notebook_conv_order)
-from strategies import examples
+from strategies import examples, fails
 
 FIND = settings(max_examples=300, database=None, deadline=None)
-
-
-def fails(check, *args) -> bool:
-    try:
-        check(*args)
-    except AssertionError:
-        return True
-    return False
 
 
 # ---------------------------------------------------------------- strategies

@@ -22,18 +22,10 @@ from qverify.engines import make_engine, quantize_input
 from qverify.errors import PlanError
 from qverify.graph import build_graph
 from qverify.plan import make_plan
-from strategies import QMAX, QMIN, Layer, NetSpec, examples, net_specs
+from strategies import QMAX, QMIN, Layer, NetSpec, examples, fails, net_specs
 
 KERNELS = ("dsp", "plain")
 MODES = ("propagated", "isolated")
-
-
-def fails(check, *args) -> bool:
-    try:
-        check(*args)
-    except AssertionError:
-        return True
-    return False
 
 
 def quantized(spec: NetSpec):

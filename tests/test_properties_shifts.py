@@ -24,17 +24,9 @@ from qverify.graph import Graph, Op
 from qverify.layout import conv_to_cmsis, dense_to_cmsis
 from qverify.plan import make_plan
 from qverify.qformat import frac_bits, quantize
-from strategies import examples
+from strategies import examples, fails
 
 FIND = settings(max_examples=300, database=None, deadline=None, phases=[Phase.generate])
-
-
-def fails(check, *args) -> bool:
-    try:
-        check(*args)
-    except AssertionError:
-        return True
-    return False
 
 
 # ---------------------------------------------------------------- cases
