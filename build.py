@@ -1,20 +1,26 @@
 """cffi (API mode) builder for qverify's native kernels.
 
-Four extension modules are built from the same C sources:
+Six extension modules are built from the same C sources:
 
     qverify._native_dsp_truncate    -DARM_MATH_DSP -DARM_NN_TRUNCATE
     qverify._native_dsp_round       -DARM_MATH_DSP
     qverify._native_plain_truncate  -DARM_NN_TRUNCATE
     qverify._native_plain_round
+    qverify._native_fast_truncate   -DQV_HOST_SIMD -DARM_NN_TRUNCATE
+    qverify._native_fast_round      -DQV_HOST_SIMD
 
 "dsp" compiles the kernels' ARM_MATH_DSP (SIMD) paths with the portable
 intrinsics of cmsis/Include/qv_intrinsics.h; "plain" their plain-C paths.
+"fast" is "plain" with the runner sending conv ops to the host SIMD
+convolution of csrc/qv_host_conv.c (AVX-512 VNNI or AVX2, chosen at run
+time; the plain kernels where the CPU has neither): the fast path for whole
+data sets, never built for a device.
 "truncate" defines ARM_NN_TRUNCATE (NN_ROUND = 0), "round" adds
 NN_ROUND(out_shift) = 2^(out_shift-1) to the accumulator.
 
-setup.py hands the module-level builders ``dsp_truncate`` ... ``plain_round``
+setup.py hands the module-level builders ``dsp_truncate`` ... ``fast_round``
 to cffi (``cffi_modules=["build.py:dsp_truncate", ...]``), so
-``pip install -e .`` compiles all four in place.  ``make_builder()`` is the
+``pip install -e .`` compiles all six in place.  ``make_builder()`` is the
 general entry point (also used by ``qverify.native_lib`` to build against a
 firmware's CMSIS tree into a cache directory).
 
@@ -23,11 +29,11 @@ builds the five ``arm_*`` functions from that tree's CMSIS-NN sources instead
 of cmsis/Source; the ``qv_*`` kernels and the runner always come from this
 project.  A CMSIS tree is compiled in its host mode (``__GNUC_PYTHON__``,
 ``ARM_MATH_DSP`` undefined), so only the plain variants can be built from
-it: ``make_builder(dsp=True, cmsis_root=...)`` raises ``CmsisTreeError``,
-and the setup builders build the dsp variants from the bundled kernels (with
+it: ``make_builder("dsp" or "fast", cmsis_root=...)`` raises ``CmsisTreeError``,
+and the setup builders build the dsp and fast variants from the bundled kernels (with
 a warning; ``qv_build_info()`` then says ``kernels=bundled``).
 
-Run ``python build.py`` to (re)build the four modules into src/qverify
+Run ``python build.py`` to (re)build the six modules into src/qverify
 without pip.
 """
 
@@ -65,14 +71,11 @@ QV_FUNCTIONS = (
 # headers of ours that the qv_ kernels / runner need when Arm's headers are used
 QV_HEADERS = ("qv_intrinsics.h", "qv_nnfunctions.h", "qv_support.h")
 RUNNER_SOURCE = CSRC / "qv_runner.c"
+HOST_SOURCES = (CSRC / "qv_host_conv.c",)
 
-VARIANTS = {
-    "dsp_truncate": (True, "truncate"),
-    "dsp_round": (True, "round"),
-    "plain_truncate": (False, "truncate"),
-    "plain_round": (False, "round"),
-}
+KERNELS = ("dsp", "plain", "fast")
 ROUNDINGS = ("truncate", "round")
+VARIANTS = {f"{k}_{r}": (k, r) for k in KERNELS for r in ROUNDINGS}
 COMPILE_ARGS = ["-O3", "-fwrapv", "-std=c99"]
 
 
@@ -80,13 +83,13 @@ class CmsisTreeError(ValueError):
     """A CMSIS tree given as QVERIFY_CMSIS_ROOT / cmsis_root cannot be used."""
 
 
-def variant_name(dsp: bool, rounding: str) -> str:
+def variant_name(kernels: str, rounding: str) -> str:
     """'dsp_truncate', 'plain_round', ..."""
-    return f"{'dsp' if dsp else 'plain'}_{rounding}"
+    return f"{kernels}_{rounding}"
 
 
-def default_module_name(dsp: bool, rounding: str) -> str:
-    return f"qverify._native_{variant_name(dsp, rounding)}"
+def default_module_name(kernels: str, rounding: str) -> str:
+    return f"qverify._native_{variant_name(kernels, rounding)}"
 
 
 def _c_string(text: str) -> str:
@@ -157,7 +160,8 @@ def _bundled_arm_sources() -> dict:
 
 def _our_sources() -> list[Path]:
     """Every file of this project that goes into a native module."""
-    files = [Path(__file__).resolve(), CDEF_FILE, RUNNER_SOURCE, CSRC / "qv_runner.h"]
+    files = [Path(__file__).resolve(), CDEF_FILE, RUNNER_SOURCE, CSRC / "qv_runner.h", *HOST_SOURCES]
+    files += [src.with_suffix(".h") for src in HOST_SOURCES]
     files += sorted(CMSIS_INCLUDE.glob("*.h"))
     files += [CMSIS_SOURCE / f"{fn}.c" for fn in ARM_FUNCTIONS + QV_FUNCTIONS]
     return sorted(set(files))
@@ -196,7 +200,7 @@ def _write_if_changed(path: Path, text: str) -> None:
 
 
 def make_builder(
-    dsp: bool,
+    kernels: str,
     rounding: str,
     cmsis_root: str | None = None,
     module_name: str | None = None,
@@ -205,23 +209,28 @@ def make_builder(
 ) -> cffi.FFI:
     """An FFI with set_source() done for one variant.
 
-    dsp: compile the ARM_MATH_DSP paths (portable intrinsics on the host).
+    kernels: "dsp" (the ARM_MATH_DSP paths, portable intrinsics on the host), "plain", or "fast"
+        (plain, conv on the host's SIMD units).
     rounding: "truncate" (-DARM_NN_TRUNCATE) or "round".
     cmsis_root: build the arm_* functions from this CMSIS tree (plain only).
-    module_name: default ``qverify._native_<dsp|plain>_<rounding>``.
+    module_name: default ``qverify._native_<dsp|plain|fast>_<rounding>``.
     work_dir: where the per-variant wrapper sources go (default build/qverify_native).
     """
+    if kernels not in KERNELS:
+        raise ValueError(f"kernels must be one of {KERNELS}, not {kernels!r}")
     if rounding not in ROUNDINGS:
         raise ValueError(f"rounding must be one of {ROUNDINGS}, not {rounding!r}")
-    dsp = bool(dsp)
+    dsp = kernels == "dsp"
     if module_name is None:
-        module_name = default_module_name(dsp, rounding)
+        module_name = default_module_name(kernels, rounding)
     work = Path(work_dir) if work_dir is not None else DEFAULT_WORK_DIR
     work = (work / module_name.replace(".", "_")).resolve()
 
     macros: list[tuple[str, str | None]] = []
     if dsp:
         macros.append(("ARM_MATH_DSP", None))
+    if kernels == "fast":
+        macros.append(("QV_HOST_SIMD", None))
     if rounding == "truncate":
         macros.append(("ARM_NN_TRUNCATE", None))
 
@@ -232,6 +241,11 @@ def make_builder(
                 "take the SIMD intrinsics from the Cortex-M core headers, and the host mode "
                 "(__GNUC_PYTHON__) needs ARM_MATH_DSP undefined. Build the plain variant "
                 "(kernels='plain') for an external CMSIS tree; its DSP paths are checked on the core."
+            )
+        if kernels == "fast":
+            raise CmsisTreeError(
+                "kernels='fast' runs qverify's own host convolution, not the CMSIS tree's kernels; "
+                "build the plain variant (kernels='plain') for an external CMSIS tree."
             )
         tree = find_cmsis_nn(cmsis_root)
         arm_sources = tree["sources"]
@@ -249,12 +263,12 @@ def make_builder(
     macros.append(("QV_KERNELS_SOURCE", _c_string(kernels_source)))
     macros.append(("QV_SOURCE_DIGEST", _c_string(source_digest(cmsis_root))))
 
-    # One wrapper per source file in a per-variant folder: the four variants
+    # One wrapper per source file in a per-variant folder: the six variants
     # compile the same files with different macros, and this keeps their
     # object files apart in setuptools' shared build_temp.
     real_sources = [arm_sources[fn] for fn in ARM_FUNCTIONS]
     real_sources += [CMSIS_SOURCE / f"{fn}.c" for fn in QV_FUNCTIONS]
-    real_sources.append(RUNNER_SOURCE)
+    real_sources += [RUNNER_SOURCE, *HOST_SOURCES]
     wrappers = []
     for src in real_sources:
         wrapper = work / "src" / src.name
@@ -265,7 +279,7 @@ def make_builder(
     ffi.cdef(CDEF_FILE.read_text())
     ffi.set_source(
         module_name,
-        '#include "arm_nnfunctions.h"\n#include "qv_nnfunctions.h"\n#include "qv_runner.h"\n',
+        '#include "arm_nnfunctions.h"\n#include "qv_nnfunctions.h"\n#include "qv_runner.h"\n#include "qv_host_conv.h"\n',
         sources=wrappers,
         include_dirs=include_dirs,
         define_macros=macros,
@@ -275,38 +289,46 @@ def make_builder(
     return ffi
 
 
-def _setup_builder(dsp: bool, rounding: str) -> cffi.FFI:
-    """Builder used by setup.py; honours QVERIFY_CMSIS_ROOT."""
+def _setup_builder(kernels: str, rounding: str) -> cffi.FFI:
+    """Builder used by setup.py; honours QVERIFY_CMSIS_ROOT (for the plain variants)."""
     root = os.environ.get("QVERIFY_CMSIS_ROOT") or None
-    if root and dsp:
+    if root and kernels != "plain":
         warnings.warn(
-            f"QVERIFY_CMSIS_ROOT={root}: the dsp variants cannot be built from a CMSIS tree on the "
-            f"host; qverify._native_{variant_name(dsp, rounding)} uses the bundled kernels "
+            f"QVERIFY_CMSIS_ROOT={root}: the {kernels} variants cannot be built from a CMSIS tree on the "
+            f"host; qverify._native_{variant_name(kernels, rounding)} uses the bundled kernels "
             "(qv_build_info() says kernels=bundled)",
             stacklevel=2,
         )
         root = None
-    return make_builder(dsp, rounding, root)
+    return make_builder(kernels, rounding, root)
 
 
 def dsp_truncate() -> cffi.FFI:
-    return _setup_builder(True, "truncate")
+    return _setup_builder("dsp", "truncate")
 
 
 def dsp_round() -> cffi.FFI:
-    return _setup_builder(True, "round")
+    return _setup_builder("dsp", "round")
 
 
 def plain_truncate() -> cffi.FFI:
-    return _setup_builder(False, "truncate")
+    return _setup_builder("plain", "truncate")
 
 
 def plain_round() -> cffi.FFI:
-    return _setup_builder(False, "round")
+    return _setup_builder("plain", "round")
+
+
+def fast_truncate() -> cffi.FFI:
+    return _setup_builder("fast", "truncate")
+
+
+def fast_round() -> cffi.FFI:
+    return _setup_builder("fast", "round")
 
 
 def build_inplace(verbose: bool = False) -> list[Path]:
-    """Compile the four modules into src/qverify (what `pip install -e .` does)."""
+    """Compile the six modules into src/qverify (what `pip install -e .` does)."""
     import shutil
     import tempfile
 

@@ -6,9 +6,12 @@
 (b) the Keras model batched (model.predict), and qverify's float engine (every op's output kept),
 (c) the TensorFlow shift model, batched (float64-exact),
 (d) the native runner: C kernels, whole batch per call, one thread per core, GIL released;
-    the plain-C path (eval's default) and the DSP path, all ops kept or final op only, 1 thread.
+    the fast build (eval's default: the plain kernels with conv ops on the host's SIMD units, at
+    the CPU's widest level and capped to AVX2), the plain-C path and the DSP path; all ops kept
+    or final op only; 1 thread.
 Prints samples/s, GMAC/s and the ratios to (a) and (b), then checks what the speed rests on:
-- the plain kernels' hot loops compiled to packed multiply-adds (objdump: pmaddwd / vpmaddwd / vpdpwssd),
+- the hot loops compiled to packed multiply-adds (objdump: pmaddwd / vpmaddwd / vpdpwssd), in the
+  plain kernels (vectorised by the compiler) and in the host SIMD conv,
 - the native call releases the GIL (a Python thread keeps counting while C runs),
 - native and shift outputs are identical on these samples,
 and whether the targets hold (native >= 50x (a) and >= 2x (b); shift >= 5x (a)).
@@ -39,6 +42,11 @@ HOT = {
     "arm_convolve_HWC_q15_fast_nonsquare": ("arm_convolve_HWC_q15_fast_nonsquare", "qv_cfn_plain_pair"),
     "qv_convolve_HWC_q15_basic_nonsquare": ("qv_convolve_HWC_q15_basic_nonsquare", "qv_bns_pixels"),
     "arm_fully_connected_q15": ("arm_fully_connected_q15",),
+}
+# the fast build's host SIMD conv, one function per instruction set (csrc/qv_host_conv.c)
+HOT_FAST = {
+    "qv_host_conv_q15 (avx512-vnni)": ("qv_block_avx512",),
+    "qv_host_conv_q15 (avx2)": ("qv_block_avx2",),
 }
 
 
@@ -78,19 +86,21 @@ def disassembly(path: str) -> dict[str, str]:
     return functions
 
 
-def vectorisation(module_name: str) -> dict[str, int | None]:
-    """Packed multiply-add instructions in each hot kernel of a compiled module (None: cannot tell)."""
+def vectorisation(module_name: str, hot: dict = HOT) -> dict[str, int | None]:
+    """Packed multiply-add instructions in each hot kernel of a compiled module (None: cannot tell);
+    with the plain kernels' `hot`, also arm_relu_q15's packed maxima."""
     import importlib
 
     if shutil.which("objdump") is None:
-        return {k: None for k in HOT}
+        return {k: None for k in hot}
     functions = disassembly(importlib.import_module(module_name).__file__)
     counts = {}
-    for kernel, names in HOT.items():
+    for kernel, names in hot.items():
         body = "".join(functions.get(n, "") for n in names)
         counts[kernel] = sum(body.count(f"\t{m} ") + body.count(f" {m} ") for m in PACKED_MAC)
-    relu = functions.get("arm_relu_q15", "")
-    counts["arm_relu_q15 (pmaxsw)"] = relu.count("pmaxsw")
+    if hot is HOT:
+        relu = functions.get("arm_relu_q15", "")
+        counts["arm_relu_q15 (pmaxsw)"] = relu.count("pmaxsw")
     return counts
 
 
@@ -154,15 +164,22 @@ def main() -> int:
     # work and would steal the cores from the C threads measured right after them.
     native_rows = []
     engines = {}
-    for kernels in ("plain", "dsp"):
+    for kernels in ("fast", "plain", "dsp"):
         eng = engines[kernels] = NativeEngine(plan, kernels=kernels)
-        key = "native" if kernels == "plain" else "native_dsp"
-        native_rows.append((key + "_keep", f"(d) native, {kernels}, {eng.threads} threads, all ops kept",
-                            timed(lambda: eng.run(xi))))
-        native_rows.append((key, f"(d) native, {kernels}, {eng.threads} threads, final op only",
+        key = "native" if kernels == "fast" else f"native_{kernels}"
+        what = f"{kernels} ({eng.native.simd})" if kernels == "fast" else kernels
+        native_rows.append((key, f"(d) native, {what}, {eng.threads} threads, final op only",
                             timed(lambda: eng.run(xi, keep=False))))
-    one = NativeEngine(plan, kernels="plain", threads=1)
-    native_rows.append(("native_1t", "(d) native, plain, 1 thread, final op only",
+        if kernels == "fast":
+            native_rows.append((key + "_keep", f"(d) native, {what}, {eng.threads} threads, all ops kept",
+                                timed(lambda: eng.run(xi))))
+            if eng.native.simd == "avx512-vnni":
+                eng.native.lib.qv_host_simd_limit(1)
+                native_rows.append(("native_avx2", f"(d) native, fast capped to avx2, {eng.threads} threads, final",
+                                    timed(lambda: eng.run(xi, keep=False))))
+                eng.native.lib.qv_host_simd_limit(2)
+    one = NativeEngine(plan, kernels="fast", threads=1)
+    native_rows.append(("native_1t", f"(d) native, fast ({one.native.simd}), 1 thread, final op only",
                         timed(lambda: one.run(xi, keep=False))))
 
     rows = [("a", "(a) keras, one sample per call (notebook)", timed(loop, 1))]
@@ -185,13 +202,16 @@ def main() -> int:
         r = rate[key]
         print(f"{name:<48} {sec:>8.3f} {r:>10.1f} {r * macs / 1e9:>7.2f} {r / rate['a']:>7.1f} {r / rate['b']:>6.2f}")
 
-    same = np.array_equal(shift.run(xi).outputs[plan.ops[-1].name], engines["plain"].run(xi, keep=False)
-                          .outputs[plan.ops[-1].name])
+    shift_out = shift.run(xi).outputs
+    same = {k: all(np.array_equal(shift_out[name], out) for name, out in eng.run(xi).outputs.items())
+            for k, eng in engines.items()}
     vec = vectorisation(engines["plain"].native.module_name)
+    vec.update(vectorisation(engines["fast"].native.module_name, HOT_FAST))
     pause, busy = gil_check(lambda: one.run(xi, keep=False))
     print()
-    print(f"native (plain) final outputs identical to the shift model's on all {n} samples: {same}")
-    print("packed multiply-add instructions (" + "/".join(PACKED_MAC) + ") in the plain kernels' hot code:")
+    for k, ok in same.items():
+        print(f"native ({k}) identical to the shift model on every op of all {n} samples: {ok}")
+    print("packed multiply-add instructions (" + "/".join(PACKED_MAC) + ") in the hot code:")
     for kernel, count in vec.items():
         verdict = "objdump missing" if count is None else ("vectorised" if count else "NOT vectorised")
         print(f"  {kernel:<42} {'-' if count is None else count:>4}  {verdict}")

@@ -9,6 +9,9 @@
 #include "arm_nnfunctions.h"
 #include "qv_nnfunctions.h"
 #include "qv_runner.h"
+#if defined(QV_HOST_SIMD)
+#include "qv_host_conv.h"
+#endif
 
 #ifndef QV_KERNELS_SOURCE
 #define QV_KERNELS_SOURCE "bundled"
@@ -19,6 +22,8 @@
 
 #if defined(ARM_MATH_DSP)
 #define QV_PATH_NAME "dsp"
+#elif defined(QV_HOST_SIMD)
+#define QV_PATH_NAME "fast"
 #else
 #define QV_PATH_NAME "plain"
 #endif
@@ -80,6 +85,13 @@ static int32_t qv_check_op(const qv_op_t *op, const qv_op_t *prev, int32_t *kern
         {
             return ARM_MATH_ARGUMENT_ERROR;
         }
+#if defined(QV_HOST_SIMD)
+        if (qv_host_simd_level() != QV_SIMD_NONE)
+        {
+            *kernel = QV_KERNEL_HOST_CONV;
+            return ARM_MATH_SUCCESS;
+        }
+#endif
         if (qv_is_even(op->in_c) && qv_is_even(op->out_c))
         {
             *kernel = QV_KERNEL_CONV_FAST_NONSQUARE;
@@ -153,6 +165,9 @@ static int qv_scratch_layout(const qv_op_t *ops, int32_t n_ops, uint64_t *act_wo
         if (op->kind == QV_OP_CONV)
         {
             need = 2u * (uint64_t)op->in_c * (uint64_t)op->k_h * (uint64_t)op->k_w;
+#if defined(QV_HOST_SIMD)
+            need = (qv_host_conv_scratch_words(op) > need) ? qv_host_conv_scratch_words(op) : need;
+#endif
         }
         else if (op->kind == QV_OP_DENSE)
         {
@@ -202,6 +217,10 @@ static int32_t qv_exec_op(const qv_op_t *op, int32_t kernel, const int16_t *src,
             src, op->in_w, op->in_h, op->in_c, op->weights, op->out_c, op->k_w, op->k_h, op->pad_w, op->pad_h,
             op->stride_w, op->stride_h, op->bias, op->bias_lshift, op->out_rshift, dst, op->out_w, op->out_h, buf,
             NULL);
+#if defined(QV_HOST_SIMD)
+    case QV_KERNEL_HOST_CONV:
+        return qv_host_conv_q15(op, src, dst, buf);
+#endif
     case QV_KERNEL_FULLY_CONNECTED:
         return (int32_t)arm_fully_connected_q15(src, op->weights, (uint16_t)in_n,
                                                 (uint16_t)qv_elems(op->out_h, op->out_w, op->out_c),
@@ -365,6 +384,8 @@ const char *qv_kernel_name(int32_t kernel_id)
         return "qv_global_avepool_q15_HWC";
     case QV_KERNEL_COPY:
         return "copy";
+    case QV_KERNEL_HOST_CONV:
+        return "qv_host_conv_q15";
     default:
         return "unknown";
     }

@@ -38,7 +38,8 @@ enum
     QV_KERNEL_MAXPOOL = 7,              /* qv_maxpool_q15_HWC_nonsquare */
     QV_KERNEL_AVEPOOL = 8,              /* qv_avepool_q15_HWC_nonsquare */
     QV_KERNEL_GLOBAL_AVEPOOL = 9,       /* qv_global_avepool_q15_HWC */
-    QV_KERNEL_COPY = 10                 /* flatten: plain copy (HWC is already flat) */
+    QV_KERNEL_COPY = 10,                /* flatten: plain copy (HWC is already flat) */
+    QV_KERNEL_HOST_CONV = 11            /* qv_host_conv_q15: host SIMD conv (the "fast" build only) */
 };
 
 /* One op of the plan.  h = y = height, w = x = width. */

@@ -61,6 +61,10 @@ int32_t qv_run(const qv_op_t *ops, int32_t n_ops, const int16_t *input, int32_t 
                int16_t *const *outputs, int16_t *scratch, int32_t *kernel_used, int32_t *failed_op);
 const char *qv_kernel_name(int32_t kernel_id);
 const char *qv_build_info(void);
+
+/* host SIMD convolution (csrc/qv_host_conv.h): 0 none, 1 AVX2, 2 AVX-512 VNNI */
+int32_t qv_host_simd_level(void);
+int32_t qv_host_simd_limit(int32_t max_level);
 const char *qv_source_digest(void);
 
 /* ---- legacy CMSIS-NN q15 kernels (arm_nnfunctions.h) ---- */

@@ -1,8 +1,11 @@
-"""The C kernels and runner under AddressSanitizer + UBSan, in all four build variants.
+"""The C kernels and runner under AddressSanitizer + UBSan, in all six build variants.
 
 tests/c/test_kernels.c drives every kernel and qv_run against its own int64
 reference; here it is compiled with the sanitizers (and -fwrapv, as the
-native modules are) for DSP/plain x truncate/round and run.
+native modules are) for DSP/plain/fast x truncate/round and run.  The "fast"
+variants (-DQV_HOST_SIMD) also test the host SIMD convolution
+(csrc/qv_host_conv.c) directly at every SIMD level the CPU has (AVX-512 VNNI
+and AVX2), and run the runner through it at both levels.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ VARIANTS = {
     "dsp_round": ["-DARM_MATH_DSP"],
     "plain_truncate": ["-DARM_NN_TRUNCATE"],
     "plain_round": [],
+    "fast_truncate": ["-DQV_HOST_SIMD", "-DARM_NN_TRUNCATE"],
+    "fast_round": ["-DQV_HOST_SIMD"],
 }
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fwrapv", "-g", "-O1"]
 
@@ -31,7 +36,9 @@ pytestmark = pytest.mark.skipif(GCC is None, reason="gcc is not installed")
 
 
 def _sources() -> list[str]:
-    files = [ROOT / "tests" / "c" / "test_kernels.c", ROOT / "csrc" / "qv_runner.c"]
+    # qv_host_conv.c compiles to a stub on non-x86 hosts (and is unused without -DQV_HOST_SIMD)
+    files = [ROOT / "tests" / "c" / "test_kernels.c", ROOT / "csrc" / "qv_runner.c",
+             ROOT / "csrc" / "qv_host_conv.c"]
     files += sorted((ROOT / "cmsis" / "Source").glob("*.c"))
     return [str(f) for f in files]
 
@@ -67,10 +74,7 @@ def test_kernels_pass_under_sanitizers(binaries, variant):
     summary = re.search(r"^test_kernels: (\d+) passed, (\d+) failed$", run.stdout, re.M)
     assert summary, output[-5000:]
     assert int(summary.group(2)) == 0 and int(summary.group(1)) > 10000, summary.group(0)
-    expected_info = (
-        f"path={'dsp' if variant.startswith('dsp') else 'plain'}; "
-        f"rounding={'truncate' if variant.endswith('truncate') else 'round'}"
-    )
+    expected_info = f"path={variant.split('_')[0]}; rounding={variant.split('_')[1]}"
     assert expected_info in run.stdout.splitlines()[0]
     assert "runtime error" not in output and "ERROR: AddressSanitizer" not in output
 

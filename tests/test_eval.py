@@ -75,7 +75,7 @@ def test_eval_demo_writes_every_report(demo_plan, tmp_path, capsys):
     text = capsys.readouterr().out
     assert status == 0, text
     assert "PASS: shift and native bit-exact on all 64 samples" in text
-    assert "plain kernels (auto-selected" in text
+    assert "fast kernels (auto-selected" in text
     r = json.loads((out / "r.json").read_text())
     assert r["bit_exact"] is True and r["bit_exact_samples"] == 64 and r["samples"] == 64
     assert r["data"] == "demo:test"
@@ -302,8 +302,9 @@ def test_streaming_memory_does_not_grow_with_samples(tmp_path):
 
 @pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64") or shutil.which("objdump") is None,
                     reason="checks x86 packed multiply-add instructions with objdump")
-def test_plain_kernels_are_vectorised():
-    """The plain-C kernels eval runs by default compile to packed multiply-adds (pmaddwd), not scalar code."""
+def test_kernels_are_vectorised():
+    """The plain-C kernels compile to packed multiply-adds (pmaddwd), not scalar code, and the fast
+    build's host conv (eval's default) holds vpdpwssd (AVX-512 VNNI) and vpmaddwd (AVX2) loops."""
     import importlib.util
 
     native_lib.load("plain", "truncate")  # refuses a stale build
@@ -314,6 +315,9 @@ def test_plain_kernels_are_vectorised():
     counts = bench.vectorisation("qverify._native_plain_truncate")
     assert set(counts) == {*bench.HOT, "arm_relu_q15 (pmaxsw)"}
     assert all(counts.values()), counts
+    native_lib.load("fast", "truncate")
+    fast = bench.vectorisation("qverify._native_fast_truncate", bench.HOT_FAST)
+    assert set(fast) == set(bench.HOT_FAST) and all(fast.values()), fast
 
 def test_sample_ranges_keep_source_indices(small):
     """A data set that starts at sample k holds rows k.. and reports indices in the source's numbering."""

@@ -1,4 +1,4 @@
-"""The compiled native modules (all four variants) against a numpy int64 reference.
+"""The compiled native modules (all six variants) against a numpy int64 reference.
 
 Every kernel is called directly through cffi and qv_run runs a small network;
 the reference below implements shared/DESIGN.md's numeric contract
@@ -88,6 +88,12 @@ def ref_gap(x):
 @pytest.fixture(params=VARIANTS, ids=[f"{k}_{r}" for k, r in VARIANTS])
 def nl(request):
     return native_lib.load(*request.param)
+
+
+def conv_kernel(nl, name: str) -> str:
+    """The kernel qv_run reports for a conv op: the host SIMD conv in the fast build (when the CPU has
+    AVX2 or AVX-512 VNNI), else the cmsis/ kernel `name`."""
+    return "qv_host_conv_q15" if nl.kernels == "fast" and nl.simd != "none" else name
 
 
 def p(nl, a):
@@ -420,9 +426,8 @@ def test_qv_run_small_network(nl):
     x = rand_q15(rng, (5, 12, 10, 3), "full")
     st, failed, outs, kernels = run_net(nl, net, x)
     assert (st, failed) == (0, -1)
-    assert kernels == ["qv_convolve_HWC_q15_basic_nonsquare", "arm_relu_q15",
-                       "qv_maxpool_q15_HWC_nonsquare", "qv_convolve_HWC_q15_basic_nonsquare", "copy",
-                       "arm_fully_connected_q15"]
+    conv = conv_kernel(nl, "qv_convolve_HWC_q15_basic_nonsquare")
+    assert kernels == [conv, "arm_relu_q15", "qv_maxpool_q15_HWC_nonsquare", conv, "copy", "arm_fully_connected_q15"]
     for s in range(len(x)):
         for i, expect in enumerate(net.reference(x[s])):
             np.testing.assert_array_equal(outs[i][s], expect, err_msg=f"sample {s} op {i} ({kernels[i]})")
@@ -442,6 +447,7 @@ def test_qv_run_kernel_selection(nl):
         net.add("GAP", (1, 1, co))
         x = rand_q15(rng, (2, *shape), "full")
         st, _, outs, kernels = run_net(nl, net, x)
+        kernel = conv_kernel(nl, kernel)
         assert st == 0 and kernels == [kernel, "qv_global_avepool_q15_HWC"], (shape, kernels)
         for s in range(2):
             for i, expect in enumerate(net.reference(x[s])):
@@ -481,6 +487,33 @@ def test_qv_run_reports_failing_op(nl):
 
 
 # ---------------------------------------------------------------- native_lib
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    line = next((ln for ln in text.splitlines() if ln.startswith("flags")), "")
+    return set(line.partition(":")[2].split())
+
+
+@pytest.mark.skipif(not _cpu_flags(), reason="needs /proc/cpuinfo (Linux) to know the CPU's features")
+def test_fast_build_uses_the_widest_simd_the_cpu_has():
+    """The fast build's run-time detection agrees with the kernel's view of the CPU (so a data-set run
+    never falls back to the plain kernels unnoticed), and the level can be capped and restored."""
+    flags = _cpu_flags()
+    want = ("avx512-vnni" if {"avx512f", "avx512bw", "avx512vl", "avx512_vnni"} <= flags
+            else "avx2" if "avx2" in flags else "none")
+    for rounding in native_lib.ROUNDINGS:
+        nl = native_lib.load("fast", rounding)
+        assert nl.simd == want
+        try:
+            assert nl.lib.qv_host_simd_limit(1) == (1 if want != "none" else 0)
+            assert nl.simd == ("avx2" if want != "none" else "none")
+        finally:
+            nl.lib.qv_host_simd_limit(2)
+        assert nl.simd == want
 
 
 def test_load_rejects_unknown_variant():
@@ -532,6 +565,8 @@ def test_cmsis_root_builds_arm_kernels_from_the_tree(tmp_path, monkeypatch):
 
     with pytest.raises(NativeBuildError, match="kernels='plain'"):
         native_lib.load("dsp", "round", cmsis_root=str(root))
+    with pytest.raises(NativeBuildError, match="own host convolution.*kernels='plain'"):
+        native_lib.load("fast", "round", cmsis_root=str(root))
     missing = _fake_cmsis_tree(tmp_path / "missing", omit="arm_convolve_HWC_q15_fast")
     with pytest.raises(NativeBuildError, match="lacks the legacy q15 CMSIS-NN function.s. arm_convolve_HWC_q15_fast "):
         native_lib.load("plain", "truncate", cmsis_root=str(missing))

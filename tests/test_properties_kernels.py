@@ -1,5 +1,6 @@
 """Properties 4-6: every op kind computes the same integers in the numpy int64 reference, the
-TensorFlow shift engine and the native C kernels (DSP and plain paths, both roundings),
+TensorFlow shift engine and the native C kernels (DSP and plain paths, and the fast build's
+host SIMD conv at each SIMD level of the CPU; both roundings),
 including where the int32 accumulator wraps, and overflows are reported exactly.
 
 Each property is a `check_*` function that takes the implementation under test (an engine
@@ -25,12 +26,12 @@ from hypothesis import Phase, event, example, find, given, settings
 from hypothesis import strategies as st
 
 import reference as ref
-from qverify.engines import make_engine
 from qverify.engines.shift import ShiftEngine
+from native_paths import NATIVE_PATHS, native_engine
 from strategies import QMAX, QMIN, OpCase, examples, fails, op_cases, wrapping_cases
 
 ROUNDINGS = ("truncate", "round")
-KERNELS = ("dsp", "plain")
+KERNELS = NATIVE_PATHS
 roundings = st.sampled_from(ROUNDINGS)
 FIND = settings(max_examples=150, database=None, deadline=None, phases=[Phase.generate])
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
@@ -52,7 +53,7 @@ def run_shift(case: OpCase, rounding: str, engine_cls=ShiftEngine):
 
 def run_native(case: OpCase, rounding: str, kernels: str) -> np.ndarray:
     x, _, _ = case.tensors()
-    return make_engine("native", case.plan(rounding), kernels=kernels, threads=1).run_op(0, x).out
+    return native_engine(case.plan(rounding), kernels).run_op(0, x).out
 
 
 def exact_acc(case: OpCase, rounding: str) -> np.ndarray:
@@ -185,12 +186,12 @@ def check_kernel_exactness(case: OpCase, rounding: str, shift_cls=ShiftEngine, n
                                 f"(n, h, w, c) {first(diff)}: {out[first(diff)]} != {want[first(diff)]}")
 
 
-def check_paths_agree(case: OpCase, rounding: str, run_dsp, run_plain) -> None:
-    """Property 5: the ARM_MATH_DSP path and the plain-C path give identical integers."""
+def check_paths_agree(case: OpCase, rounding: str, run_dsp, run_plain, names=("dsp", "plain")) -> None:
+    """Property 5: the ARM_MATH_DSP path and the plain-C path (or any two paths) give identical integers."""
     dsp, plain = run_dsp(case, rounding), run_plain(case, rounding)
     diff = np.argwhere(dsp != plain)
-    assert len(diff) == 0, (f"DSP and plain paths differ at {len(diff)} of {dsp.size} values, first {first(diff)}:"
-                            f" dsp {dsp[first(diff)]}, plain {plain[first(diff)]}")
+    assert len(diff) == 0, (f"{names[0]} and {names[1]} paths differ at {len(diff)} of {dsp.size} values, first "
+                            f"{first(diff)}: {names[0]} {dsp[first(diff)]}, {names[1]} {plain[first(diff)]}")
 
 
 def check_overflow_reporting(case: OpCase, rounding: str, shift_cls=ShiftEngine) -> None:
@@ -259,6 +260,26 @@ def test_dsp_and_plain_paths_identical(case, rounding):
     check_paths_agree(case, rounding, lambda c, r: run_native(c, r, "dsp"), lambda c, r: run_native(c, r, "plain"))
 
 
+FAST_PATHS = [path for path in KERNELS if path.startswith("fast")]
+# 17 output channels (a full block of 16 and a partial one), an odd patch length (3 x 5 x 1 = 15), 11 output
+# pixels (one full group of 8 and a partial one).
+CONV_BLOCKS = OpCase("conv", (13, 5, 1), batch=2, cout=17, kernel=(3, 5), bias_lshift=2, out_rshift=14, seed=11)
+
+
+@settings(max_examples=examples(4.0))
+@given(case=st.one_of(op_cases(("conv",)), wrapping_cases().filter(lambda c: c.kind == "conv")),
+       rounding=roundings)
+@example(case=CONV_BLOCKS, rounding="round")
+@example(case=WRAP, rounding="truncate")
+@example(case=CONV_3X2, rounding="round")
+def test_host_simd_conv_identical_to_the_kernels(case, rounding):
+    """Property 5b: the fast build's host SIMD conv, at each SIMD level of this CPU, gives the plain
+    kernels' integers, including where the accumulator wraps."""
+    plain = lambda c, r: run_native(c, r, "plain")  # noqa: E731
+    for path in FAST_PATHS:
+        check_paths_agree(case, rounding, lambda c, r: run_native(c, r, path), plain, (path, "plain"))
+
+
 @settings(max_examples=examples(4.0))
 @given(case=st.one_of(wrapping_cases(), op_cases(("conv", "dense"))), rounding=roundings)
 @example(case=WRAP, rounding="truncate")
@@ -295,6 +316,37 @@ def test_paths_check_catches_a_saturating_accumulator():
     assert fails(check_paths_agree, WRAP, "truncate", saturating_accumulator, plain)
     find(wrapping_cases(), lambda c: fails(check_paths_agree, c, "truncate", saturating_accumulator, plain),
          settings=FIND, random=random.Random(8))
+
+
+def lanes_not_restored(case: OpCase, rounding: str) -> np.ndarray:
+    """An AVX2 conv that stores _mm256_packs_epi32's lane-interleaved order (the permute left out):
+    channels 4-7 and 8-11 of each block of 16 swap places."""
+    out = run_native(case, rounding, "plain")
+    order = np.arange(out.shape[-1])
+    for block in range(0, len(order) - 11, 16):
+        order[block + 4:block + 12] = np.r_[block + 8:block + 12, block + 4:block + 8]
+    return out[..., order]
+
+
+def last_group_dropped(case: OpCase, rounding: str) -> np.ndarray:
+    """A SIMD conv whose pixel loop stops after the last full group of 8 pixels (the rest stay 0)."""
+    out = run_native(case, rounding, "plain").copy()
+    flat = out.reshape(out.shape[0], -1, out.shape[-1])
+    flat[:, len(flat[0]) // 8 * 8:, :] = 0
+    return out
+
+
+def test_host_simd_check_catches_lane_order_and_dropped_pixels():
+    """Property 5b rejects a conv with the AVX2 lane order left unrestored and one that drops the
+    last partial group of pixels."""
+    plain = lambda c, r: run_native(c, r, "plain")  # noqa: E731
+    assert fails(check_paths_agree, CONV_BLOCKS, "round", lanes_not_restored, plain)
+    assert fails(check_paths_agree, CONV_BLOCKS, "round", last_group_dropped, plain)
+    convs = op_cases(("conv",))
+    find(convs, lambda c: fails(check_paths_agree, c, "truncate", lanes_not_restored, plain), settings=FIND,
+         random=random.Random(10))
+    find(convs, lambda c: fails(check_paths_agree, c, "truncate", last_group_dropped, plain), settings=FIND,
+         random=random.Random(11))
 
 
 def test_overflow_check_catches_partial_sum_counting_and_a_dropped_wrap():

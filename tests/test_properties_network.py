@@ -1,5 +1,5 @@
 """Property 7: whole random networks (2-6 ops, real Keras models) quantized by qverify: the shift
-engine and the native engine (DSP and plain, the plan's rounding) agree on every op, in
+engine and the native engine (DSP, plain and fast at each SIMD level, the plan's rounding) agree on every op, in
 propagated and isolated mode, and both equal the numpy int64 reference.
 
 Networks go through the product's own path: keras model -> build_graph -> calibrate ->
@@ -22,9 +22,11 @@ from qverify.engines import make_engine, quantize_input
 from qverify.errors import PlanError
 from qverify.graph import build_graph
 from qverify.plan import make_plan
+from native_paths import NATIVE_PATHS
+from native_paths import native_engine as path_engine
 from strategies import QMAX, QMIN, Layer, NetSpec, examples, fails, net_specs
 
-KERNELS = ("dsp", "plain")
+KERNELS = NATIVE_PATHS
 MODES = ("propagated", "isolated")
 
 
@@ -44,7 +46,7 @@ def quantized(spec: NetSpec):
 
 
 def native_engine(plan, kernels):
-    return make_engine("native", plan, kernels=kernels, threads=1)
+    return path_engine(plan, kernels)
 
 
 def flipped_lsb_native(plan, kernels):

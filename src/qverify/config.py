@@ -19,7 +19,8 @@ from qverify.errors import QVerifyError
 
 COMPARED_ENGINES = ("native", "target")
 ENGINE_NAMES = ("shift", *COMPARED_ENGINES)
-KERNEL_PATHS = ("dsp", "plain")
+KERNEL_PATHS = ("dsp", "plain", "fast")
+DEVICE_PATHS = ("dsp", "plain")  # the two paths firmware runs: the default
 TARGET_CPUS = ("cortex-m3", "cortex-m4", "cortex-m7")  # qverify.target.toolchain.CPUS
 CONFIG_FILES = ("qverify.toml", "pyproject.toml")
 
@@ -41,8 +42,9 @@ class Config:
         calib_samples: first N samples of the data calibrate (None: all of them; the demo: 1000).
         bits, rounding, rule, fit_accumulator: quantization settings (see `qverify quantize`);
             rounding must be how the firmware builds CMSIS-NN (truncate = ARM_NN_TRUNCATE defined).
-        kernels: native kernel paths checked, any of 'dsp', 'plain' (the first also runs the
-            data-set evaluation). Default both; with a cmsis_root only 'plain' can be built on the host.
+        kernels: native kernel paths checked, any of 'dsp', 'plain', 'fast' (the first also runs the
+            data-set evaluation). Default 'dsp' and 'plain', the paths firmware runs ('fast' is the
+            host SIMD conv); with a cmsis_root only 'plain' can be built on the host.
         cmsis_root: build the arm_* kernels from this CMSIS tree (None: qverify's bundled cmsis/).
         engines: engines compared op by op with the shift model: 'native' and/or 'target'
             ('shift' may be listed; it is always the reference).
@@ -73,7 +75,7 @@ class Config:
     rounding: str = "truncate"
     rule: str = "notebook"
     fit_accumulator: bool = True
-    kernels: list[str] = field(default_factory=lambda: list(KERNEL_PATHS))
+    kernels: list[str] = field(default_factory=lambda: list(DEVICE_PATHS))
     cmsis_root: str | None = None
     engines: list[str] = field(default_factory=lambda: ["native"])
     target_cpu: str = "cortex-m4"
@@ -283,6 +285,9 @@ def _check_together(values: dict, table: dict, where: str) -> None:
     if values.get("cmsis_root") is not None:
         if "kernels" not in table:
             values["kernels"] = ["plain"]
+        elif "fast" in values["kernels"]:
+            raise ConfigError(f"{where}: 'kernels' = {values['kernels']!r} with 'cmsis_root': 'fast' runs "
+                              "qverify's own host convolution, not the tree's kernels; use kernels = [\"plain\"]")
         elif "dsp" in values["kernels"]:
             raise ConfigError(f"{where}: 'kernels' = {values['kernels']!r} with 'cmsis_root': a CMSIS tree's "
                               "DSP path cannot be built on the host (its SIMD intrinsics come from the Cortex-M "

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-KERNELS = ("dsp", "plain")
+KERNELS = ("dsp", "plain", "fast")
 ROUNDINGS = ("truncate", "round")
 
 _REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -59,6 +59,9 @@ def _fail(message: str, cause: BaseException | None = None) -> Exception:
     return err
 
 
+SIMD_LEVELS = {0: "none", 1: "avx2", 2: "avx512-vnni"}
+
+
 @dataclass(frozen=True)
 class NativeLib:
     """One loaded variant: ``ffi`` / ``lib`` are the cffi objects, ``info`` is qv_build_info()."""
@@ -76,12 +79,17 @@ class NativeLib:
         """Name of the C function behind a QV_KERNEL_* id (as reported in kernel_used)."""
         return self.ffi.string(self.lib.qv_kernel_name(int(kernel_id))).decode()
 
+    @property
+    def simd(self) -> str:
+        """The instruction set qv_host_conv_q15 uses on this CPU: 'avx512-vnni', 'avx2' or 'none'."""
+        return SIMD_LEVELS[int(self.lib.qv_host_simd_level())]
+
 
 def _validate(kernels: str, rounding: str) -> None:
     if kernels not in KERNELS:
         raise _fail(
-            f"native kernels must be one of {', '.join(KERNELS)} (the ARM_MATH_DSP SIMD path or the "
-            f"plain-C path), not {kernels!r}"
+            f"native kernels must be one of {', '.join(KERNELS)} (the ARM_MATH_DSP SIMD path, the "
+            f"plain-C path, or plain with conv on the host's SIMD units), not {kernels!r}"
         )
     if rounding not in ROUNDINGS:
         raise _fail(
@@ -183,6 +191,11 @@ def _load_external(kernels: str, rounding: str, cmsis_root: str) -> NativeLib:
             "SIMD intrinsics from the Cortex-M core headers and the host mode (__GNUC_PYTHON__) needs "
             "ARM_MATH_DSP undefined. Use kernels='plain' for an external tree (the DSP path runs on the core)."
         )
+    if kernels == "fast":
+        raise _fail(
+            f"kernels='fast' runs qverify's own host convolution, not the kernels of the CMSIS tree {root}; "
+            "use kernels='plain' for an external tree."
+        )
     ext_suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
     key = hashlib.sha256(f"{root}\n{digest}\n{kernels}_{rounding}\n{ext_suffix}".encode()).hexdigest()[:16]
     module_name = f"_qverify_native_{kernels}_{rounding}_{key}"
@@ -194,7 +207,7 @@ def _load_external(kernels: str, rounding: str, cmsis_root: str) -> NativeLib:
         tmp = Path(tempfile.mkdtemp(prefix="build-", dir=folder))
         try:
             try:
-                ffi = build.make_builder(False, rounding, str(root), module_name, work_dir=tmp / "wrappers")
+                ffi = build.make_builder("plain", rounding, str(root), module_name, work_dir=tmp / "wrappers")
                 built = Path(ffi.compile(tmpdir=str(tmp / "out"), verbose=False))
             except build.CmsisTreeError as exc:
                 raise _fail(str(exc), exc) from exc
@@ -217,7 +230,8 @@ def _load_external(kernels: str, rounding: str, cmsis_root: str) -> NativeLib:
 def load(kernels: str = "dsp", rounding: str = "truncate", cmsis_root: str | None = None) -> NativeLib:
     """The native kernels of one variant: ``.ffi``, ``.lib``, ``.info``.
 
-    kernels: "dsp" (ARM_MATH_DSP SIMD paths, portable intrinsics) or "plain".
+    kernels: "dsp" (ARM_MATH_DSP SIMD paths, portable intrinsics), "plain", or "fast" (plain, with
+    conv ops on the host's SIMD units: csrc/qv_host_conv.c).
     rounding: "truncate" (ARM_NN_TRUNCATE) or "round" (NN_ROUND added).
     cmsis_root: build the arm_* kernels from this CMSIS tree (cached), else
     use the bundled ones compiled at install time.

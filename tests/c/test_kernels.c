@@ -10,9 +10,11 @@
  *
  *   usage: test_kernels [cases_per_group [seed]]
  *
- * Build (one of four variants):
- *   gcc -std=c99 -fwrapv [-DARM_MATH_DSP] [-DARM_NN_TRUNCATE] -Icmsis/Include -Icsrc \
- *       tests/c/test_kernels.c cmsis/Source/\*.c csrc/qv_runner.c -o test_kernels
+ * Build (one of six variants: DSP, plain or host-SIMD "fast", x truncate/round):
+ *   gcc -std=c99 -fwrapv [-DARM_MATH_DSP | -DQV_HOST_SIMD] [-DARM_NN_TRUNCATE] -Icmsis/Include -Icsrc \
+ *       tests/c/test_kernels.c cmsis/Source/\*.c csrc/qv_runner.c csrc/qv_host_conv.c -o test_kernels
+ * With -DQV_HOST_SIMD, qv_host_conv_q15 is also tested directly (at every SIMD level the CPU has)
+ * and the runner tests run once more on the AVX2 path.
  *
  * Prints "test_kernels: N passed, M failed" last; exit status 1 on any failure.
  */
@@ -27,6 +29,13 @@
 #include "qv_intrinsics.h"
 #include "qv_nnfunctions.h"
 #include "qv_runner.h"
+#if defined(QV_HOST_SIMD)
+#include "qv_host_conv.h"
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/common_interface_defs.h>
+#define HOST_DEATH_CALLBACK 1
+#endif
+#endif
 
 #define QMAX 32767
 #define QMIN (-32768)
@@ -220,6 +229,9 @@ typedef struct
     unsigned bs, os;
 } conv_geo_t;
 
+/* ref_conv outputs whose sum of products left the int32 range (the kernels' accumulator wrapped) */
+static long g_ref_wraps = 0;
+
 static void ref_conv(const conv_geo_t *g, const int16_t *in, const int16_t *w, const int16_t *bias, int16_t *out)
 {
     int oy, ox, oc, ky, kx, c;
@@ -227,7 +239,8 @@ static void ref_conv(const conv_geo_t *g, const int16_t *in, const int16_t *w, c
         for (ox = 0; ox < g->OX; ox++)
             for (oc = 0; oc < g->CO; oc++)
             {
-                int64_t acc = ref_acc_init(bias[oc], g->bs, g->os);
+                const int64_t init = ref_acc_init(bias[oc], g->bs, g->os);
+                int64_t acc = init;
                 for (ky = 0; ky < g->KY; ky++)
                     for (kx = 0; kx < g->KX; kx++)
                     {
@@ -239,6 +252,7 @@ static void ref_conv(const conv_geo_t *g, const int16_t *in, const int16_t *w, c
                             acc += (int64_t)w[(((size_t)oc * g->KY + ky) * g->KX + kx) * g->C + c] *
                                    in[((size_t)iy * g->X + ix) * g->C + c];
                     }
+                g_ref_wraps += (acc - init) != wrap32(acc - init);
                 out[((size_t)oy * g->OX + ox) * g->CO + oc] = ref_finish(acc, g->os);
             }
 }
@@ -637,6 +651,208 @@ static void test_conv_argument_errors(void)
     CHECK(st == ARM_MATH_ARGUMENT_ERROR && all16(out, 64, SENTINEL), "fc out shift 32: st=%d", (int)st);
 }
 
+#if defined(QV_HOST_SIMD)
+/* ------------------------------------------------------------------ */
+/* host SIMD convolution (the "fast" build)                            */
+/* ------------------------------------------------------------------ */
+
+#define HOST_GUARD 64 /* sentinel words after the output: a 16-channel store past out_c lands here */
+
+/* The qv_host_conv_q15 call in progress (geometry, level, ...), "" between calls.  A sanitizer
+ * abort inside the call prints it (host_death_callback), a CHECK failure after it prints it too. */
+static char g_host_case[256] = "";
+static int g_in_host_conv = 0;
+
+#if defined(HOST_DEATH_CALLBACK)
+static void host_death_callback(void)
+{
+    fflush(stdout);
+    if (g_in_host_conv)
+        fprintf(stderr, "test_kernels: sanitizer abort inside qv_host_conv_q15 %s\n", g_host_case);
+}
+#endif
+
+static const char *simd_name(int32_t level)
+{
+    return level == QV_SIMD_AVX512 ? "avx512" : (level == QV_SIMD_AVX2 ? "avx2" : "none");
+}
+
+/* Geometry wider than rand_conv_geo's: long 1-D signals (W = 1) half the time, small 2-D images
+ * otherwise; channel counts around the 16-lane block and the pair boundaries. */
+static void rand_host_conv_geo(conv_geo_t *g)
+{
+    static const int in_chans[] = {1, 2, 3, 5, 8, 16, 17, 32, 40};
+    static const int out_chans[] = {1, 3, 7, 15, 16, 17, 31, 33, 48, 64};
+    if (rnd(0, 1))
+    {
+        /* W = 1, kernel width 1: windows span whole rows, read straight from the input where they fit */
+        g->X = 1;
+        g->KX = 1;
+        g->PX = 0;
+        g->SX = 1;
+        g->Y = rnd(20, 300);
+        g->KY = rnd(1, 11);
+        g->PY = rnd(0, g->KY - 1);
+        g->SY = rnd(1, 3);
+        g->bs = rand_bias_shift();
+        g->os = rand_out_shift();
+    }
+    else
+    {
+        rand_conv_geo(g, rnd(0, 3) == 0);
+        if (rnd(0, 3) == 0)
+        {
+            /* kernel as wide as the image, no x padding: whole-row windows in 2-D */
+            g->PX = 0;
+            g->KX = g->X;
+        }
+    }
+    g->C = in_chans[rnd(0, 8)];
+    g->CO = out_chans[rnd(0, 9)];
+    g->OX = (g->X + 2 * g->PX - g->KX) / g->SX + 1;
+    g->OY = (g->Y + 2 * g->PY - g->KY) / g->SY + 1;
+}
+
+/* qv_host_conv_q15 on geometry g at every SIMD level the CPU has, against ref_conv (exact).
+ * Scratch: exactly qv_host_conv_scratch_words() words ending at the end of its allocation, starting
+ * pre words into it (so usually not 64-byte aligned); the pre words and a guard after the output
+ * must stay untouched. */
+static void host_conv_check(const conv_geo_t *g, int mode, size_t pre)
+{
+    const size_t n_in = (size_t)g->X * g->Y * g->C;
+    const size_t col_len = (size_t)g->KY * g->KX * g->C;
+    const size_t n_w = (size_t)g->CO * col_len;
+    const size_t n_out = (size_t)g->OX * g->OY * g->CO;
+    int16_t *in = alloc16(n_in), *w = alloc16(n_w), *bias = alloc16((size_t)g->CO);
+    int16_t *expect = alloc16(n_out), *out = alloc16(n_out + HOST_GUARD);
+    int16_t *raw, *scratch;
+    size_t words;
+    qv_op_t op;
+    int32_t cpu, level, st;
+    long d;
+
+    rand_data(in, n_in, mode);
+    rand_data(w, n_w, mode == 1 ? (rnd(0, 1) ? 0 : 1) : mode);
+    rand_data(bias, (size_t)g->CO, rnd(0, 2));
+    ref_conv(g, in, w, bias, expect);
+
+    memset(&op, 0, sizeof(op));
+    op.kind = QV_OP_CONV;
+    op.in_h = (uint16_t)g->Y;
+    op.in_w = (uint16_t)g->X;
+    op.in_c = (uint16_t)g->C;
+    op.out_h = (uint16_t)g->OY;
+    op.out_w = (uint16_t)g->OX;
+    op.out_c = (uint16_t)g->CO;
+    op.k_h = (uint16_t)g->KY;
+    op.k_w = (uint16_t)g->KX;
+    op.stride_h = (uint16_t)g->SY;
+    op.stride_w = (uint16_t)g->SX;
+    op.pad_h = (uint16_t)g->PY;
+    op.pad_w = (uint16_t)g->PX;
+    op.bias_lshift = (uint16_t)g->bs;
+    op.out_rshift = (uint16_t)g->os;
+    op.weights = w;
+    op.bias = bias;
+    words = (size_t)qv_host_conv_scratch_words(&op);
+    raw = alloc16(pre + words);
+    scratch = raw + pre;
+
+    (void)qv_host_simd_limit(QV_SIMD_AVX512);
+    cpu = qv_host_simd_level();
+    if (cpu == QV_SIMD_NONE)
+    {
+        fill16(out, n_out + HOST_GUARD, SENTINEL);
+        st = qv_host_conv_q15(&op, in, out, scratch);
+        CHECK(st == ARM_MATH_ARGUMENT_ERROR && all16(out, n_out + HOST_GUARD, SENTINEL),
+              "qv_host_conv_q15 without AVX2: st=%d (want -1), output untouched=%d", (int)st,
+              all16(out, n_out + HOST_GUARD, SENTINEL));
+    }
+    for (level = cpu; level >= QV_SIMD_AVX2; level--)
+    {
+        const int32_t got = qv_host_simd_limit(level);
+        CHECK(got == level, "qv_host_simd_limit(%d) = %d", (int)level, (int)got);
+        snprintf(g_host_case, sizeof(g_host_case),
+                 "level=%s X=%d Y=%d C=%d CO=%d K=%dx%d P=%d,%d S=%d,%d O=%dx%d col_len=%lu bs=%u os=%u mode=%d "
+                 "scratch%%64=%u",
+                 simd_name(got), g->X, g->Y, g->C, g->CO, g->KX, g->KY, g->PX, g->PY, g->SX, g->SY, g->OX, g->OY,
+                 (unsigned long)col_len, g->bs, g->os, mode, (unsigned)((uintptr_t)scratch & 63u));
+        fill16(raw, pre + words, SENTINEL); /* stale, non-zero scratch: nothing may rely on zeros there */
+        fill16(out, n_out + HOST_GUARD, SENTINEL);
+        g_in_host_conv = 1;
+        st = qv_host_conv_q15(&op, in, out, scratch);
+        g_in_host_conv = 0;
+        d = first_diff(out, expect, n_out);
+        CHECK(st == ARM_MATH_SUCCESS && d < 0, "qv_host_conv_q15 st=%d diff@%ld (pixel %ld channel %ld: got %d want %d) %s",
+              (int)st, d, d >= 0 ? d / g->CO : -1L, d >= 0 ? d % g->CO : -1L, d >= 0 ? out[d] : 0,
+              d >= 0 ? expect[d] : 0, g_host_case);
+        CHECK(all16(out + n_out, HOST_GUARD, SENTINEL), "qv_host_conv_q15 wrote past the output: %s", g_host_case);
+        CHECK(all16(raw, pre, SENTINEL), "qv_host_conv_q15 wrote before its scratch: %s", g_host_case);
+    }
+    (void)qv_host_simd_limit(QV_SIMD_AVX512);
+    g_host_case[0] = '\0';
+    free(raw);
+    free(in);
+    free(w);
+    free(bias);
+    free(expect);
+    free(out);
+}
+
+static void test_host_conv_case(void)
+{
+    conv_geo_t g;
+    int mode;
+    size_t pre;
+    rand_host_conv_geo(&g);
+    mode = rand_mode();
+    pre = (size_t)rnd(0, 31); /* scratch at any 2-byte offset modulo 64 */
+    host_conv_check(&g, mode, pre);
+}
+
+/* Fixed edge cases, scratch one int16 past a malloc'd pointer (not 64-byte aligned). */
+static void test_host_conv_fixed(void)
+{
+    static const struct
+    {
+        int X, Y, C, CO, KX, KY, PX, PY, SX, SY;
+        unsigned bs, os;
+        int mode;
+    } fixed[] = {
+        /* 1-D, col_len 15 (odd), 17 channels (a block of 16 + 1), 37 pixels (8k+5, 4k+1), padded ends gathered */
+        {1, 37, 3, 17, 1, 5, 0, 2, 1, 1, 4, 12, 0},
+        /* 2-D padded, col_len 45 (odd), 33 channels, strides 2,1: every column gathered */
+        {5, 4, 5, 33, 3, 3, 1, 1, 2, 1, 0, 15, 0},
+        /* 2-D whole-row windows read in place: col_len 36, 7 channels */
+        {4, 6, 3, 7, 4, 3, 0, 0, 1, 2, 2, 10, 1},
+        /* all QMIN, col_len 187 (odd): the int32 sum wraps (187 * 2^30); 4 full channel blocks */
+        {1, 64, 17, 64, 1, 11, 0, 0, 1, 3, 0, 31, 3},
+        /* col_len 1: only the lone odd element, one channel, bias << 31 */
+        {1, 20, 1, 1, 1, 1, 0, 0, 1, 1, 31, 0, 2},
+    };
+    int i;
+    for (i = 0; i < (int)(sizeof(fixed) / sizeof(fixed[0])); i++)
+    {
+        conv_geo_t g;
+        g.X = fixed[i].X;
+        g.Y = fixed[i].Y;
+        g.C = fixed[i].C;
+        g.CO = fixed[i].CO;
+        g.KX = fixed[i].KX;
+        g.KY = fixed[i].KY;
+        g.PX = fixed[i].PX;
+        g.PY = fixed[i].PY;
+        g.SX = fixed[i].SX;
+        g.SY = fixed[i].SY;
+        g.OX = (g.X + 2 * g.PX - g.KX) / g.SX + 1;
+        g.OY = (g.Y + 2 * g.PY - g.KY) / g.SY + 1;
+        g.bs = fixed[i].bs;
+        g.os = fixed[i].os;
+        host_conv_check(&g, fixed[i].mode, 1);
+    }
+}
+#endif /* QV_HOST_SIMD */
+
 /* ------------------------------------------------------------------ */
 /* fully connected, relu                                               */
 /* ------------------------------------------------------------------ */
@@ -912,6 +1128,10 @@ static int32_t expected_kernel(const qv_op_t *op)
     switch (op->kind)
     {
     case QV_OP_CONV:
+#if defined(QV_HOST_SIMD)
+        if (qv_host_simd_level() != QV_SIMD_NONE)
+            return QV_KERNEL_HOST_CONV;
+#endif
         if (op->in_c % 2 == 0 && op->out_c % 2 == 0)
             return QV_KERNEL_CONV_FAST_NONSQUARE;
         if (op->in_h == op->in_w && op->k_h == op->k_w && op->stride_h == op->stride_w && op->pad_h == op->pad_w)
@@ -1074,7 +1294,7 @@ static void test_runner_errors(void)
     /* zero samples: validates, reports kernels, runs nothing */
     failed = 99;
     st = qv_run(net.ops, net.n, input, 0, outputs, scratch, kernels, &failed);
-    CHECK(st == ARM_MATH_SUCCESS && failed == -1 && kernels[0] == QV_KERNEL_CONV_FAST_NONSQUARE &&
+    CHECK(st == ARM_MATH_SUCCESS && failed == -1 && kernels[0] == expected_kernel(&net.ops[0]) &&
               kernels[2] == QV_KERNEL_COPY,
           "qv_run with 0 samples: st=%d failed=%d", (int)st, (int)failed);
 
@@ -1148,6 +1368,9 @@ int main(int argc, char **argv)
     int i;
 
     g_rng = seed;
+#if defined(HOST_DEATH_CALLBACK)
+    __sanitizer_set_death_callback(host_death_callback);
+#endif
     printf("test_kernels: %s, %d cases per group, seed %llu\n", qv_build_info(), cases, seed);
 
     test_intrinsics(cases * 20);
@@ -1157,6 +1380,22 @@ int main(int argc, char **argv)
         test_conv_case(1);
     test_conv_wrap();
     test_conv_argument_errors();
+#if defined(QV_HOST_SIMD)
+    {
+        long wraps;
+        test_host_conv_fixed();
+        wraps = g_ref_wraps;
+        for (i = 0; i < cases; i++)
+            test_host_conv_case();
+        wraps = g_ref_wraps - wraps;
+        printf("test_kernels: qv_host_conv_q15 levels %s: %d random cases + 5 fixed; %ld random outputs wrapped int32\n",
+               qv_host_simd_level() == QV_SIMD_AVX512 ? "avx512, avx2"
+                                                      : (qv_host_simd_level() == QV_SIMD_AVX2 ? "avx2" : "none"),
+               cases, wraps);
+        if (cases >= 100)
+            CHECK(wraps > 0, "no random host conv case wrapped the int32 accumulator");
+    }
+#endif
     for (i = 0; i < cases; i++)
         test_fc_case();
     for (i = 0; i < cases / 4 + 1; i++)
@@ -1176,6 +1415,13 @@ int main(int argc, char **argv)
     test_pool_argument_errors();
     for (i = 0; i < cases; i++)
         test_runner_case();
+#if defined(QV_HOST_SIMD)
+    /* the runner once more on the AVX2 path (the loop above ran the CPU's best level) */
+    (void)qv_host_simd_limit(QV_SIMD_AVX2);
+    for (i = 0; i < cases; i++)
+        test_runner_case();
+    (void)qv_host_simd_limit(QV_SIMD_AVX512);
+#endif
     test_runner_errors();
     test_runner_big_relu();
 

@@ -46,7 +46,8 @@ def add_parser(sub) -> None:
     p.add_argument("--mode", choices=("propagated", "isolated"), default="propagated",
                    help="isolated feeds every op the reference's input, naming the first divergent op")
     p.add_argument("--engines", default="shift,native", help="reference,tested (default shift,native)")
-    p.add_argument("--kernels", choices=("dsp", "plain"), default="dsp", help="native kernel path (default dsp)")
+    p.add_argument("--kernels", choices=("dsp", "plain", "fast"), default="dsp",
+                   help="native kernel path (default dsp; fast: plain with conv on the host's SIMD units)")
     p.add_argument("--rounding", choices=("truncate", "round"),
                    help="how the native kernels are built (default: the plan's rounding)")
     p.add_argument("--cmsis-root", default=os.environ.get("QVERIFY_CMSIS_ROOT"),

@@ -131,8 +131,9 @@ def add_parser(sub) -> None:
     p.add_argument("--labels", help="labels .npy: (N,) class indices or one-hot (N, K); for a binary model 0/1")
     p.add_argument("--samples", type=positive, help="use the first N samples (demo default 2000)")
     p.add_argument("--engines", default="float,shift,native", help="any of float,shift,native (default all three)")
-    p.add_argument("--kernels", choices=("plain", "dsp"),
-                   help="native kernel path (default: plain, the fastest on the host; dsp checks the SIMD path)")
+    p.add_argument("--kernels", choices=("fast", "plain", "dsp"),
+                   help="native kernel path (default: fast, the plain kernels with conv on the host's SIMD units; "
+                        "plain and dsp run the two paths firmware runs)")
     p.add_argument("--threads", type=positive, help="native worker threads (default: one per core)")
     p.add_argument("--cmsis-root", default=os.environ.get("QVERIFY_CMSIS_ROOT"),
                    help="build arm_* kernels from this CMSIS tree (default $QVERIFY_CMSIS_ROOT, else bundled)")

@@ -26,7 +26,8 @@ class NativeEngine(Engine):
 
     Args:
         plan: the plan.
-        kernels: 'dsp' (the ARM_MATH_DSP SIMD path, portable intrinsics on the host) or 'plain'.
+        kernels: 'dsp' (the ARM_MATH_DSP SIMD path, portable intrinsics on the host), 'plain', or
+            'fast' (plain, with conv ops on the host's SIMD units: the fast path for data sets).
         rounding: the firmware build to emulate, 'truncate' or 'round'; default the plan's.
         cmsis_root: build the arm_* kernels from this CMSIS tree instead of the bundled ones.
         threads: worker threads (default: one per core).
@@ -50,6 +51,8 @@ class NativeEngine(Engine):
         self.kernels_used: list[str] = []
 
     def describe(self) -> str:
+        if self.kernels == "fast":
+            return f"native ({self.native.info}; conv: host SIMD {self.native.simd})"
         return f"native ({self.native.info})"
 
     def _fill(self, c, op) -> None:
