@@ -82,13 +82,11 @@ typedef struct
 } qv_conv_job;
 
 
-/* The patch of output pixel px: a pointer into src when it is contiguous there, else gathered into slot. */
-static const int16_t *qv_column(const qv_op_t *op, uint32_t px, const int16_t *src, int16_t *slot)
+/* The patch of output pixel (oy, ox): a pointer into src when it is contiguous there, else gathered into slot. */
+static const int16_t *qv_column(const qv_op_t *op, uint32_t oy, uint32_t ox, const int16_t *src, int16_t *slot)
 {
-    const int32_t oy = (int32_t)(px / op->out_w);
-    const int32_t ox = (int32_t)(px % op->out_w);
-    const int32_t base_y = oy * (int32_t)op->stride_h - (int32_t)op->pad_h;
-    const int32_t base_x = ox * (int32_t)op->stride_w - (int32_t)op->pad_w;
+    const int32_t base_y = (int32_t)(oy * op->stride_h) - (int32_t)op->pad_h;
+    const int32_t base_x = (int32_t)(ox * op->stride_w) - (int32_t)op->pad_w;
     if ((op->k_w == op->in_w) && (base_x == 0) && (base_y >= 0) && (base_y + (int32_t)op->k_h <= (int32_t)op->in_h))
     {
         return src + (size_t)base_y * op->in_w * op->in_c;
@@ -101,10 +99,22 @@ static const int16_t *qv_column(const qv_op_t *op, uint32_t px, const int16_t *s
 static void qv_columns(const qv_conv_job *job, uint32_t px, uint32_t count, uint32_t n, const int16_t *src,
                        const int16_t **col)
 {
+    const qv_op_t *op = job->op;
+    uint32_t oy = px / op->out_w;
+    uint32_t ox = px % op->out_w;
     uint32_t p;
-    for (p = 0; p < n; p++)
+    for (p = 0; p < count; p++)
     {
-        col[p] = (p < count) ? qv_column(job->op, px + p, src, job->cols + (size_t)p * job->col_len) : col[0];
+        col[p] = qv_column(op, oy, ox, src, job->cols + (size_t)p * job->col_len);
+        if (++ox == op->out_w)
+        {
+            ox = 0;
+            oy++;
+        }
+    }
+    for (; p < n; p++)
+    {
+        col[p] = col[0];
     }
 }
 
