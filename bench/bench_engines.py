@@ -136,9 +136,10 @@ def main() -> int:
     ap.add_argument("--onednn", action="store_true", help="let TensorFlow use oneDNN for (a) and (b)")
     ap.add_argument("--json", help="also write the figures as JSON")
     args = ap.parse_args()
-    if args.onednn:
-        os.environ["TF_ENABLE_ONEDNN_OPTS"] = "1"
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ["TF_ENABLE_ONEDNN_OPTS"] = "1" if args.onednn else "0"
+    import qverify
+
+    qverify.tensorflow_defaults()  # before TensorFlow loads; TF's own default would be oneDNN on
 
     import numpy as np
 

@@ -99,7 +99,7 @@ def test_factory_models(tmp_path):
     ("max_accuracy_drop = 150\n", r"'max_accuracy_drop' is in percentage points \(0 to 100\), got 150"),
     ("samples = 0\n", r"'samples' must be positive, got 0"),
     ('kernels = "dsp"\n', r"'kernels' must be a list, got str 'dsp'"),
-    ('kernels = ["neon"]\n', r"'kernels' must be a non-empty list of distinct names from dsp, plain, got \['neon'\]"),
+    ('kernels = ["neon"]\n', r"'kernels' must be a non-empty list of distinct names from dsp, plain, fast, got \['neon'\]"),
     ("engines = []\n", r"'engines' must be a non-empty list"),
     ('engines = ["shift"]\n', r"'engines' must name 'native' and/or 'target'"),
     ('rounding = "nearest"\n', r"'rounding' must be one of truncate, round, got 'nearest'"),

@@ -4,10 +4,18 @@ import numpy as np
 import pytest
 
 import reference as ref
+from qverify.engines import shift_ops
 from qverify.engines.shift import ShiftEngine
 from strategies import op_plan, plan_of, random_q15
 
 ROUNDINGS = ("truncate", "round")
+
+
+@pytest.fixture(params=["eager", "xla"])
+def output_stage(request, monkeypatch):
+    """Run the conv/dense output stage eagerly and XLA-compiled (large batches use XLA: shift_ops.py)."""
+    monkeypatch.setattr(shift_ops, "XLA_MIN_SIZE", 0 if request.param == "xla" else 2**62)
+    return request.param
 
 
 def check(plan, x, rounding):
@@ -23,7 +31,7 @@ def check(plan, x, rounding):
 
 @pytest.mark.parametrize("rounding", ROUNDINGS)
 @pytest.mark.parametrize("seed", range(4))
-def test_conv_random(seed, rounding):
+def test_conv_random(seed, rounding, output_stage):
     """2-D convs with k_h != k_w, strides, symmetric padding, odd channels match the reference."""
     rng = np.random.default_rng(seed)
     cin, cout = int(rng.integers(1, 6)), int(rng.integers(1, 6))
@@ -38,7 +46,7 @@ def test_conv_random(seed, rounding):
 
 
 @pytest.mark.parametrize("rounding", ROUNDINGS)
-def test_dense_saturates_and_wraps(rounding):
+def test_dense_saturates_and_wraps(rounding, output_stage):
     """Dense with a full-scale input saturates and overflows int32; both are counted and the wrap reproduced."""
     rng = np.random.default_rng(7)
     n_in, n_out = 300, 9
@@ -52,7 +60,7 @@ def test_dense_saturates_and_wraps(rounding):
 
 
 @pytest.mark.parametrize("rounding", ROUNDINGS)
-def test_shift_zero_and_thirty_one(rounding):
+def test_shift_zero_and_thirty_one(rounding, output_stage):
     """out_rshift 0 and 31 and bias_lshift 0 and 31 are handled exactly."""
     rng = np.random.default_rng(3)
     for bl, rs in ((0, 0), (31, 31), (0, 31), (31, 0)):

@@ -4,7 +4,8 @@ Conv and dense accumulate in float64: q15 x q15 products are below 2^30 and
 every partial sum of a realistic layer stays far below 2^53, so float64 holds
 the exact integer (float32 does not: DESIGN.md rule 4). The exact sum is then
 wrapped to int32 as the device does, every wrap is counted, and the output
-is shifted (arithmetic, floor) and saturated in int64.
+is shifted (arithmetic, floor) and saturated in int64, in one XLA-fused pass
+for large batches (shift_ops.py). ReLU and max pooling work on the int16 values.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from qverify.layout import conv_from_cmsis, dense_from_cmsis
 from qverify.plan import ROUNDINGS, OpPlan, QuantPlan
 from qverify.errors import PlanError
 
-INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 EXACT_LIMIT = 2**53
 
 
@@ -37,10 +37,11 @@ class ShiftEngine(Engine):
         if self.rounding not in ROUNDINGS:
             raise PlanError(f"rounding '{self.rounding}' is not one of {', '.join(ROUNDINGS)}")
         self.batch = batch
-        self._weights = {}
+        self._weights, self._stage = {}, {}
         for op in plan.ops:
             if op.weighted:
                 self._weights[op.name] = self._prepare(op)
+                self._stage[op.name] = self._output_stage(op)
 
     def describe(self) -> str:
         return f"shift (TensorFlow float64-exact, {self.rounding})"
@@ -61,6 +62,12 @@ class ShiftEngine(Engine):
             raise PlanError(f"op '{op.name}': accumulator bound {bound:.3g} exceeds float64's exact range")
         return tf.constant(w), tf.constant(start)
 
+    def _output_stage(self, op: OpPlan):
+        """(out_rshift, qmin, qmax) as int64 tensors: arguments of shift_ops.requantize, not constants of it."""
+        import tensorflow as tf
+
+        return tuple(tf.constant(v, tf.int64) for v in (op.out_rshift, self.plan.qmin, self.plan.qmax))
+
     def run_op(self, index: int, x: np.ndarray) -> OpResult:
         op = self.plan.ops[index]
         outs, sats, ovfs = [], 0, 0
@@ -74,30 +81,23 @@ class ShiftEngine(Engine):
     def _op(self, op: OpPlan, x: np.ndarray):
         import tensorflow as tf
 
+        from qverify.engines import shift_ops
+
         if op.kind in ("conv", "dense"):
             w, start = self._weights[op.name]
-            h = tf.constant(x, dtype=tf.float64)
+            h = tf.cast(tf.constant(x), tf.float64)
             if op.kind == "conv":
                 ph, pw = op.pad
                 acc = tf.nn.conv2d(h, w, strides=[1, *op.stride, 1], padding=[[0, 0], [ph, ph], [pw, pw], [0, 0]])
             else:
                 acc = tf.reshape(tf.matmul(tf.reshape(h, (-1, op.in_shape[2])), w), (-1, 1, 1, op.out_shape[2]))
-            acc = acc + start  # exact integers in float64
-            overflows = int(tf.math.count_nonzero((acc < INT32_MIN) | (acc > INT32_MAX)))
-            if overflows:  # the device's int32 wrap, in int64
-                acc64 = tf.cast(acc, tf.int64)
-                wrapped = tf.bitwise.bitwise_and(acc64 + 2**31, 0xFFFFFFFF) - 2**31
-                shifted = tf.cast(tf.bitwise.right_shift(wrapped, tf.constant(op.out_rshift, tf.int64)), tf.float64)
-            else:  # floor(acc / 2^s) is the arithmetic shift, exact in float64
-                shifted = tf.floor(acc * 2.0**-op.out_rshift)
-            out = tf.clip_by_value(shifted, self.plan.qmin, self.plan.qmax)
-            sats = int(tf.math.count_nonzero(out != shifted))
-            return tf.cast(out, tf.int16).numpy(), sats, overflows
-        h = tf.constant(x, dtype=tf.int64)
+            out, sats, overflows = shift_ops.requantize(acc, start, *self._stage[op.name])
+            return out.numpy(), sats, overflows
+        h = tf.constant(x)
         if op.kind == "relu":
             out = tf.maximum(h, 0)
         elif op.kind == "maxpool":
-            out = tf.nn.max_pool2d(tf.cast(h, tf.float64), op.kernel, op.stride, "VALID")
+            out = tf.nn.max_pool2d(h, op.kernel, op.stride, "VALID")
         elif op.kind == "avgpool":
             # float64 mean x count is within 2^-52 relative of the integer sum, so rounding
             # recovers the exact sum; then C division (toward zero) as the kernel does.
@@ -106,7 +106,7 @@ class ShiftEngine(Engine):
             out = tf.truncatediv(tf.cast(tf.round(mean * count), tf.int64), count)
         elif op.kind == "gap":
             count = op.in_shape[0] * op.in_shape[1]
-            out = tf.truncatediv(tf.reduce_sum(h, axis=(1, 2), keepdims=True), count)
+            out = tf.truncatediv(tf.reduce_sum(tf.cast(h, tf.int64), axis=(1, 2), keepdims=True), count)
         elif op.kind == "flatten":
             out = tf.reshape(h, (-1, *op.out_shape))
         else:

@@ -1,0 +1,54 @@
+"""The shift model's output stage for conv and dense, fused by XLA into one pass for large batches.
+
+Imported by ShiftEngine when it runs (this module imports TensorFlow). The convolutions and
+matrix products stay outside XLA: TensorFlow's own float64 kernels are several times faster
+than XLA's on the CPU. The output stage is a dozen element-wise steps; run eagerly, each is a
+pass over memory, and on a batch of a million values or more XLA's single fused pass is about
+five times faster. XLA compiles once per input shape (about 0.06 s, then cached), which pays
+within about ten batches at XLA_MIN_SIZE values (some 5 ms saved per batch there, far more
+above); smaller batches run the same function eagerly, so one-sample runs compile nothing.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+XLA_MIN_SIZE = 2**18
+
+
+def _requantize(acc, start, out_rshift, qmin, qmax):
+    exact = tf.cast(acc + start, tf.int64)
+    wrapped = tf.bitwise.bitwise_and(exact + 2**31, 0xFFFFFFFF) - 2**31
+    shifted = tf.bitwise.right_shift(wrapped, out_rshift)
+    out = tf.clip_by_value(shifted, qmin, qmax)
+    # Both counts in one reduction (saturations in the low 32 bits, overflows above): XLA runs
+    # each reduction as a pass of its own, and two separate ones cost more than all the rest.
+    counts = tf.reduce_sum(tf.cast(out != shifted, tf.int64) + tf.cast(wrapped != exact, tf.int64) * 2**32)
+    return tf.cast(out, tf.int16), counts
+
+
+# Traced once for any shape (XLA still compiles once per shape, and caches it).
+_SIGNATURE = [tf.TensorSpec([None] * 4, tf.float64), tf.TensorSpec([None], tf.float64),
+              *[tf.TensorSpec([], tf.int64)] * 3]
+_requantize_xla = tf.function(_requantize, jit_compile=True, input_signature=_SIGNATURE)
+
+
+def requantize(acc, start, out_rshift, qmin, qmax):
+    """The kernel's output stage on an exact float64 sum of products (DESIGN.md rule 4).
+
+    Args:
+        acc: Σ w·x (N, H, W, C) float64, exact.
+        start: (C,) float64, bias << bias_lshift plus NN_ROUND (exact integers).
+        out_rshift, qmin, qmax: int64 scalar tensors.
+
+    acc + start is an exact integer, so the int64 cast is exact; it is wrapped to int32 as the
+    device does, shifted (arithmetic, floor) and saturated, with no data-dependent branch.
+    Returns (out int16 tensor, saturated outputs, outputs whose accumulator left int32); a batch
+    has far fewer than 2^32 values, so each count fits its 32 bits.
+    """
+    if acc.shape.num_elements() >= 2**32:
+        raise ValueError(f"{acc.shape.num_elements()} values in one batch: too many to count in 32 bits")
+    step = _requantize_xla if acc.shape.num_elements() >= XLA_MIN_SIZE else _requantize
+    out, counts = step(acc, start, out_rshift, qmin, qmax)
+    counts = int(counts)
+    return out, counts & 0xFFFFFFFF, counts >> 32
