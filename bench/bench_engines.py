@@ -176,7 +176,7 @@ def main() -> int:
                                 timed(lambda: eng.run(xi))))
             if eng.native.simd == "avx512-vnni":
                 eng.native.lib.qv_host_simd_limit(1)
-                native_rows.append(("native_avx2", f"(d) native, fast capped to avx2, {eng.threads} threads, final",
+                native_rows.append(("native_avx2", f"(d) native, fast capped to avx2, {eng.threads} threads, final op only",
                                     timed(lambda: eng.run(xi, keep=False))))
                 eng.native.lib.qv_host_simd_limit(2)
     one = NativeEngine(plan, kernels="fast", threads=1)
@@ -198,10 +198,11 @@ def main() -> int:
     print(f"machine: {cpu_model()}, {os.cpu_count()} cores; python {platform.python_version()}, "
           f"TensorFlow oneDNN {'on' if onednn else 'off (qverify default)'}")
     print(f"demo: {macs / 1e6:.2f} MMAC per sample, {n} samples (test split) for every row")
-    print(f"{'':<48} {'seconds':>8} {'samples/s':>10} {'GMAC/s':>7} {'x (a)':>7} {'x (b)':>6}")
+    width = max(len(name) for _, name, _ in rows)
+    print(f"{'':<{width}} {'seconds':>8} {'samples/s':>10} {'GMAC/s':>7} {'x (a)':>7} {'x (b)':>6}")
     for key, name, sec in rows:
         r = rate[key]
-        print(f"{name:<48} {sec:>8.3f} {r:>10.1f} {r * macs / 1e9:>7.2f} {r / rate['a']:>7.1f} {r / rate['b']:>6.2f}")
+        print(f"{name:<{width}} {sec:>8.3f} {r:>10.1f} {r * macs / 1e9:>7.2f} {r / rate['a']:>7.1f} {r / rate['b']:>6.2f}")
 
     shift_out = shift.run(xi).outputs
     same = {k: all(np.array_equal(shift_out[name], out) for name, out in eng.run(xi).outputs.items())
