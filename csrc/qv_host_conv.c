@@ -81,32 +81,50 @@ typedef struct
     int32_t init[QV_OC_BLOCK];
 } qv_conv_job;
 
-
-/* The patch of output pixel (oy, ox): a pointer into src when it is contiguous there, else gathered into slot. */
-static const int16_t *qv_column(const qv_op_t *op, uint32_t oy, uint32_t ox, const int16_t *src, int16_t *slot)
-{
-    const int32_t base_y = (int32_t)(oy * op->stride_h) - (int32_t)op->pad_h;
-    const int32_t base_x = (int32_t)(ox * op->stride_w) - (int32_t)op->pad_w;
-    if ((op->k_w == op->in_w) && (base_x == 0) && (base_y >= 0) && (base_y + (int32_t)op->k_h <= (int32_t)op->in_h))
-    {
-        return src + (size_t)base_y * op->in_w * op->in_c;
-    }
-    qv_im2col_q15(slot, src, op->in_w, op->in_h, op->in_c, op->k_w, op->k_h, base_x, base_y);
-    return slot;
-}
-
-/* Columns of pixels px .. px+count-1 (count <= n); the unused tail repeats the first (computed, never stored). */
+/* Columns of pixels px .. px+count-1 (count <= n): a pointer into src where the patch is contiguous
+ * there (the window spans whole rows inside the image), else gathered into a slot of job->cols; the
+ * unused tail repeats the first (computed, never stored). */
 static void qv_columns(const qv_conv_job *job, uint32_t px, uint32_t count, uint32_t n, const int16_t *src,
                        const int16_t **col)
 {
     const qv_op_t *op = job->op;
-    uint32_t oy = px / op->out_w;
-    uint32_t ox = px % op->out_w;
+    const uint32_t out_w = op->out_w;
+    const int32_t k_h = op->k_h;
+    const int32_t in_h = op->in_h;
+    const int whole_rows = (op->k_w == op->in_w);
+    const size_t row = (size_t)op->in_w * op->in_c;
+    uint32_t oy = px / out_w;
+    uint32_t ox = px % out_w;
     uint32_t p;
+    if (whole_rows && (out_w == 1u) && (op->pad_w == 0u))
+    {
+        /* 1-D signals: every window of the pass inside the image is the common case */
+        const int32_t first = (int32_t)(px * op->stride_h) - (int32_t)op->pad_h;
+        const int32_t last = first + (int32_t)((count - 1u) * op->stride_h);
+        if ((first >= 0) && (last + k_h <= in_h))
+        {
+            for (p = 0; p < n; p++)
+            {
+                col[p] = src + (size_t)(first + (int32_t)(((p < count) ? p : 0u) * op->stride_h)) * row;
+            }
+            return;
+        }
+    }
     for (p = 0; p < count; p++)
     {
-        col[p] = qv_column(op, oy, ox, src, job->cols + (size_t)p * job->col_len);
-        if (++ox == op->out_w)
+        const int32_t base_y = (int32_t)(oy * op->stride_h) - (int32_t)op->pad_h;
+        const int32_t base_x = (int32_t)(ox * op->stride_w) - (int32_t)op->pad_w;
+        if (whole_rows && (base_x == 0) && (base_y >= 0) && (base_y + k_h <= in_h))
+        {
+            col[p] = src + (size_t)base_y * row;
+        }
+        else
+        {
+            int16_t *slot = job->cols + (size_t)p * job->col_len;
+            qv_im2col_q15(slot, src, op->in_w, op->in_h, op->in_c, op->k_w, op->k_h, base_x, base_y);
+            col[p] = slot;
+        }
+        if (++ox == out_w)
         {
             ox = 0;
             oy++;
@@ -131,9 +149,14 @@ static uint32_t qv_pack_block(qv_conv_job *job, uint32_t ob)
         int16_t *dst = job->wp + (size_t)k * 2u * QV_OC_BLOCK;
         for (j = 0; j < QV_OC_BLOCK; j++)
         {
-            const int16_t *w = op->weights + (size_t)(ob + j) * job->col_len + 2u * k;
-            dst[2u * j] = (j < n_oc) ? w[0] : 0;
-            dst[2u * j + 1u] = ((j < n_oc) && (2u * k + 1u < job->col_len)) ? w[1] : 0;
+            dst[2u * j] = 0;
+            dst[2u * j + 1u] = 0;
+            if (j < n_oc)
+            {
+                const int16_t *w = op->weights + (size_t)(ob + j) * job->col_len + 2u * k;
+                dst[2u * j] = w[0];
+                dst[2u * j + 1u] = (2u * k + 1u < job->col_len) ? w[1] : 0;
+            }
         }
     }
     for (j = 0; j < QV_OC_BLOCK; j++)
@@ -143,21 +166,33 @@ static uint32_t qv_pack_block(qv_conv_job *job, uint32_t ob)
     return n_oc;
 }
 
-/* Pair k of a column, (x[2k], x[2k+1]), as one 32-bit lane value; for k == job->pairs (the last
- * element of an odd-length patch) that element paired with 0. */
-static inline int32_t qv_pair(const qv_conv_job *job, const int16_t *col, uint32_t k)
+/* Element pair (col[at], col[at + 1]) as one 32-bit lane value; with last, col[at] paired with 0 (the
+ * end of an odd-length patch). */
+static inline int32_t qv_pair(const int16_t *col, uint32_t at, int last)
 {
     int32_t v;
-    if (k == job->pairs)
+    if (last)
     {
-        return (int32_t)(uint16_t)col[2u * k];
+        return (int32_t)(uint16_t)col[at];
     }
-    memcpy(&v, col + 2u * k, sizeof(v));
+    memcpy(&v, col + at, sizeof(v));
     return v;
 }
 
 #define QV_TARGET_AVX512 __attribute__((target("avx2,avx512f,avx512bw,avx512vl,avx512vnni")))
 #define QV_TARGET_AVX2 __attribute__((target("avx2")))
+
+/* acc[p] += the pair at `at` of column p times the 16 channels' packed weights wp, for every pixel p */
+QV_TARGET_AVX512 static inline void qv_madd_avx512(__m512i *acc, const int16_t *wp, const int16_t *const *col,
+                                                   uint32_t at, int last)
+{
+    const __m512i w = _mm512_load_si512((const void *)wp);
+    uint32_t p;
+    for (p = 0; p < QV_PX_BLOCK; p++)
+    {
+        acc[p] = _mm512_dpwssd_epi32(acc[p], _mm512_set1_epi32(qv_pair(col[p], at, last)), w);
+    }
+}
 
 QV_TARGET_AVX512 static void qv_block_avx512(const qv_conv_job *job, const int16_t *src, int16_t *dst, uint32_t ob,
                                              uint32_t n_oc)
@@ -179,23 +214,41 @@ QV_TARGET_AVX512 static void qv_block_avx512(const qv_conv_job *job, const int16
         {
             acc[p] = init;
         }
-        for (k = 0; k < slots; k++)
+        for (k = 0; k < job->pairs; k++)
         {
-            const __m512i w = _mm512_load_si512((const void *)(job->wp + (size_t)k * 2u * QV_OC_BLOCK));
-            for (p = 0; p < QV_PX_BLOCK; p++)
-            {
-                acc[p] = _mm512_dpwssd_epi32(acc[p], _mm512_set1_epi32(qv_pair(job, col[p], k)), w);
-            }
+            qv_madd_avx512(acc, job->wp + (size_t)k * 2u * QV_OC_BLOCK, col, 2u * k, 0);
         }
-        for (p = 0; p < count; p++)
+        if (job->pairs < slots)
         {
-            const __m256i out = _mm512_cvtsepi32_epi16(_mm512_sra_epi32(acc[p], shift));
-            _mm256_mask_storeu_epi16((void *)(dst + (size_t)(px + p) * job->op->out_c + ob), store_mask, out);
+            qv_madd_avx512(acc, job->wp + (size_t)k * 2u * QV_OC_BLOCK, col, 2u * k, 1);
+        }
+        for (p = 0; p < QV_PX_BLOCK; p++) /* all of acc[] (constant indices keep it in registers) */
+        {
+            if (p < count)
+            {
+                const __m256i out = _mm512_cvtsepi32_epi16(_mm512_sra_epi32(acc[p], shift));
+                _mm256_mask_storeu_epi16((void *)(dst + (size_t)(px + p) * job->op->out_c + ob), store_mask, out);
+            }
         }
     }
 }
 
 #define QV_PX_AVX2 4u
+
+/* The AVX2 step: channels 0-7 in lo, 8-15 in hi (vpmaddwd, then a wrapping vpaddd) */
+QV_TARGET_AVX2 static inline void qv_madd_avx2(__m256i *lo, __m256i *hi, const int16_t *wp, const int16_t *const *col,
+                                               uint32_t at, int last)
+{
+    const __m256i w_lo = _mm256_load_si256((const __m256i *)wp);
+    const __m256i w_hi = _mm256_load_si256((const __m256i *)(wp + QV_OC_BLOCK));
+    uint32_t p;
+    for (p = 0; p < QV_PX_AVX2; p++)
+    {
+        const __m256i x = _mm256_set1_epi32(qv_pair(col[p], at, last));
+        lo[p] = _mm256_add_epi32(lo[p], _mm256_madd_epi16(x, w_lo));
+        hi[p] = _mm256_add_epi32(hi[p], _mm256_madd_epi16(x, w_hi));
+    }
+}
 
 QV_TARGET_AVX2 static void qv_block_avx2(const qv_conv_job *job, const int16_t *src, int16_t *dst, uint32_t ob,
                                          uint32_t n_oc)
@@ -219,19 +272,15 @@ QV_TARGET_AVX2 static void qv_block_avx2(const qv_conv_job *job, const int16_t *
             lo[p] = init_lo;
             hi[p] = init_hi;
         }
-        for (k = 0; k < slots; k++)
+        for (k = 0; k < job->pairs; k++)
         {
-            const int16_t *w = job->wp + (size_t)k * 2u * QV_OC_BLOCK;
-            const __m256i w_lo = _mm256_load_si256((const __m256i *)w);
-            const __m256i w_hi = _mm256_load_si256((const __m256i *)(w + QV_OC_BLOCK));
-            for (p = 0; p < QV_PX_AVX2; p++)
-            {
-                const __m256i x = _mm256_set1_epi32(qv_pair(job, col[p], k));
-                lo[p] = _mm256_add_epi32(lo[p], _mm256_madd_epi16(x, w_lo));
-                hi[p] = _mm256_add_epi32(hi[p], _mm256_madd_epi16(x, w_hi));
-            }
+            qv_madd_avx2(lo, hi, job->wp + (size_t)k * 2u * QV_OC_BLOCK, col, 2u * k, 0);
         }
-        for (p = 0; p < count; p++)
+        if (job->pairs < slots)
+        {
+            qv_madd_avx2(lo, hi, job->wp + (size_t)k * 2u * QV_OC_BLOCK, col, 2u * k, 1);
+        }
+        for (p = 0; p < QV_PX_AVX2 && p < count; p++)
         {
             /* packs interleaves 128-bit lanes: (lo0-3 hi0-3 | lo4-7 hi4-7); the permute restores channel order */
             const __m256i packed = _mm256_packs_epi32(_mm256_sra_epi32(lo[p], shift), _mm256_sra_epi32(hi[p], shift));
