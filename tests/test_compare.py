@@ -108,6 +108,16 @@ def test_cli_compare_exit_codes_and_json(small, tmp_path, capsys):
     assert code == 1 and "first divergent op: conv_a" in out and "first mismatches (sample, h, w, c" in out
     data = json.loads(js.read_text())
     assert data["first_divergent"] == "conv_a" and data["samples"] == [3] and not data["ok"]
+    # --samples N is the first N (as in eval and the gate), START:STOP a range, --sample one index
+    assert main(["compare", "--plan", str(d / "plan"), "--samples", "5", "--json", str(js)]) == 0
+    assert json.loads(js.read_text())["samples"] == [0, 1, 2, 3, 4]
+    assert main(["compare", "--plan", str(d / "plan"), "--samples", "2:4", "--json", str(js)]) == 0
+    assert json.loads(js.read_text())["samples"] == [2, 3]
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["compare", "--plan", str(d / "plan"), "--samples", "0"])
+    assert exit_info.value.code == 2
+    assert "0 samples: expected N > 0 (the first N) or START:STOP" in capsys.readouterr().err
     assert main(["compare", "--plan", str(d / "plan"), "--layer", "nope"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no op named 'nope'" in err

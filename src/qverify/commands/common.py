@@ -17,7 +17,21 @@ def positive(text: str) -> int:
     return value
 
 
+def samples_arg(text: str) -> list[int]:
+    """--samples: N (the first N, as eval, demo and the gate's `samples` read it) or START:STOP."""
+    if ":" in text:
+        return sample_range(text)
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a sample count N or a range like 0:64") from None
+    if n <= 0:
+        raise argparse.ArgumentTypeError(f"{n} samples: expected N > 0 (the first N) or START:STOP")
+    return list(range(n))
+
+
 def sample_range(text: str) -> list[int]:
+    """--sample: one index; also parses START:STOP."""
     try:
         if ":" in text:
             lo, hi = (int(v) for v in text.split(":", 1))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from qverify.commands.common import EXIT_MISMATCH, EXIT_OK, load_plan, load_samples, sample_range
+from qverify.commands.common import EXIT_MISMATCH, EXIT_OK, load_plan, load_samples, sample_range, samples_arg
 from qverify.errors import QVerifyError
 
 
@@ -42,7 +42,8 @@ def add_parser(sub) -> None:
     p.add_argument("--layer", help="show first mismatches and the LSB-difference histogram of this op")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--sample", dest="samples", type=sample_range, help="one sample index")
-    group.add_argument("--samples", dest="samples", type=sample_range, help="a range START:STOP (default 0:64)")
+    group.add_argument("--samples", dest="samples", type=samples_arg,
+                       help="the first N samples, or a range START:STOP (default 0:64)")
     p.add_argument("--mode", choices=("propagated", "isolated"), default="propagated",
                    help="isolated feeds every op the reference's input, naming the first divergent op")
     p.add_argument("--engines", default="shift,native", help="reference,tested (default shift,native)")
