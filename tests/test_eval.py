@@ -305,7 +305,9 @@ def test_streaming_memory_does_not_grow_with_samples(tmp_path):
 def test_kernels_are_vectorised():
     """The plain-C kernels compile to packed multiply-adds (pmaddwd), not scalar code, and the fast
     build's host conv (eval's default) holds vpdpwssd (AVX-512 VNNI) and vpmaddwd (AVX2) loops."""
+    import importlib
     import importlib.util
+    import re
 
     native_lib.load("plain", "truncate")  # refuses a stale build
     path = Path(__file__).resolve().parents[1] / "bench" / "bench_engines.py"
@@ -315,9 +317,16 @@ def test_kernels_are_vectorised():
     counts = bench.vectorisation("qverify._native_plain_truncate")
     assert set(counts) == {*bench.HOT, "arm_relu_q15 (pmaxsw)"}
     assert all(counts.values()), counts
-    native_lib.load("fast", "truncate")
+    fast_lib = native_lib.load("fast", "truncate")
     fast = bench.vectorisation("qverify._native_fast_truncate", bench.HOT_FAST)
     assert set(fast) == set(bench.HOT_FAST) and all(fast.values()), fast
+    # run-time dispatch is only safe if nothing but the AVX-512 function uses AVX-512 registers and
+    # nothing outside the two SIMD functions uses AVX at all (the module must run on any x86-64)
+    functions = bench.disassembly(importlib.import_module(fast_lib.module_name).__file__)
+    avx512 = re.compile(r"%zmm|%k[1-7]|%[xy]mm(1[6-9]|2[0-9]|3[01])\b")
+    assert not avx512.search(functions["qv_block_avx2"])
+    assert not [name for name, body in functions.items()
+                if name not in ("qv_block_avx512", "qv_block_avx2") and re.search(r"%ymm|%zmm", body)]
 
 def test_sample_ranges_keep_source_indices(small):
     """A data set that starts at sample k holds rows k.. and reports indices in the source's numbering."""
