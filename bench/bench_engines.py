@@ -35,12 +35,11 @@ import time
 
 TARGETS = (("native", "a", 50.0), ("native", "b", 2.0), ("shift", "a", 5.0))
 PACKED_MAC = ("pmaddwd", "vpmaddwd", "vpdpwssd")
-# kernel -> functions its plain path runs (static helpers may or may not be inlined)
 # kernel -> the functions its plain path runs (static helpers may or may not be inlined); the square
 # arm_convolve_HWC_q15_basic/_fast delegate to the non-square kernels listed here.
 HOT = {
-    "arm_convolve_HWC_q15_fast_nonsquare": ("arm_convolve_HWC_q15_fast_nonsquare", "qv_cfn_plain_pair"),
-    "qv_convolve_HWC_q15_basic_nonsquare": ("qv_convolve_HWC_q15_basic_nonsquare", "qv_bns_pixels"),
+    "arm_convolve_HWC_q15_fast_nonsquare": ("arm_convolve_HWC_q15_fast_nonsquare", "qv_cfn_two_columns"),
+    "qv_convolve_HWC_q15_basic_nonsquare": ("qv_convolve_HWC_q15_basic_nonsquare",),
     "arm_fully_connected_q15": ("arm_fully_connected_q15",),
 }
 # the fast build's host SIMD conv, one function per instruction set (csrc/qv_host_conv.c)

@@ -22,6 +22,7 @@
 #include "arm_nnsupportfunctions.h"
 #include "qv_support.h"
 
+#if defined(ARM_MATH_DSP)
 static q31_t qv_cfn_init(q15_t bias, uint16_t bias_shift, uint16_t out_shift)
 {
     (void)out_shift; /* unused when ARM_NN_TRUNCATE makes NN_ROUND 0 */
@@ -45,14 +46,12 @@ static void qv_cfn_two_columns(const q15_t *wt,
     {
         const q15_t *w0 = wt + (size_t)oc * col_len;
         const q15_t *w1 = w0 + col_len;
-        q31_t s00 = qv_cfn_init(bias[oc], bias_shift, out_shift); /* channel oc, pixel 0 */
-        q31_t s01 = s00;                                            /* channel oc, pixel 1 */
-        q31_t s10 = qv_cfn_init(bias[oc + 1u], bias_shift, out_shift);
-        q31_t s11 = s10;
-#if defined(ARM_MATH_DSP)
         const q15_t *p0 = c0;
         const q15_t *p1 = c1;
-        uint32_t u00 = (uint32_t)s00, u01 = (uint32_t)s01, u10 = (uint32_t)s10, u11 = (uint32_t)s11;
+        uint32_t u00 = (uint32_t)qv_cfn_init(bias[oc], bias_shift, out_shift); /* channel oc, pixel 0 */
+        uint32_t u01 = u00;                                                     /* channel oc, pixel 1 */
+        uint32_t u10 = (uint32_t)qv_cfn_init(bias[oc + 1u], bias_shift, out_shift);
+        uint32_t u11 = u10;
         uint32_t pairs = col_len >> 1; /* col_len is even */
         while (pairs > 0u)
         {
@@ -66,35 +65,10 @@ static void qv_cfn_two_columns(const q15_t *wt,
             u11 = __SMLAD(b1, a1, u11);
             pairs--;
         }
-        s00 = (q31_t)u00;
-        s01 = (q31_t)u01;
-        s10 = (q31_t)u10;
-        s11 = (q31_t)u11;
-        out0[oc] = (q15_t)__SSAT(s00 >> out_shift, 16);
-        out0[oc + 1u] = (q15_t)__SSAT(s10 >> out_shift, 16);
-        out1[oc] = (q15_t)__SSAT(s01 >> out_shift, 16);
-        out1[oc + 1u] = (q15_t)__SSAT(s11 >> out_shift, 16);
-#else
-        {
-            const q15_t *QV_RESTRICT wr0 = w0;
-            const q15_t *QV_RESTRICT wr1 = w1;
-            const q15_t *QV_RESTRICT x0 = c0;
-            const q15_t *QV_RESTRICT x1 = c1;
-            uint32_t u00 = (uint32_t)s00, u01 = (uint32_t)s01, u10 = (uint32_t)s10, u11 = (uint32_t)s11;
-            uint32_t i;
-            for (i = 0; i < col_len; i++)
-            {
-                u00 += (uint32_t)((q31_t)wr0[i] * (q31_t)x0[i]);
-                u01 += (uint32_t)((q31_t)wr0[i] * (q31_t)x1[i]);
-                u10 += (uint32_t)((q31_t)wr1[i] * (q31_t)x0[i]);
-                u11 += (uint32_t)((q31_t)wr1[i] * (q31_t)x1[i]);
-            }
-            out0[oc] = (q15_t)qv_sat16((q31_t)u00 >> out_shift);
-            out0[oc + 1u] = (q15_t)qv_sat16((q31_t)u10 >> out_shift);
-            out1[oc] = (q15_t)qv_sat16((q31_t)u01 >> out_shift);
-            out1[oc + 1u] = (q15_t)qv_sat16((q31_t)u11 >> out_shift);
-        }
-#endif
+        out0[oc] = (q15_t)__SSAT((q31_t)u00 >> out_shift, 16);
+        out0[oc + 1u] = (q15_t)__SSAT((q31_t)u10 >> out_shift, 16);
+        out1[oc] = (q15_t)__SSAT((q31_t)u01 >> out_shift, 16);
+        out1[oc + 1u] = (q15_t)__SSAT((q31_t)u11 >> out_shift, 16);
     }
 }
 
@@ -113,11 +87,9 @@ static void qv_cfn_one_column(const q15_t *wt,
     {
         const q15_t *w0 = wt + (size_t)oc * col_len;
         const q15_t *w1 = w0 + col_len;
-        q31_t s0 = qv_cfn_init(bias[oc], bias_shift, out_shift);
-        q31_t s1 = qv_cfn_init(bias[oc + 1u], bias_shift, out_shift);
-#if defined(ARM_MATH_DSP)
         const q15_t *p0 = c0;
-        uint32_t u0 = (uint32_t)s0, u1 = (uint32_t)s1;
+        uint32_t u0 = (uint32_t)qv_cfn_init(bias[oc], bias_shift, out_shift);
+        uint32_t u1 = (uint32_t)qv_cfn_init(bias[oc + 1u], bias_shift, out_shift);
         uint32_t pairs = col_len >> 1;
         while (pairs > 0u)
         {
@@ -126,91 +98,40 @@ static void qv_cfn_one_column(const q15_t *wt,
             u1 = __SMLAD(qv_read_q15x2_ia(&w1), a0, u1);
             pairs--;
         }
-        s0 = (q31_t)u0;
-        s1 = (q31_t)u1;
-        out0[oc] = (q15_t)__SSAT(s0 >> out_shift, 16);
-        out0[oc + 1u] = (q15_t)__SSAT(s1 >> out_shift, 16);
-#else
-        {
-            const q15_t *QV_RESTRICT wr0 = w0;
-            const q15_t *QV_RESTRICT wr1 = w1;
-            const q15_t *QV_RESTRICT x0 = c0;
-            uint32_t u0 = (uint32_t)s0, u1 = (uint32_t)s1;
-            uint32_t i;
-            for (i = 0; i < col_len; i++)
-            {
-                u0 += (uint32_t)((q31_t)wr0[i] * (q31_t)x0[i]);
-                u1 += (uint32_t)((q31_t)wr1[i] * (q31_t)x0[i]);
-            }
-            out0[oc] = (q15_t)qv_sat16((q31_t)u0 >> out_shift);
-            out0[oc + 1u] = (q15_t)qv_sat16((q31_t)u1 >> out_shift);
-        }
-#endif
+        out0[oc] = (q15_t)__SSAT((q31_t)u0 >> out_shift, 16);
+        out0[oc + 1u] = (q15_t)__SSAT((q31_t)u1 >> out_shift, 16);
     }
 }
-
-#if !defined(ARM_MATH_DSP)
+#else
 /*
- * Plain path: every output channel of two pixels, four channels per pass,
- * so each weight loaded feeds two accumulators and each input value four.
- * The inner loop is a plain dot product that compilers vectorise (pmaddwd
- * on x86); an odd channel pair left over goes through qv_cfn_two_columns.
+ * Plain path: the qv_ kernels' loop (qv_conv_pixels_q15, qv_support.h), every output channel of the
+ * pixels, four channels per pass; compilers vectorise its inner loops (pmaddwd on x86).
  */
-static void qv_cfn_plain_pair(const q15_t *wt,
+static void qv_cfn_two_columns(const q15_t *wt,
+                               uint32_t col_len,
+                               uint32_t ch_out,
+                               const q15_t *bias,
+                               uint16_t bias_shift,
+                               uint16_t out_shift,
+                               const q15_t *c0,
+                               const q15_t *c1,
+                               q15_t *out0,
+                               q15_t *out1)
+{
+    qv_conv_pixels_q15(wt, col_len, ch_out, bias, bias_shift, NN_ROUND(out_shift), out_shift, c0, c1, out0, out1);
+}
+
+static void qv_cfn_one_column(const q15_t *wt,
                               uint32_t col_len,
                               uint32_t ch_out,
                               const q15_t *bias,
                               uint16_t bias_shift,
                               uint16_t out_shift,
-                              const q15_t *QV_RESTRICT c0,
-                              const q15_t *QV_RESTRICT c1,
-                              q15_t *out0,
-                              q15_t *out1)
+                              const q15_t *c0,
+                              q15_t *out0)
 {
-    uint32_t oc = 0;
-    for (; oc + 4u <= ch_out; oc += 4u)
-    {
-        const q15_t *QV_RESTRICT w0 = wt + (size_t)oc * col_len;
-        const q15_t *QV_RESTRICT w1 = w0 + col_len;
-        const q15_t *QV_RESTRICT w2 = w1 + col_len;
-        const q15_t *QV_RESTRICT w3 = w2 + col_len;
-        uint32_t a00 = (uint32_t)qv_cfn_init(bias[oc], bias_shift, out_shift);
-        uint32_t a10 = (uint32_t)qv_cfn_init(bias[oc + 1u], bias_shift, out_shift);
-        uint32_t a20 = (uint32_t)qv_cfn_init(bias[oc + 2u], bias_shift, out_shift);
-        uint32_t a30 = (uint32_t)qv_cfn_init(bias[oc + 3u], bias_shift, out_shift);
-        uint32_t a01 = a00, a11 = a10, a21 = a20, a31 = a30;
-        uint32_t i;
-        for (i = 0; i < col_len; i++)
-        {
-            const q31_t x0 = c0[i];
-            const q31_t x1 = c1[i];
-            a00 += (uint32_t)(w0[i] * x0);
-            a01 += (uint32_t)(w0[i] * x1);
-            a10 += (uint32_t)(w1[i] * x0);
-            a11 += (uint32_t)(w1[i] * x1);
-            a20 += (uint32_t)(w2[i] * x0);
-            a21 += (uint32_t)(w2[i] * x1);
-            a30 += (uint32_t)(w3[i] * x0);
-            a31 += (uint32_t)(w3[i] * x1);
-        }
-        out0[oc] = (q15_t)qv_sat16((q31_t)a00 >> out_shift);
-        out1[oc] = (q15_t)qv_sat16((q31_t)a01 >> out_shift);
-        out0[oc + 1u] = (q15_t)qv_sat16((q31_t)a10 >> out_shift);
-        out1[oc + 1u] = (q15_t)qv_sat16((q31_t)a11 >> out_shift);
-        out0[oc + 2u] = (q15_t)qv_sat16((q31_t)a20 >> out_shift);
-        out1[oc + 2u] = (q15_t)qv_sat16((q31_t)a21 >> out_shift);
-        out0[oc + 3u] = (q15_t)qv_sat16((q31_t)a30 >> out_shift);
-        out1[oc + 3u] = (q15_t)qv_sat16((q31_t)a31 >> out_shift);
-    }
-    if (oc < ch_out)
-    {
-        qv_cfn_two_columns(wt + (size_t)oc * col_len, col_len, ch_out - oc, bias + oc, bias_shift, out_shift, c0,
-                           c1, out0 + oc, out1 + oc);
-    }
+    qv_conv_pixels_q15(wt, col_len, ch_out, bias, bias_shift, NN_ROUND(out_shift), out_shift, c0, NULL, out0, NULL);
 }
-#define QV_CFN_PAIR qv_cfn_plain_pair
-#else
-#define QV_CFN_PAIR qv_cfn_two_columns
 #endif
 
 arm_status arm_convolve_HWC_q15_fast_nonsquare(const q15_t *Im_in,
@@ -285,8 +206,8 @@ arm_status arm_convolve_HWC_q15_fast_nonsquare(const q15_t *Im_in,
                 qv_im2col_q15(col0, Im_in, dim_im_in_x, dim_im_in_y, ch_im_in, dim_kernel_x, dim_kernel_y, 0, y0);
                 qv_im2col_q15(col1, Im_in, dim_im_in_x, dim_im_in_y, ch_im_in, dim_kernel_x, dim_kernel_y, 0, y1);
             }
-            qv_cfn_plain_pair(wt, col_len, ch_im_out, bias, bias_shift, out_shift, a, b,
-                              Im_out + (size_t)p * ch_im_out, Im_out + (size_t)(p + 1u) * ch_im_out);
+            qv_cfn_two_columns(wt, col_len, ch_im_out, bias, bias_shift, out_shift, a, b,
+                               Im_out + (size_t)p * ch_im_out, Im_out + (size_t)(p + 1u) * ch_im_out);
         }
     }
     else
@@ -301,8 +222,8 @@ arm_status arm_convolve_HWC_q15_fast_nonsquare(const q15_t *Im_in,
                       ox0 * (int32_t)stride_x - (int32_t)padding_x, oy0 * (int32_t)stride_y - (int32_t)padding_y);
         qv_im2col_q15(col1, Im_in, dim_im_in_x, dim_im_in_y, ch_im_in, dim_kernel_x, dim_kernel_y,
                       ox1 * (int32_t)stride_x - (int32_t)padding_x, oy1 * (int32_t)stride_y - (int32_t)padding_y);
-        QV_CFN_PAIR(wt, col_len, ch_im_out, bias, bias_shift, out_shift, col0, col1,
-                    Im_out + (size_t)p * ch_im_out, Im_out + (size_t)(p + 1u) * ch_im_out);
+        qv_cfn_two_columns(wt, col_len, ch_im_out, bias, bias_shift, out_shift, col0, col1,
+                           Im_out + (size_t)p * ch_im_out, Im_out + (size_t)(p + 1u) * ch_im_out);
     }
     if (p < n_pix)
     {

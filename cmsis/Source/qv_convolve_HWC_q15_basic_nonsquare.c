@@ -17,116 +17,6 @@
 #include "qv_intrinsics.h"
 #include "qv_support.h"
 
-#if !defined(ARM_MATH_DSP)
-/*
- * Plain path: every output channel of one pixel (c1 == NULL) or of two
- * pixels, four channels per pass, so each weight loaded feeds several
- * accumulators.  The inner loops are plain dot products that compilers
- * vectorise (pmaddwd on x86).
- */
-static void qv_bns_pixels(const q15_t *wt,
-                          uint32_t col_len,
-                          uint32_t ch_out,
-                          const q15_t *bias,
-                          uint32_t bias_shift,
-                          int32_t round,
-                          uint32_t out_shift,
-                          const q15_t *QV_RESTRICT c0,
-                          const q15_t *QV_RESTRICT c1,
-                          q15_t *out0,
-                          q15_t *out1)
-{
-    uint32_t oc = 0;
-    if (c1 != NULL)
-    {
-        for (; oc + 4u <= ch_out; oc += 4u)
-        {
-            const q15_t *QV_RESTRICT w0 = wt + (size_t)oc * col_len;
-            const q15_t *QV_RESTRICT w1 = w0 + col_len;
-            const q15_t *QV_RESTRICT w2 = w1 + col_len;
-            const q15_t *QV_RESTRICT w3 = w2 + col_len;
-            uint32_t a00 = (uint32_t)qv_acc_init(bias[oc], bias_shift, round);
-            uint32_t a10 = (uint32_t)qv_acc_init(bias[oc + 1u], bias_shift, round);
-            uint32_t a20 = (uint32_t)qv_acc_init(bias[oc + 2u], bias_shift, round);
-            uint32_t a30 = (uint32_t)qv_acc_init(bias[oc + 3u], bias_shift, round);
-            uint32_t a01 = a00, a11 = a10, a21 = a20, a31 = a30;
-            uint32_t i;
-            for (i = 0; i < col_len; i++)
-            {
-                const int32_t x0 = c0[i];
-                const int32_t x1 = c1[i];
-                a00 += (uint32_t)(w0[i] * x0);
-                a01 += (uint32_t)(w0[i] * x1);
-                a10 += (uint32_t)(w1[i] * x0);
-                a11 += (uint32_t)(w1[i] * x1);
-                a20 += (uint32_t)(w2[i] * x0);
-                a21 += (uint32_t)(w2[i] * x1);
-                a30 += (uint32_t)(w3[i] * x0);
-                a31 += (uint32_t)(w3[i] * x1);
-            }
-            out0[oc] = qv_out_q15((int32_t)a00, out_shift);
-            out1[oc] = qv_out_q15((int32_t)a01, out_shift);
-            out0[oc + 1u] = qv_out_q15((int32_t)a10, out_shift);
-            out1[oc + 1u] = qv_out_q15((int32_t)a11, out_shift);
-            out0[oc + 2u] = qv_out_q15((int32_t)a20, out_shift);
-            out1[oc + 2u] = qv_out_q15((int32_t)a21, out_shift);
-            out0[oc + 3u] = qv_out_q15((int32_t)a30, out_shift);
-            out1[oc + 3u] = qv_out_q15((int32_t)a31, out_shift);
-        }
-        for (; oc < ch_out; oc++)
-        {
-            const q15_t *QV_RESTRICT w0 = wt + (size_t)oc * col_len;
-            uint32_t a00 = (uint32_t)qv_acc_init(bias[oc], bias_shift, round);
-            uint32_t a01 = a00;
-            uint32_t i;
-            for (i = 0; i < col_len; i++)
-            {
-                a00 += (uint32_t)(w0[i] * (int32_t)c0[i]);
-                a01 += (uint32_t)(w0[i] * (int32_t)c1[i]);
-            }
-            out0[oc] = qv_out_q15((int32_t)a00, out_shift);
-            out1[oc] = qv_out_q15((int32_t)a01, out_shift);
-        }
-        return;
-    }
-    for (; oc + 4u <= ch_out; oc += 4u)
-    {
-        const q15_t *QV_RESTRICT w0 = wt + (size_t)oc * col_len;
-        const q15_t *QV_RESTRICT w1 = w0 + col_len;
-        const q15_t *QV_RESTRICT w2 = w1 + col_len;
-        const q15_t *QV_RESTRICT w3 = w2 + col_len;
-        uint32_t a0 = (uint32_t)qv_acc_init(bias[oc], bias_shift, round);
-        uint32_t a1 = (uint32_t)qv_acc_init(bias[oc + 1u], bias_shift, round);
-        uint32_t a2 = (uint32_t)qv_acc_init(bias[oc + 2u], bias_shift, round);
-        uint32_t a3 = (uint32_t)qv_acc_init(bias[oc + 3u], bias_shift, round);
-        uint32_t i;
-        for (i = 0; i < col_len; i++)
-        {
-            const int32_t x0 = c0[i];
-            a0 += (uint32_t)(w0[i] * x0);
-            a1 += (uint32_t)(w1[i] * x0);
-            a2 += (uint32_t)(w2[i] * x0);
-            a3 += (uint32_t)(w3[i] * x0);
-        }
-        out0[oc] = qv_out_q15((int32_t)a0, out_shift);
-        out0[oc + 1u] = qv_out_q15((int32_t)a1, out_shift);
-        out0[oc + 2u] = qv_out_q15((int32_t)a2, out_shift);
-        out0[oc + 3u] = qv_out_q15((int32_t)a3, out_shift);
-    }
-    for (; oc < ch_out; oc++)
-    {
-        const q15_t *QV_RESTRICT w0 = wt + (size_t)oc * col_len;
-        uint32_t a0 = (uint32_t)qv_acc_init(bias[oc], bias_shift, round);
-        uint32_t i;
-        for (i = 0; i < col_len; i++)
-        {
-            a0 += (uint32_t)(w0[i] * (int32_t)c0[i]);
-        }
-        out0[oc] = qv_out_q15((int32_t)a0, out_shift);
-    }
-}
-#endif
-
 arm_status qv_convolve_HWC_q15_basic_nonsquare(const q15_t *Im_in,
                                                uint16_t dim_im_in_x,
                                                uint16_t dim_im_in_y,
@@ -193,7 +83,7 @@ arm_status qv_convolve_HWC_q15_basic_nonsquare(const q15_t *Im_in,
             q15_t *dst = Im_out + (size_t)oy * ch_im_out;
             if ((y0 >= 0) && (oy + 1 < (int32_t)dim_im_out_y) && (y1 + (int32_t)dim_kernel_y <= (int32_t)dim_im_in_y))
             {
-                qv_bns_pixels(wt, col_len, ch_im_out, bias, bias_shift, round, out_shift, Im_in + (size_t)y0 * row,
+                qv_conv_pixels_q15(wt, col_len, ch_im_out, bias, bias_shift, round, out_shift, Im_in + (size_t)y0 * row,
                               Im_in + (size_t)y1 * row, dst, dst + ch_im_out);
                 oy += 2;
             }
@@ -209,7 +99,7 @@ arm_status qv_convolve_HWC_q15_basic_nonsquare(const q15_t *Im_in,
                     qv_im2col_q15(bufferA, Im_in, dim_im_in_x, dim_im_in_y, ch_im_in, dim_kernel_x, dim_kernel_y, 0,
                                   y0);
                 }
-                qv_bns_pixels(wt, col_len, ch_im_out, bias, bias_shift, round, out_shift, c0, NULL, dst, NULL);
+                qv_conv_pixels_q15(wt, col_len, ch_im_out, bias, bias_shift, round, out_shift, c0, NULL, dst, NULL);
                 oy += 1;
             }
         }
@@ -221,7 +111,7 @@ arm_status qv_convolve_HWC_q15_basic_nonsquare(const q15_t *Im_in,
         {
             qv_im2col_q15(bufferA, Im_in, dim_im_in_x, dim_im_in_y, ch_im_in, dim_kernel_x, dim_kernel_y,
                           ox * (int32_t)stride_x - (int32_t)padding_x, oy * (int32_t)stride_y - (int32_t)padding_y);
-            qv_bns_pixels(wt, col_len, ch_im_out, bias, bias_shift, round, out_shift, bufferA, NULL, out, NULL);
+            qv_conv_pixels_q15(wt, col_len, ch_im_out, bias, bias_shift, round, out_shift, bufferA, NULL, out, NULL);
             out += ch_im_out;
         }
     }
