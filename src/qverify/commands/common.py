@@ -45,6 +45,17 @@ def sample_range(text: str) -> list[int]:
     return list(range(lo, hi))
 
 
+def sample_args(p: argparse.ArgumentParser, default: int) -> None:
+    """--sample / --samples (default: the first `default` samples) and --mode, as compare and target take them."""
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--sample", dest="samples", type=sample_range, help="one sample index")
+    group.add_argument("--samples", dest="samples", type=samples_arg,
+                       help=f"the first N samples, or a range START:STOP (default 0:{default})")
+    p.add_argument("--mode", choices=("propagated", "isolated"), default="propagated",
+                   help="isolated feeds every op the reference's input, naming the first divergent op")
+    p.set_defaults(samples=list(range(default)))
+
+
 def model_args(p: argparse.ArgumentParser) -> None:
     """--model, --weights, --data."""
     p.add_argument("--model", help="saved model (.keras/.h5) or module:Factory / file.py:Factory (default: the demo)")

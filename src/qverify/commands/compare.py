@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from qverify.commands.common import EXIT_MISMATCH, EXIT_OK, load_plan, load_samples, sample_range, samples_arg
+from qverify.commands.common import EXIT_MISMATCH, EXIT_OK, load_plan, load_samples, sample_args
 from qverify.errors import QVerifyError
 
 
@@ -40,12 +40,7 @@ def add_parser(sub) -> None:
     p.add_argument("--plan", help="plan directory written by quantize (default: the demo's plan)")
     p.add_argument("--data", help="input .npy (default: the data the plan was calibrated on)")
     p.add_argument("--layer", help="show first mismatches and the LSB-difference histogram of this op")
-    group = p.add_mutually_exclusive_group()
-    group.add_argument("--sample", dest="samples", type=sample_range, help="one sample index")
-    group.add_argument("--samples", dest="samples", type=samples_arg,
-                       help="the first N samples, or a range START:STOP (default 0:64)")
-    p.add_argument("--mode", choices=("propagated", "isolated"), default="propagated",
-                   help="isolated feeds every op the reference's input, naming the first divergent op")
+    sample_args(p, 64)
     p.add_argument("--engines", default="shift,native", help="reference,tested (default shift,native)")
     p.add_argument("--kernels", choices=("dsp", "plain", "fast"), default="dsp",
                    help="native kernel path (default dsp; fast: plain with conv on the host's SIMD units)")
@@ -54,4 +49,4 @@ def add_parser(sub) -> None:
     p.add_argument("--cmsis-root", default=os.environ.get("QVERIFY_CMSIS_ROOT"),
                    help="build arm_* kernels from this CMSIS tree (default $QVERIFY_CMSIS_ROOT, else bundled)")
     p.add_argument("--json", help="also write the comparison as JSON to this file")
-    p.set_defaults(func=run, samples=list(range(64)))
+    p.set_defaults(func=run)

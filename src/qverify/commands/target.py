@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from qverify.commands.common import EXIT_MISMATCH, EXIT_OK, load_plan, load_samples, sample_range, samples_arg
+from qverify.commands.common import EXIT_MISMATCH, EXIT_OK, load_plan, load_samples, sample_args
 
 CPU_CHOICES = ("cortex-m4", "cortex-m7", "cortex-m3")
 
@@ -98,12 +98,7 @@ def add_parser(sub) -> None:
                    help="core and QEMU board: cortex-m4 (MPS2 AN386, DSP path; default), cortex-m7 (AN500, DSP), "
                         "cortex-m3 (AN385, plain path)")
     p.add_argument("--layer", help="show first mismatches and the LSB-difference histogram of this op")
-    group = p.add_mutually_exclusive_group()
-    group.add_argument("--sample", dest="samples", type=sample_range, help="one sample index")
-    group.add_argument("--samples", dest="samples", type=samples_arg,
-                       help="the first N samples, or a range START:STOP (default 0:8)")
-    p.add_argument("--mode", choices=("propagated", "isolated"), default="propagated",
-                   help="isolated feeds every op the reference's input, naming the first divergent op")
+    sample_args(p, 8)
     p.add_argument("--rounding", choices=("truncate", "round"),
                    help="how the firmware (and the host kernels) are built (default: the plan's rounding)")
     p.add_argument("--kernels", choices=("dsp", "plain"),
@@ -114,4 +109,4 @@ def add_parser(sub) -> None:
                    help="seconds the emulator may run before it is killed (default: from the plan's size)")
     p.add_argument("--cflags", help="cross-compiler optimisation flags (default '-O2 -fwrapv')")
     p.add_argument("--json", help="also write comparisons, footprint and instruction counts as JSON to this file")
-    p.set_defaults(func=run, samples=list(range(8)))
+    p.set_defaults(func=run)
