@@ -199,6 +199,21 @@ def _write_if_changed(path: Path, text: str) -> None:
         path.write_text(text)
 
 
+def check_tree_kernels(kernels: str, cmsis_root: str | os.PathLike) -> None:
+    """Raise CmsisTreeError unless `kernels` can be built from a CMSIS tree on the host (only "plain")."""
+    if kernels == "dsp":
+        raise CmsisTreeError(
+            f"kernels='dsp' cannot be built from the CMSIS tree {cmsis_root} on the host: its headers take the "
+            "SIMD intrinsics from the Cortex-M core headers and the host mode (__GNUC_PYTHON__) needs "
+            "ARM_MATH_DSP undefined. Use kernels='plain' for an external tree (the DSP path runs on the core)."
+        )
+    if kernels == "fast":
+        raise CmsisTreeError(
+            f"kernels='fast' runs qverify's own host convolution, not the kernels of the CMSIS tree {cmsis_root}; "
+            "use kernels='plain' for an external tree."
+        )
+
+
 def make_builder(
     kernels: str,
     rounding: str,
@@ -235,18 +250,7 @@ def make_builder(
         macros.append(("ARM_NN_TRUNCATE", None))
 
     if cmsis_root:
-        if dsp:
-            raise CmsisTreeError(
-                "the DSP (SIMD) paths of a CMSIS tree cannot be built on the host: its headers "
-                "take the SIMD intrinsics from the Cortex-M core headers, and the host mode "
-                "(__GNUC_PYTHON__) needs ARM_MATH_DSP undefined. Build the plain variant "
-                "(kernels='plain') for an external CMSIS tree; its DSP paths are checked on the core."
-            )
-        if kernels == "fast":
-            raise CmsisTreeError(
-                "kernels='fast' runs qverify's own host convolution, not the CMSIS tree's kernels; "
-                "build the plain variant (kernels='plain') for an external CMSIS tree."
-            )
+        check_tree_kernels(kernels, cmsis_root)
         tree = find_cmsis_nn(cmsis_root)
         arm_sources = tree["sources"]
         # only our qv_ headers, so that Arm's arm_*.h are the ones used everywhere

@@ -183,19 +183,9 @@ def _load_external(kernels: str, rounding: str, cmsis_root: str) -> NativeLib:
     root = Path(cmsis_root).expanduser().resolve()
     try:
         digest = build.source_digest(root)
+        build.check_tree_kernels(kernels, root)
     except build.CmsisTreeError as exc:
         raise _fail(str(exc), exc) from exc
-    if kernels == "dsp":
-        raise _fail(
-            f"kernels='dsp' cannot be built from the CMSIS tree {root} on the host: its headers take the "
-            "SIMD intrinsics from the Cortex-M core headers and the host mode (__GNUC_PYTHON__) needs "
-            "ARM_MATH_DSP undefined. Use kernels='plain' for an external tree (the DSP path runs on the core)."
-        )
-    if kernels == "fast":
-        raise _fail(
-            f"kernels='fast' runs qverify's own host convolution, not the kernels of the CMSIS tree {root}; "
-            "use kernels='plain' for an external tree."
-        )
     ext_suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
     key = hashlib.sha256(f"{root}\n{digest}\n{kernels}_{rounding}\n{ext_suffix}".encode()).hexdigest()[:16]
     module_name = f"_qverify_native_{kernels}_{rounding}_{key}"
