@@ -166,7 +166,10 @@ static int qv_scratch_layout(const qv_op_t *ops, int32_t n_ops, uint64_t *act_wo
         {
             need = 2u * (uint64_t)op->in_c * (uint64_t)op->k_h * (uint64_t)op->k_w;
 #if defined(QV_HOST_SIMD)
-            need = (qv_host_conv_scratch_words(op) > need) ? qv_host_conv_scratch_words(op) : need;
+            {
+                const uint64_t host = qv_host_conv_scratch_words(op); /* the host conv's packed weights */
+                need = (host > need) ? host : need;
+            }
 #endif
         }
         else if (op->kind == QV_OP_DENSE)

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from qverify import native_lib
 from qverify.engines.native import NativeEngine
 
-LEVELS = {"avx2": 1, "avx512-vnni": 2}
+LEVELS = {name: level for level, name in native_lib.SIMD_LEVELS.items() if level}  # avx2: 1, avx512-vnni: 2
 
 
 def _fast_libs():

@@ -42,12 +42,12 @@ DEMO_SAMPLES = 2000  # the demo's held-out set (qverify.demo.metrics())
 # The fast build (the plain kernels, conv ops on the host's SIMD units: csrc/qv_host_conv.c) is the
 # fast path for data sets; bench/ measures it. A firmware's CMSIS tree runs its plain kernels instead.
 FASTEST_HOST_KERNELS = "fast"
+FIRST_FLIPS = 20
 
 
 def fastest_kernels(cmsis_root: str | None) -> str:
     """The native kernel path eval uses when none is chosen."""
     return "plain" if cmsis_root else FASTEST_HOST_KERNELS
-FIRST_FLIPS = 20
 
 
 # ---------------------------------------------------------------- data
