@@ -1,4 +1,6 @@
+# setuptools refuses cffi_modules in pyproject.toml, so this file carries only that; all other metadata is there.
 from setuptools import setup
 
-setup(cffi_modules=["build.py:dsp_truncate", "build.py:dsp_round", "build.py:plain_truncate", "build.py:plain_round",
-                     "build.py:fast_truncate", "build.py:fast_round"])
+BUILD = "src/qverify/build.py"
+setup(cffi_modules=[f"{BUILD}:{variant}" for variant in
+                    ("dsp_truncate", "dsp_round", "plain_truncate", "plain_round", "fast_truncate", "fast_round")])

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from qverify.build import CMSIS_DIR, CSRC
+
 ROOT = Path(__file__).resolve().parents[1]
 GCC = shutil.which("gcc")
 CASES = "2000"  # random cases per kernel group (a few seconds per variant)
@@ -37,9 +39,9 @@ pytestmark = pytest.mark.skipif(GCC is None, reason="gcc is not installed")
 
 def _sources() -> list[str]:
     # qv_host_conv.c compiles to a stub on non-x86 hosts (and is unused without -DQV_HOST_SIMD)
-    files = [ROOT / "tests" / "c" / "test_kernels.c", ROOT / "csrc" / "qv_runner.c",
-             ROOT / "csrc" / "qv_host_conv.c"]
-    files += sorted((ROOT / "cmsis" / "Source").glob("*.c"))
+    files = [ROOT / "tests" / "c" / "test_kernels.c", CSRC / "qv_runner.c",
+             CSRC / "qv_host_conv.c"]
+    files += sorted((CMSIS_DIR / "Source").glob("*.c"))
     return [str(f) for f in files]
 
 
@@ -47,7 +49,7 @@ def _compile(variant: str, out_dir: Path) -> tuple[Path, subprocess.CompletedPro
     exe = out_dir / f"test_kernels_{variant}"
     cmd = [
         GCC, "-std=c99", "-Wall", "-Wextra", *SANITIZE, *VARIANTS[variant],
-        "-I", str(ROOT / "cmsis" / "Include"), "-I", str(ROOT / "csrc"), "-I", str(ROOT / "tests" / "c"),
+        "-I", str(CMSIS_DIR / "Include"), "-I", str(CSRC), "-I", str(ROOT / "tests" / "c"),
         *_sources(), "-o", str(exe),
     ]
     return exe, subprocess.run(cmd, capture_output=True, text=True, timeout=300)
@@ -91,14 +93,14 @@ def test_kernels_pass_with_real_dsp_instructions(tmp_path, variant):
     exe = tmp_path / f"test_kernels_arm_{variant}"
     cmd = [
         ARM_GCC, "-std=c99", "-O2", "-fwrapv", "-Wall", "-mcpu=cortex-a7", "-mthumb", "-static",
-        *VARIANTS[variant], "-I", str(ROOT / "cmsis" / "Include"), "-I", str(ROOT / "csrc"),
+        *VARIANTS[variant], "-I", str(CMSIS_DIR / "Include"), "-I", str(CSRC),
         *_sources(), "-o", str(exe),
     ]
     build = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert build.returncode == 0 and "warning" not in build.stderr, build.stderr
     asm = subprocess.run(
-        [ARM_GCC, "-std=c99", "-O2", "-mcpu=cortex-a7", "-mthumb", "-DARM_MATH_DSP", "-I", str(ROOT / "cmsis" / "Include"),
-         "-S", "-o", "-", str(ROOT / "cmsis" / "Source" / "arm_convolve_HWC_q15_fast_nonsquare.c")],
+        [ARM_GCC, "-std=c99", "-O2", "-mcpu=cortex-a7", "-mthumb", "-DARM_MATH_DSP", "-I", str(CMSIS_DIR / "Include"),
+         "-S", "-o", "-", str(CMSIS_DIR / "Source" / "arm_convolve_HWC_q15_fast_nonsquare.c")],
         capture_output=True, text=True, timeout=120,
     ).stdout
     assert re.search(r"\bsmlad\b", asm) and re.search(r"\bssat\b", asm), "ACLE intrinsics not used"

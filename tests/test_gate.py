@@ -105,7 +105,7 @@ def test_example_firmware_builds_and_runs(firmware, tmp_path):
     assert status == 0
     build = tmp_path / "fw"
     shutil.copytree(repo, build, ignore=shutil.ignore_patterns(".qverify_cache"))
-    made = subprocess.run(["make", "-s", "firmware", f"QVERIFY={ROOT}", "CC=gcc"], cwd=build,
+    made = subprocess.run(["make", "-s", "firmware", f"PYTHON={sys.executable}", "CC=gcc"], cwd=build,
                           capture_output=True, text=True)
     assert made.returncode == 0, made.stderr
     ran = subprocess.run([str(build / "firmware")], capture_output=True, text=True, timeout=120)
@@ -115,7 +115,7 @@ def test_example_firmware_builds_and_runs(firmware, tmp_path):
 
     # built for the other rounding, the firmware refuses the headers
     subprocess.run(["make", "-s", "clean"], cwd=build, check=True)
-    made = subprocess.run(["make", "-s", "firmware", f"QVERIFY={ROOT}", "CC=gcc", "ROUNDING_FLAGS="], cwd=build,
+    made = subprocess.run(["make", "-s", "firmware", f"PYTHON={sys.executable}", "CC=gcc", "ROUNDING_FLAGS="], cwd=build,
                           capture_output=True, text=True)
     assert made.returncode == 0, made.stderr
     ran = subprocess.run([str(build / "firmware")], capture_output=True, text=True, timeout=120)

@@ -14,10 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qverify import native_lib
+from qverify import build, native_lib
 from qverify.errors import NativeBuildError
 
-ROOT = Path(__file__).resolve().parents[1]
 QMIN, QMAX = -32768, 32767
 SENTINEL = 0x5A5B
 VARIANTS = [(k, r) for k in native_lib.KERNELS for r in native_lib.ROUNDINGS]
@@ -531,11 +530,11 @@ def _fake_cmsis_tree(base: Path, omit: str | None = None) -> Path:
     (nn / "Include").mkdir(parents=True)
     (root / "CMSIS" / "DSP" / "Include").mkdir(parents=True)
     for name in ("arm_nnfunctions.h", "arm_nnsupportfunctions.h", "arm_nn_types.h"):
-        shutil.copy(ROOT / "cmsis" / "Include" / name, nn / "Include")
+        shutil.copy(build.CMSIS_DIR / "Include" / name, nn / "Include")
     for name in ("arm_math.h", "arm_math_types.h"):
-        shutil.copy(ROOT / "cmsis" / "Include" / name, root / "CMSIS" / "DSP" / "Include")
+        shutil.copy(build.CMSIS_DIR / "Include" / name, root / "CMSIS" / "DSP" / "Include")
     folders = {"arm_relu_q15": "ActivationFunctions", "arm_fully_connected_q15": "FullyConnectedFunctions"}
-    for src in (ROOT / "cmsis" / "Source").glob("arm_*.c"):
+    for src in (build.CMSIS_DIR / "Source").glob("arm_*.c"):
         if src.stem == omit:
             continue
         dest = nn / "Source" / folders.get(src.stem, "ConvolutionFunctions") / src.name

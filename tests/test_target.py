@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from qverify import build
 from qverify.cli import main
 from qverify.compare import compare_results
 from qverify.engines.base import RunResult
@@ -326,16 +327,15 @@ def test_missing_toolchain_names_program_and_install_command(tmp_path, monkeypat
 
 def _fake_cmsis_tree(base: Path) -> Path:
     """A CMSIS_5-shaped tree holding qverify's kernels, with arm_relu_q15 altered (negatives -> 7)."""
-    root = Path(__file__).resolve().parents[1]
     tree = base / "CMSIS_5"
     nn = tree / "CMSIS" / "NN"
     (nn / "Include").mkdir(parents=True)
     (tree / "CMSIS" / "DSP" / "Include").mkdir(parents=True)
     for name in ("arm_nnfunctions.h", "arm_nnsupportfunctions.h", "arm_nn_types.h"):
-        shutil.copy(root / "cmsis" / "Include" / name, nn / "Include")
+        shutil.copy(build.CMSIS_DIR / "Include" / name, nn / "Include")
     for name in ("arm_math.h", "arm_math_types.h"):
-        shutil.copy(root / "cmsis" / "Include" / name, tree / "CMSIS" / "DSP" / "Include")
-    for src in (root / "cmsis" / "Source").glob("arm_*.c"):
+        shutil.copy(build.CMSIS_DIR / "Include" / name, tree / "CMSIS" / "DSP" / "Include")
+    for src in (build.CMSIS_DIR / "Source").glob("arm_*.c"):
         dest = nn / "Source" / ("ActivationFunctions" if src.stem == "arm_relu_q15" else "Other") / src.name
         dest.parent.mkdir(parents=True, exist_ok=True)
         text = src.read_text()

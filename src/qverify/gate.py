@@ -407,11 +407,8 @@ def _model_sources(cfg: Config) -> list[Path]:
 
 def _kernel_digest(cfg: Config) -> str:
     """Digest of the C sources the native and target engines are built from."""
-    from qverify import native_lib
+    from qverify import build
 
-    build = native_lib._build_py()
-    if build is None:  # an installed wheel: the prebuilt module knows its digest
-        return native_lib.load(cfg.kernels[0], cfg.rounding).source_digest
     try:
         return build.source_digest(cfg.cmsis_root)
     except build.CmsisTreeError as exc:
@@ -442,14 +439,11 @@ def cache_key(cfg: Config) -> str:
     put("versions", json.dumps(_versions(), sort_keys=True))
     put("kernels", _kernel_digest(cfg))
     if "target" in cfg.engines:
-        from qverify import native_lib
+        from qverify import build
 
-        build = native_lib._build_py()
-        firmware = Path(build.ROOT) / "firmware" if build is not None else None
-        if firmware is not None and firmware.is_dir():
-            sub = hashlib.sha256()
-            _digest_path(sub, firmware)
-            put("firmware", sub.hexdigest())
+        sub = hashlib.sha256()
+        _digest_path(sub, build.FIRMWARE)
+        put("firmware", sub.hexdigest())
     for what, paths in (("model", _model_sources(cfg)), ("weights", cfg.weights), ("data", cfg.data),
                         ("labels", cfg.labels)):
         for p in ([] if paths is None else paths if isinstance(paths, list) else [Path(paths)]):

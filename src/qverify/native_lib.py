@@ -6,10 +6,11 @@
     'kernels=bundled; path=dsp; rounding=truncate'
 
 ``load(kernels, rounding)`` imports the prebuilt ``qverify._native_<kernels>_<rounding>``
-(compiled by ``pip install -e .``).  ``load(..., cmsis_root=...)`` compiles the
+(compiled when the package is installed).  ``load(..., cmsis_root=...)`` compiles the
 ``arm_*`` kernels from a firmware's CMSIS tree (with qverify's ``qv_*`` kernels
 and runner) into a cache directory and imports that; only ``kernels="plain"``
-is possible for an external tree on the host (see build.py).
+is possible for an external tree on the host (see qverify.build, which holds the C
+sources and the cffi build).
 
 cffi releases the GIL during calls, so several threads may call ``qv_run`` at
 once, each with its own scratch and output arrays.
@@ -29,31 +30,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-KERNELS = ("dsp", "plain", "fast")
-ROUNDINGS = ("truncate", "round")
+from qverify import build
+from qverify.errors import NativeBuildError
 
-_REPO_ROOT = Path(__file__).resolve().parents[2]
-_BUILD_PY = _REPO_ROOT / "build.py"
+KERNELS = build.KERNELS
+ROUNDINGS = build.ROUNDINGS
 
 _lock = threading.RLock()
 _loaded: dict[tuple, "NativeLib"] = {}
-_build_module = None
-
-
-def _error_class() -> type[Exception]:
-    try:
-        from qverify.errors import NativeBuildError
-    except ImportError:  # errors.py not written yet
-
-        class NativeBuildError(RuntimeError):  # type: ignore[no-redef]
-            """The native kernels cannot be built or loaded."""
-
-        return NativeBuildError
-    return NativeBuildError
 
 
 def _fail(message: str, cause: BaseException | None = None) -> Exception:
-    err = _error_class()(message)
+    err = NativeBuildError(message)
     if cause is not None:
         err.__cause__ = cause
     return err
@@ -98,17 +86,6 @@ def _validate(kernels: str, rounding: str) -> None:
         )
 
 
-def _build_py():
-    """build.py of the source checkout as a module, or None when not available."""
-    global _build_module
-    if _build_module is None and _BUILD_PY.is_file() and (_REPO_ROOT / "cmsis").is_dir():
-        spec = importlib.util.spec_from_file_location("_qverify_build", _BUILD_PY)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        _build_module = module
-    return _build_module
-
-
 def _wrap(module, kernels: str, rounding: str, cmsis_root: str | None) -> NativeLib:
     ffi, lib = module.ffi, module.lib
     return NativeLib(
@@ -130,28 +107,27 @@ def _load_prebuilt(kernels: str, rounding: str) -> NativeLib:
     except ImportError as exc:
         raise _fail(
             f"the compiled native module {name} is missing or cannot be imported ({exc}); "
-            f"build it with `pip install -e .` in {_REPO_ROOT} (needs a C compiler)",
+            "reinstall qverify (`pip install .`, or `pip install -e .` in a checkout; needs a C compiler)",
             exc,
         ) from exc
     nl = _wrap(module, kernels, rounding, None)
-    build = _build_py()
-    if build is not None:
-        # source checkout: refuse a module compiled from other sources than the current ones
-        root = None
-        prefix = "kernels="
-        first = nl.info.split(";")[0].strip()
-        if first.startswith(prefix) and first[len(prefix):] != "bundled":
-            root = first[len(prefix):]
-        try:
-            current = build.source_digest(root)
-        except Exception:  # the tree it was built from is gone: cannot tell
-            current = nl.source_digest
-        if current != nl.source_digest:
-            raise _fail(
-                f"the compiled native module {name} is stale: it was built from other C sources "
-                f"than those in {_REPO_ROOT} now (digest {nl.source_digest}, sources {current}); "
-                f"rebuild it with `pip install -e .` in {_REPO_ROOT}"
-            )
+    # refuse a module compiled from other sources than the package's C sources now (an editable
+    # checkout whose C was edited after `pip install -e .`)
+    root = None
+    prefix = "kernels="
+    first = nl.info.split(";")[0].strip()
+    if first.startswith(prefix) and first[len(prefix):] != "bundled":
+        root = first[len(prefix):]
+    try:
+        current = build.source_digest(root)
+    except Exception:  # the tree it was built from is gone: cannot tell
+        current = nl.source_digest
+    if current != nl.source_digest:
+        raise _fail(
+            f"the compiled native module {name} is stale: it was built from other C sources "
+            f"than those in {build.ROOT} now (digest {nl.source_digest}, sources {current}); "
+            "rebuild it: `pip install -e .` in the checkout"
+        )
     return nl
 
 
@@ -174,12 +150,6 @@ def _import_file(module_name: str, path: Path):
 
 
 def _load_external(kernels: str, rounding: str, cmsis_root: str) -> NativeLib:
-    build = _build_py()
-    if build is None:
-        raise _fail(
-            f"building the kernels of a CMSIS tree needs qverify's source checkout (build.py, cmsis/, "
-            f"csrc/), not found next to {Path(__file__).parent}"
-        )
     root = Path(cmsis_root).expanduser().resolve()
     try:
         digest = build.source_digest(root)

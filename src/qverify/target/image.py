@@ -12,8 +12,8 @@ An image is built in two cached steps (cache_root(), keyed by content):
 
 Because the image key covers the generated sources as written, a test may
 edit them (``patch``) and get its own image, and repeated runs of one plan
-do not recompile.  The top-level build.py locates the kernel sources (and
-a CMSIS tree's include folders) for the host build; it is reused here.
+do not recompile.  qverify.build locates the kernel sources (and a CMSIS
+tree's include folders) for the host build; it is reused here.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from qverify import native_lib
+from qverify import build, native_lib
 from qverify.plan import QuantPlan
 from qverify.target import codegen
 from qverify.target.errors import TargetBuildError, TargetError
@@ -47,19 +47,6 @@ INJECT_MACROS = {"hang": "QV_INJECT_HANG_OP", "crash": "QV_INJECT_CRASH_OP", "st
 def cache_root() -> Path:
     """Where target builds are kept: $QVERIFY_CACHE_DIR/target, else ~/.cache/qverify/target."""
     return native_lib.cache_dir().parent / "target"
-
-
-def _build_module():
-    build = native_lib._build_py()
-    if build is None:
-        raise TargetError(
-            "the target build needs qverify's source checkout (build.py, cmsis/, csrc/, firmware/), "
-            f"not found next to {Path(native_lib.__file__).parent}")
-    return build
-
-
-def firmware_dir() -> Path:
-    return _build_module().ROOT / "firmware"
 
 
 @dataclass
@@ -162,9 +149,9 @@ class ImageBuilder:
         self.cpu = cpu
         self.rounding = rounding
         self.cflags = tuple(cflags) if cflags is not None else DEFAULT_CFLAGS
-        self.build = _build_module()
+        self.build = build
         self.cmsis_root = str(Path(cmsis_root).expanduser().resolve()) if cmsis_root else None
-        self.fw = self.build.ROOT / "firmware"
+        self.fw = build.FIRMWARE
         self._tree = None
         if self.cmsis_root:
             try:
@@ -183,8 +170,8 @@ class ImageBuilder:
         if self.rounding == "truncate":
             d.append("-DARM_NN_TRUNCATE")
         kernels = self.cmsis_root or "bundled"
-        d.append(f"-DQV_KERNELS_SOURCE={self.build._c_string(kernels)}")
-        d.append(f"-DQV_SOURCE_DIGEST={self.build._c_string(self.source_digest)}")
+        d.append(f"-DQV_KERNELS_SOURCE={self.build.c_string(kernels)}")
+        d.append(f"-DQV_SOURCE_DIGEST={self.build.c_string(self.source_digest)}")
         return d
 
     @property

@@ -1,4 +1,13 @@
-"""cffi (API mode) builder for qverify's native kernels.
+"""The cffi (API mode) build of qverify's native kernels, and where their C sources are.
+
+This module is the one place that knows the C sources: the kernels
+(``cmsis/``), the runner and host glue (``csrc/``) and the target firmware
+(``firmware/``), all shipped inside the package.  ``qverify.native_lib``,
+the gate and the target builder use it through its public names
+(``make_builder``, ``find_cmsis_nn``, ``source_digest``, ``CMSIS_INCLUDE``,
+``CSRC``, ``FIRMWARE``, ...).  It imports nothing of qverify, so setup.py
+can hand it to cffi by path at build time, when the package is not yet
+importable.
 
 Six extension modules are built from the same C sources:
 
@@ -13,16 +22,17 @@ Six extension modules are built from the same C sources:
 intrinsics of cmsis/Include/qv_intrinsics.h; "plain" their plain-C paths.
 "fast" is "plain" with the runner sending conv ops to the host SIMD
 convolution of csrc/qv_host_conv.c (AVX-512 VNNI or AVX2, chosen at run
-time; the plain kernels where the CPU has neither): the fast path for whole
-data sets, never built for a device.
+time; the plain kernels where the CPU has neither, or is not x86): the fast
+path for whole data sets, never built for a device.
 "truncate" defines ARM_NN_TRUNCATE (NN_ROUND = 0), "round" adds
 NN_ROUND(out_shift) = 2^(out_shift-1) to the accumulator.
 
 setup.py hands the module-level builders ``dsp_truncate`` ... ``fast_round``
-to cffi (``cffi_modules=["build.py:dsp_truncate", ...]``), so
-``pip install -e .`` compiles all six in place.  ``make_builder()`` is the
-general entry point (also used by ``qverify.native_lib`` to build against a
-firmware's CMSIS tree into a cache directory).
+to cffi (``cffi_modules=["src/qverify/build.py:dsp_truncate", ...]``), so
+``pip install .`` (or ``-e .``, or ``pip wheel .``) compiles all six.
+``make_builder()`` is the general entry point, also used by
+``qverify.native_lib`` to build against a firmware's CMSIS tree into a cache
+directory.
 
 ``QVERIFY_CMSIS_ROOT=/path/to/CMSIS`` (or ``make_builder(cmsis_root=...)``)
 builds the five ``arm_*`` functions from that tree's CMSIS-NN sources instead
@@ -33,8 +43,10 @@ it: ``make_builder("dsp" or "fast", cmsis_root=...)`` raises ``CmsisTreeError``,
 and the setup builders build the dsp and fast variants from the bundled kernels (with
 a warning; ``qv_build_info()`` then says ``kernels=bundled``).
 
-Run ``python build.py`` to (re)build the six modules into src/qverify
-without pip.
+``python -m qverify.build`` (or ``python src/qverify/build.py``) rebuilds the
+six modules into the package folder without pip; ``python -m qverify.build
+--sources`` prints the folder holding cmsis/, csrc/ and firmware/ (for a
+firmware Makefile).
 """
 
 from __future__ import annotations
@@ -47,13 +59,14 @@ from pathlib import Path
 
 import cffi
 
+# the package folder: the C sources are package data beside this file
 ROOT = Path(__file__).resolve().parent
 CMSIS_DIR = ROOT / "cmsis"
 CMSIS_INCLUDE = CMSIS_DIR / "Include"
 CMSIS_SOURCE = CMSIS_DIR / "Source"
 CSRC = ROOT / "csrc"
+FIRMWARE = ROOT / "firmware"
 CDEF_FILE = CSRC / "qverify_cdef.h"
-DEFAULT_WORK_DIR = ROOT / "build" / "qverify_native"
 
 ARM_FUNCTIONS = (
     "arm_convolve_HWC_q15_basic",
@@ -76,7 +89,15 @@ HOST_SOURCES = (CSRC / "qv_host_conv.c",)
 KERNELS = ("dsp", "plain", "fast")
 ROUNDINGS = ("truncate", "round")
 VARIANTS = {f"{k}_{r}": (k, r) for k in KERNELS for r in ROUNDINGS}
+# -fwrapv: int32 sums wrap modulo 2^32, as SMLAD does on the core.  MSVC has no such flag; its
+# optimiser does not exploit signed overflow, and its C11 mode accepts the C99 sources.
 COMPILE_ARGS = ["-O3", "-fwrapv", "-std=c99"]
+MSVC_COMPILE_ARGS = ["/O2", "/std:c11"]
+
+
+def compile_args() -> list[str]:
+    """Compiler flags for the host build (GCC and Clang everywhere, MSVC on Windows)."""
+    return list(MSVC_COMPILE_ARGS if sys.platform == "win32" and not os.environ.get("CC") else COMPILE_ARGS)
 
 
 class CmsisTreeError(ValueError):
@@ -92,7 +113,7 @@ def default_module_name(kernels: str, rounding: str) -> str:
     return f"qverify._native_{variant_name(kernels, rounding)}"
 
 
-def _c_string(text: str) -> str:
+def c_string(text: str) -> str:
     """A C string literal for a -D macro value."""
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -220,7 +241,7 @@ def make_builder(
     cmsis_root: str | None = None,
     module_name: str | None = None,
     *,
-    work_dir: str | os.PathLike | None = None,
+    work_dir: str | os.PathLike,
 ) -> cffi.FFI:
     """An FFI with set_source() done for one variant.
 
@@ -229,7 +250,7 @@ def make_builder(
     rounding: "truncate" (-DARM_NN_TRUNCATE) or "round".
     cmsis_root: build the arm_* functions from this CMSIS tree (plain only).
     module_name: default ``qverify._native_<dsp|plain|fast>_<rounding>``.
-    work_dir: where the per-variant wrapper sources go (default build/qverify_native).
+    work_dir: where the per-variant wrapper sources go (kept until the module is compiled).
     """
     if kernels not in KERNELS:
         raise ValueError(f"kernels must be one of {KERNELS}, not {kernels!r}")
@@ -238,8 +259,7 @@ def make_builder(
     dsp = kernels == "dsp"
     if module_name is None:
         module_name = default_module_name(kernels, rounding)
-    work = Path(work_dir) if work_dir is not None else DEFAULT_WORK_DIR
-    work = (work / module_name.replace(".", "_")).resolve()
+    work = (Path(work_dir) / module_name.replace(".", "_")).resolve()
 
     macros: list[tuple[str, str | None]] = []
     if dsp:
@@ -264,8 +284,8 @@ def make_builder(
         arm_sources = _bundled_arm_sources()
         include_dirs = [str(CMSIS_INCLUDE), str(CSRC)]
         kernels_source = "bundled"
-    macros.append(("QV_KERNELS_SOURCE", _c_string(kernels_source)))
-    macros.append(("QV_SOURCE_DIGEST", _c_string(source_digest(cmsis_root))))
+    macros.append(("QV_KERNELS_SOURCE", c_string(kernels_source)))
+    macros.append(("QV_SOURCE_DIGEST", c_string(source_digest(cmsis_root))))
 
     # One wrapper per source file in a per-variant folder: the six variants
     # compile the same files with different macros, and this keeps their
@@ -287,7 +307,7 @@ def make_builder(
         sources=wrappers,
         include_dirs=include_dirs,
         define_macros=macros,
-        extra_compile_args=list(COMPILE_ARGS),
+        extra_compile_args=compile_args(),
         depends=[str(p) for p in source_files(cmsis_root)],
     )
     return ffi
@@ -304,7 +324,8 @@ def _setup_builder(kernels: str, rounding: str) -> cffi.FFI:
             stacklevel=2,
         )
         root = None
-    return make_builder(kernels, rounding, root)
+    # setup.py runs in the project folder; setuptools' build/ is where its temporary files go too
+    return make_builder(kernels, rounding, root, work_dir=Path.cwd() / "build" / "qverify_native")
 
 
 def dsp_truncate() -> cffi.FFI:
@@ -332,25 +353,27 @@ def fast_round() -> cffi.FFI:
 
 
 def build_inplace(verbose: bool = False) -> list[Path]:
-    """Compile the six modules into src/qverify (what `pip install -e .` does)."""
+    """Compile the six modules into the package folder (what `pip install -e .` does)."""
     import shutil
     import tempfile
 
-    dest = ROOT / "src" / "qverify"
     built = []
-    for name in VARIANTS:
-        ffi = globals()[name]()
+    for name, (kernels, rounding) in VARIANTS.items():
         with tempfile.TemporaryDirectory(prefix="qverify-build-") as tmp:
-            so = Path(ffi.compile(tmpdir=tmp, verbose=verbose))
-            for old in dest.glob(f"_native_{name}.*"):
+            ffi = make_builder(kernels, rounding, work_dir=Path(tmp) / "wrappers")
+            so = Path(ffi.compile(tmpdir=str(Path(tmp) / "out"), verbose=verbose))
+            for old in ROOT.glob(f"_native_{name}.*"):
                 if old.suffix in (".so", ".pyd"):
                     old.unlink()  # e.g. an .abi3.so left by pip would shadow or be shadowed
-            target = dest / so.name
+            target = ROOT / so.name
             shutil.copy2(so, target)
             built.append(target)
     return built
 
 
 if __name__ == "__main__":
-    for path in build_inplace(verbose="-v" in sys.argv[1:]):
-        print(path)
+    if "--sources" in sys.argv[1:]:  # for a firmware Makefile: where cmsis/ and csrc/ are
+        print(ROOT)
+    else:
+        for path in build_inplace(verbose="-v" in sys.argv[1:]):
+            print(path)
