@@ -1,8 +1,8 @@
 """`python -m qverify <command>`.
 
-Each command lives in qverify/commands/<name>.py. Every QVerifyError becomes
-one line on stderr and exit status 2; a run that finds a mismatch exits 1;
-success exits 0.
+Each command lives in qverify/commands/<name>.py. Every QVerifyError and every
+usage error becomes one line on stderr and exit status 2; a run that finds a
+mismatch exits 1; success exits 0.
 """
 
 from __future__ import annotations
@@ -18,8 +18,17 @@ from qverify.errors import QVerifyError
 COMMANDS = ("quantize", "compare", "demo", "target", "eval", "report", "gate")
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line, like every other error (argparse would print the usage block first).
+
+    The subcommand parsers inherit this class, so their prog ("qverify eval") starts the line."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="qverify", description="Verify CMSIS-NN q15 networks bit for bit.")
+    parser = _Parser(prog="qverify", description="Verify CMSIS-NN q15 networks bit for bit.")
     parser.add_argument("--version", action="version", version=f"qverify {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in COMMANDS:
