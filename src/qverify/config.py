@@ -260,6 +260,9 @@ def _resolve_paths(values: dict, base: Path, where: str) -> None:
                 if not path.exists():
                     raise ConfigError(f"{where}: 'model' file {path} does not exist "
                                       "(expected a .keras/.h5 file, module:Factory or file.py:Factory)")
+                if path.suffix not in (".keras", ".h5", ".hdf5"):  # else only keras, seconds later, says so
+                    raise ConfigError(f"{where}: 'model' file {path} is not a saved Keras model "
+                                      "(expected a .keras/.h5 file, module:Factory or file.py:Factory)")
                 values["model"] = str(path)
             # else module:Factory, imported with the configuration's folder on sys.path
     for key in ("weights", "data", "labels", "cmsis_root", "out"):
@@ -270,6 +273,9 @@ def _resolve_paths(values: dict, base: Path, where: str) -> None:
             raise ConfigError(f"{where}: '{key}' file {path} does not exist")
         if key == "cmsis_root" and not path.is_dir():
             raise ConfigError(f"{where}: 'cmsis_root' {path} is not a directory")
+        if key == "out" and path.exists() and not path.is_dir():  # found now, not when the gate passes
+            raise ConfigError(f"{where}: 'out' {path} is an existing file; "
+                              "expected a directory for the plan and headers")
         values[key] = str(path)
 
 

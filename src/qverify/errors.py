@@ -8,6 +8,10 @@ class QVerifyError(Exception):
     """Base class: a problem with the user's input, model, data or plan."""
 
 
+class ArgumentError(QVerifyError):
+    """A command-line argument is wrong: a path of the wrong kind, flags that cannot go together."""
+
+
 class ModelError(QVerifyError):
     """The model cannot be loaded or contains something qverify cannot map."""
 

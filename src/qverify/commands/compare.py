@@ -3,25 +3,29 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
+from qverify.commands import checks
 from qverify.commands.common import EXIT_MISMATCH, EXIT_OK, load_plan, load_samples, sample_args
-from qverify.errors import QVerifyError
 
 
 def run(args) -> int:
+    checks.plan_dir(args.plan)
+    checks.data("--data", args.data)
+    checks.cmsis_root(args.cmsis_root)
+    json_path = checks.output_file("--json", args.json)
+    # only now the imports: numpy, and TensorFlow once the demo's plan is quantized afresh
     import json
 
     from qverify.compare import format_detail, format_table, run_compare
-    from qverify.engines import make_engine
+    from qverify.engines import ENGINES, make_engine
     from qverify.plan import atomic_write
 
+    names = checks.choices("--engines", args.engines, ENGINES, count=2)
+    if "native" in names:
+        checks.tree_kernels(args.kernels, args.cmsis_root)
     plan = load_plan(args.plan)
     if args.layer:
         plan.op(args.layer)  # unknown name: clear error before any work
-    names = [e.strip() for e in args.engines.split(",")]
-    if len(names) != 2 or names[0] == names[1]:
-        raise QVerifyError(f"--engines takes two different engines like shift,native; got '{args.engines}'")
     options = {"shift": {}, "native": {"kernels": args.kernels, "rounding": args.rounding, "cmsis_root": args.cmsis_root}}
     engines = [make_engine(n, plan, **options.get(n, {})) for n in names]
     x = load_samples(plan, args.data, args.samples)
@@ -30,8 +34,8 @@ def run(args) -> int:
     if args.layer:
         print()
         print(format_detail(next(op for op in result.ops if op.name == args.layer)))
-    if args.json:
-        atomic_write(Path(args.json), json.dumps(result.to_dict(), indent=1).encode())
+    if json_path:
+        atomic_write(json_path, json.dumps(result.to_dict(), indent=1).encode())
     return EXIT_OK if result.ok else EXIT_MISMATCH
 
 

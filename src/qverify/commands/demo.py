@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
+from qverify.commands import checks
 from qverify.commands.common import EXIT_OK, positive
 
 
 def run(args) -> int:
-    from qverify import demo
+    out = checks.output_dir("--out", args.out)
+    from qverify import demo  # after the check: writing the model loads keras
 
-    out = Path(args.out)
     demo.write_demo(out, args.samples, args.split)
     print(f"wrote {out}/model.keras, input.npy, target.npy ({args.samples} samples, split '{args.split}')")
     print(demo.DESCRIPTION)

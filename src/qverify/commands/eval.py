@@ -9,69 +9,62 @@ everything is computed, each atomically, so bad input leaves none behind.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-from qverify.commands.common import EXIT_MISMATCH, EXIT_OK, positive
-from qverify.errors import DataError, QVerifyError
-
-
-def _out_path(path: str | None, flag: str) -> Path | None:
-    if path is None:
-        return None
-    p = Path(path)
-    if not p.parent.resolve().is_dir():
-        raise QVerifyError(f"{flag} {path}: directory {p.parent} does not exist")
-    if p.is_dir():
-        raise QVerifyError(f"{flag} {path} is a directory; give a file name")
-    return p
+from qverify.commands import checks
+from qverify.commands.common import EXIT_MISMATCH, EXIT_OK, non_negative, number, percent_points, positive
+from qverify.errors import DataError
 
 
 def _inputs(args):
-    """Plan, graph and data set, all checked before any engine runs."""
+    """Plan, graph and data set, all checked before any engine runs; the data before the model loads."""
     from qverify import evaluate as ev
     from qverify.plan import QuantPlan
     from qverify.workflow import graph_for, quantize
 
-    if args.plan:
-        plan = QuantPlan.load(args.plan)
-        graph = graph_for(plan) if "float" in args.engines else None  # model fingerprint must match the plan
-    else:
+    plan = QuantPlan.load(args.plan) if args.plan else None  # None: the demo's, quantized below
+    demo_model = plan is None or plan.source.get("model") == "demo"
+    demo_data = args.data is not None and args.data.startswith("demo:")
+    source = "" if plan is None else plan.source.get("data") or ""
+    if args.labels and (demo_data or (not args.data and demo_model)):
+        raise DataError("--labels goes with --data X.npy: the demo's labels come with its data")
+    if not (args.data or demo_model or (source and not source.startswith("demo:"))):
+        raise DataError("this plan's model is not the demo: pass --data X.npy (and --labels y.npy for accuracy)")
+    if plan is None:
         q = quantize()
         plan, graph = q.plan, q.graph
-    demo_data = args.data is not None and args.data.startswith("demo:")
-    source = plan.source.get("data") or ""
-    if args.labels and (demo_data or (not args.data and plan.source.get("model") == "demo")):
-        raise DataError("--labels goes with --data X.npy: the demo's labels come with its data")
     if demo_data:
         data = ev.demo_dataset(args.samples, args.data.split(":", 1)[1])
     elif args.data:
         data = ev.load_dataset(plan, args.data, args.labels, args.samples)
-    elif plan.source.get("model") == "demo":
+    elif demo_model:
         data = ev.demo_dataset(args.samples)
-    elif source and not source.startswith("demo:"):
+    else:
         print(f"note: no --data given: evaluating on the plan's calibration data {source}; "
               "pass --data (and --labels) for held-out data")
         data = ev.load_dataset(plan, source, args.labels, args.samples)
-    else:
-        raise DataError("this plan's model is not the demo: pass --data X.npy (and --labels y.npy for accuracy)")
+    if args.plan:
+        graph = graph_for(plan) if "float" in args.engines else None  # model fingerprint must match the plan
     return plan, graph, data
 
 
 def run(args) -> int:
+    checks.plan_dir(args.plan)
+    checks.data("--data", args.data)
+    checks.input_file("--labels", args.labels, "a .npy of class indices (N,) or one-hot (N, K)", DataError)
+    checks.cmsis_root(args.cmsis_root)
+    checks.tree_kernels(args.kernels, args.cmsis_root)
+    outputs = {flag: checks.output_file(flag, getattr(args, flag[2:])) for flag in ("--json", "--junit", "--npz")}
+    checks.output_dir("--html", args.html)
+    # only now the imports: numpy, and TensorFlow once a model is loaded
     from qverify import evaluate as ev
     from qverify.plan import atomic_write
     from qverify.reports.text import format_eval
 
-    args.engines = [e.strip() for e in args.engines.split(",") if e.strip()]
-    ev.check_engines(args.engines)
-    if args.dump_samples < 0:
-        raise QVerifyError(f"--dump-samples {args.dump_samples} must be 0 or more")
-    outputs = {flag: _out_path(getattr(args, key), flag)
-               for flag, key in (("--json", "json"), ("--junit", "junit"), ("--npz", "npz"))}
+    args.engines = checks.choices("--engines", args.engines, ev.ENGINE_NAMES)
     if args.html:
         from qverify.reports.html import check_destination
 
-        check_destination(args.html)
+        check_destination(args.html)  # an existing directory must be an old report
     plan, graph, data = _inputs(args)
     engines = ev.make_engines(plan, graph, args.engines, args.kernels, args.threads, args.cmsis_root)
     result = ev.evaluate(plan, graph, data, args.engines, chunk=args.chunk, dump_samples=args.dump_samples,
@@ -142,8 +135,8 @@ def add_parser(sub) -> None:
     p.add_argument("--junit", help="write JUnit XML: one test case per op and check")
     p.add_argument("--html", help="write an HTML report with plots into this directory")
     p.add_argument("--npz", help="write the first --dump-samples samples' per-op outputs of every engine (.npz)")
-    p.add_argument("--dump-samples", type=int, default=16, help="samples kept for --npz (default 16)")
-    p.add_argument("--min-sqnr", type=float, help="fail an op whose SQNR vs float is below this (dB)")
-    p.add_argument("--max-accuracy-drop", type=float, help="fail when accuracy drops more than this many points")
+    p.add_argument("--dump-samples", type=non_negative, default=16, help="samples kept for --npz (default 16)")
+    p.add_argument("--min-sqnr", type=number, help="fail an op whose SQNR vs float is below this (dB)")
+    p.add_argument("--max-accuracy-drop", type=percent_points, help="fail when accuracy drops more than this many points")
     p.add_argument("--fail-on-overflow", action="store_true", help="fail any op with an int32 accumulator overflow")
     p.set_defaults(func=run)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from qverify.commands import checks
 from qverify.commands.common import EXIT_MISMATCH, EXIT_OK
 from qverify.errors import QVerifyError
 
@@ -26,10 +27,9 @@ def locate_config(path: str | None, start: Path | None = None) -> Path:
     from qverify.config import ConfigError, find_config
 
     if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"configuration file {p} does not exist")
-        return p
+        checks.input_file("--config", path, "a qverify.toml, or a pyproject.toml with a [tool.qverify] table",
+                          ConfigError)
+        return Path(path)
     start = (start or Path.cwd()).resolve()
     found = find_config(start)
     if found is None:
@@ -37,17 +37,6 @@ def locate_config(path: str | None, start: Path | None = None) -> Path:
                           f"[tool.qverify] table, in {start} and its parents (an empty [tool.qverify] table "
                           "gates the demo); or pass --config FILE")
     return found
-
-
-def _checked_output(path: str | None) -> Path | None:
-    if path is None:
-        return None
-    p = Path(path)
-    if not p.parent.resolve().is_dir():
-        raise QVerifyError(f"--junit {path}: directory {p.parent} does not exist")
-    if p.is_dir():
-        raise QVerifyError(f"--junit {path} is a directory; give a file name")
-    return p
 
 
 def format_outcome(outcome, verbose: bool = False) -> str:
@@ -73,12 +62,12 @@ def format_outcome(outcome, verbose: bool = False) -> str:
     model = groups.pop("model", [])
     kinds = {op.name: op.kind for op in outcome.plan.ops}
     lines += ["", f"{'op':<20} {'kind':<8} {'checks':>6}  result"]
-    for group, checks in groups.items():
-        bad = [c.name for c in checks if not c.passed]
-        lines.append(f"{group:<20} {kinds.get(group, ''):<8} {len(checks):>6}  "
+    for group, op_checks in groups.items():
+        bad = [c.name for c in op_checks if not c.passed]
+        lines.append(f"{group:<20} {kinds.get(group, ''):<8} {len(op_checks):>6}  "
                      + ("ok" if not bad else "FAIL " + ", ".join(bad)))
         if verbose:
-            lines += [f"{'':<20}   {'ok  ' if c.passed else 'FAIL'} {c.name}: {c.message}" for c in checks]
+            lines += [f"{'':<20}   {'ok  ' if c.passed else 'FAIL'} {c.name}: {c.message}" for c in op_checks]
     if model:
         lines.append("")
         lines += [f"model::{c.name:<24} {'ok  ' if c.passed else 'FAIL'} {c.message}" for c in model]
@@ -92,13 +81,14 @@ def format_outcome(outcome, verbose: bool = False) -> str:
 
 
 def run(args) -> int:
-    from qverify.config import load_config
+    junit = checks.output_file("--junit", args.junit)
+    from qverify.config import load_config  # the standard library only: checks every key and path
+
+    cfg = load_config(locate_config(args.config))
+    # only now qverify.gate (numpy); TensorFlow loads only when something is computed
     from qverify.gate import run_gate, write_outputs
     from qverify.plan import atomic_write
 
-    junit = _checked_output(args.junit)
-    path = locate_config(args.config)
-    cfg = load_config(path)
     print(f"qverify gate: {cfg.source}")
     outcome = run_gate(cfg, use_cache=not args.no_cache,
                        progress=lambda line: print(line, file=sys.stderr, flush=True))

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from qverify.commands import checks
 from qverify.commands.common import EXIT_OK, model_args, positive
 
 
 def run(args) -> int:
+    checks.model(args.model, args.weights)
+    checks.data("--data", args.data)
+    checks.output_dir("--out", args.out)
+    # only now the imports that lead to TensorFlow
     from qverify.engines.base import quantize_input
     from qverify.tables import plan_tables
     from qverify.workflow import quantize, write_plan_and_headers
@@ -29,7 +34,7 @@ def run(args) -> int:
 def add_parser(sub) -> None:
     p = sub.add_parser("quantize", help="quantize a model to a plan and write the C headers")
     model_args(p)
-    p.add_argument("--bits", type=int, default=16, help="storage width (16: q15)")
+    p.add_argument("--bits", type=int, choices=(16,), default=16, help="storage width (16: q15)")
     p.add_argument("--calib-samples", type=positive, help="use the first N samples of the data (default: all; demo: 1000)")
     p.add_argument("--rounding", choices=("truncate", "round"), default="truncate",
                    help="how the firmware's CMSIS-NN is built: truncate = ARM_NN_TRUNCATE defined; round = CMSIS default")

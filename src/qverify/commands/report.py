@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
+from qverify.commands import checks
 from qverify.commands.common import EXIT_OK, load_plan
-from qverify.errors import QVerifyError
 
 
 def run(args) -> int:
+    checks.plan_dir(args.plan)
+    json_path = checks.output_file("--json", args.json)
     from qverify.footprint import footprint
     from qverify.plan import atomic_write
     from qverify.reports.text import format_footprint
 
-    if args.json and not Path(args.json).parent.resolve().is_dir():
-        raise QVerifyError(f"--json {args.json}: directory {Path(args.json).parent} does not exist")
     plan = load_plan(args.plan)
     fp = footprint(plan)
-    if args.json:
+    if json_path:
         from qverify.reports.json import footprint_json
 
-        atomic_write(Path(args.json), footprint_json(fp, plan.hash))
+        atomic_write(json_path, footprint_json(fp, plan.hash))
     print(f"plan {plan.hash[:16]}  q{plan.bits - 1}, rounding: {plan.rounding}")
     print(format_footprint(fp))
     return EXIT_OK

@@ -5,14 +5,25 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
-from qverify.commands.common import EXIT_MISMATCH, EXIT_OK, load_plan, load_samples, sample_args
+from qverify.commands import checks
+from qverify.commands.common import EXIT_MISMATCH, EXIT_OK, load_plan, load_samples, positive_number, sample_args
 
 CPU_CHOICES = ("cortex-m4", "cortex-m7", "cortex-m3")
 
 
 def run(args) -> int:
+    from qverify.target.toolchain import cpu as lookup_cpu  # the standard library only
+    from qverify.target.toolchain import find_toolchain
+
+    core = lookup_cpu(args.cpu)
+    find_toolchain()  # a missing program is what a first run most likely meets: said first
+    checks.plan_dir(args.plan)
+    checks.data("--data", args.data)
+    checks.cmsis_root(args.cmsis_root)
+    checks.tree_kernels(args.kernels, args.cmsis_root)
+    json_path = checks.output_file("--json", args.json)
+    # only now the imports: numpy, and TensorFlow once the demo's plan is quantized afresh
     import json
 
     from qverify.compare import Comparison, compare_results, format_detail, format_table
@@ -22,11 +33,7 @@ def run(args) -> int:
     from qverify.plan import atomic_write
     from qverify.target import report
     from qverify.target.errors import TargetRunError
-    from qverify.target.toolchain import cpu as lookup_cpu
-    from qverify.target.toolchain import find_toolchain
 
-    core = lookup_cpu(args.cpu)
-    find_toolchain()  # a missing program is reported before any slow work
     plan = load_plan(args.plan)
     if args.layer:
         plan.op(args.layer)
@@ -80,12 +87,12 @@ def run(args) -> int:
               f"image {'reused from cache' if target.image.cached else 'built in %.1f s' % target.image.build_seconds} "
               f"({target.image.elf})")
 
-    if args.json:
+    if json_path:
         doc = {"ok": ok, "cpu": core.name, "machine": core.machine, "build": target.image.describe(),
                "comparisons": [c.to_dict() for c in comparisons],
                "footprint": report.footprint_dict(plan, fp, scratch),
                "instructions": {"label": report.INSN_LABEL, "per_op_mean": target.instructions}}
-        atomic_write(Path(args.json), json.dumps(doc, indent=1).encode())
+        atomic_write(json_path, json.dumps(doc, indent=1).encode())
     return EXIT_OK if ok else EXIT_MISMATCH
 
 
@@ -105,7 +112,7 @@ def add_parser(sub) -> None:
                    help="host native kernels to compare with (default: the target's path, plain for a CMSIS tree)")
     p.add_argument("--cmsis-root", default=os.environ.get("QVERIFY_CMSIS_ROOT"),
                    help="build arm_* kernels from this CMSIS tree (default $QVERIFY_CMSIS_ROOT, else bundled)")
-    p.add_argument("--timeout", type=float,
+    p.add_argument("--timeout", type=positive_number,
                    help="seconds the emulator may run before it is killed (default: from the plan's size)")
     p.add_argument("--cflags", help="cross-compiler optimisation flags (default '-O2 -fwrapv')")
     p.add_argument("--json", help="also write comparisons, footprint and instruction counts as JSON to this file")

@@ -1,0 +1,159 @@
+"""Path and argument checks each command's run() makes first, before anything heavy is imported.
+
+A mistyped path must fail in a fraction of a second, not after TensorFlow has loaded (seconds)
+or a model has been calibrated (minutes). So this module imports only the standard library and
+qverify.errors, and checks only what needs neither numpy nor the model: paths exist and are of
+the right kind, a module:Factory's module can be found (without importing it), flags that cannot
+go together. Content (shapes, NaN, a plan's hash) is checked later, where it is read.
+
+Every function takes None as "not given" and does nothing then. Messages name the flag, the
+value as given, where a relative value points, and what was expected.
+"""
+
+from __future__ import annotations
+
+import importlib.machinery
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+from qverify.errors import ArgumentError, DataError, ModelError, PlanError
+
+MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")  # what graph.load_model loads
+DEMO_SPLITS = ("train", "calib", "test")  # demo.SPLIT_SEEDS; importing qverify.demo costs numpy
+DATA = "a .npy array of float inputs, or demo:<split>"
+
+
+def _resolved(path: str | Path) -> str:
+    """'x.npy (/cwd/x.npy)': the path as given and, when relative, what it resolves to."""
+    p = Path(path)
+    return str(path) if p.is_absolute() else f"{path} ({p.resolve()})"
+
+
+def _named(flag: str, path: str) -> str:
+    return f"{flag} {_resolved(path)}"
+
+
+def input_file(flag: str, path: str | None, expected: str, error: type = ArgumentError) -> None:
+    """An input the command reads: an existing, readable file."""
+    if path is None:
+        return
+    p = Path(path)
+    if p.is_file() and os.access(p, os.R_OK):
+        return
+    problem = "is a directory" if p.is_dir() else "is not readable" if p.is_file() else "does not exist"
+    raise error(f"{_named(flag, path)} {problem}; expected {expected}")
+
+
+def data(flag: str, path: str | None) -> None:
+    """--data / --labels style input: a .npy file, or demo:<split> (the demo's synthetic frames)."""
+    if path is not None and path.startswith("demo:"):
+        split = path.split(":", 1)[1]
+        if split not in DEMO_SPLITS:
+            raise DataError(f"{flag} {path}: unknown demo split '{split}'; expected demo:{'|'.join(DEMO_SPLITS)}")
+        return
+    input_file(flag, path, DATA, DataError)
+
+
+def model(spec: str | None, weights: str | None = None) -> None:
+    """--model as graph.load_model reads it: an existing path is a saved model; otherwise `a:B` names
+    factory B in module a or in file a.py. The module is only looked up, never imported (importing
+    runs the user's code, which usually imports TensorFlow)."""
+    input_file("--weights", weights, "a weights file such as the notebook's tf.h5", ModelError)
+    if spec is None:
+        return
+    expected = "a .keras/.h5 file, module:Factory or path/file.py:Factory"
+    if ":" in spec and not Path(spec).exists():
+        module, _, attr = spec.rpartition(":")
+        if not module or not attr.isidentifier():
+            raise ModelError(f"--model {spec}: '{attr}' is not a factory name; expected {expected}")
+        if module.endswith(".py"):
+            input_file("--model", module, "a Python file that defines the factory", ModelError)
+        elif not all(part.isidentifier() for part in module.split(".")):
+            raise ModelError(f"--model {spec}: '{module}' is neither a module name nor an existing file; expected {expected}")
+        elif not _findable(module.split(".")[0]):
+            raise ModelError(f"--model {spec}: no module named '{module.split('.')[0]}' on the Python path "
+                             f"or in {Path.cwd()}; expected {expected}")
+        return
+    input_file("--model", spec, expected, ModelError)
+    if Path(spec).suffix not in MODEL_SUFFIXES:
+        raise ModelError(f"--model {spec}: not a saved Keras model (suffix '{Path(spec).suffix}', not "
+                         f"{', '.join(MODEL_SUFFIXES)}); expected {expected}")
+
+
+def _findable(top: str) -> bool:
+    """Whether top-level module `top` can be imported, found without running it (a submodule could only
+    be found by importing its package). Searches the current directory too, as load_model does."""
+    if top in sys.modules:
+        return True
+    try:
+        if importlib.util.find_spec(top) is not None:
+            return True
+    except (ImportError, ValueError):
+        return True  # cannot tell without importing: load_model will say
+    return importlib.machinery.PathFinder.find_spec(top, [os.getcwd()]) is not None
+
+
+def plan_dir(path: str | None) -> None:
+    """--plan: a directory holding plan.json and plan.npz (their content is checked when loaded)."""
+    if path is None:
+        return
+    for name in ("plan.json", "plan.npz"):
+        if not (Path(path) / name).is_file():
+            raise PlanError(f"--plan {path}: plan file {Path(path) / name} does not exist; expected a directory "
+                            f"written by `python -m qverify quantize --out {path}`")
+
+
+def cmsis_root(path: str | None) -> None:
+    """--cmsis-root (default $QVERIFY_CMSIS_ROOT): an existing directory."""
+    if path is not None and not Path(path).is_dir():
+        raise ArgumentError(f"{_named('--cmsis-root', path)} is not a directory (also read from $QVERIFY_CMSIS_ROOT); "
+                            "expected a CMSIS_5 or CMSIS-NN tree")
+
+
+def tree_kernels(kernels: str | None, path: str | None) -> None:
+    """A CMSIS tree builds only the plain kernels on the host (native_lib refuses the others too,
+    but only once the plan and model are loaded)."""
+    if path is not None and kernels in ("dsp", "fast"):
+        raise ArgumentError(f"--kernels {kernels} with --cmsis-root {path}: a CMSIS tree builds only the plain "
+                            "kernels on the host; expected --kernels plain")
+
+
+def _parent(flag: str, path: str) -> None:
+    parent = Path(path).parent
+    if not parent.is_dir():
+        raise ArgumentError(f"{flag} {path}: directory {_resolved(parent)} does not exist; "
+                            "expected a path in an existing directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ArgumentError(f"{flag} {path}: directory {parent} is not writable")
+
+
+def output_file(flag: str, path: str | None) -> Path | None:
+    """An output file (--json, --junit, --npz): its directory exists and it is not a directory itself."""
+    if path is None:
+        return None
+    if Path(path).is_dir():
+        raise ArgumentError(f"{_named(flag, path)} is a directory; expected a file name")
+    _parent(flag, path)
+    return Path(path)
+
+
+def output_dir(flag: str, path: str | None) -> Path | None:
+    """An output directory (--out, --html): created if missing, so only its parent must exist."""
+    if path is None:
+        return None
+    if Path(path).exists() and not Path(path).is_dir():
+        raise ArgumentError(f"{_named(flag, path)} is an existing file; expected a directory (created if missing)")
+    _parent(flag, path)
+    return Path(path)
+
+
+def choices(flag: str, value: str, allowed: tuple[str, ...], count: int | None = None) -> list[str]:
+    """A comma-separated list of distinct names from `allowed` (exactly `count` of them if given)."""
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    bad = [n for n in names if n not in allowed]
+    if bad or not names or len(set(names)) != len(names) or (count is not None and len(names) != count):
+        many = f"{count} different" if count else "distinct"
+        raise ArgumentError(f"{flag} {value}: expected {many} names from {', '.join(allowed)}, comma-separated")
+    return names
