@@ -8,9 +8,10 @@
 ``load(kernels, rounding)`` imports the prebuilt ``qverify._native_<kernels>_<rounding>``
 (compiled when the package is installed).  ``load(..., cmsis_root=...)`` compiles the
 ``arm_*`` kernels from a firmware's CMSIS tree (with qverify's ``qv_*`` kernels
-and runner) into a cache directory and imports that; only ``kernels="plain"``
-is possible for an external tree on the host (see qverify.build, which holds the C
-sources and the cffi build).
+and runner) into a cache directory and imports that: its plain path or, with
+``kernels="dsp"``, its ARM_MATH_DSP path on qverify's definitions of the
+intrinsics ("fast" is qverify's own conv, never a tree's; see qverify.build,
+which holds the C sources and the cffi build).
 
 cffi releases the GIL during calls, so several threads may call ``qv_run`` at
 once, each with its own scratch and output arrays.
@@ -62,6 +63,7 @@ class NativeLib:
     cmsis_root: str | None
     module_name: str
     source_digest: str
+    missing_functions: tuple[str, ...] = ()  # arm_* functions the tree lacks (their ops fail)
 
     def kernel_name(self, kernel_id: int) -> str:
         """Name of the C function behind a QV_KERNEL_* id (as reported in kernel_used)."""
@@ -97,6 +99,8 @@ def _wrap(module, kernels: str, rounding: str, cmsis_root: str | None) -> Native
         cmsis_root=cmsis_root,
         module_name=module.__name__,
         source_digest=ffi.string(lib.qv_source_digest()).decode(),
+        # the cffi module declares only the functions it was built with (build._cdef)
+        missing_functions=tuple(fn for fn in build.ARM_FUNCTIONS if not hasattr(lib, fn)),
     )
 
 
@@ -167,7 +171,7 @@ def _load_external(kernels: str, rounding: str, cmsis_root: str) -> NativeLib:
         tmp = Path(tempfile.mkdtemp(prefix="build-", dir=folder))
         try:
             try:
-                ffi = build.make_builder("plain", rounding, str(root), module_name, work_dir=tmp / "wrappers")
+                ffi = build.make_builder(kernels, rounding, str(root), module_name, work_dir=tmp / "wrappers")
                 built = Path(ffi.compile(tmpdir=str(tmp / "out"), verbose=False))
             except build.CmsisTreeError as exc:
                 raise _fail(str(exc), exc) from exc
@@ -193,7 +197,7 @@ def load(kernels: str = "dsp", rounding: str = "truncate", cmsis_root: str | Non
     kernels: "dsp" (ARM_MATH_DSP SIMD paths, portable intrinsics), "plain", or "fast" (plain, with
     conv ops on the host's SIMD units: csrc/qv_host_conv.c).
     rounding: "truncate" (ARM_NN_TRUNCATE) or "round" (NN_ROUND added).
-    cmsis_root: build the arm_* kernels from this CMSIS tree (cached), else
+    cmsis_root: build the arm_* kernels from this CMSIS tree (cached; "plain" or "dsp"), else
     use the bundled ones compiled at install time.
     Raises qverify.errors.NativeBuildError when the module cannot be had.
     """

@@ -1,0 +1,195 @@
+"""Building the arm_* kernels from a firmware's CMSIS tree on the host (qverify.build, qverify.native_lib).
+
+The fake trees of tests/fake_cmsis.py stand in for Arm's (none is in the repository).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fake_cmsis import fake_cmsis_tree
+
+from qverify import build, native_lib
+from qverify.errors import NativeBuildError
+
+SENTINEL = 0x5A5B
+
+
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("QVERIFY_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(native_lib, "_loaded", {})  # every test builds (or finds) its own modules
+
+
+def p(nl, a):
+    return nl.ffi.from_buffer("int16_t[]", a)
+
+
+def relu(nl, values) -> list[int]:
+    data = np.array(values, np.int16)
+    nl.lib.arm_relu_q15(p(nl, data), data.size)
+    return data.tolist()
+
+
+def fast_nonsquare(nl, x, w, b, bs, os_, pad, stride):
+    """arm_convolve_HWC_q15_fast_nonsquare of x (H, W, C) and w (CO, KH, KW, C): (status, output)."""
+    (h, wd, c), (co, kh, kw, _) = x.shape, w.shape
+    oh, ow = (h + 2 * pad[0] - kh) // stride[0] + 1, (wd + 2 * pad[1] - kw) // stride[1] + 1
+    out = np.full((oh, ow, co), SENTINEL, np.int16)
+    buf = np.zeros(2 * c * kh * kw, np.int16)
+    st = nl.lib.arm_convolve_HWC_q15_fast_nonsquare(
+        p(nl, x), wd, h, c, p(nl, w), co, kw, kh, pad[1], pad[0], stride[1], stride[0], p(nl, b), bs, os_,
+        p(nl, out), ow, oh, p(nl, buf), nl.ffi.NULL)
+    return st, out
+
+
+# ---------------------------------------------------------------- trimmed trees
+
+
+@pytest.mark.parametrize("kernels", ["plain", "dsp"])
+def test_trimmed_tree_builds_and_runs(tmp_path, kernels):
+    """A tree without arm_convolve_HWC_q15_fast.c builds; the module lacks that function and says so."""
+    root = fake_cmsis_tree(tmp_path, omit="arm_convolve_HWC_q15_fast")
+    tree = build.find_cmsis_nn(root)
+    assert tree["missing"] == ("arm_convolve_HWC_q15_fast",)
+    assert "arm_convolve_HWC_q15_fast" not in tree["sources"] and len(tree["sources"]) == 4
+    spec = build.build_spec(kernels, "round", root)
+    assert ("QV_HAVE_ARM_CONVOLVE_HWC_Q15_FAST", None) not in spec["macros"]
+    assert ("QV_HAVE_ARM_RELU_Q15", None) in spec["macros"]
+
+    nl = native_lib.load(kernels, "round", cmsis_root=str(root))
+    assert nl.info == f"kernels={root.resolve()}; path={kernels}; rounding=round"
+    assert nl.missing_functions == ("arm_convolve_HWC_q15_fast",)
+    assert not hasattr(nl.lib, "arm_convolve_HWC_q15_fast")
+    assert relu(nl, [-5, 3, -1]) == [7, 3, 7]  # the tree's (altered) relu
+    rng = np.random.default_rng(5)
+    x = rng.integers(-300, 300, (3, 4, 2)).astype(np.int16)
+    w = rng.integers(-300, 300, (2, 1, 3, 2)).astype(np.int16)
+    b = np.array([5, -9], np.int16)
+    ours = native_lib.load(kernels, "round")
+    assert ours.missing_functions == ()
+    got, want = fast_nonsquare(nl, x, w, b, 2, 6, (0, 1), (1, 1)), fast_nonsquare(ours, x, w, b, 2, 6, (0, 1), (1, 1))
+    assert got[0] == want[0] == 0
+    np.testing.assert_array_equal(got[1], want[1])
+
+
+def test_every_bundled_build_has_all_five_functions():
+    spec = build.build_spec("dsp", "truncate")
+    assert [m for m, _ in spec["macros"] if m.startswith("QV_HAVE_")] == build.have_macros(build.ARM_FUNCTIONS)
+    assert len(build.have_macros(build.ARM_FUNCTIONS)) == 5
+
+
+def test_tree_without_any_function_is_refused(tmp_path):
+    root = fake_cmsis_tree(tmp_path, omit=build.ARM_FUNCTIONS)
+    (root / "CMSIS" / "NN" / "Source").mkdir()
+    with pytest.raises(build.CmsisTreeError, match="holds none of the legacy q15 CMSIS-NN functions"):
+        build.find_cmsis_nn(root)
+    with pytest.raises(NativeBuildError, match="holds none of"):
+        native_lib.load("plain", "round", cmsis_root=str(root))
+
+
+@pytest.mark.skipif("QV_HAVE_ARM_RELU_Q15" not in build.RUNNER_SOURCE.read_text(),
+                    reason="the runner has no QV_HAVE_<FUNCTION> guards yet: a missing function it calls "
+                           "leaves an undefined symbol")
+def test_tree_without_functions_the_runner_calls_builds(tmp_path):
+    root = fake_cmsis_tree(tmp_path, omit=["arm_relu_q15", "arm_fully_connected_q15"])
+    nl = native_lib.load("plain", "truncate", cmsis_root=str(root))
+    assert nl.missing_functions == ("arm_fully_connected_q15", "arm_relu_q15")
+    assert not hasattr(nl.lib, "arm_relu_q15")
+
+
+def test_setup_builds_dsp_from_the_tree_and_fast_from_the_bundled_kernels(tmp_path, monkeypatch):
+    """QVERIFY_CMSIS_ROOT at install time: the dsp (and plain) modules come from the tree, fast from ours.
+    (Not compiled here: a module named qverify._native_* would stand in for the installed one.)"""
+    root = fake_cmsis_tree(tmp_path)
+    monkeypatch.setenv("QVERIFY_CMSIS_ROOT", str(root))
+    monkeypatch.chdir(tmp_path)
+    with pytest.warns(UserWarning, match="--kernels fast runs qverify's own host convolution"):
+        build._setup_builder("fast", "round")
+    build._setup_builder("dsp", "round")
+    work = tmp_path / "build" / "qverify_native"
+    tree_relu = next(root.resolve().rglob("arm_relu_q15.c")).as_posix()
+    assert tree_relu in (work / "qverify__native_dsp_round" / "src" / "arm_relu_q15.c").read_text()
+    assert (work / "qverify__native_dsp_round" / "include" / "cmsis_compiler.h").is_file()  # the host shim
+    fast_relu = (work / "qverify__native_fast_round" / "src" / "arm_relu_q15.c").read_text()
+    assert build.CMSIS_SOURCE.joinpath("arm_relu_q15.c").as_posix() in fast_relu
+
+
+def test_target_lib_of_a_trimmed_tree(tmp_path, monkeypatch):
+    """The cross-compiled kernel library holds the tree's functions only, announced by QV_HAVE_<NAME>; its
+    cache key follows the flags and every header (subfolders too)."""
+    from qverify.target import missing_reason
+    from qverify.target.image import ImageBuilder
+    from qverify.target.toolchain import cpu, find_toolchain
+
+    if missing_reason():
+        pytest.skip(missing_reason())
+    monkeypatch.setenv("QVERIFY_CACHE_DIR", str(tmp_path / "cache"))
+    root = fake_cmsis_tree(tmp_path, omit="arm_convolve_HWC_q15_fast")
+    builder = ImageBuilder(find_toolchain(need_qemu=False), cpu("cortex-m4"), "truncate", str(root))
+    assert builder.missing_functions == ("arm_convolve_HWC_q15_fast",)
+    defines = builder.defines()
+    assert "-DQV_HAVE_ARM_RELU_Q15" in defines and "-DQV_HAVE_ARM_CONVOLVE_HWC_Q15_FAST" not in defines
+    lib, cached = builder.lib()
+    objects = {o.name for o in lib.glob("*.o")}
+    assert "arm_convolve_HWC_q15_fast_nonsquare.o" in objects and "arm_convolve_HWC_q15_fast.o" not in objects
+    assert not cached and builder.lib() == (lib, True)
+
+    key = builder.lib_key()
+    assert ImageBuilder(builder.toolchain, builder.cpu, "truncate", str(root), cflags=("-O1",)).lib_key() != key
+    sub = root / "CMSIS" / "NN" / "Include" / "extra"
+    sub.mkdir()
+    (sub / "vendor.h").write_text("/* v1 */\n")
+    assert builder.lib_key() != key
+
+
+# ---------------------------------------------------------------- the tree's DSP path on the host
+
+# Arm-style source whose ARM_MATH_DSP branch differs observably (negatives -> 7 there, 5 on the plain path),
+# and uses the intrinsics a real tree's DSP path takes from the core's compiler header.
+DSP_RELU = """#include "arm_nnfunctions.h"
+#include "arm_nnsupportfunctions.h"
+#if defined(ARM_MATH_DSP)
+#include "cmsis_compiler.h"
+#endif
+void arm_relu_q15(q15_t *data, uint16_t size)
+{
+    uint16_t i;
+    for (i = 0; i < size; i++)
+    {
+#if defined(ARM_MATH_DSP)
+        if (data[i] < 0)
+            data[i] = (q15_t)__SSAT((q31_t)__SMLAD(0x00010001, 0x00030004, 0), 16); /* 1*4 + 1*3 */
+#else
+        if (data[i] < 0)
+            data[i] = 5;
+#endif
+    }
+}
+"""
+
+
+def test_dsp_build_of_a_tree_runs_its_dsp_path(tmp_path):
+    root = fake_cmsis_tree(tmp_path, sources={"arm_relu_q15": DSP_RELU})
+    dsp = native_lib.load("dsp", "truncate", cmsis_root=str(root))
+    plain = native_lib.load("plain", "truncate", cmsis_root=str(root))
+    assert dsp.info == f"kernels={root.resolve()}; path=dsp; rounding=truncate"
+    assert relu(dsp, [-5, 3, -32768]) == [7, 3, 7]
+    assert relu(plain, [-5, 3, -32768]) == [5, 3, 5]
+
+
+def test_fast_is_refused_for_a_tree_naming_the_flags(tmp_path):
+    root = fake_cmsis_tree(tmp_path)
+    with pytest.raises(NativeBuildError, match=r"--kernels fast .*own host convolution.*--kernels plain or "
+                                               r"--kernels dsp .*kernels = \["):
+        native_lib.load("fast", "round", cmsis_root=str(root))
+    message = ""
+    try:
+        build.check_tree_kernels("fast", root)
+    except build.CmsisTreeError as exc:
+        message = str(exc)
+    assert "kernels='" not in message
+    for kernels in ("plain", "dsp"):
+        build.check_tree_kernels(kernels, root)
