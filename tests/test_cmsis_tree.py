@@ -5,6 +5,11 @@ The fake trees of tests/fake_cmsis.py stand in for Arm's (none is in the reposit
 
 from __future__ import annotations
 
+import os
+import stat
+import subprocess
+import sys
+import sysconfig
 from pathlib import Path
 
 import numpy as np
@@ -193,3 +198,106 @@ def test_fast_is_refused_for_a_tree_naming_the_flags(tmp_path):
     assert "kernels='" not in message
     for kernels in ("plain", "dsp"):
         build.check_tree_kernels(kernels, root)
+
+
+# ---------------------------------------------------------------- builds that can be trusted
+
+
+def _fake_compiler(folder: Path, name: str) -> str:
+    """A C compiler of another path (a wrapper of the real one); fails while folder/broken exists."""
+    cc = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
+    script = folder / name
+    script.write_text(f'#!/bin/sh\nif [ -e "{folder}/broken" ]; then echo "cc1: error: the compiler is broken" >&2; '
+                      f'exit 1; fi\nexec {cc} "$@"\n')
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    return str(script)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the other compiler is a /bin/sh script")
+def test_cache_key_covers_compiler_flags_macros_and_headers(tmp_path, monkeypatch):
+    root = fake_cmsis_tree(tmp_path)
+    key = native_lib.build_key("plain", "round", str(root))
+    assert native_lib.build_key("plain", "round", str(root)) == key
+    assert native_lib.build_key("dsp", "round", str(root)) != key
+    assert native_lib.build_key("plain", "truncate", str(root)) != key
+
+    monkeypatch.setenv("CFLAGS", "-O1")  # a flag from the environment
+    assert native_lib.build_key("plain", "round", str(root)) != key
+    monkeypatch.delenv("CFLAGS")
+    monkeypatch.setenv("CPPFLAGS", "-DARM_NN_TRUNCATE")  # a macro from the environment
+    assert native_lib.build_key("plain", "round", str(root)) != key
+    monkeypatch.delenv("CPPFLAGS")
+    monkeypatch.setattr(build, "COMPILE_ARGS", [*build.COMPILE_ARGS, "-fno-inline"])  # a flag of ours
+    assert native_lib.build_key("plain", "round", str(root)) != key
+    monkeypatch.undo()
+    monkeypatch.setenv("QVERIFY_CACHE_DIR", str(tmp_path / "cache"))
+    assert native_lib.build_key("plain", "round", str(root)) == key
+
+    (tmp_path / "bin").mkdir()
+    monkeypatch.setenv("CC", _fake_compiler(tmp_path / "bin", "cc"))  # another compiler
+    assert native_lib.build_key("plain", "round", str(root)) != key
+    monkeypatch.delenv("CC")
+
+    sub = root / "CMSIS" / "DSP" / "Include" / "dsp"  # a header in a subfolder of an include folder
+    sub.mkdir()
+    (sub / "basic_math_functions.h").write_text("/* v1 */\n")
+    key1 = native_lib.build_key("plain", "round", str(root))
+    assert key1 != key
+    (sub / "basic_math_functions.h").write_text("/* v2 */\n")
+    assert native_lib.build_key("plain", "round", str(root)) not in (key, key1)
+    assert sub / "basic_math_functions.h" in build.source_files(root)
+
+
+def _cached_modules() -> list[Path]:
+    return [f for f in native_lib.cache_dir().rglob("*") if f.suffix in (".so", ".pyd")]
+
+
+def test_failed_build_is_not_cached_and_builds_once_fixed(tmp_path):
+    broken = build.CMSIS_SOURCE.joinpath("arm_relu_q15.c").read_text().replace("{", "{ this is not C;", 1)
+    root = fake_cmsis_tree(tmp_path, sources={"arm_relu_q15": broken})
+    with pytest.raises(NativeBuildError) as info:
+        native_lib.load("plain", "round", cmsis_root=str(root))
+    message = str(info.value)
+    assert "\n" not in message
+    assert "arm_relu_q15.c:" in message and "error:" in message, message
+    assert "build.log" in message
+    assert _cached_modules() == []
+
+    source = next(root.rglob("arm_relu_q15.c"))
+    source.write_text(build.CMSIS_SOURCE.joinpath("arm_relu_q15.c").read_text())
+    nl = native_lib.load("plain", "round", cmsis_root=str(root))
+    assert relu(nl, [-2, 2]) == [0, 2]
+    assert len(_cached_modules()) == 1
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the broken compiler is a /bin/sh script")
+def test_failure_of_the_environment_is_not_cached(tmp_path, monkeypatch):
+    """The same build (same key) fails while the compiler is broken and succeeds once it is repaired."""
+    root = fake_cmsis_tree(tmp_path)
+    (tmp_path / "bin").mkdir()
+    monkeypatch.setenv("CC", _fake_compiler(tmp_path / "bin", "cc"))
+    (tmp_path / "bin" / "broken").write_text("")
+    key = native_lib.build_key("plain", "truncate", str(root))
+    with pytest.raises(NativeBuildError, match="failed: cc1: error: the compiler is broken"):
+        native_lib.load("plain", "truncate", cmsis_root=str(root))
+    assert _cached_modules() == []
+    (tmp_path / "bin" / "broken").unlink()
+    assert native_lib.build_key("plain", "truncate", str(root)) == key
+    assert relu(native_lib.load("plain", "truncate", cmsis_root=str(root)), [-1]) == [7]
+
+
+def test_cached_module_that_does_not_import_is_rebuilt(tmp_path):
+    root = fake_cmsis_tree(tmp_path)
+    native_lib.load("plain", "round", cmsis_root=str(root))
+    (module,) = _cached_modules()
+    module.unlink()  # a new file: the loaded one stays mapped as it was
+    module.write_bytes(b"not a shared object")
+    # another process: this one would reuse the module it has loaded from that path
+    script = ("import numpy as np; from qverify import native_lib; "
+              f"nl = native_lib.load('plain', 'round', cmsis_root={str(root)!r}); "
+              "d = np.array([-3], np.int16); nl.lib.arm_relu_q15(nl.ffi.from_buffer('int16_t[]', d), 1); "
+              "print(int(d[0]))")
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["7"]
+    assert module.read_bytes() != b"not a shared object"

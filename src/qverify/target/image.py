@@ -5,9 +5,11 @@ An image is built in two cached steps (cache_root(), keyed by content):
   lib-<key>/   the kernels (cmsis/ or the firmware tree's CMSIS-NN given as
                cmsis_root), the runner (csrc/qv_runner.c), the startup and
                semihosting code (firmware/), compiled for one core and one
-               rounding build; key = compiler, flags, every source file; a
-               tree lacking some arm_* functions compiles the others,
-               announced as QV_HAVE_<NAME> as on the host (qverify.build);
+               rounding build; key = compiler (path and version), every
+               flag, macro and include folder, the content of every source
+               and header (those of the tree's include folders too); a tree
+               lacking some arm_* functions compiles the others, announced
+               as QV_HAVE_<NAME> as on the host (qverify.build);
   img-<key>/   the plan's weights.h and network.c (qverify.target.codegen),
                the harness main, linked with the lib objects; key = lib key,
                the generated sources as they are on disk, the test hooks.
@@ -99,9 +101,10 @@ def _compile_all(jobs: list[list[str]], cwd: Path) -> None:
     for cmd, r in results:
         if r.returncode != 0:
             source = next((a for a in cmd if a.endswith(".c")), cmd[-1])
+            output = (r.stderr or r.stdout).strip()
             raise TargetBuildError(
-                f"cross-compiling {source} failed (exit {r.returncode}):\n{(r.stderr or r.stdout).strip()}\n"
-                f"command: {' '.join(cmd)}")
+                f"cross-compiling {source} failed (exit {r.returncode}): {native_lib.first_error_line(output)}\n"
+                f"{output}\ncommand: {' '.join(cmd)}")
 
 
 CACHE_KEEP = 12  # builds of each kind (lib-<cpu>-<rounding>, img-<cpu>) kept in the cache
@@ -209,8 +212,11 @@ class ImageBuilder:
 
     # ---- the cached library of kernel + startup objects ----------------------
     def lib_key(self) -> str:
-        parts = ["lib", 1, self.toolchain.gcc_version, self.cpu.name, self.rounding, self.cmsis_root or "bundled",
-                 " ".join(self.cflags), self.source_digest]
+        # the lib folder's own include path is named by a placeholder: it is derived from this key
+        parts = ["lib", 2, self.toolchain.gcc, self.toolchain.gcc_version, self.cpu.name, self.rounding,
+                 self.cmsis_root or "bundled", " ".join(self._arch_flags()), " ".join(self.cflags),
+                 " ".join(self.defines()), " ".join(str(d) for d in self.include_dirs(Path("<lib>"))),
+                 " ".join(str(p) for p in self.kernel_sources()), self.source_digest]
         for f in self._firmware_files():
             parts += [f.name, f.read_bytes()]
         return _sha(parts)
