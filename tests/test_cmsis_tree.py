@@ -1,11 +1,15 @@
 """Building the arm_* kernels from a firmware's CMSIS tree on the host (qverify.build, qverify.native_lib).
 
-The fake trees of tests/fake_cmsis.py stand in for Arm's (none is in the repository).
+The fake trees of tests/fake_cmsis.py stand in for Arm's (none is in the repository); the last test
+checks real CMSIS_5 trees when QVERIFY_CMSIS_TREES names a folder of <version>/CMSIS trees:
+
+    QVERIFY_CMSIS_TREES=/path/to/trees pytest tests/test_cmsis_tree.py
 """
 
 from __future__ import annotations
 
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -20,6 +24,7 @@ from qverify import build, native_lib
 from qverify.errors import NativeBuildError
 
 SENTINEL = 0x5A5B
+CALLS = 80  # random calls of each kind per build in the real-tree check
 
 
 @pytest.fixture(autouse=True)
@@ -301,3 +306,129 @@ def test_cached_module_that_does_not_import_is_rebuilt(tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["7"]
     assert module.read_bytes() != b"not a shared object"
+
+
+# ---------------------------------------------------------------- Arm's real trees (opt-in)
+
+TREES_ENV = "QVERIFY_CMSIS_TREES"
+
+
+def _real_trees() -> list:
+    folder = os.environ.get(TREES_ENV)
+    reason = (f"set {TREES_ENV} to a folder of <version>/CMSIS trees (Arm's CMSIS_5 releases) to check them"
+              if not folder else f"{TREES_ENV}={folder} holds no <version>/CMSIS/NN folder")
+    found = sorted(d.name for d in Path(folder).iterdir() if (d / "CMSIS" / "NN").is_dir()) if folder else []
+    if not found:
+        return [pytest.param(None, marks=pytest.mark.skip(reason=reason), id="no-trees")]
+    return [pytest.param(Path(folder) / v / "CMSIS", id=v) for v in found]
+
+
+def _round_of_zero_is_undefined(tree_root: Path) -> bool:
+    """5.4 and 5.5 define NN_ROUND(out_shift) as 0x1 << (out_shift - 1): at out_shift 0 a shift by -1,
+    undefined in C, which a Cortex-M computes as 0 (LSL by 255) and x86 as INT_MIN (shift counts mod 32)."""
+    text = (tree_root / "NN" / "Include" / "arm_nnsupportfunctions.h").read_text(errors="replace")
+    return re.search(r"NN_ROUND\(out_shift\)\s*\(\s*0x1\s*<<\s*\(\s*out_shift\s*-\s*1\s*\)", text) is not None
+
+
+def _compare_kernels(tree, ours, rounding: str, rng, shifts) -> dict:
+    """Random calls of the five arm_* functions through both modules; asserts identical statuses and outputs
+    (sentinels included).  Returns {function: calls}."""
+    lib, ref = tree.lib, ours.lib
+    calls = dict.fromkeys(build.ARM_FUNCTIONS, 0)
+
+    def same(fn, args_for, out_shape, buf_len):
+        outs, statuses = [], []
+        for nl in (tree, ours):
+            out = np.full(out_shape, SENTINEL, np.int16)
+            buf = np.full(max(buf_len, 1), SENTINEL, np.int16)
+            st = getattr(nl.lib, fn)(*args_for(nl, out, buf))
+            outs.append(out)
+            statuses.append(int(st))
+        assert statuses[0] == statuses[1], (fn, statuses)
+        np.testing.assert_array_equal(outs[0], outs[1], err_msg=f"{fn} ({rounding})")
+        calls[fn] += 1
+
+    def q15(shape, small=False):
+        lim = 200 if small else 32768
+        return rng.integers(-lim, lim, size=shape).astype(np.int16)
+
+    for _ in range(CALLS):
+        small = bool(rng.integers(0, 2))
+        bs, os_ = int(rng.choice([0, 1, 4, 8, 15])), int(rng.choice(shifts))
+        # square kernels: basic takes any channel count, fast even ones and an even output width (as below)
+        for fn, step in (("arm_convolve_HWC_q15_basic", 1), ("arm_convolve_HWC_q15_fast", 2)):
+            c, co = step * int(rng.integers(1, 7 // step)), step * int(rng.integers(1, 7 // step))
+            n, k = int(rng.integers(1, 9)), int(rng.integers(1, 4))
+            pad, stride = int(rng.integers(0, 3)), int(rng.integers(1, 3))
+            k = min(k, n + 2 * pad)
+            on = (n + 2 * pad - k) // stride + 1
+            if step == 2 and on % 2:
+                continue
+            x, w, b = q15((n, n, c), small), q15((co, k, k, c), small), q15((co,), small)
+
+            def square(nl, out, buf, x=x, w=w, b=b, n=n, c=c, co=co, k=k, pad=pad, stride=stride, on=on, bs=bs,
+                       os_=os_):
+                return (p(nl, x), n, c, p(nl, w), co, k, pad, stride, p(nl, b), bs, os_, p(nl, out), on,
+                        p(nl, buf), nl.ffi.NULL)
+
+            same(fn, square, (on, on, co), 2 * c * k * k)
+
+        # non-square fast: even channels, even output width (Arm's DSP path computes pixel pairs along x)
+        c, co = 2 * int(rng.integers(1, 4)), 2 * int(rng.integers(1, 4))
+        h, wd = int(rng.integers(1, 8)), int(rng.integers(1, 9))
+        kh, kw = int(rng.integers(1, 4)), int(rng.integers(1, 4))
+        ph, pw = int(rng.integers(0, 2)), int(rng.integers(0, 2))
+        sh, sw = int(rng.integers(1, 3)), int(rng.integers(1, 3))
+        kh, kw = min(kh, h + 2 * ph), min(kw, wd + 2 * pw)
+        oh, ow = (h + 2 * ph - kh) // sh + 1, (wd + 2 * pw - kw) // sw + 1
+        if ow % 2 == 0:
+            x, w, b = q15((h, wd, c), small), q15((co, kh, kw, c), small), q15((co,), small)
+
+            def nonsquare(nl, out, buf, x=x, w=w, b=b, h=h, wd=wd, c=c, co=co, kh=kh, kw=kw, ph=ph, pw=pw,
+                          sh=sh, sw=sw, oh=oh, ow=ow, bs=bs, os_=os_):
+                return (p(nl, x), wd, h, c, p(nl, w), co, kw, kh, pw, ph, sw, sh, p(nl, b), bs, os_, p(nl, out),
+                        ow, oh, p(nl, buf), nl.ffi.NULL)
+
+            same("arm_convolve_HWC_q15_fast_nonsquare", nonsquare, (oh, ow, co), 2 * c * kh * kw)
+
+        dim, rows = int(rng.integers(1, 40)), int(rng.integers(1, 12))
+        v, m, b = q15((dim,), small), q15((rows, dim), small), q15((rows,), small)
+
+        def dense(nl, out, buf, v=v, m=m, b=b, dim=dim, rows=rows, bs=bs, os_=os_):
+            return p(nl, v), p(nl, m), dim, rows, bs, os_, p(nl, b), p(nl, out), p(nl, buf)
+
+        same("arm_fully_connected_q15", dense, (rows,), dim)
+
+        data = q15((int(rng.integers(1, 50)),))
+        outs = []
+        for nl in (tree, ours):
+            d = data.copy()
+            nl.lib.arm_relu_q15(p(nl, d), d.size)
+            outs.append(d)
+        np.testing.assert_array_equal(outs[0], outs[1], err_msg="arm_relu_q15")
+        calls["arm_relu_q15"] += 1
+    assert lib is not ref
+    return calls
+
+
+@pytest.mark.parametrize("tree_root", _real_trees())
+def test_real_cmsis_tree_matches_the_bundled_kernels(tree_root):
+    """Arm's tree, plain and DSP paths, both roundings, bit for bit against the bundled kernels."""
+    for kernels in ("plain", "dsp"):
+        for rounding in ("truncate", "round"):
+            tree = native_lib.load(kernels, rounding, cmsis_root=str(tree_root))
+            assert tree.info == f"kernels={tree_root.resolve()}; path={kernels}; rounding={rounding}"
+            assert tree.missing_functions == ()
+            shifts = [0, 1, 8, 12, 16, 20]
+            if rounding == "round" and _round_of_zero_is_undefined(tree_root):
+                shifts.remove(0)
+            calls = _compare_kernels(tree, native_lib.load(kernels, rounding), rounding, np.random.default_rng(11),
+                                     shifts)
+            assert all(calls.values()), calls
+    # and the dsp build runs Arm's ARM_MATH_DSP path: with an odd output width it computes pixel pairs
+    # across rows and never writes the last pixel (CMSIS_API.md), where its plain path is right
+    x, w, b = np.arange(12, dtype=np.int16).reshape(2, 3, 2), np.ones((2, 1, 1, 2), np.int16), np.zeros(2, np.int16)
+    plain = fast_nonsquare(native_lib.load("plain", "truncate", str(tree_root)), x, w, b, 0, 0, (0, 0), (1, 1))
+    dsp = fast_nonsquare(native_lib.load("dsp", "truncate", str(tree_root)), x, w, b, 0, 0, (0, 0), (1, 1))
+    assert plain[1][-1, -1].tolist() == [21, 21]
+    assert dsp[1][-1, -1].tolist() == [SENTINEL, SENTINEL]
