@@ -42,3 +42,74 @@ def fake_cmsis_tree(base: Path, omit: str | Iterable[str] | None = None, sources
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_text(texts.get(src.stem, src.read_text()))
     return root
+
+# arm_convolve_HWC_q15_fast_nonsquare as Arm's DSP path behaves, per CMSIS_API.md's "Kernel contracts"
+# (written here from that description, on every path so a host build shows it): output pixels are
+# gathered two columns at a time into bufferA along x; a pair is computed when x is odd, and only then
+# does the im2col pointer go back to the start of bufferA. The inner loop count is a uint16_t of
+# (ch_in * k_x * k_y) / 2 pairs.
+PAIRING_FAST_NONSQUARE = r'''
+#include <string.h>
+#include "arm_nnfunctions.h"
+#include "arm_nnsupportfunctions.h"
+
+static q15_t fake_finish(q31_t acc, uint16_t out_shift)
+{
+    acc >>= out_shift;
+    return (q15_t)(acc > 32767 ? 32767 : (acc < -32768 ? -32768 : acc));
+}
+
+arm_status arm_convolve_HWC_q15_fast_nonsquare(const q15_t *Im_in, const uint16_t dim_im_in_x,
+    const uint16_t dim_im_in_y, const uint16_t ch_im_in, const q15_t *wt, const uint16_t ch_im_out,
+    const uint16_t dim_kernel_x, const uint16_t dim_kernel_y, const uint16_t padding_x, const uint16_t padding_y,
+    const uint16_t stride_x, const uint16_t stride_y, const q15_t *bias, const uint16_t bias_shift,
+    const uint16_t out_shift, q15_t *Im_out, const uint16_t dim_im_out_x, const uint16_t dim_im_out_y,
+    q15_t *bufferA, q7_t *bufferB)
+{
+    const int col = ch_im_in * dim_kernel_x * dim_kernel_y;
+    q15_t *ptr = bufferA;
+    q15_t *out = Im_out;
+    int ox, oy, kx, ky, o;
+    (void)bufferB;
+    if ((ch_im_in % 2) != 0 || (ch_im_out % 2) != 0)
+        return ARM_MATH_SIZE_MISMATCH;
+    for (oy = 0; oy < dim_im_out_y; oy++)
+        for (ox = 0; ox < dim_im_out_x; ox++)
+        {
+            for (ky = 0; ky < dim_kernel_y; ky++)
+                for (kx = 0; kx < dim_kernel_x; kx++)
+                {
+                    const int iy = oy * stride_y - padding_y + ky, ix = ox * stride_x - padding_x + kx;
+                    if (iy < 0 || iy >= dim_im_in_y || ix < 0 || ix >= dim_im_in_x)
+                        memset(ptr, 0, sizeof(q15_t) * ch_im_in);
+                    else
+                        memcpy(ptr, Im_in + (iy * dim_im_in_x + ix) * ch_im_in, sizeof(q15_t) * ch_im_in);
+                    ptr += ch_im_in;
+                }
+            if (ox & 1)
+            {
+                for (o = 0; o < ch_im_out; o++)
+                {
+                    q31_t a0 = ((q31_t)bias[o] << bias_shift) + NN_ROUND(out_shift), a1 = a0;
+                    uint16_t pairs = (uint16_t)(col >> 1);
+                    int i = 0;
+                    for (; pairs > 0; pairs--, i += 2)
+                    {
+                        a0 += wt[o * col + i] * bufferA[i] + wt[o * col + i + 1] * bufferA[i + 1];
+                        a1 += wt[o * col + i] * bufferA[col + i] + wt[o * col + i + 1] * bufferA[col + i + 1];
+                    }
+                    if (col & 1)
+                    {
+                        a0 += wt[o * col + col - 1] * bufferA[col - 1];
+                        a1 += wt[o * col + col - 1] * bufferA[2 * col - 1];
+                    }
+                    out[o] = fake_finish(a0, out_shift);
+                    out[ch_im_out + o] = fake_finish(a1, out_shift);
+                }
+                out += 2 * ch_im_out;
+                ptr = bufferA;
+            }
+        }
+    return ARM_MATH_SUCCESS;
+}
+'''

@@ -1,11 +1,11 @@
 """Generated headers: notebook macro names, CMSIS layouts, they compile, and they parse back to the plan."""
 
-import shutil
 import subprocess
 
 import keras
 import numpy as np
 import pytest
+from tools import require
 
 from qverify.calibrate import calibrate, prepare_input
 from qverify.engines import quantize_input
@@ -57,9 +57,9 @@ def test_header_carries_version_hash_and_rounding(exported):
     assert plan.hash in text and "qverify 0.1.0" in text and "ARM_NN_TRUNCATE defined" in text
 
 
-@pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not installed")
 def test_headers_compile_and_hold_the_values(exported, tmp_path):
     """A C program including both headers compiles and sees the same numbers."""
+    require("gcc")
     plan, out, x0, run = exported
     conv = plan.op("conv1")
     (tmp_path / "main.c").write_text(

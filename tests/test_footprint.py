@@ -60,7 +60,7 @@ def test_runner_ram_is_qv_scratch_words(image_plan):
         assert NativeEngine(image_plan, kernels=kernels).scratch_words == fp.runner_scratch_words
     act = 20 * 18 * 5  # the largest activation: c1's output
     flat = 4 * 4 * 8  # d1's input, whose vec_buffer is the largest kernel buffer (c2's bufferA is 2*3*2*5)
-    assert fp.runner_scratch_words == 2 * act + flat
+    assert fp.runner_scratch_words == 2 * act + flat + 4 * 16  # and four zones of QV_GUARD_WORDS words
     assert fp.runner_ram_bytes == 2 * fp.runner_scratch_words
     assert fp.activation_buffer_bytes == 2 * act
 

@@ -11,12 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tools import absent, require
 
 from qverify import gate as gate_mod
 from qverify.cli import main
 from qverify.config import load_config
 from qverify.gate import check_id, run_gate
-from test_native_kernels import _fake_cmsis_tree  # arm_relu_q15 altered: negatives -> 7
+from fake_cmsis import fake_cmsis_tree  # arm_relu_q15 altered: negatives -> 7
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "firmware"
@@ -46,7 +47,7 @@ def make_user_project(root: Path, config: str = "", name: str = "pyproject.toml"
 
 def plant_relu_mismatch(root: Path) -> str:
     """A firmware CMSIS tree (ours, with arm_relu_q15 writing 7 for negatives); the config line that uses it."""
-    _fake_cmsis_tree(root / "third_party")
+    fake_cmsis_tree(root / "third_party")
     return 'cmsis_root = "third_party/CMSIS_5"\n'
 
 
@@ -99,8 +100,7 @@ def test_example_gate_passes_and_writes_nn(firmware):
 
 def test_example_firmware_builds_and_runs(firmware, tmp_path):
     """The example's main.c, built with gcc against the generated nn/ and our cmsis/ + csrc/, prints PASS."""
-    if shutil.which("gcc") is None or shutil.which("make") is None:
-        pytest.skip("gcc and make are needed to build the example firmware")
+    require("gcc", "make")
     repo, status, _ = firmware
     assert status == 0
     build = tmp_path / "fw"
@@ -226,7 +226,7 @@ def test_target_engine_checks_every_op(tmp_path):
 
     reason = missing_reason()
     if reason is not None:
-        pytest.skip(reason)
+        absent(f"the target toolchain is missing: {reason}")
     config = make_user_project(tmp_path / "repo", 'engines = ["native", "target"]\nkernels = ["plain"]\n'
                                                   'target_cpu = "cortex-m3"\n')
     outcome = run_gate(load_config(config), use_cache=False)

@@ -7,14 +7,15 @@ independently: exact int64 sums, wrap to int32, floor shift, saturation.
 
 from __future__ import annotations
 
-import shutil
 import threading
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from fake_cmsis import fake_cmsis_tree
 
-from qverify import build, native_lib
+from qverify import kernels, native_lib
 from qverify.errors import NativeBuildError
 
 QMIN, QMAX = -32768, 32767
@@ -168,24 +169,32 @@ def test_build_info_matches_variant(nl):
 
 
 def test_conv_kernels_match_reference(nl):
-    """Every conv kernel equals the int64 reference on random shapes, paddings, strides and shifts."""
+    """Every conv kernel equals the int64 reference on random shapes, paddings, strides and shifts; on the
+    DSP path the fast convs refuse an odd output width (ARM_MATH_SIZE_MISMATCH), as Arm's pairs pixels along x."""
     rng = np.random.default_rng(1234)
-    checked = set()
+    checked, refused = set(), set()
     for case in range(120):
         x, w, b, bs, os_, pad, stride = random_conv(rng, square=case % 3 == 0)
         expect = ref_conv(x, w, b, bs, os_, pad, stride, nl.rounding)
         square = x.shape[0] == x.shape[1] and w.shape[1] == w.shape[2] and pad[0] == pad[1] and stride[0] == stride[1]
         even = x.shape[2] % 2 == 0 and w.shape[0] % 2 == 0
+        out_x = (x.shape[1] + 2 * pad[1] - w.shape[2]) // stride[1] + 1
+        fast = ["arm_convolve_HWC_q15_fast_nonsquare"] + (["arm_convolve_HWC_q15_fast"] if square else [])
+        fast_ok = even and (nl.kernels != "dsp" or out_x % 2 == 0)
         kernels = ["qv_convolve_HWC_q15_basic_nonsquare"]
-        kernels += ["arm_convolve_HWC_q15_fast_nonsquare"] if even else []
+        kernels += fast if fast_ok else []
         kernels += ["arm_convolve_HWC_q15_basic"] if square else []
-        kernels += ["arm_convolve_HWC_q15_fast"] if square and even else []
         for kernel in kernels:
             st, out, _ = conv_call(nl, kernel, x, w, b, bs, os_, pad, stride)
             assert st == nl.lib.ARM_MATH_SUCCESS, (kernel, case)
             np.testing.assert_array_equal(out, expect, err_msg=f"{kernel} case {case}")
             checked.add(kernel)
+        for kernel in fast if even and not fast_ok else []:
+            st, out, _ = conv_call(nl, kernel, x, w, b, bs, os_, pad, stride)
+            assert st == nl.lib.ARM_MATH_SIZE_MISMATCH, (kernel, case)
+            refused.add(kernel)
     assert len(checked) == 4
+    assert bool(refused) == (nl.kernels == "dsp"), refused
 
 
 def test_fast_kernels_reject_odd_channels_untouched(nl):
@@ -203,11 +212,11 @@ def test_fast_kernels_reject_odd_channels_untouched(nl):
 
 def test_accumulator_wraps_like_smlad(nl):
     """A sum of products beyond int32 wraps modulo 2^32 instead of saturating."""
-    x = np.full((3, 3, 4), QMIN, np.int16)  # 36 products of 2^30 = 9 * 2^32
+    x = np.full((4, 4, 4), QMIN, np.int16)  # each 3x3 window: 36 products of 2^30 = 9 * 2^32; 2x2 outputs
     w = np.full((2, 3, 3, 4), QMIN, np.int16)
     w[1, 0, 0, 0] = -1  # channel 1: 35 * 2^30 + 32768, wraps to -2^30 + 32768
     b = np.array([5, 0], np.int16)
-    exact = (x.astype(np.int64)[None] * w.astype(np.int64)).reshape(2, -1).sum(axis=1)
+    exact = (x[:3, :3].astype(np.int64)[None] * w.astype(np.int64)).reshape(2, -1).sum(axis=1)
     assert (exact > 2**31).all()
     expect = ref_conv(x, w, b, 0, 0, (0, 0), (1, 1), nl.rounding).reshape(-1)
     assert expect[0] == 5 and expect[1] == QMIN  # wrapped: exact would saturate to QMAX
@@ -217,10 +226,10 @@ def test_accumulator_wraps_like_smlad(nl):
         assert st == 0
         np.testing.assert_array_equal(out.reshape(-1), expect, err_msg=kernel)
     m = w.reshape(2, -1).copy()
-    v = x.reshape(-1).copy()
+    v = x[:3, :3].reshape(-1).copy()
     out = np.full(2, SENTINEL, np.int16)
     assert nl.lib.arm_fully_connected_q15(p(nl, v), p(nl, m), v.size, 2, 0, 0, p(nl, b), p(nl, out), nl.ffi.NULL) == 0
-    np.testing.assert_array_equal(out, expect)
+    np.testing.assert_array_equal(out, expect[:2])
 
 
 def test_rounding_constant_and_out_shift_zero(nl):
@@ -363,11 +372,22 @@ class Net:
         return self.add("DENSE", (1, 1, units), w=rand_q15(rng, (units, n), "full"), b=rand_q15(rng, (units,), "full"),
                         bs=bs, os=os_)
 
+    def plan_op(self, i):
+        """Spec i as the plan would hold it, its function chosen as qverify.kernels chooses."""
+        kind, ishape, oshape, kw = self.specs[i]
+        op = SimpleNamespace(name=f"op{i}", kind=kind.lower(), in_shape=ishape, out_shape=oshape,
+                             kernel=kw.get("k", (1, 1)), stride=kw.get("stride", (1, 1)), pad=kw.get("pad", (0, 0)),
+                             bias_lshift=kw.get("bs"), out_rshift=kw.get("os"), function=None)
+        op.function = kw.get("function") or kernels.choose(op, self.nl.rounding)
+        return op
+
     def ops(self):
         ffi, lib = self.nl.ffi, self.nl.lib
         ops = ffi.new("qv_op_t[]", len(self.specs))
-        for op, (kind, ishape, oshape, kw) in zip(ops, self.specs):
+        for i, (op, (kind, ishape, oshape, kw)) in enumerate(zip(ops, self.specs)):
+            call = kernels.call(self.plan_op(i))
             op.kind = getattr(lib, f"QV_OP_{kind}")
+            op.kernel, op.flags = getattr(lib, call.function.enum), call.flags
             op.in_h, op.in_w, op.in_c = ishape
             op.out_h, op.out_w, op.out_c = oshape
             if "k" in kw:
@@ -408,11 +428,11 @@ def run_net(nl, net, x_batch):
     outs = [np.full((len(x_batch), *spec[2]), SENTINEL, np.int16) for spec in net.specs]
     out_ptrs = ffi.new("int16_t *[]", [p(nl, o) for o in outs])
     scratch = np.zeros(lib.qv_scratch_words(ops, n), np.int16)
-    kernels = ffi.new("int32_t[]", n)
-    failed = ffi.new("int32_t *")
+    used = ffi.new("int32_t[]", n)
+    info = ffi.new("qv_run_info_t *")
     x_batch = np.ascontiguousarray(x_batch, np.int16)
-    st = lib.qv_run(ops, n, p(nl, x_batch), len(x_batch), out_ptrs, p(nl, scratch), kernels, failed)
-    return st, failed[0], outs, [nl.kernel_name(kernels[i]) for i in range(n)]
+    st = lib.qv_run(ops, n, p(nl, x_batch), len(x_batch), out_ptrs, 0, p(nl, scratch), used, info)
+    return st, info.failed_op, outs, [nl.kernel_name(used[i]) for i in range(n)]
 
 
 def test_qv_run_small_network(nl):
@@ -433,16 +453,21 @@ def test_qv_run_small_network(nl):
 
 
 def test_qv_run_kernel_selection(nl):
-    """Even channels use fast_nonsquare, odd square geometry arm basic, odd non-square the qv_ kernel."""
+    """qv_run runs the function the plan chose: the fast convs for even channels and an even output width
+    (a 1-D conv's length passed as x), Arm's basic for odd square shapes, the qv_ kernel where Arm has none."""
     rng = np.random.default_rng(8)
-    cases = [((6, 6, 2), 4, (3, 3), "arm_convolve_HWC_q15_fast_nonsquare"),
-             ((6, 5, 2), 2, (3, 1), "arm_convolve_HWC_q15_fast_nonsquare"),
+    cases = [((6, 6, 2), 4, (3, 3), "arm_convolve_HWC_q15_fast"),
+             ((6, 4, 2), 2, (3, 1), "arm_convolve_HWC_q15_fast_nonsquare"),
+             ((6, 5, 2), 2, (3, 1), "qv_convolve_HWC_q15_basic_nonsquare"),  # odd output width
+             ((8, 1, 2), 2, (3, 1), "arm_convolve_HWC_q15_fast_nonsquare"),  # 1-D: 8 outputs along x
+             ((7, 1, 2), 2, (3, 1), "qv_convolve_HWC_q15_basic_nonsquare"),  # 1-D: 7 outputs
              ((6, 6, 3), 4, (3, 3), "arm_convolve_HWC_q15_basic"),
              ((6, 6, 2), 3, (3, 3), "arm_convolve_HWC_q15_basic"),
              ((6, 5, 3), 4, (3, 3), "qv_convolve_HWC_q15_basic_nonsquare"),
              ((6, 6, 1), 1, (3, 1), "qv_convolve_HWC_q15_basic_nonsquare")]
     for shape, co, k, kernel in cases:
         net = Net(nl, shape).conv(rng, co, k, pad=(1, 0) if k[1] == 1 else (1, 1))
+        assert net.plan_op(0).function == kernel, shape
         net.add("GAP", (1, 1, co))
         x = rand_q15(rng, (2, *shape), "full")
         st, _, outs, kernels = run_net(nl, net, x)
@@ -523,33 +548,12 @@ def test_load_rejects_unknown_variant():
         native_lib.load("plain", "nearest")
 
 
-def _fake_cmsis_tree(base: Path, omit: str | None = None) -> Path:
-    """A CMSIS_5-shaped tree whose NN sources are qverify's own, with arm_relu_q15 altered (negatives -> 7)."""
-    root = base / "CMSIS_5"
-    nn = root / "CMSIS" / "NN"
-    (nn / "Include").mkdir(parents=True)
-    (root / "CMSIS" / "DSP" / "Include").mkdir(parents=True)
-    for name in ("arm_nnfunctions.h", "arm_nnsupportfunctions.h", "arm_nn_types.h"):
-        shutil.copy(build.CMSIS_DIR / "Include" / name, nn / "Include")
-    for name in ("arm_math.h", "arm_math_types.h"):
-        shutil.copy(build.CMSIS_DIR / "Include" / name, root / "CMSIS" / "DSP" / "Include")
-    folders = {"arm_relu_q15": "ActivationFunctions", "arm_fully_connected_q15": "FullyConnectedFunctions"}
-    for src in (build.CMSIS_DIR / "Source").glob("arm_*.c"):
-        if src.stem == omit:
-            continue
-        dest = nn / "Source" / folders.get(src.stem, "ConvolutionFunctions") / src.name
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        text = src.read_text()
-        if src.stem == "arm_relu_q15":
-            text = text.replace("data[i] = 0;", "data[i] = 7;")
-        dest.write_text(text)
-    return root
 
 
 def test_cmsis_root_builds_arm_kernels_from_the_tree(tmp_path, monkeypatch):
     """load(cmsis_root=...) compiles the tree's arm_* sources (cached) and reports the root; errors are clear."""
     monkeypatch.setenv("QVERIFY_CACHE_DIR", str(tmp_path / "cache"))
-    root = _fake_cmsis_tree(tmp_path / "good")
+    root = fake_cmsis_tree(tmp_path / "good")
     ext = native_lib.load("plain", "round", cmsis_root=str(root))
     assert ext.info == f"kernels={root.resolve()}; path=plain; rounding=round"
     data = np.array([-5, 3, -1], np.int16)
@@ -562,12 +566,13 @@ def test_cmsis_root_builds_arm_kernels_from_the_tree(tmp_path, monkeypatch):
     np.testing.assert_array_equal(out, ref_conv(x, w, b, bs, os_, pad, stride, "round"))
     assert list((tmp_path / "cache" / "native").iterdir())  # cached build
 
-    dsp = native_lib.load("dsp", "round", cmsis_root=str(root))  # the tree's ARM_MATH_DSP path
-    assert dsp.info == f"kernels={root.resolve()}; path=dsp; rounding=round"
-    with pytest.raises(NativeBuildError, match="--kernels fast runs qverify's own host convolution.*--kernels plain"):
+    with pytest.raises(NativeBuildError, match="kernels='plain'"):
+        native_lib.load("dsp", "round", cmsis_root=str(root))
+    with pytest.raises(NativeBuildError, match="own host convolution.*kernels='plain'"):
         native_lib.load("fast", "round", cmsis_root=str(root))
-    missing = _fake_cmsis_tree(tmp_path / "missing", omit="arm_convolve_HWC_q15_fast")
-    assert build.find_cmsis_nn(missing)["missing"] == ("arm_convolve_HWC_q15_fast",)  # a trimmed tree is fine
+    missing = fake_cmsis_tree(tmp_path / "missing", omit="arm_convolve_HWC_q15_fast")
+    with pytest.raises(NativeBuildError, match="lacks the legacy q15 CMSIS-NN function.s. arm_convolve_HWC_q15_fast "):
+        native_lib.load("plain", "truncate", cmsis_root=str(missing))
     (tmp_path / "empty").mkdir()
     with pytest.raises(NativeBuildError, match="no CMSIS-NN sources"):
         native_lib.load("plain", "truncate", cmsis_root=str(tmp_path / "empty"))

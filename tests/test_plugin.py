@@ -40,7 +40,9 @@ def test_demo_all_checks_pass_then_come_from_the_cache(pytester):
     got = outcomes(rec)
     assert rec.ret == 0 and got and set(got.values()) == {"passed"}
     assert set(DEMO_IDS) <= set(got)
-    assert len([i for i in got if i.startswith("qverify::conv1::")]) == 6  # 2 bit_exact, 2 sqnr, saturation, overflow
+    # contract, 2 bit_exact, 2 sqnr, saturation, overflow
+    assert len([i for i in got if i.startswith("qverify::conv1::")]) == 7
+    assert "qverify::conv2::contract[arm_convolve_HWC_q15_fast_nonsquare]" in got
 
     result = pytester.runpytest("--qverify", "-k", "conv3 and bit_exact and not relu", "-v")
     result.assert_outcomes(passed=2)
@@ -81,7 +83,7 @@ def test_bad_configuration_is_one_clear_error(pytester):
     errors = [line for line in result.stderr.lines if line.strip()]
     path = pytester.path / "pyproject.toml"
     assert errors == [f"ERROR: qverify: {path} [tool.qverify]: unknown key 'samplez' (known keys: bits, "
-                      "calib_samples, cmsis_root, data, engines, fail_on_overflow, fit_accumulator, kernels, "
+                      "calib_samples, cmsis_root, data, engines, fail_on_overflow, fit_accumulator, functions, kernels, "
                       "labels, max_accuracy_drop, min_sqnr_db, model, out, pytest, require_bit_exact, rounding, "
                       "rule, samples, target_cpu, weights)"]
     assert "passed" not in result.stdout.str()

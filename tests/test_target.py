@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import re
 import shutil
 import time
@@ -18,8 +17,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fake_cmsis import fake_cmsis_tree
+from tools import absent
 
-from qverify import build
 from qverify.cli import main
 from qverify.compare import compare_results
 from qverify.engines.base import RunResult
@@ -29,18 +29,12 @@ from qverify.target.errors import TargetRunError, ToolchainError
 SAMPLES = list(range(8))
 
 
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
-
-
 @pytest.fixture(scope="module")
 def toolchain():
     """Skip (or, in CI, fail) when a program of the target toolchain is missing; the reason names it."""
     reason = missing_reason()
     if reason is not None:
-        if _in_ci():
-            pytest.fail(f"CI must run the target tests, but the toolchain is missing: {reason}")
-        pytest.skip(reason)
+        absent(f"the target toolchain is missing: {reason}")
 
 
 @pytest.fixture(scope="module")
@@ -217,7 +211,7 @@ def test_bad_plan_in_target_build_is_named(demo):
     def patch(folder: Path) -> None:
         path = folder / "network.c"
         text = path.read_text()
-        text, n = re.subn(r"\{0, 253, 1, 32, 251,", "{0, 253, 1, 32, 250,", text)
+        text, n = re.subn(r"\{QV_OP_CONV, (\w+), (\d)u, 253, 1, 32, 251,", r"{QV_OP_CONV, \1, \2u, 253, 1, 32, 250,", text)
         assert n == 1
         path.write_text(text)
 
@@ -325,27 +319,6 @@ def test_missing_toolchain_names_program_and_install_command(tmp_path, monkeypat
         find_toolchain()
 
 
-def _fake_cmsis_tree(base: Path) -> Path:
-    """A CMSIS_5-shaped tree holding qverify's kernels, with arm_relu_q15 altered (negatives -> 7)."""
-    tree = base / "CMSIS_5"
-    nn = tree / "CMSIS" / "NN"
-    (nn / "Include").mkdir(parents=True)
-    (tree / "CMSIS" / "DSP" / "Include").mkdir(parents=True)
-    for name in ("arm_nnfunctions.h", "arm_nnsupportfunctions.h", "arm_nn_types.h"):
-        shutil.copy(build.CMSIS_DIR / "Include" / name, nn / "Include")
-    for name in ("arm_math.h", "arm_math_types.h"):
-        shutil.copy(build.CMSIS_DIR / "Include" / name, tree / "CMSIS" / "DSP" / "Include")
-    for src in (build.CMSIS_DIR / "Source").glob("arm_*.c"):
-        dest = nn / "Source" / ("ActivationFunctions" if src.stem == "arm_relu_q15" else "Other") / src.name
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        text = src.read_text()
-        if src.stem == "arm_relu_q15":  # the same on both paths
-            text = ('#include "arm_nnfunctions.h"\n'
-                    "void arm_relu_q15(q15_t *data, uint16_t size)\n"
-                    "{\n    uint32_t i;\n    for (i = 0; i < size; i++)\n        if (data[i] < 0)\n"
-                    "            data[i] = 7;\n}\n")
-        dest.write_text(text)
-    return tree
 
 
 def test_cmsis_root_kernels_are_the_ones_cross_compiled(demo, references, tmp_path):
@@ -354,7 +327,7 @@ def test_cmsis_root_kernels_are_the_ones_cross_compiled(demo, references, tmp_pa
     from qverify.engines import make_engine
     from qverify.engines.target import TargetEngine
 
-    tree = _fake_cmsis_tree(tmp_path)
+    tree = fake_cmsis_tree(tmp_path)
     plan = _plan(demo, "truncate")
     engine = TargetEngine(plan, cpu="cortex-m4", cmsis_root=str(tree))
     assert f"kernels={tree.resolve()}" in engine.describe()

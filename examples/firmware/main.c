@@ -89,7 +89,7 @@ int main(void)
     int16_t *const io[2] = {qv_net_io, qv_net_io + qv_net_act_words};
     uint32_t layer = 0u;
     uint32_t bad_layers = 0u;
-    int32_t failed = -1;
+    qv_run_info_t info;
     int32_t status;
     int32_t i;
 
@@ -109,10 +109,10 @@ int main(void)
         return fail("INPUT_DATA does not have the size of the network's input");
     }
     /* every op and the chain between them, checked once before anything runs (n_samples = 0) */
-    status = qv_run(qv_net_ops, qv_net_n_ops, NULL, 0, NULL, NULL, NULL, &failed);
+    status = qv_run(qv_net_ops, qv_net_n_ops, NULL, 0, NULL, 0, NULL, NULL, &info);
     if (status != 0)
     {
-        printf("qv_run refused op %ld: arm_status %ld\n", (long)failed, (long)status);
+        printf("qv_run refused op %ld: arm_status %ld\n", (long)info.failed_op, (long)status);
         return fail("the ops table is invalid");
     }
 
@@ -128,7 +128,12 @@ int main(void)
         {
             return fail("network.c's buffers are too small for an op");
         }
-        status = qv_run(op, 1, src, 1, outputs, qv_net_scratch, &kernel, &failed);
+        status = qv_run(op, 1, src, 1, outputs, 0, qv_net_scratch, &kernel, &info);
+        if (status == QV_STATUS_OVERRUN)
+        {
+            printf("op %ld (%s): wrote %lu bytes past %s\n", (long)i, qv_kernel_name(kernel), (unsigned long)info.bytes,
+                   qv_buffer_name(info.buffer));
+        }
         if (status != 0)
         {
             printf("op %ld (%s): arm_status %ld\n", (long)i, qv_kernel_name(kernel), (long)status);

@@ -12,8 +12,8 @@ import importlib
 import sys
 
 from qverify import __version__, tensorflow_defaults
-from qverify.commands.common import EXIT_USAGE
-from qverify.errors import QVerifyError
+from qverify.commands.common import EXIT_MISMATCH, EXIT_USAGE
+from qverify.errors import KernelFault, QVerifyError
 
 COMMANDS = ("quantize", "compare", "demo", "target", "eval", "report", "gate")
 
@@ -41,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except KernelFault as exc:  # a kernel misbehaved: a failed check, like a mismatch
+        print(f"FAIL: {exc}")
+        return EXIT_MISMATCH
     except QVerifyError as exc:
         print(f"qverify {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -46,6 +46,9 @@ class Config:
             data-set evaluation). Default 'dsp' and 'plain', the paths firmware runs ('fast' is the
             host SIMD conv); with a cmsis_root only 'plain' can be built on the host.
         cmsis_root: build the arm_* kernels from this CMSIS tree (None: qverify's bundled cmsis/).
+        functions: `[tool.qverify.functions]`, op name → the C function the firmware calls for it
+            (e.g. conv2 = "arm_convolve_HWC_q15_basic"); the gate verifies exactly that call, its
+            contract included. Ops not listed get the fastest legal function.
         engines: engines compared op by op with the shift model: 'native' and/or 'target'
             ('shift' may be listed; it is always the reference).
         target_cpu: core the target engine emulates ('cortex-m3', 'cortex-m4', 'cortex-m7').
@@ -77,6 +80,7 @@ class Config:
     fit_accumulator: bool = True
     kernels: list[str] = field(default_factory=lambda: list(DEVICE_PATHS))
     cmsis_root: str | None = None
+    functions: dict[str, str] = field(default_factory=dict)
     engines: list[str] = field(default_factory=lambda: ["native"])
     target_cpu: str = "cortex-m4"
     samples: int = 64
@@ -112,9 +116,10 @@ _CHOICES = {"rounding": ("truncate", "round"), "rule": ("notebook", "tight"), "b
 _LIST_CHOICES = {"kernels": KERNEL_PATHS, "engines": ENGINE_NAMES}
 _TYPES = {"model": str, "weights": str, "data": str, "labels": str, "calib_samples": int, "bits": int,
           "rounding": str, "rule": str, "fit_accumulator": bool, "kernels": list, "cmsis_root": str,
-          "engines": list, "target_cpu": str, "samples": int, "require_bit_exact": bool,
+          "functions": dict, "engines": list, "target_cpu": str, "samples": int, "require_bit_exact": bool,
           "max_accuracy_drop": float, "min_sqnr_db": float, "fail_on_overflow": bool, "out": str, "pytest": bool}
-_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false", list: "a list"}
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false", list: "a list",
+               dict: "a table"}
 
 
 def find_config(start: str | Path) -> Path | None:
@@ -229,6 +234,9 @@ def parse_table(table: dict, base: Path, where: str) -> Config:
             if bad or not value or len(set(value)) != len(value):
                 raise ConfigError(f"{where}: '{key}' must be a non-empty list of distinct names from "
                                   f"{', '.join(allowed)}, got {value!r}")
+        if key == "functions" and not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+            raise ConfigError(f"{where}: [functions] maps op names to C function names as strings, "
+                              f"e.g. conv2 = \"arm_convolve_HWC_q15_basic\"; got {value!r}")
         if key in ("samples", "calib_samples") and value <= 0:
             raise ConfigError(f"{where}: '{key}' must be positive, got {value}")
         if key == "max_accuracy_drop" and not 0.0 <= value <= 100.0:

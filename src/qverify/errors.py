@@ -26,3 +26,12 @@ class PlanError(QVerifyError):
 
 class NativeBuildError(QVerifyError):
     """The native kernels cannot be built or loaded."""
+
+
+class KernelFault(QVerifyError):
+    """A kernel wrote past a buffer, refused its call or is missing from the build: a failed check (exit 1),
+    not bad input. ``op`` names the op."""
+
+    def __init__(self, message: str, op: str):
+        super().__init__(message)
+        self.op = op

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qverify import __version__
+from qverify import __version__, kernels
 from qverify.errors import PlanError
 from qverify.plan import QuantPlan, atomic_write
 
@@ -74,9 +74,11 @@ def weights_header(plan: QuantPlan) -> str:
     text = _preamble(plan, GUARDS[0], "weights.h: quantized weights, biases and shifts")
     for op_name, stem in _macro_names(plan).items():
         op = plan.op(op_name)
+        call = kernels.call(op)
+        how = f"{op.function}, the length passed as x" if call.length_on_x else op.function
         text += (f"/* {op.name}: {op.kind} in {op.in_shape} -> out {op.out_shape} (H, W, C), "
                  f"kernel {op.kernel}, stride {op.stride}, pad {op.pad}; "
-                 f"f_in {op.in_frac}, f_w {op.w_frac}, f_b {op.b_frac}, f_out {op.out_frac} */\n")
+                 f"f_in {op.in_frac}, f_w {op.w_frac}, f_b {op.b_frac}, f_out {op.out_frac}; verified as {how} */\n")
         text += _array(f"{stem}_WT", op.weights)
         text += _array(f"{stem}_BIAS", op.bias)
         text += f"#define {stem}_BIAS_LSHIFT {op.bias_lshift}\n#define {stem}_OUT_RSHIFT {op.out_rshift}\n\n"

@@ -157,10 +157,15 @@ def runner_scratch_layout(plan: QuantPlan) -> tuple[int, int]:
     return _even(act), _even(buf)
 
 
+# QV_GUARD_WORDS (csrc/qv_runner.h): the runner keeps guard words in front of its first scratch region and
+# after each of its three, to catch a kernel writing past a buffer
+GUARD_WORDS = 16
+
+
 def runner_scratch_words(plan: QuantPlan) -> int:
     """int16 words of scratch one qv_run call needs for this plan (= qv_scratch_words)."""
     act, buf = runner_scratch_layout(plan)
-    return 2 * act + buf
+    return 2 * act + buf + 4 * GUARD_WORDS
 
 
 def footprint(plan: QuantPlan) -> Footprint:
@@ -182,7 +187,7 @@ def footprint(plan: QuantPlan) -> Footprint:
             input_bytes=vb * _elems(op.in_shape), output_bytes=vb * _elems(op.out_shape),
             kernel_buffer_bytes=vb * _kernel_buffer_words(op)))
     act, buf = runner_scratch_layout(plan)
-    return Footprint(tuple(rows), vb, vb * _elems(plan.input_shape), vb * act, vb * buf, 2 * act + buf)
+    return Footprint(tuple(rows), vb, vb * _elems(plan.input_shape), vb * act, vb * buf, runner_scratch_words(plan))
 
 
 __all__ = ["Footprint", "OpFootprint", "footprint", "runner_scratch_layout", "runner_scratch_words"]

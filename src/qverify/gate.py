@@ -155,7 +155,7 @@ def _compute(cfg: Config, key: str, say: Callable[[str], None], bar: bool) -> Ga
         sys.path.insert(0, cfg.root)
     try:
         q = quantize(cfg.model, cfg.weights, cfg.data, cfg.calib_samples, cfg.bits, cfg.rounding, cfg.rule,
-                     cfg.fit_accumulator)
+                     cfg.fit_accumulator, functions=cfg.functions)
     finally:
         if added and cfg.root in sys.path:
             sys.path.remove(cfg.root)
@@ -164,6 +164,10 @@ def _compute(cfg: Config, key: str, say: Callable[[str], None], bar: bool) -> Ga
     shift0 = ShiftEngine(plan).run(x0)
     sample_outputs = {op.name: shift0.outputs[op.name][0] for op in plan.ops if op.weighted}
     del q
+    contracts = _contract_checks(plan)
+    if not all(c.passed for c in contracts):  # no kernel runs a call Arm's code would not compute
+        return GateOutcome(contracts, plan, False, key, "-", 0, [], {}, [], x0, sample_outputs,
+                           time.perf_counter() - t0)
 
     data = (ev.load_dataset(plan, cfg.data, cfg.labels, cfg.samples, cfg.sample_start) if cfg.data
             else ev.demo_dataset(cfg.samples, first=cfg.sample_start))
@@ -187,6 +191,8 @@ def _compute(cfg: Config, key: str, say: Callable[[str], None], bar: bool) -> Ga
     stats, kernels_used, errors = _isolated(plan, data, tested, built["shift"])
 
     isolated = _isolated_checks(plan, stats, kernels_used, errors, cfg.require_bit_exact)
+    for c in contracts:
+        isolated[c.classname.removeprefix("qverify.")].insert(0, c)
     checks = _merge_checks(plan, result.checks, isolated, cfg.require_bit_exact)
     info = {e: result.engine_info[e] for e in eval_engines}
     info.update({f"bit_exact[{label}]": engine.describe() for label, engine in tested.items()})
@@ -194,6 +200,19 @@ def _compute(cfg: Config, key: str, say: Callable[[str], None], bar: bool) -> Ga
     engines = eval_engines + (["target"] if "shift-target" in tested else [])
     return GateOutcome(checks, plan, False, key, data.name, len(data), engines, info, summary, x0, sample_outputs,
                        time.perf_counter() - t0)
+
+
+def _contract_checks(plan: QuantPlan) -> list[Check]:
+    """One contract[<function>] check per op: the call meets what Arm's code needs (qverify.kernels)."""
+    from qverify import kernels
+
+    out = []
+    for op in plan.ops:
+        broken = kernels.violations(op, plan.rounding)
+        msg = "; ".join(str(v) for v in broken) if broken else \
+            f"{op.function} meets its contract (documented and Arm's DSP-path conditions)"
+        out.append(Check(f"qverify.{op.name}", f"contract[{op.function}]", not broken, msg))
+    return out
 
 
 def _isolated(plan: QuantPlan, data, tested: dict, shift) -> tuple[dict, dict, dict]:
@@ -204,6 +223,7 @@ def _isolated(plan: QuantPlan, data, tested: dict, shift) -> tuple[dict, dict, d
     from qverify.calibrate import prepare_input
     from qverify.engines import quantize_input
     from qverify.metrics import PairStats
+    from qverify.errors import KernelFault
     from qverify.target.errors import TargetRunError
 
     stats = {label: {op.name: PairStats() for op in plan.ops} for label in tested}
@@ -218,7 +238,7 @@ def _isolated(plan: QuantPlan, data, tested: dict, shift) -> tuple[dict, dict, d
                 continue
             try:
                 got = engine.run_isolated(xi, ref)
-            except TargetRunError as exc:  # a hang or fault on the emulated core fails that op's check
+            except (TargetRunError, KernelFault) as exc:  # a hang, fault or overrun fails that op's check
                 errors[label] = exc
                 continue
             for op in plan.ops:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qverify import __version__
+from qverify import __version__, kernels
 from qverify.calibrate import Ranges
 from qverify.errors import PlanError
 from qverify.graph import WEIGHTED, Graph, Op
@@ -54,6 +54,8 @@ class OpPlan:
     warnings: list[str] = field(default_factory=list)
     weights: np.ndarray | None = field(default=None, repr=False)
     bias: np.ndarray | None = field(default=None, repr=False)
+    # the C function the firmware calls for this op (qverify.kernels: chosen, or declared by the team)
+    function: str | None = None
 
     @property
     def weighted(self) -> bool:
@@ -130,10 +132,14 @@ class QuantPlan:
     def warnings(self) -> list[str]:
         return [f"{op.name}: {w}" for op in self.ops for w in op.warnings]
 
+    def __post_init__(self):
+        kernels.assign(self)  # every op names the function the firmware calls (the chosen one if not given)
+
     # ---- serialisation -------------------------------------------------
-    def _meta(self) -> dict:
+    def _meta(self, functions: bool = True) -> dict:
         meta = {k: v for k, v in asdict(self).items() if k != "ops"}
-        meta["ops"] = [{k: v for k, v in asdict(op).items() if k not in ("weights", "bias")} for op in self.ops]
+        drop = ("weights", "bias") if functions else ("weights", "bias", "function")
+        meta["ops"] = [{k: v for k, v in asdict(op).items() if k not in drop} for op in self.ops]
         return meta
 
     def _arrays(self) -> dict[str, np.ndarray]:
@@ -146,8 +152,12 @@ class QuantPlan:
 
     @property
     def hash(self) -> str:
-        """sha256 over the plan's content (formats, shifts, shapes, integer arrays), not over who wrote it when."""
-        meta = self._meta()
+        """sha256 over the plan's content (formats, shifts, shapes, functions, integer arrays), not over who wrote
+        it when."""
+        return self._hash()
+
+    def _hash(self, functions: bool = True) -> str:
+        meta = self._meta(functions)
         meta.pop("version")
         h = hashlib.sha256(json.dumps(meta, sort_keys=True).encode())
         for name, arr in sorted(self._arrays().items()):
@@ -183,6 +193,8 @@ class QuantPlan:
             with np.load(npath, allow_pickle=False) as z:
                 arrays = {k: z[k] for k in z.files}
             ops = []
+            # a plan written before ops named their function was hashed without them; they are chosen now
+            legacy = any("function" not in o for o in meta["ops"])
             for o in meta.pop("ops"):
                 for key in ("in_shape", "out_shape", "kernel", "stride", "pad", "range"):
                     o[key] = tuple(o[key])
@@ -197,8 +209,9 @@ class QuantPlan:
             plan = cls(ops=ops, **meta)
         except (KeyError, TypeError, ValueError) as exc:
             raise PlanError(f"plan in {directory} is malformed: {exc}") from exc
-        if plan.hash != stored:
-            raise PlanError(f"plan in {directory} does not match its hash (edited or corrupted): stored {stored[:12]}, content {plan.hash[:12]}")
+        content = plan._hash(functions=not legacy)
+        if content != stored:
+            raise PlanError(f"plan in {directory} does not match its hash (edited or corrupted): stored {stored[:12]}, content {content[:12]}")
         return plan
 
 
@@ -229,7 +242,8 @@ def model_fingerprint(graph: Graph) -> str:
 
 
 def make_plan(graph: Graph, ranges: Ranges, bits: int = 16, rounding: str = "truncate",
-              rule: str = "notebook", source: dict | None = None, fit_accumulator: bool = False) -> QuantPlan:
+              rule: str = "notebook", source: dict | None = None, fit_accumulator: bool = False,
+              declared: dict[str, str] | None = None) -> QuantPlan:
     """Quantize a graph to a plan.
 
     Args:
@@ -243,12 +257,15 @@ def make_plan(graph: Graph, ranges: Ranges, bits: int = 16, rounding: str = "tru
             held at f_w + f_in in the int32 accumulator, fits (recorded as an adjustment).
             Off by default to keep the notebook's formats; an op expected to wrap is
             always listed in the plan's warnings.
+        declared: {op name: C function} the firmware calls for those ops; the others get the
+            fastest legal one (qverify.kernels.choose).
 
     Returns:
         The plan.
 
     Raises:
-        PlanError: a shift outside [0, 31] or a bad setting.
+        PlanError: a shift outside [0, 31], a bad setting or a declared function that cannot
+            compute its op.
     """
     if rounding not in ROUNDINGS:
         raise PlanError(f"rounding '{rounding}' is not one of {', '.join(ROUNDINGS)}")
@@ -268,8 +285,10 @@ def make_plan(graph: Graph, ranges: Ranges, bits: int = 16, rounding: str = "tru
     src = dict(source or {})
     src["model_fingerprint"] = model_fingerprint(graph)
     src["calib_samples"] = ranges.samples
-    return QuantPlan(bits, rounding, rule, graph.input_shape, graph.model_input_shape, input_frac,
+    plan = QuantPlan(bits, rounding, rule, graph.input_shape, graph.model_input_shape, input_frac,
                      tuple(ranges.input), ops, graph.final_activation, src)
+    kernels.assign(plan, declared)
+    return plan
 
 
 def _geometry(op: Op) -> dict:
@@ -315,6 +334,12 @@ def _plan_weighted(op: Op, f_in: int, rng, bits: int, rule: str, rounding: str, 
             f"out_rshift would be {out_rshift} (f_w {w_frac} + f_in {f_in} - f_out {out_frac}); "
             f"output format set to f_out = {w_frac + f_in} instead of {out_frac}, out_rshift 0")
         out_frac, out_rshift = w_frac + f_in, 0
+    if rounding == "round" and out_rshift == 0:
+        # CMSIS-NN 5.4.0 and 5.5.0 write NN_ROUND(s) as 1 << (s - 1): undefined for s = 0 (qverify.kernels)
+        adjustments.append(
+            f"out_rshift would be 0 in a rounding build, where CMSIS-NN 5.4/5.5's NN_ROUND(0) is undefined; "
+            f"output format set to f_out = {out_frac - 1} instead of {out_frac}, out_rshift 1")
+        out_frac, out_rshift = out_frac - 1, 1
     for label, shift in (("bias_lshift", bias_lshift), ("out_rshift", out_rshift)):
         if shift > MAX_SHIFT:
             raise PlanError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from qverify import kernels
 from qverify.plan import QuantPlan
 from qverify.qformat import qm_n
 
@@ -13,7 +14,8 @@ def plan_tables(plan: QuantPlan) -> str:
     lines.append("activation frac bits")
     lines.append(f"  {'':>3}  {'input':<24} {plan.input_frac:>3}   {qm_n(plan.input_frac, plan.bits)}")
     for i, op in enumerate(plan.ops, 1):
-        lines.append(f"  {i:>3}  {op.name:<24} {op.out_frac:>3}   {qm_n(op.out_frac, plan.bits):<7} {op.kind}")
+        lines.append(f"  {i:>3}  {op.name:<24} {op.out_frac:>3}   {qm_n(op.out_frac, plan.bits):<7} {op.kind:<8} "
+                     f"{op.function}")
     lines += ["", "weight and bias formats",
               f"  {'op':<24} {'weight':>8} {'bias':>8} {'bias_lshift':>12} {'out_rshift':>11}"]
     for op in weighted:
@@ -28,6 +30,8 @@ def plan_tables(plan: QuantPlan) -> str:
                          "saturated when quantized")
     lines += ["", "adjustments and saturations" + ("" if notes else ": none")]
     lines += [f"  {n}" for n in notes]
+    lines += ["", "functions not from Arm's CMSIS-NN" + ("" if kernels.notes(plan) else ": none")]
+    lines += [f"  {n}" for n in kernels.notes(plan)]
     if plan.warnings:
         lines += ["", "WARNINGS"] + [f"  {w}" for w in plan.warnings]
     return "\n".join(lines)

@@ -44,8 +44,11 @@ def load_inputs(shapes, data: str | None, samples: int | None = None, demo_split
 
 def quantize(model: str | None = None, weights: str | None = None, data: str | None = None,
              calib_samples: int | None = None, bits: int = 16, rounding: str = "truncate",
-             rule: str = "notebook", fit_accumulator: bool = True) -> Quantized:
+             rule: str = "notebook", fit_accumulator: bool = True,
+             functions: dict[str, str] | None = None) -> Quantized:
     """Load, calibrate and plan. With no model and no data, the shipped demo.
+
+    functions: {op name: C function} the firmware calls for those ops (default: the fastest legal).
 
     Unlike make_plan, fit_accumulator defaults to True here: a plan whose own calibration
     data wraps the int32 accumulator is not one to flash (pass False for the notebook's formats).
@@ -64,7 +67,7 @@ def quantize(model: str | None = None, weights: str | None = None, data: str | N
         "data": DEMO_DATA if data is None else (data if data.startswith("demo:") else str(Path(data).resolve())),
     }
     plan = make_plan(graph, ranges, bits=bits, rounding=rounding, rule=rule, source=source,
-                     fit_accumulator=fit_accumulator)
+                     fit_accumulator=fit_accumulator, declared=functions)
     return Quantized(plan, graph, x)
 
 

@@ -45,6 +45,12 @@
 /* bookkeeping                                                         */
 /* ------------------------------------------------------------------ */
 
+#if defined(ARM_MATH_DSP)
+#define DSP_PATH 1
+#else
+#define DSP_PATH 0
+#endif
+
 static long g_pass = 0;
 static long g_fail = 0;
 
@@ -438,7 +444,8 @@ static void test_conv_case(int square)
 
     rand_conv_geo(&g, square);
     is_square = (g.X == g.Y) && (g.KX == g.KY) && (g.SX == g.SY) && (g.PX == g.PY);
-    even = (g.C % 2 == 0) && (g.CO % 2 == 0);
+    /* the fast convs' contract: even channels; the DSP path (Arm's pairs pixels along x) an even width too */
+    even = (g.C % 2 == 0) && (g.CO % 2 == 0) && (!DSP_PATH || g.OX % 2 == 0);
     n_in = (size_t)g.X * g.Y * g.C;
     col = (size_t)g.C * g.KX * g.KY;
     n_w = (size_t)g.CO * col;
@@ -499,7 +506,7 @@ static void test_conv_case(int square)
     else
     {
         CHECK(st == ARM_MATH_SIZE_MISMATCH && all16(out, n_out, SENTINEL) && all16(bufA, 2 * col, SENTINEL),
-              "arm_convolve_HWC_q15_fast_nonsquare odd channels: st=%d (want -3), output untouched=%d " GEO_FMT,
+              "arm_convolve_HWC_q15_fast_nonsquare odd channels/width: st=%d (want -3), output untouched=%d " GEO_FMT,
               (int)st, all16(out, n_out, SENTINEL), GEO_ARGS);
     }
     if (is_square)
@@ -519,7 +526,7 @@ static void test_conv_case(int square)
         else
         {
             CHECK(st == ARM_MATH_SIZE_MISMATCH && all16(out, n_out, SENTINEL) && all16(bufA, 2 * col, SENTINEL),
-                  "arm_convolve_HWC_q15_fast odd channels: st=%d (want -3) " GEO_FMT, (int)st, GEO_ARGS);
+                  "arm_convolve_HWC_q15_fast odd channels/width: st=%d (want -3) " GEO_FMT, (int)st, GEO_ARGS);
         }
     }
     free(bufA);
@@ -568,15 +575,17 @@ static void test_conv_wrap(void)
     ref_conv(&g, in, w, bias, expect);
     CHECK(expect[0] == ref_finish(exact + ref_round(16), 16) && wrap32(exact) == 0, "wrap reference");
 
+    /* output width 1: only the plain path of the fast convs takes it (the DSP path refuses, as Arm's cannot) */
     st = arm_convolve_HWC_q15_fast_nonsquare(in, 3, 3, 4, w, 2, 3, 3, 0, 0, 1, 1, bias, 0, 16, out, 1, 1, bufA, NULL);
-    CHECK(st == ARM_MATH_SUCCESS && out[0] == expect[0] && out[1] == expect[1], "fast_nonsquare wrap: %d %d want %d %d",
-          out[0], out[1], expect[0], expect[1]);
+    CHECK(DSP_PATH ? st == ARM_MATH_SIZE_MISMATCH : (st == ARM_MATH_SUCCESS && out[0] == expect[0] && out[1] == expect[1]),
+          "fast_nonsquare wrap: st=%d %d %d want %d %d", (int)st, out[0], out[1], expect[0], expect[1]);
     st = qv_convolve_HWC_q15_basic_nonsquare(in, 3, 3, 4, w, 2, 3, 3, 0, 0, 1, 1, bias, 0, 16, out, 1, 1, bufA, NULL);
     CHECK(st == ARM_MATH_SUCCESS && out[0] == expect[0] && out[1] == expect[1], "basic_nonsquare wrap");
     st = arm_convolve_HWC_q15_basic(in, 3, 4, w, 2, 3, 0, 1, bias, 0, 16, out, 1, bufA, NULL);
     CHECK(st == ARM_MATH_SUCCESS && out[0] == expect[0] && out[1] == expect[1], "basic wrap");
     st = arm_convolve_HWC_q15_fast(in, 3, 4, w, 2, 3, 0, 1, bias, 0, 16, out, 1, bufA, NULL);
-    CHECK(st == ARM_MATH_SUCCESS && out[0] == expect[0] && out[1] == expect[1], "fast wrap");
+    CHECK(DSP_PATH ? st == ARM_MATH_SIZE_MISMATCH : (st == ARM_MATH_SUCCESS && out[0] == expect[0] && out[1] == expect[1]),
+          "fast wrap: st=%d", (int)st);
     free(in);
     free(w);
     free(bias);
@@ -1123,16 +1132,14 @@ static void ref_op(const qv_op_t *op, const int16_t *in, int16_t *out)
     }
 }
 
-static int32_t expected_kernel(const qv_op_t *op)
+/* The function a plan would name for op (qverify/kernels.py chooses; the runner runs what it is given):
+ * the fast conv where its contract holds (even channels, even output width), basic for square shapes. */
+static int32_t choose_kernel(const qv_op_t *op)
 {
     switch (op->kind)
     {
     case QV_OP_CONV:
-#if defined(QV_HOST_SIMD)
-        if (qv_host_simd_level() != QV_SIMD_NONE)
-            return QV_KERNEL_HOST_CONV;
-#endif
-        if (op->in_c % 2 == 0 && op->out_c % 2 == 0)
+        if (op->in_c % 2 == 0 && op->out_c % 2 == 0 && op->out_w % 2 == 0)
             return QV_KERNEL_CONV_FAST_NONSQUARE;
         if (op->in_h == op->in_w && op->k_h == op->k_w && op->stride_h == op->stride_w && op->pad_h == op->pad_w)
             return QV_KERNEL_CONV_BASIC;
@@ -1152,6 +1159,23 @@ static int32_t expected_kernel(const qv_op_t *op)
     }
 }
 
+static void choose_kernels(net_t *net)
+{
+    int i;
+    for (i = 0; i < net->n; i++)
+        net->ops[i].kernel = choose_kernel(&net->ops[i]);
+}
+
+/* What qv_run reports running: the op's function, or the host conv for every conv in the fast build. */
+static int32_t expected_kernel(const qv_op_t *op)
+{
+#if defined(QV_HOST_SIMD)
+    if (op->kind == QV_OP_CONV && qv_host_simd_level() != QV_SIMD_NONE)
+        return QV_KERNEL_HOST_CONV;
+#endif
+    return op->kernel;
+}
+
 /* Run the net on n_samples random samples; compare every op's output with the reference. */
 static void check_net(net_t *net, int n_samples, int with_all_outputs)
 {
@@ -1160,19 +1184,20 @@ static void check_net(net_t *net, int n_samples, int with_all_outputs)
     int16_t *outputs[MAX_OPS];
     int16_t *expect[MAX_OPS];
     int32_t kernels[MAX_OPS];
-    int32_t failed = 99;
+    qv_run_info_t info;
     uint32_t words = qv_scratch_words(net->ops, net->n);
     int16_t *scratch = alloc16(words);
     int32_t st;
     int i, s;
     const int mode = rand_mode();
 
+    choose_kernels(net);
     rand_data(input, in_n * (size_t)n_samples, mode == 3 ? 0 : mode);
     for (i = 0; i < net->n; i++)
     {
         const size_t on = op_out_n(&net->ops[i]) * (size_t)n_samples;
         expect[i] = alloc16(on);
-        outputs[i] = (with_all_outputs || i == net->n - 1 || rnd(0, 1)) ? alloc16(on) : NULL;
+        outputs[i] = (with_all_outputs || i == net->n - 1 || rnd(0, 1)) ? alloc16(on + QV_GUARD_WORDS) : NULL;
         if (outputs[i] != NULL)
             fill16(outputs[i], on, SENTINEL);
     }
@@ -1186,8 +1211,8 @@ static void check_net(net_t *net, int n_samples, int with_all_outputs)
             src = dst;
         }
     }
-    st = qv_run(net->ops, net->n, input, n_samples, outputs, scratch, kernels, &failed);
-    CHECK(st == ARM_MATH_SUCCESS && failed == -1, "qv_run status %d failed_op %d", (int)st, (int)failed);
+    st = qv_run(net->ops, net->n, input, n_samples, outputs, 1, scratch, kernels, &info);
+    CHECK(st == ARM_MATH_SUCCESS && info.failed_op == -1, "qv_run status %d failed_op %d", (int)st, (int)info.failed_op);
     for (i = 0; i < net->n; i++)
     {
         const qv_op_t *op = &net->ops[i];
@@ -1196,6 +1221,8 @@ static void check_net(net_t *net, int n_samples, int with_all_outputs)
         if (outputs[i] != NULL)
         {
             const long d = first_diff(outputs[i], expect[i], op_out_n(op) * (size_t)n_samples);
+            CHECK(all16(outputs[i] + op_out_n(op) * (size_t)n_samples, QV_GUARD_WORDS, QV_GUARD_VALUE),
+                  "qv_run op %d: the guard words after its output were not set", i);
             CHECK(d < 0,
                   "qv_run op %d kind %d (%s) in %dx%dx%d out %dx%dx%d k %dx%d s %d,%d p %d,%d sh %d,%d: diff@%ld "
                   "(got %d want %d)",
@@ -1278,10 +1305,10 @@ static void test_runner_errors(void)
     int h = 5, w = 4, c = 2;
     int16_t input[40];
     int16_t scratch[4096];
-    int16_t out0[64];
+    int16_t out0[512]; /* the conv's output: up to 7 x 6 x 2 with padding */
     int16_t *outputs[MAX_OPS] = {out0, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
     int32_t kernels[MAX_OPS];
-    int32_t failed;
+    qv_run_info_t info;
     int32_t st;
     qv_op_t saved;
 
@@ -1290,20 +1317,36 @@ static void test_runner_errors(void)
     net_conv(&net, &h, &w, &c, 2);
     net_simple(&net, QV_OP_RELU, h, w, c);
     net_simple(&net, QV_OP_FLATTEN, h, w, c);
+    choose_kernels(&net);
+
+    /* a function that cannot compute the op: another kind's, or a square one for a 5x4 image */
+    saved = net.ops[0];
+    net.ops[0].kernel = QV_KERNEL_RELU;
+    st = qv_run(net.ops, net.n, input, 0, outputs, 0, scratch, kernels, &info);
+    CHECK(st == ARM_MATH_ARGUMENT_ERROR && info.failed_op == 0, "relu kernel for a conv: st=%d failed=%d", (int)st,
+          (int)info.failed_op);
+    net.ops[0].kernel = QV_KERNEL_CONV_BASIC;
+    st = qv_run(net.ops, net.n, input, 0, outputs, 0, scratch, kernels, &info);
+    CHECK(st == ARM_MATH_ARGUMENT_ERROR && info.failed_op == 0, "square kernel for 5x4: st=%d failed=%d", (int)st,
+          (int)info.failed_op);
+    net.ops[0].flags = QV_CALL_LENGTH_ON_X; /* only for a 1-D conv (W = 1) */
+    net.ops[0].kernel = saved.kernel;
+    st = qv_run(net.ops, net.n, input, 0, outputs, 0, scratch, kernels, &info);
+    CHECK(st == ARM_MATH_ARGUMENT_ERROR && info.failed_op == 0, "length on x for a 2-D conv: st=%d", (int)st);
+    net.ops[0] = saved;
 
     /* zero samples: validates, reports kernels, runs nothing */
-    failed = 99;
-    st = qv_run(net.ops, net.n, input, 0, outputs, scratch, kernels, &failed);
-    CHECK(st == ARM_MATH_SUCCESS && failed == -1 && kernels[0] == expected_kernel(&net.ops[0]) &&
+        st = qv_run(net.ops, net.n, input, 0, outputs, 0, scratch, kernels, &info);
+    CHECK(st == ARM_MATH_SUCCESS && info.failed_op == -1 && kernels[0] == expected_kernel(&net.ops[0]) &&
               kernels[2] == QV_KERNEL_COPY,
-          "qv_run with 0 samples: st=%d failed=%d", (int)st, (int)failed);
+          "qv_run with 0 samples: st=%d failed=%d", (int)st, (int)info.failed_op);
 
     /* chain mismatch on op 2 */
     saved = net.ops[2];
     net.ops[2].in_c = (uint16_t)(net.ops[2].in_c + 1);
     net.ops[2].out_c = net.ops[2].in_c;
-    st = qv_run(net.ops, net.n, input, 1, outputs, scratch, kernels, &failed);
-    CHECK(st == ARM_MATH_LENGTH_ERROR && failed == 2, "chain mismatch: st=%d failed=%d", (int)st, (int)failed);
+    st = qv_run(net.ops, net.n, input, 1, outputs, 0, scratch, kernels, &info);
+    CHECK(st == ARM_MATH_LENGTH_ERROR && info.failed_op == 2, "chain mismatch: st=%d failed=%d", (int)st, (int)info.failed_op);
     net.ops[2] = saved;
 
     /* conv output dims that do not follow from the geometry */
@@ -1311,35 +1354,36 @@ static void test_runner_errors(void)
     net.ops[0].out_h = (uint16_t)(net.ops[0].out_h + 1);
     net.ops[1].in_h = net.ops[1].out_h = net.ops[0].out_h;
     net.ops[2].in_h = net.ops[2].out_h = net.ops[0].out_h;
-    fill16(out0, 64, SENTINEL);
-    st = qv_run(net.ops, net.n, input, 1, outputs, scratch, kernels, &failed);
-    CHECK(st == ARM_MATH_ARGUMENT_ERROR && failed == 0 && all16(out0, 64, SENTINEL), "bad conv dims: st=%d failed=%d",
-          (int)st, (int)failed);
+    fill16(out0, 512, SENTINEL);
+    st = qv_run(net.ops, net.n, input, 1, outputs, 0, scratch, kernels, &info);
+    CHECK(st == ARM_MATH_ARGUMENT_ERROR && info.failed_op == 0 && all16(out0, 512, SENTINEL), "bad conv dims: st=%d failed=%d",
+          (int)st, (int)info.failed_op);
     net.ops[0] = saved;
     net.ops[1].in_h = net.ops[1].out_h = saved.out_h;
     net.ops[2].in_h = net.ops[2].out_h = saved.out_h;
 
     /* shift 32 */
     net.ops[0].out_rshift = 32;
-    st = qv_run(net.ops, net.n, input, 1, outputs, scratch, kernels, &failed);
-    CHECK(st == ARM_MATH_ARGUMENT_ERROR && failed == 0, "shift 32: st=%d failed=%d", (int)st, (int)failed);
+    st = qv_run(net.ops, net.n, input, 1, outputs, 0, scratch, kernels, &info);
+    CHECK(st == ARM_MATH_ARGUMENT_ERROR && info.failed_op == 0, "shift 32: st=%d failed=%d", (int)st, (int)info.failed_op);
     net.ops[0].out_rshift = 8;
 
     /* unknown kind */
     net.ops[1].kind = 42;
-    st = qv_run(net.ops, net.n, input, 1, outputs, scratch, kernels, &failed);
-    CHECK(st == ARM_MATH_ARGUMENT_ERROR && failed == 1 && kernels[1] == QV_KERNEL_NONE, "unknown kind: st=%d failed=%d",
-          (int)st, (int)failed);
+    st = qv_run(net.ops, net.n, input, 1, outputs, 0, scratch, kernels, &info);
+    CHECK(st == ARM_MATH_ARGUMENT_ERROR && info.failed_op == 1 && kernels[1] == QV_KERNEL_NONE, "unknown kind: st=%d failed=%d",
+          (int)st, (int)info.failed_op);
     net.ops[1].kind = QV_OP_RELU;
 
     /* everything valid again */
-    st = qv_run(net.ops, net.n, input, 1, outputs, scratch, kernels, &failed);
-    CHECK(st == ARM_MATH_SUCCESS && failed == -1, "restored net: st=%d failed=%d", (int)st, (int)failed);
+    st = qv_run(net.ops, net.n, input, 1, outputs, 0, scratch, kernels, &info);
+    CHECK(st == ARM_MATH_SUCCESS && info.failed_op == -1, "restored net: st=%d failed=%d buffer %d bytes %u", (int)st,
+          (int)info.failed_op, (int)info.buffer, (unsigned)info.bytes);
 
     /* no ops / no scratch */
-    st = qv_run(net.ops, 0, input, 1, outputs, scratch, kernels, &failed);
-    CHECK(st == ARM_MATH_ARGUMENT_ERROR && failed == -1, "n_ops 0: st=%d", (int)st);
-    st = qv_run(net.ops, net.n, input, 1, outputs, NULL, kernels, &failed);
+    st = qv_run(net.ops, 0, input, 1, outputs, 0, scratch, kernels, &info);
+    CHECK(st == ARM_MATH_ARGUMENT_ERROR && info.failed_op == -1, "n_ops 0: st=%d", (int)st);
+    st = qv_run(net.ops, net.n, input, 1, outputs, 0, NULL, kernels, &info);
     CHECK(st == ARM_MATH_ARGUMENT_ERROR, "NULL scratch: st=%d", (int)st);
     CHECK(qv_scratch_words(net.ops, 0) == 0, "scratch words for no ops");
     CHECK(strcmp(qv_kernel_name(QV_KERNEL_CONV_BASIC), "arm_convolve_HWC_q15_basic") == 0 &&

@@ -100,12 +100,47 @@ def model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", help="calibration data .npy, (N, L), (N, L, 1), (N, L, 1, 1) or the model's input shape (default: the demo's)")
 
 
-def load_plan(plan_dir: str | None):
-    """The plan in plan_dir, or the demo's plan made afresh."""
+def function_decl(text: str) -> tuple[str, str]:
+    """--function OP=FUNCTION: the C function the firmware calls for one op."""
+    op, sep, fn = text.partition("=")
+    if not sep or not op.strip() or not fn.strip():
+        raise argparse.ArgumentTypeError(f"'{text}' is not OP=FUNCTION, e.g. conv2=arm_convolve_HWC_q15_basic")
+    return op.strip(), fn.strip()
+
+
+def function_args(p: argparse.ArgumentParser) -> None:
+    """--function OP=FUNCTION (repeatable), as [tool.qverify.functions] in the gate's configuration.
+
+    (Not "kernels": that key already names the host kernel paths, and TOML cannot hold both a
+    `kernels` list and a `kernels` table.)"""
+    p.add_argument("--function", dest="functions", type=function_decl, action="append", default=[],
+                   metavar="OP=FUNCTION",
+                   help="the function your firmware calls for OP (repeatable), e.g. conv2=arm_convolve_HWC_q15_basic; "
+                        "qverify verifies exactly that call, contract included (default: the fastest legal one)")
+
+
+def load_plan(plan_dir: str | None, declared: list[tuple[str, str]] | dict | None = None):
+    """The plan in plan_dir, or the demo's plan made afresh, with the declared functions set."""
+    from qverify import kernels
     from qverify.plan import QuantPlan
     from qverify.workflow import quantize
 
-    return QuantPlan.load(plan_dir) if plan_dir else quantize().plan
+    plan = QuantPlan.load(plan_dir) if plan_dir else quantize().plan
+    kernels.assign(plan, dict(declared or {}))
+    return plan
+
+
+def contract_failed(plan, rounding: str | None = None) -> bool:
+    """Check every op's call against its function's contract (before anything runs); print each broken one."""
+    from qverify import kernels
+
+    found = kernels.check_plan(plan, rounding)
+    for v in found:
+        print(f"contract: {v}")
+    if found:
+        print(f"FAIL: {len(found)} kernel contract violation(s); nothing was run (Arm's code would not compute "
+              "what the shift model does)")
+    return bool(found)
 
 
 def load_samples(plan, data: str | None, samples: list[int]):

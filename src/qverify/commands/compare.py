@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 
 from qverify.commands import checks
-from qverify.commands.common import EXIT_MISMATCH, EXIT_OK, load_plan, load_samples, sample_args
+from qverify.commands.common import (EXIT_MISMATCH, EXIT_OK, contract_failed, function_args, load_plan,
+                                     load_samples, sample_args)
 
 
 def run(args) -> int:
@@ -23,9 +24,11 @@ def run(args) -> int:
     names = checks.choices("--engines", args.engines, ENGINES, count=2)
     if "native" in names:
         checks.tree_kernels(args.kernels, args.cmsis_root)
-    plan = load_plan(args.plan)
+    plan = load_plan(args.plan, args.functions)
     if args.layer:
         plan.op(args.layer)  # unknown name: clear error before any work
+    if contract_failed(plan, args.rounding):
+        return EXIT_MISMATCH
     options = {"shift": {}, "native": {"kernels": args.kernels, "rounding": args.rounding, "cmsis_root": args.cmsis_root}}
     engines = [make_engine(n, plan, **options.get(n, {})) for n in names]
     x = load_samples(plan, args.data, args.samples)
@@ -52,5 +55,6 @@ def add_parser(sub) -> None:
                    help="how the native kernels are built (default: the plan's rounding)")
     p.add_argument("--cmsis-root", default=os.environ.get("QVERIFY_CMSIS_ROOT"),
                    help="build arm_* kernels from this CMSIS tree (default $QVERIFY_CMSIS_ROOT, else bundled)")
+    function_args(p)
     p.add_argument("--json", help="also write the comparison as JSON to this file")
     p.set_defaults(func=run)

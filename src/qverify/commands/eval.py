@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 
 from qverify.commands import checks
-from qverify.commands.common import EXIT_MISMATCH, EXIT_OK, non_negative, number, percent_points, positive
+from qverify.commands.common import (EXIT_MISMATCH, EXIT_OK, contract_failed, function_args, non_negative, number,
+                                     percent_points, positive)
 from qverify.errors import DataError
 
 
@@ -57,6 +58,7 @@ def run(args) -> int:
     checks.output_dir("--html", args.html)
     # only now the imports: numpy, and TensorFlow once a model is loaded
     from qverify import evaluate as ev
+    from qverify import kernels
     from qverify.plan import atomic_write
     from qverify.reports.text import format_eval
 
@@ -66,6 +68,9 @@ def run(args) -> int:
 
         check_destination(args.html)  # an existing directory must be an old report
     plan, graph, data = _inputs(args)
+    kernels.assign(plan, dict(args.functions))
+    if contract_failed(plan):
+        return EXIT_MISMATCH
     engines = ev.make_engines(plan, graph, args.engines, args.kernels, args.threads, args.cmsis_root)
     result = ev.evaluate(plan, graph, data, args.engines, chunk=args.chunk, dump_samples=args.dump_samples,
                          kernels=args.kernels, built=engines)
@@ -139,4 +144,5 @@ def add_parser(sub) -> None:
     p.add_argument("--min-sqnr", type=number, help="fail an op whose SQNR vs float is below this (dB)")
     p.add_argument("--max-accuracy-drop", type=percent_points, help="fail when accuracy drops more than this many points")
     p.add_argument("--fail-on-overflow", action="store_true", help="fail any op with an int32 accumulator overflow")
+    function_args(p)
     p.set_defaults(func=run)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from qverify.commands import checks
-from qverify.commands.common import EXIT_OK, model_args, positive
+from qverify.commands.common import EXIT_MISMATCH, EXIT_OK, contract_failed, function_args, model_args, positive
 
 
 def run(args) -> int:
@@ -18,12 +18,14 @@ def run(args) -> int:
     from qverify.workflow import quantize, write_plan_and_headers
 
     q = quantize(args.model, args.weights, args.data, args.calib_samples, args.bits, args.rounding, args.rule,
-                 args.fit_accumulator)
+                 args.fit_accumulator, functions=dict(args.functions))
     plan = q.plan
+    print(plan_tables(plan))
+    if contract_failed(plan):  # headers for calls Arm's code cannot compute are not written
+        return EXIT_MISMATCH
     x_int, input_sats = quantize_input(plan, q.x)
     out = Path(args.out)
     write_plan_and_headers(plan, x_int, out)
-    print(plan_tables(plan))
     if input_sats:
         print(f"  input: {input_sats} calibration value(s) saturated at Q{plan.bits - 1 - plan.input_frac}.{plan.input_frac}")
     print(f"\nwrote {out}/plan.json, plan.npz, weights.h, sample_input_output.h "
@@ -42,5 +44,6 @@ def add_parser(sub) -> None:
     p.add_argument("--no-fit-accumulator", dest="fit_accumulator", action="store_false",
                    help="keep the notebook's formats even where the calibrated output wraps the int32 accumulator "
                         "(default: lower f_w there, recorded as an adjustment)")
+    function_args(p)
     p.add_argument("--out", default="qverify_out", help="output directory (default: qverify_out)")
     p.set_defaults(func=run)

@@ -7,7 +7,8 @@ import os
 import sys
 
 from qverify.commands import checks
-from qverify.commands.common import EXIT_MISMATCH, EXIT_OK, load_plan, load_samples, positive_number, sample_args
+from qverify.commands.common import (EXIT_MISMATCH, EXIT_OK, contract_failed, function_args, load_plan,
+                                     load_samples, positive_number, sample_args)
 
 CPU_CHOICES = ("cortex-m4", "cortex-m7", "cortex-m3")
 
@@ -34,10 +35,12 @@ def run(args) -> int:
     from qverify.target import report
     from qverify.target.errors import TargetRunError
 
-    plan = load_plan(args.plan)
+    plan = load_plan(args.plan, args.functions)
     if args.layer:
         plan.op(args.layer)
     rounding = args.rounding or plan.rounding
+    if contract_failed(plan, rounding):
+        return EXIT_MISMATCH
     kernels = args.kernels or ("dsp" if core.dsp and not args.cmsis_root else "plain")
     cflags = tuple(args.cflags.split()) if args.cflags else None
     target = TargetEngine(plan, cpu=core.name, rounding=rounding, cmsis_root=args.cmsis_root,
@@ -108,6 +111,7 @@ def add_parser(sub) -> None:
     sample_args(p, 8)
     p.add_argument("--rounding", choices=("truncate", "round"),
                    help="how the firmware (and the host kernels) are built (default: the plan's rounding)")
+    function_args(p)
     p.add_argument("--kernels", choices=("dsp", "plain"),
                    help="host native kernels to compare with (default: the target's path, plain for a CMSIS tree)")
     p.add_argument("--cmsis-root", default=os.environ.get("QVERIFY_CMSIS_ROOT"),

@@ -41,11 +41,26 @@ enum {
     QV_KERNEL_MAXPOOL = 7,
     QV_KERNEL_AVEPOOL = 8,
     QV_KERNEL_GLOBAL_AVEPOOL = 9,
-    QV_KERNEL_COPY = 10
+    QV_KERNEL_COPY = 10,
+    QV_KERNEL_HOST_CONV = 11
+};
+
+#define QV_CALL_LENGTH_ON_X ...
+#define QV_GUARD_WORDS ...
+#define QV_STATUS_OVERRUN ...
+#define QV_STATUS_NO_FUNCTION ...
+
+enum {
+    QV_BUF_ACT0 = 0,
+    QV_BUF_ACT1 = 1,
+    QV_BUF_KERNEL = 2,
+    QV_BUF_OUTPUT = 3
 };
 
 typedef struct {
     int32_t kind;
+    int32_t kernel;
+    uint16_t flags;
     uint16_t in_h, in_w, in_c;
     uint16_t out_h, out_w, out_c;
     uint16_t k_h, k_w;
@@ -56,10 +71,19 @@ typedef struct {
     const int16_t *bias;
 } qv_op_t;
 
+typedef struct {
+    int32_t failed_op;
+    int32_t buffer;
+    uint32_t bytes;
+    const int16_t *result;
+} qv_run_info_t;
+
 uint32_t qv_scratch_words(const qv_op_t *ops, int32_t n_ops);
 int32_t qv_run(const qv_op_t *ops, int32_t n_ops, const int16_t *input, int32_t n_samples,
-               int16_t *const *outputs, int16_t *scratch, int32_t *kernel_used, int32_t *failed_op);
+               int16_t *const *outputs, int32_t guard_outputs, int16_t *scratch, int32_t *kernel_used,
+               qv_run_info_t *info);
 const char *qv_kernel_name(int32_t kernel_id);
+const char *qv_buffer_name(int32_t buffer);
 const char *qv_build_info(void);
 
 /* host SIMD convolution (csrc/qv_host_conv.h): 0 none, 1 AVX2, 2 AVX-512 VNNI */

@@ -12,13 +12,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from qverify import native_lib
+from qverify import kernels, native_lib
 from qverify.engines.base import Engine, OpResult, RunResult
-from qverify.errors import QVerifyError
+from qverify.errors import KernelFault, QVerifyError
 from qverify.plan import QuantPlan
 
 KIND_IDS = {"conv": 0, "dense": 1, "relu": 2, "maxpool": 3, "avgpool": 4, "gap": 5, "flatten": 6}
-UINT16_MAX = 0xFFFF
 
 
 class NativeEngine(Engine):
@@ -56,10 +55,10 @@ class NativeEngine(Engine):
         return f"native ({self.native.info})"
 
     def _fill(self, c, op) -> None:
-        dims = (*op.in_shape, *op.out_shape, *op.kernel, *op.stride, *op.pad)
-        if any(not 0 <= d <= UINT16_MAX for d in dims):
-            raise QVerifyError(f"op '{op.name}': a dimension in {dims} does not fit the kernels' uint16_t arguments")
+        call = kernels.call(op)  # checks the uint16_t range of every dimension
         c.kind = KIND_IDS[op.kind]
+        c.kernel = getattr(self.native.lib, call.function.enum)
+        c.flags = call.flags
         c.in_h, c.in_w, c.in_c = op.in_shape
         c.out_h, c.out_w, c.out_c = op.out_shape
         c.k_h, c.k_w = op.kernel
@@ -93,12 +92,12 @@ class NativeEngine(Engine):
             for j, out in enumerate(outputs):
                 if out is not None:
                     ptrs[j] = ffi.cast("int16_t *", out[lo:hi].ctypes.data)
-            failed = ffi.new("int32_t *", -1)
+            info = ffi.new("qv_run_info_t *")
+            # the guard words after the outputs belong to the call that writes the last samples
             status = lib.qv_run(ops, count, ffi.cast("const int16_t *", x[lo:hi].ctypes.data), hi - lo, ptrs,
-                                ffi.cast("int16_t *", scratch.ctypes.data), kernel_used, failed)
+                                int(hi == n), ffi.cast("int16_t *", scratch.ctypes.data), kernel_used, info)
             if status != 0:
-                op = self.plan.ops[first + failed[0]]
-                raise QVerifyError(f"native kernel for op '{op.name}' returned arm_status {status}")
+                self._fault(status, info, first)
 
         if len(chunks) == 1:
             work(chunks[0])
@@ -108,12 +107,35 @@ class NativeEngine(Engine):
         self.kernels_used[first:first + count] = [ffi.string(lib.qv_kernel_name(kernel_used[j])).decode()
                                                   for j in range(count)]
 
+    def _fault(self, status: int, info, first: int) -> None:
+        ffi, lib = self.native.ffi, self.native.lib
+        if info.failed_op < 0:
+            raise QVerifyError(f"the native runner refused the plan (status {status})")
+        op = self.plan.ops[first + info.failed_op]
+        if status == lib.QV_STATUS_OVERRUN:
+            buffer = ffi.string(lib.qv_buffer_name(info.buffer)).decode()
+            raise KernelFault(f"{op.name}: {op.function} wrote at least {info.bytes} bytes past {buffer} "
+                              f"(guard words after it changed; {self.native.info})", op.name)
+        if status == lib.QV_STATUS_NO_FUNCTION:
+            raise KernelFault(f"{op.name}: {op.function} is not in this build (the CMSIS tree lacks its source)",
+                              op.name)
+        names = {0: "ARM_MATH_SUCCESS", -1: "ARM_MATH_ARGUMENT_ERROR", -2: "ARM_MATH_LENGTH_ERROR",
+                 -3: "ARM_MATH_SIZE_MISMATCH"}
+        raise KernelFault(f"{op.name}: {op.function} returned {names.get(status, status)} (refused the call; "
+                          f"{self.native.info})", op.name)
+
+    def _outputs(self, n: int, shape) -> np.ndarray:
+        """An output array with the runner's guard words after it (a view of the first n samples)."""
+        size = int(np.prod(shape))
+        flat = np.empty(n * size + self.native.lib.QV_GUARD_WORDS, np.int16)
+        return flat[:n * size].reshape(n, *shape)
+
     def run(self, x: np.ndarray, keep: bool = True) -> RunResult:
         """Whole network in one C call per thread; keep=False returns only the last op's output."""
         x = self.check_input(x)
         self.kernels_used = [""] * len(self.plan.ops)
         last = len(self.plan.ops) - 1
-        outputs = [np.empty((len(x), *op.out_shape), np.int16) if keep or i == last else None
+        outputs = [self._outputs(len(x), op.out_shape) if keep or i == last else None
                    for i, op in enumerate(self.plan.ops)]
         self._call(0, len(self.plan.ops), x, outputs)
         result = RunResult(self.name)
@@ -127,6 +149,6 @@ class NativeEngine(Engine):
         x = self.check_input(x, op.in_shape, f"input of {op.name}")
         if len(self.kernels_used) != len(self.plan.ops):
             self.kernels_used = [""] * len(self.plan.ops)
-        out = np.empty((len(x), *op.out_shape), np.int16)
+        out = self._outputs(len(x), op.out_shape)
         self._call(index, 1, x, [out])
         return OpResult(out)

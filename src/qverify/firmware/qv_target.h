@@ -44,6 +44,7 @@
 #define QV_ERR_VALIDATE 4       /* qv_run refused the ops table: b = arm_status, op = failed op */
 #define QV_ERR_KERNEL 5         /* a kernel returned b = arm_status */
 #define QV_ERR_SCRATCH 6        /* qv_scratch_words exceeds the generated scratch: b = words needed */
+#define QV_ERR_OVERRUN 7        /* a kernel wrote past a buffer: b = QV_BUF_* << 24 | bytes past it */
 
 /* exit codes of the image (QEMU exits with them) */
 #define QV_EXIT_OK 0

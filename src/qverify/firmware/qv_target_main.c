@@ -175,7 +175,7 @@ static void qv_inject(int32_t op)
 static const int16_t *qv_run_one(int32_t i, int32_t sample, const int16_t *src)
 {
     const qv_op_t *op = &qv_net_ops[i];
-    int32_t failed = -1;
+    qv_run_info_t info;
     int32_t status;
     uint32_t t0, t1;
 
@@ -183,17 +183,21 @@ static const int16_t *qv_run_one(int32_t i, int32_t sample, const int16_t *src)
     qv_cur_sample = sample;
     qv_record(QV_REC_BEGIN, i, sample, 0u, 0u, NULL, 0u);
     qv_inject(i);
-    /* one op, one sample; outputs NULL: the result stays at the start of the scratch */
+    /* one op, one sample; outputs NULL: the result stays in the (guarded) scratch, at info.result */
     t0 = qv_timer_now();
-    status = qv_run(op, 1, src, 1, NULL, qv_net_scratch, NULL, &failed);
+    status = qv_run(op, 1, src, 1, NULL, 0, qv_net_scratch, NULL, &info);
     t1 = qv_timer_now();
+    if (status == QV_STATUS_OVERRUN)
+    {
+        qv_fail(QV_ERR_OVERRUN, i, ((uint32_t)info.buffer << 24) | (info.bytes & 0xFFFFFFu));
+    }
     if (status != 0)
     {
         qv_fail(QV_ERR_KERNEL, i, (uint32_t)status);
     }
-    qv_record(QV_REC_OUTPUT, i, sample, (uint32_t)status, t0 - t1, qv_net_scratch,
+    qv_record(QV_REC_OUTPUT, i, sample, (uint32_t)status, t0 - t1, info.result,
               qv_elems_out(op) * (uint32_t)sizeof(int16_t));
-    return qv_net_scratch;
+    return info.result;
 }
 
 int main(void)
@@ -204,7 +208,7 @@ int main(void)
     int16_t *const io[2] = {qv_net_io, qv_net_io + qv_net_act_words};
     uint32_t head[6];
     int32_t in_fh;
-    int32_t failed = -1;
+    qv_run_info_t info;
     int32_t status;
     int32_t first, last, i, s;
     uint32_t n_samples;
@@ -222,10 +226,10 @@ int main(void)
     {
         qv_fail(QV_ERR_VALIDATE, -1, (uint32_t)-1);
     }
-    status = qv_run(qv_net_ops, n_ops, NULL, 0, NULL, NULL, qv_kernel_used, &failed);
+    status = qv_run(qv_net_ops, n_ops, NULL, 0, NULL, 0, NULL, qv_kernel_used, &info);
     if (status != 0)
     {
-        qv_fail(QV_ERR_VALIDATE, failed, (uint32_t)status);
+        qv_fail(QV_ERR_VALIDATE, info.failed_op, (uint32_t)status);
     }
     {
         uint32_t worst = 0u;

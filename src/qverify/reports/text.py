@@ -20,21 +20,24 @@ def _bytes(n: int) -> str:
     return f"{n:,} B" if n < 10_000 else f"{n / 1024:,.1f} KiB"
 
 
-def format_footprint(fp: Footprint, title: str = "footprint") -> str:
-    """Per-op MACs, flash and activation sizes, then the network totals and the runner's peak RAM."""
+def format_footprint(fp: Footprint, title: str = "footprint", functions: list[str] | None = None) -> str:
+    """Per-op MACs, flash and activation sizes (and the C function each op calls, when given), then the
+    network totals and the runner's peak RAM."""
+    fn = functions or [""] * len(fp.ops)
     lines = [f"{title} (q15: {fp.value_bytes} bytes per value)",
              f"  {'op':<14} {'kind':<8} {'MACs':>11} {'weights B':>10} {'bias B':>7} {'in B':>9} {'out B':>9} "
-             f"{'kernel buf B':>12}"]
-    for r in fp.ops:
-        lines.append(f"  {r.name:<14} {r.kind:<8} {r.macs:>11,} {r.weight_bytes:>10,} {r.bias_bytes:>7,} "
-                     f"{r.input_bytes:>9,} {r.output_bytes:>9,} {r.kernel_buffer_bytes:>12,}")
+             f"{'kernel buf B':>12}{'  function' if functions else ''}"]
+    for r, f in zip(fp.ops, fn):
+        lines.append((f"  {r.name:<14} {r.kind:<8} {r.macs:>11,} {r.weight_bytes:>10,} {r.bias_bytes:>7,} "
+                      f"{r.input_bytes:>9,} {r.output_bytes:>9,} {r.kernel_buffer_bytes:>12,}  {f}").rstrip())
     lines += [
         f"  {'total':<14} {'':<8} {fp.total_macs:>11,} {fp.weight_bytes:>10,} {fp.bias_bytes:>7,}",
         "",
         f"  MACs per inference:        {fp.total_macs:,}",
         f"  flash (weights + biases):  {_bytes(fp.flash_bytes)} ({fp.weight_bytes:,} + {fp.bias_bytes:,} B)",
         f"  runner peak RAM (scratch): {_bytes(fp.runner_ram_bytes)} = 2 x {fp.activation_buffer_bytes:,} B "
-        f"activation buffers + {fp.kernel_buffer_bytes:,} B kernel buffer ({fp.runner_scratch_words:,} int16 words)",
+        f"activation buffers + {fp.kernel_buffer_bytes:,} B kernel buffer + guard words "
+        f"({fp.runner_scratch_words:,} int16 words)",
         f"  input buffer:              {_bytes(fp.input_bytes)} (held by the caller; with it "
         f"{_bytes(fp.runner_ram_with_input_bytes)})",
         f"  largest activation:        {_bytes(fp.largest_activation_bytes)}; largest single-op working set "

@@ -11,20 +11,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qverify.engines.native import KIND_IDS
-from qverify.errors import PlanError
+from qverify import kernels
 from qverify.export import macro_name, weights_header
 from qverify.plan import QuantPlan
 
-UINT16_MAX = 0xFFFF
+GUARD_WORDS = 16  # QV_GUARD_WORDS (csrc/qv_runner.h): around each scratch region
 
 
 def scratch_words(plan: QuantPlan) -> tuple[int, int]:
     """(activation words, runner scratch words) for running one op at a time.
 
     The runner's scratch for one op is two activation buffers of that op's
-    largest tensor plus its kernel buffer (csrc/qv_runner.h); the firmware
-    checks this bound against qv_scratch_words() before it runs anything.
+    largest tensor plus its kernel buffer and four guard zones (csrc/qv_runner.h);
+    the firmware checks this bound against qv_scratch_words() before it runs anything.
     """
     act = 0
     scratch = 0
@@ -39,7 +38,7 @@ def scratch_words(plan: QuantPlan) -> tuple[int, int]:
             buf = 0
         buf += buf & 1
         act = max(act, a)
-        scratch = max(scratch, 2 * a + buf)
+        scratch = max(scratch, 2 * a + buf + 4 * GUARD_WORDS)
     return act, scratch
 
 
@@ -68,9 +67,8 @@ def network_c(plan: QuantPlan) -> str:
     ]
     rows = []
     for i, op in enumerate(plan.ops):
+        call = kernels.call(op)  # checks the uint16_t range of every dimension
         dims = (*op.in_shape, *op.out_shape, *op.kernel, *op.stride, *op.pad)
-        if any(not 0 <= d <= UINT16_MAX for d in dims):
-            raise PlanError(f"op '{op.name}': a dimension in {dims} does not fit the kernels' uint16_t arguments")
         if op.weighted:
             stem = macro_name(op.name)
             w_count = (op.kernel[0] * op.kernel[1] * op.in_shape[2] * op.out_shape[2] if op.kind == "conv"
@@ -87,7 +85,9 @@ def network_c(plan: QuantPlan) -> str:
         else:
             shifts = "0, 0, 0, 0"
         geo = ", ".join(str(d) for d in dims)
-        rows.append(f"    {{{KIND_IDS[op.kind]}, {geo}, {shifts}}}, /* {i}: {_c_comment(op.name)} */")
+        how = f"{call.function.name}{', length on x' if call.length_on_x else ''}"
+        rows.append(f"    {{QV_OP_{op.kind.upper()}, {call.function.enum}, {call.flags}u, {geo}, {shifts}}}, "
+                    f"/* {i}: {_c_comment(op.name)}: {how} */")
     lines += [
         f"const qv_op_t qv_net_ops[{len(plan.ops)}] = {{",
         *rows,

@@ -22,7 +22,7 @@ REC_ERROR = 0x52525245
 REC_FAULT = 0x544C4146
 REC_DONE = 0x454E4F44
 
-ERR_INPUT_OPEN, ERR_INPUT_HEADER, ERR_INPUT_SHORT, ERR_VALIDATE, ERR_KERNEL, ERR_SCRATCH = 1, 2, 3, 4, 5, 6
+ERR_INPUT_OPEN, ERR_INPUT_HEADER, ERR_INPUT_SHORT, ERR_VALIDATE, ERR_KERNEL, ERR_SCRATCH, ERR_OVERRUN = range(1, 8)
 ERROR_TEXT = {
     ERR_INPUT_OPEN: "the firmware cannot open its input file through semihosting",
     ERR_INPUT_HEADER: "the firmware refused the input file header",
@@ -30,9 +30,13 @@ ERROR_TEXT = {
     ERR_VALIDATE: "qv_run refused the ops table",
     ERR_KERNEL: "a kernel returned an error status",
     ERR_SCRATCH: "the generated scratch is smaller than qv_scratch_words() asks for",
+    ERR_OVERRUN: "a kernel wrote past a buffer",
 }
 ARM_STATUS = {0: "ARM_MATH_SUCCESS", -1: "ARM_MATH_ARGUMENT_ERROR", -2: "ARM_MATH_LENGTH_ERROR",
-              -3: "ARM_MATH_SIZE_MISMATCH"}
+              -3: "ARM_MATH_SIZE_MISMATCH", -101: "QV_STATUS_NO_FUNCTION: not in this build"}
+# QV_BUF_* of csrc/qv_runner.h
+BUFFERS = {0: "activation buffer 0", 1: "activation buffer 1", 2: "the kernel buffer (bufferA / vec_buffer)",
+           3: "the op's output"}
 
 EXIT_OK, EXIT_ERROR, EXIT_FAULT, EXIT_NO_OUTPUT = 0, 2, 3, 4
 FAULT_WORDS = ("CFSR", "HFSR", "MMFAR", "BFAR", "lr", "psp", "msp", "flags")

@@ -183,6 +183,8 @@ class _Context:
             text += f": arm_status {status} ({P.ARM_STATUS.get(status, 'unknown')})"
         elif rec.a == P.ERR_SCRATCH:
             text += f" ({rec.b} words)"
+        elif rec.a == P.ERR_OVERRUN:
+            text += f": at least {rec.b & 0xFFFFFF} bytes past {P.BUFFERS.get(rec.b >> 24, 'a buffer')}"
         where = f" for {self._where(rec.op, rec.sample)}" if rec.op >= 0 else ""
         return self._error(f"the target firmware stopped{where}: {text}", "error",
                            rec.op if rec.op >= 0 else None, rec.sample if rec.sample >= 0 else None)

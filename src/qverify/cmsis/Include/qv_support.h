@@ -42,6 +42,62 @@ static inline void qv_im2col_q15(int16_t *QV_RESTRICT col,
     }
 }
 
+/*
+ * What Arm's ARM_MATH_DSP convolutions need beyond their documentation (qverify/kernels.py holds the same
+ * contract for the plan): their im2col loops count output pixels and window positions in int16_t, and
+ * their uint16_t inner loop count is (ch_in * k_x * k_y) >> loop_shift (1: the fast convs, 2: basic).
+ * The bundled kernels refuse such a call with ARM_MATH_ARGUMENT_ERROR instead of computing what Arm's
+ * code would not.
+ */
+static inline int qv_dsp_conv_args_ok(uint32_t ch_in, uint32_t k_x, uint32_t k_y, uint32_t pad_x, uint32_t pad_y,
+                                      uint32_t stride_x, uint32_t stride_y, uint32_t out_x, uint32_t out_y,
+                                      uint32_t loop_shift)
+{
+    const int64_t reach_x = ((int64_t)out_x - 1) * (int64_t)stride_x - (int64_t)pad_x + (int64_t)k_x;
+    const int64_t reach_y = ((int64_t)out_y - 1) * (int64_t)stride_y - (int64_t)pad_y + (int64_t)k_y;
+    return ((((uint64_t)ch_in * k_x * k_y) >> loop_shift) <= 0xFFFFu) && (out_x <= 0x7FFFu) && (out_y <= 0x7FFFu) &&
+           (reach_x <= 0x7FFF) && (reach_y <= 0x7FFF);
+}
+
+/*
+ * A convolution over a 1-D signal, either way round: windows spanning whole rows (the length on y), or an
+ * image of one row (the length on x), unpadded across.  Then the window of output pixel p is one
+ * contiguous run of Im_in starting at position p * stride - pad along the length, `step` elements apart.
+ */
+typedef struct
+{
+    int32_t n_in, k, pad, stride, n_out; /* along the length */
+    size_t step;                          /* elements between consecutive positions along the length */
+    int on_x;                             /* the length is x */
+} qv_line_t;
+
+static inline int qv_conv_line(uint16_t in_x, uint16_t in_y, uint16_t ch, uint16_t k_x, uint16_t k_y, uint16_t pad_x,
+                               uint16_t pad_y, uint16_t stride_x, uint16_t stride_y, uint16_t out_x, uint16_t out_y,
+                               qv_line_t *line)
+{
+    if ((k_x == in_x) && (pad_x == 0u) && (out_x == 1u))
+    {
+        line->n_in = in_y, line->k = k_y, line->pad = pad_y, line->stride = stride_y, line->n_out = out_y;
+        line->step = (size_t)in_x * ch, line->on_x = 0;
+        return 1;
+    }
+    if ((in_y == 1u) && (k_y == 1u) && (pad_y == 0u) && (out_y == 1u)) /* one row: its windows are runs */
+    {
+        line->n_in = in_x, line->k = k_x, line->pad = pad_x, line->stride = stride_x, line->n_out = out_x;
+        line->step = ch, line->on_x = 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* Gather the window at position `at` along a line into col (zeros in the padding). */
+static inline void qv_line_im2col_q15(int16_t *QV_RESTRICT col, const int16_t *QV_RESTRICT Im_in, uint16_t in_x,
+                                      uint16_t in_y, uint16_t ch, uint16_t k_x, uint16_t k_y, const qv_line_t *line,
+                                      int32_t at)
+{
+    qv_im2col_q15(col, Im_in, in_x, in_y, ch, k_x, k_y, line->on_x ? at : 0, line->on_x ? 0 : at);
+}
+
 /* Valid (unpadded) pooling geometry: every dimension non-zero and every window inside the image. */
 static inline int qv_pool_args_ok(uint16_t dim_im_in_x,
                                   uint16_t dim_im_in_y,

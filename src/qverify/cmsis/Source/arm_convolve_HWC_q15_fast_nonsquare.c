@@ -14,9 +14,14 @@
  *   acc = ((q31_t)bias[o] << bias_shift) + NN_ROUND(out_shift) + sum(w * x)   (int32, wrapping)
  *   out = (q15_t)__SSAT(acc >> out_shift, 16)
  *
+ * The DSP path (ARM_MATH_DSP) refuses what Arm's DSP path cannot compute
+ * (ARM_MATH_SIZE_MISMATCH for an odd output width: Arm's pairs pixels along
+ * x; ARM_MATH_ARGUMENT_ERROR past its int16_t / uint16_t loop counters), so a
+ * host or target run of the bundled kernels fails where Arm's would be wrong.
+ *
  * The plain-C path (no ARM_MATH_DSP) computes four output channels per pass
- * and reads the columns of 1-D signals (windows spanning whole rows) straight
- * from Im_in; its inner loops are written for compilers to vectorise.
+ * and reads the columns of 1-D signals (windows spanning a whole axis)
+ * straight from Im_in; its inner loops are written for compilers to vectorise.
  */
 #include "arm_nnfunctions.h"
 #include "arm_nnsupportfunctions.h"
@@ -176,35 +181,50 @@ arm_status arm_convolve_HWC_q15_fast_nonsquare(const q15_t *Im_in,
         return ARM_MATH_ARGUMENT_ERROR;
     }
 
+#if defined(ARM_MATH_DSP)
+    if ((dim_im_out_x & 1u) != 0u)
+    {
+        return ARM_MATH_SIZE_MISMATCH;
+    }
+    if (!qv_dsp_conv_args_ok(ch_im_in, dim_kernel_x, dim_kernel_y, padding_x, padding_y, stride_x, stride_y,
+                             dim_im_out_x, dim_im_out_y, 1u))
+    {
+        return ARM_MATH_ARGUMENT_ERROR;
+    }
+#endif
+
     col_len = (uint32_t)ch_im_in * dim_kernel_x * dim_kernel_y;
     n_pix = (uint32_t)dim_im_out_x * dim_im_out_y;
     col0 = bufferA;
     col1 = bufferA + col_len;
 
 #if !defined(ARM_MATH_DSP)
-    if ((dim_kernel_x == dim_im_in_x) && (padding_x == 0u) && (dim_im_out_x == 1u))
+    qv_line_t line;
+    if (qv_conv_line(dim_im_in_x, dim_im_in_y, ch_im_in, dim_kernel_x, dim_kernel_y, padding_x, padding_y, stride_x,
+                     stride_y, dim_im_out_x, dim_im_out_y, &line))
     {
         /*
-         * Each window spans whole input rows (1-D signals: W = 1), so a
-         * column is a contiguous run of Im_in and needs no copy; only
-         * windows that reach into the zero padding are gathered.
+         * Each window spans a whole axis (a 1-D signal), so a column is a
+         * contiguous run of Im_in and needs no copy; only windows that reach
+         * into the zero padding are gathered.
          */
-        const size_t row = (size_t)dim_im_in_x * ch_im_in;
         for (p = 0; p + 1u < n_pix; p += 2u)
         {
-            const int32_t y0 = (int32_t)p * (int32_t)stride_y - (int32_t)padding_y;
-            const int32_t y1 = y0 + (int32_t)stride_y;
+            const int32_t at0 = (int32_t)p * line.stride - line.pad;
+            const int32_t at1 = at0 + line.stride;
             const q15_t *a = col0;
             const q15_t *b = col1;
-            if ((y0 >= 0) && (y1 + (int32_t)dim_kernel_y <= (int32_t)dim_im_in_y))
+            if ((at0 >= 0) && (at1 + line.k <= line.n_in))
             {
-                a = Im_in + (size_t)y0 * row;
-                b = Im_in + (size_t)y1 * row;
+                a = Im_in + (size_t)at0 * line.step;
+                b = Im_in + (size_t)at1 * line.step;
             }
             else
             {
-                qv_im2col_q15(col0, Im_in, dim_im_in_x, dim_im_in_y, ch_im_in, dim_kernel_x, dim_kernel_y, 0, y0);
-                qv_im2col_q15(col1, Im_in, dim_im_in_x, dim_im_in_y, ch_im_in, dim_kernel_x, dim_kernel_y, 0, y1);
+                qv_line_im2col_q15(col0, Im_in, dim_im_in_x, dim_im_in_y, ch_im_in, dim_kernel_x, dim_kernel_y, &line,
+                                   at0);
+                qv_line_im2col_q15(col1, Im_in, dim_im_in_x, dim_im_in_y, ch_im_in, dim_kernel_x, dim_kernel_y, &line,
+                                   at1);
             }
             qv_cfn_two_columns(wt, col_len, ch_im_out, bias, bias_shift, out_shift, a, b,
                                Im_out + (size_t)p * ch_im_out, Im_out + (size_t)(p + 1u) * ch_im_out);

@@ -11,7 +11,7 @@
  * two q15 values per 32-bit word and uses __SMLAD, with a scalar step for
  * an odd patch length.  The plain path computes four output channels per
  * pass with dot-product loops compilers vectorise, and reads the columns of
- * 1-D signals (windows spanning whole rows) straight from Im_in.
+ * 1-D signals (windows spanning a whole axis) straight from Im_in.
  */
 #include "qv_nnfunctions.h"
 #include "qv_intrinsics.h"
@@ -66,41 +66,44 @@ arm_status qv_convolve_HWC_q15_basic_nonsquare(const q15_t *Im_in,
     out = Im_out;
 
 #if !defined(ARM_MATH_DSP)
-    if ((dim_kernel_x == dim_im_in_x) && (padding_x == 0u) && (dim_im_out_x == 1u))
+    qv_line_t line;
+    if (qv_conv_line(dim_im_in_x, dim_im_in_y, ch_im_in, dim_kernel_x, dim_kernel_y, padding_x, padding_y, stride_x,
+                     stride_y, dim_im_out_x, dim_im_out_y, &line))
     {
         /*
-         * Each window spans whole input rows (1-D signals: W = 1), so a
-         * column is a contiguous run of Im_in and needs no copy; two pixels
-         * per pass.  Windows reaching into the zero padding are gathered
-         * into bufferA one at a time.
+         * Each window spans a whole axis (a 1-D signal), so a column is a
+         * contiguous run of Im_in and needs no copy; two pixels per pass.
+         * Windows reaching into the zero padding are gathered into bufferA
+         * one at a time.  Output pixel o is at Im_out + o * ch_im_out either
+         * way round, as one of the output axes is 1.
          */
-        const size_t row = (size_t)dim_im_in_x * ch_im_in;
-        oy = 0;
-        while (oy < (int32_t)dim_im_out_y)
+        int32_t o = 0;
+        while (o < line.n_out)
         {
-            const int32_t y0 = oy * (int32_t)stride_y - (int32_t)padding_y;
-            const int32_t y1 = y0 + (int32_t)stride_y;
-            q15_t *dst = Im_out + (size_t)oy * ch_im_out;
-            if ((y0 >= 0) && (oy + 1 < (int32_t)dim_im_out_y) && (y1 + (int32_t)dim_kernel_y <= (int32_t)dim_im_in_y))
+            const int32_t at0 = o * line.stride - line.pad;
+            const int32_t at1 = at0 + line.stride;
+            q15_t *dst = Im_out + (size_t)o * ch_im_out;
+            if ((at0 >= 0) && (o + 1 < line.n_out) && (at1 + line.k <= line.n_in))
             {
-                qv_conv_pixels_q15(wt, col_len, ch_im_out, bias, bias_shift, round, out_shift, Im_in + (size_t)y0 * row,
-                              Im_in + (size_t)y1 * row, dst, dst + ch_im_out);
-                oy += 2;
+                qv_conv_pixels_q15(wt, col_len, ch_im_out, bias, bias_shift, round, out_shift,
+                                   Im_in + (size_t)at0 * line.step, Im_in + (size_t)at1 * line.step, dst,
+                                   dst + ch_im_out);
+                o += 2;
             }
             else
             {
                 const q15_t *c0 = bufferA;
-                if ((y0 >= 0) && (y0 + (int32_t)dim_kernel_y <= (int32_t)dim_im_in_y))
+                if ((at0 >= 0) && (at0 + line.k <= line.n_in))
                 {
-                    c0 = Im_in + (size_t)y0 * row;
+                    c0 = Im_in + (size_t)at0 * line.step;
                 }
                 else
                 {
-                    qv_im2col_q15(bufferA, Im_in, dim_im_in_x, dim_im_in_y, ch_im_in, dim_kernel_x, dim_kernel_y, 0,
-                                  y0);
+                    qv_line_im2col_q15(bufferA, Im_in, dim_im_in_x, dim_im_in_y, ch_im_in, dim_kernel_x,
+                                       dim_kernel_y, &line, at0);
                 }
                 qv_conv_pixels_q15(wt, col_len, ch_im_out, bias, bias_shift, round, out_shift, c0, NULL, dst, NULL);
-                oy += 1;
+                o += 1;
             }
         }
         return ARM_MATH_SUCCESS;

@@ -1,0 +1,275 @@
+"""The C functions the runner calls, their contracts, and which one each op uses.
+
+Every op of a plan names the function the firmware calls for it (``OpPlan.function``).
+``choose`` picks it the way a firmware engineer would: the fastest of Arm's legacy q15
+functions whose contract the op meets, then Arm's legal fallbacks, and one of qverify's
+``qv_`` kernels only where Arm has no legal function.  ``violations`` checks an op
+against its function's contract before anything runs; ``call`` gives the exact
+arguments the runner passes (the same for the host build and the target).
+
+A contract is what Arm's code needs, not only what its header documents.  The
+``ARM_MATH_DSP`` paths (Cortex-M4/M7) of CMSIS_5 5.4.0-5.9.0 assume more than the
+documentation says, and break silently where the plain path (M0/M3) is right:
+
+* ``arm_convolve_HWC_q15_fast(_nonsquare)`` compute output pixels two at a time along
+  x and reset their im2col pointer only after a pair, so they need an even output width;
+* their ``uint16_t`` inner loop count is (ch_in * k_x * k_y) / 2 (basic: / 4), so a
+  larger window truncates the sum;
+* the DSP paths of the convolutions count pixels and window positions in ``int16_t``;
+* CMSIS-NN 5.4.0 and 5.5.0 write NN_ROUND(s) as 1 << (s - 1): undefined for s = 0.
+
+The same conditions hold for every path (qverify checks the function, not one core),
+so a plan that passes runs the same on an M3, an M4 and an M7.
+
+A 1-D convolution has the same activation bytes and weight order whichever spatial
+axis holds its length (the other is 1), so the runner may pass the length as x or y;
+``choose`` takes x when that meets a contract the other way does not (the fast
+convolutions need the pairs along x).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+from qverify.errors import PlanError
+
+UINT16_MAX = 0xFFFF
+INT16_MAX = 0x7FFF
+# runner flag (csrc/qv_runner.h): pass the plan's H as x (and W as y) to the function
+CALL_LENGTH_ON_X = 1
+
+
+@dataclass(frozen=True)
+class Function:
+    """A C function the runner can call for an op."""
+
+    name: str
+    kind: str           # the op kind it computes
+    enum: str           # its QV_KERNEL_* id in csrc/qv_runner.h
+    square: bool = False  # takes one size for x and y (image, kernel, padding, stride)
+    dsp_conv: bool = False  # an Arm convolution whose DSP path has the int16_t loop counters
+    fast: bool = False  # computes two output pixels at a time along x (even channels, even width)
+    loop_shift: int = 0  # its uint16_t inner loop count is (ch_in * k_x * k_y) >> loop_shift
+    shifts: bool = False  # takes bias_shift / out_shift
+
+    @property
+    def arm(self) -> bool:
+        """One of Arm's CMSIS-NN functions (else qverify's own qv_ kernel or the runner's copy)."""
+        return self.name.startswith("arm_")
+
+
+FUNCTIONS: dict[str, Function] = {f.name: f for f in (
+    Function("arm_convolve_HWC_q15_fast", "conv", "QV_KERNEL_CONV_FAST", square=True, dsp_conv=True, fast=True,
+             loop_shift=1, shifts=True),
+    Function("arm_convolve_HWC_q15_fast_nonsquare", "conv", "QV_KERNEL_CONV_FAST_NONSQUARE", dsp_conv=True,
+             fast=True, loop_shift=1, shifts=True),
+    Function("arm_convolve_HWC_q15_basic", "conv", "QV_KERNEL_CONV_BASIC", square=True, dsp_conv=True,
+             loop_shift=2, shifts=True),
+    Function("qv_convolve_HWC_q15_basic_nonsquare", "conv", "QV_KERNEL_CONV_BASIC_NONSQUARE", shifts=True),
+    Function("arm_fully_connected_q15", "dense", "QV_KERNEL_FULLY_CONNECTED", shifts=True),
+    Function("arm_relu_q15", "relu", "QV_KERNEL_RELU"),
+    Function("qv_maxpool_q15_HWC_nonsquare", "maxpool", "QV_KERNEL_MAXPOOL"),
+    Function("qv_avepool_q15_HWC_nonsquare", "avgpool", "QV_KERNEL_AVEPOOL"),
+    Function("qv_global_avepool_q15_HWC", "gap", "QV_KERNEL_GLOBAL_AVEPOOL"),
+    Function("copy", "flatten", "QV_KERNEL_COPY"),
+)}
+# the order choose() tries them in: fastest first
+PREFERENCE = {kind: [f for f in FUNCTIONS.values() if f.kind == kind] for kind in
+              ("conv", "dense", "relu", "maxpool", "avgpool", "gap", "flatten")}
+
+
+@dataclass(frozen=True)
+class Call:
+    """The arguments the runner passes for one op, named as Arm names them (x = width, y = height)."""
+
+    function: Function
+    length_on_x: bool
+    in_x: int
+    in_y: int
+    ch_in: int
+    out_x: int
+    out_y: int
+    ch_out: int
+    k_x: int
+    k_y: int
+    pad_x: int
+    pad_y: int
+    stride_x: int
+    stride_y: int
+    bias_shift: int
+    out_shift: int
+
+    @property
+    def flags(self) -> int:
+        return CALL_LENGTH_ON_X if self.length_on_x else 0
+
+
+@dataclass(frozen=True)
+class Violation:
+    """An op whose call breaks its function's contract."""
+
+    op: str
+    function: str
+    condition: str  # what the function needs, with this op's value
+    effect: str     # what Arm's code does then
+
+    def __str__(self) -> str:
+        return f"{self.op}: {self.function} needs {self.condition}; {self.effect}"
+
+
+def is_1d(op) -> bool:
+    """A conv over a 1-D signal (plan layout H = L, W = 1): its length may be passed on either axis."""
+    return op.kind == "conv" and op.in_shape[1] == 1 and op.kernel[1] == 1 and op.pad[1] == 0 and op.out_shape[1] == 1
+
+
+def call(op, function: Function | str | None = None, length_on_x: bool | None = None) -> Call:
+    """The call the runner makes for op with function (default: the plan's).
+
+    length_on_x: pass a 1-D conv's length as x (default: whenever the op is 1-D).
+    Raises PlanError when a dimension does not fit the functions' ``uint16_t`` arguments.
+    """
+    fn = FUNCTIONS[function] if isinstance(function, str) else function or FUNCTIONS[op.function]
+    (in_h, in_w, ch_in), (out_h, out_w, ch_out) = op.in_shape, op.out_shape
+    (k_h, k_w), (s_h, s_w), (p_h, p_w) = op.kernel, op.stride, op.pad
+    dims = (in_h, in_w, ch_in, out_h, out_w, ch_out, k_h, k_w, s_h, s_w, p_h, p_w)
+    if any(not 0 <= d <= UINT16_MAX for d in dims):
+        raise PlanError(f"op '{op.name}': a dimension in {dims} does not fit the kernels' uint16_t arguments "
+                        f"(0 to {UINT16_MAX})")
+    on_x = is_1d(op) if length_on_x is None else (length_on_x and is_1d(op))
+    if on_x:  # the plan's H becomes x: same bytes, same weight order (one of k_h, k_w is 1)
+        geo = dict(in_x=in_h, in_y=in_w, out_x=out_h, out_y=out_w, k_x=k_h, k_y=k_w, pad_x=p_h, pad_y=p_w,
+                   stride_x=s_h, stride_y=s_w)
+    else:
+        geo = dict(in_x=in_w, in_y=in_h, out_x=out_w, out_y=out_h, k_x=k_w, k_y=k_h, pad_x=p_w, pad_y=p_h,
+                   stride_x=s_w, stride_y=s_h)
+    return Call(fn, on_x, ch_in=ch_in, ch_out=ch_out, bias_shift=op.bias_lshift or 0, out_shift=op.out_rshift or 0,
+                **geo)
+
+
+def _conv_violations(c: Call) -> list[tuple[str, str]]:
+    """(condition, effect) pairs a conv call breaks."""
+    fn, out = c.function, []
+    if fn.square and not (c.in_x == c.in_y and c.k_x == c.k_y and c.pad_x == c.pad_y and c.stride_x == c.stride_y
+                          and c.out_x == c.out_y):
+        out.append((f"a square image, kernel, padding and stride (this op: input {c.in_x}x{c.in_y}, kernel "
+                    f"{c.k_x}x{c.k_y}, padding {c.pad_x}/{c.pad_y}, stride {c.stride_x}/{c.stride_y})",
+                    "it takes one size for both axes and would compute another convolution"))
+    if fn.fast and (c.ch_in % 2 or c.ch_out % 2):
+        out.append((f"even input and output channels (this op: {c.ch_in} in, {c.ch_out} out)",
+                    "Arm's code returns ARM_MATH_SIZE_MISMATCH and writes no output"))
+    if fn.fast and c.out_x % 2:
+        # Arm's DSP path computes a pair when x is odd and resets its im2col pointer only then
+        if c.out_x == 1:
+            effect = ("Arm's Cortex-M4/M7 build computes no output" +
+                      (" and overruns bufferA (its im2col pointer is never reset)" if c.out_y > 1 else ""))
+        elif c.out_y == 1:
+            effect = "Arm's Cortex-M4/M7 build never writes the last output pixel"
+        else:
+            effect = ("Arm's Cortex-M4/M7 build pairs pixels across rows: outputs shift by one pixel from the "
+                      "second row on, the last is never written, and bufferA overruns by one column")
+        out.append((f"an even output width (this op: {c.out_x})", effect))
+    window = c.ch_in * c.k_x * c.k_y
+    if fn.loop_shift and window >> fn.loop_shift > UINT16_MAX:
+        out.append((f"ch_in * k_x * k_y below {1 << (16 + fn.loop_shift)} (this op: {window})",
+                    f"its uint16_t loop count (ch_in * k_x * k_y) >> {fn.loop_shift} truncates on Cortex-M4/M7, "
+                    "summing only part of each window"))
+    if fn.dsp_conv:
+        reach_x = (c.out_x - 1) * c.stride_x - c.pad_x + c.k_x
+        reach_y = (c.out_y - 1) * c.stride_y - c.pad_y + c.k_y
+        if max(c.out_x, c.out_y, reach_x, reach_y) > INT16_MAX:
+            out.append((f"output sizes and window reach up to {INT16_MAX} (this op: output {c.out_x}x{c.out_y}, "
+                        f"reach {reach_x}x{reach_y})",
+                        "its Cortex-M4/M7 build counts pixels in int16_t, which wraps"))
+    return out
+
+
+def violations(op, rounding: str) -> list[Violation]:
+    """Every condition of the op's function that the op breaks (empty: the call is safe on every core)."""
+    fn = FUNCTIONS[op.function]
+    c = call(op, fn)
+    found = _conv_violations(c) if fn.kind == "conv" else []
+    if fn.kind == "dense":
+        n_in, n_out = op.in_shape[0] * op.in_shape[1] * op.in_shape[2], op.out_shape[2]
+        if max(n_in, n_out) > UINT16_MAX:
+            found.append((f"dim_vec and num_of_rows up to {UINT16_MAX} (this op: {n_in} in, {n_out} out)",
+                          "its uint16_t arguments truncate"))
+    if fn.shifts and rounding == "round" and c.out_shift == 0:
+        found.append(("out_shift of at least 1 in a rounding build (this op: 0)",
+                      "CMSIS-NN 5.4.0 and 5.5.0 compute NN_ROUND(0) as 1 << -1, undefined in C "
+                      "(0 on the core, 2^31 on x86)"))
+    return [Violation(op.name, fn.name, cond, effect) for cond, effect in found]
+
+
+def check_function(op, name: str) -> Function:
+    """The function called name, if it can compute op at all (else PlanError naming the ones that can)."""
+    fn = FUNCTIONS.get(name)
+    allowed = [f.name for f in PREFERENCE.get(op.kind, [])]
+    if fn is None or fn.kind != op.kind:
+        what = "is not a function qverify runs" if fn is None else f"computes {fn.kind} ops, not {op.kind}"
+        raise PlanError(f"kernel for op '{op.name}': {name} {what}; expected one of {', '.join(allowed)}")
+    return fn
+
+
+def choose(op, rounding: str) -> str:
+    """The function a firmware engineer would call for op: the fastest whose contract the op meets.
+
+    Arm's functions come first; qverify's qv_ kernel only where Arm has no legal one.
+    Where none is legal (e.g. a shape no convolution allows) the last one is returned and
+    violations() names what is broken.
+    """
+    candidates = PREFERENCE[op.kind]
+    for fn in candidates:
+        trial = _with_function(op, fn.name)
+        if not violations(trial, rounding):
+            return fn.name
+    return candidates[-1].name
+
+
+def _with_function(op, name: str):
+    trial = copy.copy(op)
+    trial.function = name
+    return trial
+
+
+def assign(plan, declared: dict[str, str] | None = None) -> None:
+    """Set every op's function: declared ones ({op name: function}) as given, the others kept or chosen.
+
+    Raises PlanError for an unknown op or a function that cannot compute the op.
+    """
+    declared = dict(declared or {})
+    names = {op.name for op in plan.ops}
+    unknown = sorted(set(declared) - names)
+    if unknown:
+        raise PlanError(f"kernel declared for op(s) {', '.join(unknown)} not in the plan; ops are: "
+                        f"{', '.join(op.name for op in plan.ops)}")
+    for op in plan.ops:
+        if op.name in declared:
+            op.function = check_function(op, declared[op.name]).name
+        elif op.function is None:
+            op.function = choose(op, plan.rounding)
+        else:
+            check_function(op, op.function)
+
+
+def notes(plan) -> list[str]:
+    """Why each conv that calls one of qverify's own kernels does not call one of Arm's."""
+    return [f"{op.name}: {op.function}, qverify's kernel (ship cmsis/Source/{op.function}.c): no Arm q15 "
+            f"convolution takes this shape: {reason_no_arm(op, plan.rounding)}"
+            for op in plan.ops if op.kind == "conv" and not FUNCTIONS[op.function].arm]
+
+
+def reason_no_arm(op, rounding: str) -> str:
+    """Why each of Arm's convolutions is ruled out for op (for the report)."""
+    parts = []
+    for fn in PREFERENCE["conv"]:
+        if fn.arm:
+            v = violations(_with_function(op, fn.name), rounding)
+            if v:
+                parts.append(f"{fn.name} needs {v[0].condition}")
+    return "; ".join(parts)
+
+
+def check_plan(plan, rounding: str | None = None) -> list[Violation]:
+    """Every contract violation of the plan's calls, for the firmware's rounding build (default the plan's)."""
+    return [v for op in plan.ops for v in violations(op, rounding or plan.rounding)]

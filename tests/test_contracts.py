@@ -1,0 +1,276 @@
+"""Kernel contracts: the function each op calls, what Arm's code needs of the call, and what happens when
+a call breaks it (qverify.kernels, the runner's guard words, the bundled kernels' refusals).
+
+No Arm tree is available here: Arm's DSP-path behaviours are reproduced by a fake tree
+(fake_cmsis.PAIRING_FAST_NONSQUARE, written from CMSIS_API.md's description), and each is shown to be
+caught: by the contract check before anything runs, by the guard words, by the comparison.
+"""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from fake_cmsis import PAIRING_FAST_NONSQUARE, fake_cmsis_tree
+from strategies import op_plan, plan_of, random_q15
+
+from qverify import kernels
+from qverify.cli import main
+from qverify.engines.native import KernelFault, NativeEngine
+from qverify.engines.shift import ShiftEngine
+from qverify.errors import PlanError
+
+FAST = "arm_convolve_HWC_q15_fast_nonsquare"
+
+
+def conv_op(in_shape, cout, kernel, stride=(1, 1), pad=(0, 0), function=None, out_rshift=8):
+    """A conv op as the plan holds it (no weights needed for the contract)."""
+    h, w, _ = in_shape
+    out = ((h + 2 * pad[0] - kernel[0]) // stride[0] + 1, (w + 2 * pad[1] - kernel[1]) // stride[1] + 1, cout)
+    op = SimpleNamespace(name="c", kind="conv", in_shape=in_shape, out_shape=out, kernel=kernel, stride=stride, pad=pad,
+                         bias_lshift=0, out_rshift=out_rshift, function=None)
+    op.function = function or kernels.choose(op, "truncate")
+    return op
+
+
+def test_demo_calls_the_fastest_legal_functions(demo_plan):
+    """On the demo, every 1-D conv with even channels and an even output length calls Arm's fast conv with
+    its length on x; conv1 (1 input channel) and the odd-length conv3/conv4 call qverify's kernel, and the
+    plan breaks no contract."""
+    by_name = {op.name: op for op in demo_plan.ops}
+    for op in demo_plan.ops:
+        if op.kind != "conv":
+            continue
+        call = kernels.call(op)
+        assert call.length_on_x and call.out_y == 1 and call.out_x == op.out_shape[0]
+        even = op.in_shape[2] % 2 == 0 and op.out_shape[2] % 2 == 0 and op.out_shape[0] % 2 == 0
+        assert op.function == (FAST if even else "qv_convolve_HWC_q15_basic_nonsquare"), op.name
+    assert by_name["conv2"].function == FAST and by_name["conv3"].function != FAST
+    assert kernels.check_plan(demo_plan) == []
+    assert any("conv3" in n and "even output width (this op: 253)" in n for n in kernels.notes(demo_plan))
+
+
+@pytest.mark.parametrize("op, function, condition, effect", [
+    (conv_op((9, 1, 2), 2, (3, 1)), FAST, "an even output width (this op: 7)", "never writes the last output pixel"),
+    (conv_op((5, 5, 2), 2, (3, 3)), FAST, "an even output width (this op: 3)", "pairs pixels across rows"),
+    (conv_op((5, 3, 2), 2, (3, 3)), FAST, "an even output width (this op: 1)", "no output and overruns bufferA"),
+    (conv_op((8, 8, 3), 2, (3, 3)), FAST, "even input and output channels (this op: 3 in, 2 out)",
+     "ARM_MATH_SIZE_MISMATCH"),
+    (conv_op((8, 6, 2), 2, (3, 3)), "arm_convolve_HWC_q15_basic", "a square image", "another convolution"),
+    (conv_op((4, 2, 2048), 2, (3, 3), pad=(1, 1)), FAST, "ch_in * k_x * k_y below 131072 (this op: 18432)", None),
+    (conv_op((8, 4, 8192), 2, (4, 2)), FAST, "ch_in * k_x * k_y below 131072 (this op: 65536)", None),
+    (conv_op((40000, 1, 2), 2, (3, 1)), FAST, "output sizes and window reach up to 32767", "int16_t"),
+    (conv_op((9, 9, 4096), 2, (9, 9)), "arm_convolve_HWC_q15_basic", "ch_in * k_x * k_y below 262144 (this op: "
+     "331776)", "truncates on Cortex-M4/M7"),
+])
+def test_each_contract_condition_is_named(op, function, condition, effect):
+    """A call that breaks a condition gets one violation naming the op, the function, the condition with this
+    op's value and what Arm's code does (and a legal call gets none)."""
+    op.function = function
+    found = kernels.violations(op, "truncate")
+    if effect is None:  # the value is under the limit: no violation
+        assert not any(condition.split(" (")[0] in v.condition for v in found), found
+        return
+    assert len(found) == 1, found
+    text = str(found[0])
+    assert text.startswith(f"c: {function} needs {condition}") and effect in text, text
+
+
+def test_round_build_out_shift_zero_is_a_violation_and_the_plan_avoids_it():
+    """out_shift 0 in a rounding build is undefined in CMSIS-NN 5.4/5.5 (NN_ROUND(0) = 1 << -1): a
+    violation; the plan never makes it (one frac bit less, recorded)."""
+    op = conv_op((8, 1, 2), 2, (3, 1), out_rshift=0)
+    assert not kernels.violations(op, "truncate")
+    (v,) = kernels.violations(op, "round")
+    assert "out_shift of at least 1 in a rounding build (this op: 0)" in str(v) and "5.4.0 and 5.5.0" in str(v)
+
+
+def test_choice_never_breaks_a_contract_when_arm_has_a_legal_function():
+    """Over many random conv shapes: the chosen function breaks no contract, and it is one of Arm's whenever
+    one of Arm's is legal (qverify's kernel only where Arm has none)."""
+    rng = np.random.default_rng(5)
+    for _ in range(500):
+        h, w = int(rng.integers(1, 20)), int(rng.choice([1, int(rng.integers(1, 20))]))
+        k = (int(rng.integers(1, min(h, 5) + 1)), int(rng.integers(1, min(w, 5) + 1)))
+        op = conv_op((h, w, int(rng.integers(1, 5))), int(rng.integers(1, 5)), k,
+                     stride=(int(rng.integers(1, 3)), int(rng.integers(1, 3))))
+        assert kernels.violations(op, "truncate") == [], (op, op.function)
+        arm_legal = [f.name for f in kernels.PREFERENCE["conv"]
+                     if f.arm and not kernels.violations(SimpleNamespace(**{**vars(op), "function": f.name}), "truncate")]
+        assert (op.function in arm_legal) if arm_legal else op.function == "qv_convolve_HWC_q15_basic_nonsquare"
+
+
+def test_unknown_or_wrong_kind_function_is_bad_input(demo_plan):
+    """A declared function that does not exist or computes another kind is refused (exit-2 error)."""
+    with pytest.raises(PlanError, match="arm_conv_q15 is not a function qverify runs; expected one of"):
+        kernels.assign(demo_plan, {"conv2": "arm_conv_q15"})
+    with pytest.raises(PlanError, match="computes relu ops, not conv"):
+        kernels.assign(demo_plan, {"conv2": "arm_relu_q15"})
+    with pytest.raises(PlanError, match="not in the plan"):
+        kernels.assign(demo_plan, {"conv99": FAST})
+
+
+def test_cli_refuses_a_declared_call_that_breaks_its_contract(tmp_path, capsys):
+    """compare/quantize/report with --function naming a fast conv for odd-width conv3: exit 1 before any kernel
+    runs, one line naming op, function, condition and effect; quantize writes nothing."""
+    code = main(["compare", "--samples", "1", "--function", f"conv3={FAST}"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert (f"contract: conv3: {FAST} needs an even output width (this op: 253); Arm's Cortex-M4/M7 build never "
+            "writes the last output pixel") in out
+    assert "bit-exact" not in out  # nothing ran
+    code = main(["quantize", "--out", str(tmp_path / "nn"), "--function", f"conv3={FAST}"])
+    assert code == 1 and not (tmp_path / "nn").exists()
+    assert main(["report", "--function", f"conv3={FAST}"]) == 1
+    assert main(["compare", "--samples", "1", "--function", "conv3=nope"]) == 2
+    assert "nope is not a function qverify runs" in capsys.readouterr().err
+
+
+def test_declared_legal_function_is_verified_and_recorded(tmp_path, capsys):
+    """A legal declared function (Arm's basic on a square... here the qv_ kernel for conv2) is what the plan
+    records, what network.c's table calls and what the native runner runs."""
+    out = tmp_path / "nn"
+    assert main(["quantize", "--out", str(out), "--function", "conv2=qv_convolve_HWC_q15_basic_nonsquare"]) == 0
+    meta = json.loads((out / "plan.json").read_text())
+    assert {o["name"]: o["function"] for o in meta["ops"]}["conv2"] == "qv_convolve_HWC_q15_basic_nonsquare"
+    assert "conv2: conv" in (out / "weights.h").read_text() and \
+        "verified as qv_convolve_HWC_q15_basic_nonsquare" in (out / "weights.h").read_text()
+    capsys.readouterr()
+    assert main(["compare", "--plan", str(out), "--samples", "1", "--kernels", "plain"]) == 0
+    row = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("conv2 "))
+    assert row.rstrip().endswith("qv_convolve_HWC_q15_basic_nonsquare")
+
+
+# ---------------------------------------------------------------- Arm's behaviour, caught
+
+
+def _pairing_plan(in_shape, cout, kernel, rng):
+    op = op_plan("conv", in_shape, cout=cout, kernel=kernel, out_rshift=12,
+                 weights=random_q15(rng, (*kernel, in_shape[2], cout), 4096), bias=random_q15(rng, (cout,), 4096))
+    plan = plan_of([op])
+    op.function = FAST  # forced: the engines run what the plan says (the commands check the contract first)
+    return plan
+
+
+@pytest.fixture(scope="module")
+def pairing_tree(tmp_path_factory):
+    """A CMSIS tree whose fast conv pairs pixels along x as Arm's DSP path does."""
+    return fake_cmsis_tree(tmp_path_factory.mktemp("pairing"), sources={FAST: PAIRING_FAST_NONSQUARE})
+
+
+@pytest.fixture
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("QVERIFY_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def test_pairing_kernel_odd_width_is_caught(pairing_tree, private_cache):
+    """Arm-like pairing with output width 3 over 3 rows: the contract names it; run anyway, the outputs shift
+    by one pixel from the second row on (a mismatch with the shift model) and the guard words after bufferA
+    catch the column written past it."""
+    rng = np.random.default_rng(3)
+    plan = _pairing_plan((4, 4, 2), 2, (2, 2), rng)  # 3 x 3 outputs; a column is 8 values
+    assert [v.condition for v in kernels.check_plan(plan)] == ["an even output width (this op: 3)"]
+    engine = NativeEngine(plan, kernels="plain", cmsis_root=str(pairing_tree), threads=1)
+    x = random_q15(rng, (1, 4, 4, 2))
+    with pytest.raises(KernelFault, match=rf"conv: {FAST} wrote at least 16 bytes past the kernel buffer"):
+        engine.run(x)
+    # one row of odd width: nothing overruns, but the last pixel is never written
+    plan = _pairing_plan((2, 4, 2), 2, (2, 2), rng)  # 1 x 3 outputs
+    assert [v.condition for v in kernels.check_plan(plan)] == ["an even output width (this op: 3)"]
+    x = random_q15(rng, (1, 2, 4, 2))
+    got = NativeEngine(plan, kernels="plain", cmsis_root=str(pairing_tree), threads=1).run(x).outputs["conv"]
+    want = ShiftEngine(plan).run(x).outputs["conv"]
+    np.testing.assert_array_equal(got[:, :, :2], want[:, :, :2])
+    assert (got[:, :, 2] != want[:, :, 2]).any()
+
+
+
+def test_pairing_kernel_width_one_overruns_and_is_caught(pairing_tree, private_cache):
+    """Width 1 (the old H = L, W = 1 call of a Conv1D): Arm-like pairing computes nothing and writes im2col
+    columns past bufferA; the guard words name the op, the function and the bytes."""
+    rng = np.random.default_rng(4)
+    plan = _pairing_plan((4, 1, 2), 2, (2, 1), rng)
+    op = plan.ops[0]
+    assert kernels.call(op, length_on_x=False).out_x == 1
+    # the runner passes a 1-D conv's length as x; force the other axis, as the old runner did
+    engine = NativeEngine(plan, kernels="plain", cmsis_root=str(pairing_tree), threads=1)
+    engine._ops[0].flags = 0
+    with pytest.raises(KernelFault, match=rf"conv: {FAST} wrote at least 8 bytes past the kernel buffer"):
+        engine.run(random_q15(rng, (1, 4, 1, 2)))
+
+
+def test_pairing_kernel_meets_its_contract_when_the_length_is_on_x(pairing_tree, private_cache):
+    """The same 1-D conv with its length passed as x (even output length): the Arm-like pairing kernel is bit
+    exact with the shift model and writes nothing past any buffer."""
+    rng = np.random.default_rng(6)
+    plan = _pairing_plan((10, 1, 2), 4, (3, 1), rng)  # 8 outputs along x
+    assert kernels.check_plan(plan) == []
+    x = random_q15(rng, (3, 10, 1, 2))
+    got = NativeEngine(plan, kernels="plain", cmsis_root=str(pairing_tree), threads=1).run(x)
+    want = ShiftEngine(plan).run(x)
+    np.testing.assert_array_equal(got.outputs["conv"], want.outputs["conv"])
+
+
+def test_pairing_kernel_truncated_loop_count_differs(pairing_tree, private_cache):
+    """ch_in * k_x * k_y >= 2^17: the uint16_t pair count truncates and part of the window is dropped; the
+    contract names it, and the outputs differ from the shift model."""
+    rng = np.random.default_rng(7)
+    plan = _pairing_plan((5, 1, 32768), 2, (4, 1), rng)  # window 4 x 32768 = 2^17: 2^16 pairs, counted as 0
+    (v,) = kernels.check_plan(plan)
+    assert "ch_in * k_x * k_y below 131072 (this op: 131072)" in str(v), v
+    x = random_q15(rng, (1, 5, 1, 32768))
+    got = NativeEngine(plan, kernels="plain", cmsis_root=str(pairing_tree), threads=1).run(x).outputs["conv"]
+    want = ShiftEngine(plan).run(x).outputs["conv"]
+    assert (got != want).any()
+    # the bundled kernels compute it exactly (their plain path has no such counter)
+    np.testing.assert_array_equal(NativeEngine(plan, kernels="plain", threads=1).run(x).outputs["conv"], want)
+
+
+@pytest.fixture(scope="module")
+def demo_plan():
+    from qverify.workflow import quantize
+
+    return quantize().plan
+
+
+def test_host_and_target_fail_alike_on_the_same_tree(pairing_tree, private_cache):
+    """The Arm-like tree with the forced odd-width call: the host build and the emulated Cortex-M4 (its DSP
+    path, cross-compiled from the same tree) both stop in that op, naming the overrun past bufferA."""
+    from tools import absent
+
+    from qverify.engines.target import TargetEngine
+    from qverify.target import missing_reason
+    from qverify.target.errors import TargetRunError
+
+    reason = missing_reason()
+    if reason is not None:
+        absent(f"the target toolchain is missing: {reason}")
+    rng = np.random.default_rng(3)
+    plan = _pairing_plan((4, 4, 2), 2, (2, 2), rng)
+    x = random_q15(rng, (1, 4, 4, 2))
+    with pytest.raises(KernelFault, match="wrote at least 16 bytes past the kernel buffer"):
+        NativeEngine(plan, kernels="plain", cmsis_root=str(pairing_tree), threads=1).run(x)
+    with pytest.raises(TargetRunError, match="at least 16 bytes past the kernel buffer") as err:
+        TargetEngine(plan, cpu="cortex-m4", cmsis_root=str(pairing_tree)).run(x)
+    assert err.value.op == "conv"
+
+
+def test_gate_fails_a_declared_call_that_breaks_its_contract(tmp_path):
+    """[tool.qverify.functions] naming a fast conv for the odd-width conv3: the gate fails that op's
+    contract[...] check before any engine runs, and writes nothing."""
+    from qverify.config import load_config
+    from qverify.gate import check_id, run_gate
+
+    (tmp_path / "qverify.toml").write_text(f'[tool.qverify]\nsamples = 2\n\n[tool.qverify.functions]\nconv3 = "{FAST}"\n')
+    outcome = run_gate(load_config(tmp_path / "qverify.toml"), use_cache=False)
+    assert not outcome.ok
+    assert [check_id(c) for c in outcome.failures] == [f"conv3::contract[{FAST}]"]
+    assert "even output width (this op: 253)" in outcome.failures[0].message
+    assert not any(c.name.startswith("bit_exact") for c in outcome.checks)  # nothing ran
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "qverify.toml").write_text('[tool.qverify.functions]\nconv3 = 7\n')
+    with pytest.raises(Exception, match=r"\[functions\] maps op names to C function names as strings"):
+        load_config(bad / "qverify.toml")
