@@ -8,9 +8,14 @@
 ``load(kernels, rounding)`` imports the prebuilt ``qverify._native_<kernels>_<rounding>``
 (compiled when the package is installed).  ``load(..., cmsis_root=...)`` compiles the
 ``arm_*`` kernels from a firmware's CMSIS tree (with qverify's ``qv_*`` kernels
-and runner) into a cache directory and imports that; only ``kernels="plain"``
-is possible for an external tree on the host (see qverify.build, which holds the C
-sources and the cffi build).
+and runner) into a cache directory and imports that: its plain path or, with
+``kernels="dsp"``, its ARM_MATH_DSP path on qverify's definitions of the
+intrinsics ("fast" is qverify's own conv, never a tree's; see qverify.build,
+which holds the C sources and the cffi build).  The cache is keyed by
+build_key(): the compiler and its version, every flag and macro, and the
+content of every source and header.  A build is published only once it
+compiled and imported; a failure is reported in one line (the compiler's
+first error), with the full output in the cache folder's build.log.
 
 cffi releases the GIL during calls, so several threads may call ``qv_run`` at
 once, each with its own scratch and output arrays.
@@ -18,11 +23,17 @@ once, each with its own scratch and output arrays.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import importlib.util
+import json
 import os
+import re
+import shlex
 import shutil
+import subprocess
+import sys
 import sysconfig
 import tempfile
 import threading
@@ -62,6 +73,7 @@ class NativeLib:
     cmsis_root: str | None
     module_name: str
     source_digest: str
+    missing_functions: tuple[str, ...] = ()  # arm_* functions the tree lacks (their ops fail)
 
     def kernel_name(self, kernel_id: int) -> str:
         """Name of the C function behind a QV_KERNEL_* id (as reported in kernel_used)."""
@@ -97,6 +109,8 @@ def _wrap(module, kernels: str, rounding: str, cmsis_root: str | None) -> Native
         cmsis_root=cmsis_root,
         module_name=module.__name__,
         source_digest=ffi.string(lib.qv_source_digest()).decode(),
+        # the cffi module declares only the functions it was built with (build._cdef)
+        missing_functions=tuple(fn for fn in build.ARM_FUNCTIONS if not hasattr(lib, fn)),
     )
 
 
@@ -149,37 +163,113 @@ def _import_file(module_name: str, path: Path):
     return module
 
 
+# what distutils reads from the environment to compile and link an extension
+_ENV_FLAGS = ("CC", "CPP", "CFLAGS", "CPPFLAGS", "LDSHARED", "LDFLAGS")
+
+
+@functools.lru_cache(maxsize=8)
+def _compiler_identity(cc: str) -> str:
+    exe = shlex.split(cc)[0] if cc.strip() else "cc"
+    path = shutil.which(exe) or exe
+    try:
+        r = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=60)
+        version = (r.stdout or r.stderr).strip()
+    except (OSError, subprocess.SubprocessError) as exc:
+        version = f"does not run: {exc}"
+    return f"{path}\n{version}"
+
+
+def compiler_identity() -> str:
+    """The host C compiler cffi uses ($CC, else the one Python was built with): its path and --version output."""
+    if sys.platform == "win32" and not os.environ.get("CC"):
+        return "msvc"
+    return _compiler_identity(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")
+
+
+def build_key(kernels: str, rounding: str, cmsis_root: str) -> str:
+    """Cache key of a module built against a CMSIS tree: the compiler and its version, every flag and macro
+    (build.build_spec's and the environment's), and the content of every source and header (the
+    QV_SOURCE_DIGEST macro).  Raises build.CmsisTreeError for an unusable tree."""
+    root = Path(cmsis_root).expanduser().resolve()
+    spec = build.build_spec(kernels, rounding, root)
+    parts = [str(root), kernels, rounding, sysconfig.get_config_var("EXT_SUFFIX") or ".so", compiler_identity()]
+    parts += [f"{v}={os.environ.get(v, '')}" for v in _ENV_FLAGS]
+    parts += [f"{v}={sysconfig.get_config_var(v)}" for v in ("CC", "CFLAGS", "CCSHARED", "LDSHARED")]
+    parts += [repr(spec["macros"]), repr(spec["extra_compile_args"]), repr(spec["include_dirs"]),
+              repr([str(p) for p in spec["sources"]]), repr(sorted(spec["staged"].items()))]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+# Run in a child process so that the compiler's output can be captured (and reported by its first
+# error line), and so that a module is published only once it imports (undefined symbols show only then).
+_BUILD_SCRIPT = r"""
+import importlib.util, json, sys
+args = json.loads(sys.argv[1])
+spec = importlib.util.spec_from_file_location("_qverify_build", args["build_py"])
+build = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(build)
+ffi = build.make_builder(args["kernels"], args["rounding"], args["root"], args["module"],
+                         work_dir=args["tmp"] + "/wrappers")
+so = ffi.compile(tmpdir=args["tmp"] + "/out", verbose=True)
+spec = importlib.util.spec_from_file_location(args["module"], so)
+try:
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))
+except ImportError as exc:
+    print("qverify-import-error: " + str(exc).replace("\n", " "), file=sys.stderr)
+    sys.exit(3)
+print("qverify-built: " + so)
+"""
+_ERROR_LINE = re.compile(r"^.*\berror( [A-Z]+\d+)?:.*$", re.MULTILINE)
+
+
+def first_error_line(output: str) -> str:
+    """The compiler's first error line (else the output's last line)."""
+    m = _ERROR_LINE.search(output)
+    if m:
+        return m.group(0).strip()
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    return lines[-1] if lines else "no output"
+
+
+def _build_module(kernels: str, rounding: str, root: Path, module_name: str, folder: Path, target: Path) -> None:
+    """Compile one module into `target`, or raise NativeBuildError (nothing is left at `target` then)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    log = folder / "build.log"
+    tmp = Path(tempfile.mkdtemp(prefix="build-", dir=folder))
+    try:
+        args = {"build_py": build.__file__, "kernels": kernels, "rounding": rounding, "root": str(root),
+                "module": module_name, "tmp": str(tmp)}
+        r = subprocess.run([sys.executable, "-c", _BUILD_SCRIPT, json.dumps(args)], cwd=tmp,
+                           capture_output=True, text=True)
+        output = f"{r.stdout}\n{r.stderr}"
+        built = re.search(r"^qverify-built: (.*)$", r.stdout, re.MULTILINE)
+        if r.returncode != 0 or built is None:
+            log.write_text(output)
+            imp = re.search(r"^qverify-import-error: (.*)$", r.stderr, re.MULTILINE)
+            what = f"does not import: {imp.group(1)}" if imp else f"failed: {first_error_line(output)}"
+            raise _fail(f"building the CMSIS-NN kernels of {root} ({kernels}, {rounding}) {what} "
+                        f"(full output: {log})")
+        os.replace(built.group(1).strip(), target)  # atomic: concurrent builders race harmlessly
+        log.unlink(missing_ok=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def _load_external(kernels: str, rounding: str, cmsis_root: str) -> NativeLib:
     root = Path(cmsis_root).expanduser().resolve()
     try:
-        digest = build.source_digest(root)
-        build.check_tree_kernels(kernels, root)
+        key = build_key(kernels, rounding, str(root))
     except build.CmsisTreeError as exc:
         raise _fail(str(exc), exc) from exc
-    ext_suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
-    key = hashlib.sha256(f"{root}\n{digest}\n{kernels}_{rounding}\n{ext_suffix}".encode()).hexdigest()[:16]
     module_name = f"_qverify_native_{kernels}_{rounding}_{key}"
     folder = cache_dir() / key
-    target = folder / (module_name + ext_suffix)
-
-    if not target.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix="build-", dir=folder))
+    target = folder / (module_name + (sysconfig.get_config_var("EXT_SUFFIX") or ".so"))
+    if target.exists():
         try:
-            try:
-                ffi = build.make_builder("plain", rounding, str(root), module_name, work_dir=tmp / "wrappers")
-                built = Path(ffi.compile(tmpdir=str(tmp / "out"), verbose=False))
-            except build.CmsisTreeError as exc:
-                raise _fail(str(exc), exc) from exc
-            except Exception as exc:  # compiler / linker errors (details on stderr)
-                raise _fail(
-                    f"compiling the CMSIS-NN kernels of {root} ({kernels}, {rounding}) failed: {exc}. "
-                    "The compiler output above names the file and line.",
-                    exc,
-                ) from exc
-            os.replace(built, target)  # atomic: concurrent builders race harmlessly
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            return _wrap(_import_file(module_name, target), kernels, rounding, str(root))
+        except ImportError:  # a broken cached module (truncated, or built by an older qverify): build it again
+            target.unlink(missing_ok=True)
+    _build_module(kernels, rounding, root, module_name, folder, target)
     try:
         module = _import_file(module_name, target)
     except ImportError as exc:
@@ -193,7 +283,7 @@ def load(kernels: str = "dsp", rounding: str = "truncate", cmsis_root: str | Non
     kernels: "dsp" (ARM_MATH_DSP SIMD paths, portable intrinsics), "plain", or "fast" (plain, with
     conv ops on the host's SIMD units: csrc/qv_host_conv.c).
     rounding: "truncate" (ARM_NN_TRUNCATE) or "round" (NN_ROUND added).
-    cmsis_root: build the arm_* kernels from this CMSIS tree (cached), else
+    cmsis_root: build the arm_* kernels from this CMSIS tree (cached; "plain" or "dsp"), else
     use the bundled ones compiled at install time.
     Raises qverify.errors.NativeBuildError when the module cannot be had.
     """
@@ -220,4 +310,4 @@ def available() -> dict[str, str]:
     return out
 
 
-__all__ = ["KERNELS", "ROUNDINGS", "NativeLib", "available", "cache_dir", "load"]
+__all__ = ["KERNELS", "ROUNDINGS", "NativeLib", "available", "build_key", "cache_dir", "compiler_identity", "load"]

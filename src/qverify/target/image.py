@@ -5,7 +5,11 @@ An image is built in two cached steps (cache_root(), keyed by content):
   lib-<key>/   the kernels (cmsis/ or the firmware tree's CMSIS-NN given as
                cmsis_root), the runner (csrc/qv_runner.c), the startup and
                semihosting code (firmware/), compiled for one core and one
-               rounding build; key = compiler, flags, every source file;
+               rounding build; key = compiler (path and version), every
+               flag, macro and include folder, the content of every source
+               and header (those of the tree's include folders too); a tree
+               lacking some arm_* functions compiles the others, announced
+               as QV_HAVE_<NAME> as on the host (qverify.build);
   img-<key>/   the plan's weights.h and network.c (qverify.target.codegen),
                the harness main, linked with the lib objects; key = lib key,
                the generated sources as they are on disk, the test hooks.
@@ -63,6 +67,7 @@ class Image:
     cached: bool            # True when nothing had to be compiled
     build_seconds: float = 0.0
     inject: dict = field(default_factory=dict)
+    missing_functions: tuple[str, ...] = ()  # arm_* functions the tree lacks (their ops fail)
 
     @property
     def path(self) -> str:
@@ -96,9 +101,10 @@ def _compile_all(jobs: list[list[str]], cwd: Path) -> None:
     for cmd, r in results:
         if r.returncode != 0:
             source = next((a for a in cmd if a.endswith(".c")), cmd[-1])
+            output = (r.stderr or r.stdout).strip()
             raise TargetBuildError(
-                f"cross-compiling {source} failed (exit {r.returncode}):\n{(r.stderr or r.stdout).strip()}\n"
-                f"command: {' '.join(cmd)}")
+                f"cross-compiling {source} failed (exit {r.returncode}): {native_lib.first_error_line(output)}\n"
+                f"{output}\ncommand: {' '.join(cmd)}")
 
 
 CACHE_KEEP = 12  # builds of each kind (lib-<cpu>-<rounding>, img-<cpu>) kept in the cache
@@ -170,6 +176,7 @@ class ImageBuilder:
         if self.rounding == "truncate":
             d.append("-DARM_NN_TRUNCATE")
         kernels = self.cmsis_root or "bundled"
+        d += [f"-D{m}" for m in self.build.have_macros(self.functions)]
         d.append(f"-DQV_KERNELS_SOURCE={self.build.c_string(kernels)}")
         d.append(f"-DQV_SOURCE_DIGEST={self.build.c_string(self.source_digest)}")
         return d
@@ -178,16 +185,26 @@ class ImageBuilder:
     def source_digest(self) -> str:
         return self.build.source_digest(self.cmsis_root)
 
+    @property
+    def functions(self) -> tuple[str, ...]:
+        """The arm_* functions compiled (all five unless the tree lacks some)."""
+        return tuple(fn for fn in self.build.ARM_FUNCTIONS if fn not in self.missing_functions)
+
+    @property
+    def missing_functions(self) -> tuple[str, ...]:
+        return tuple(self._tree["missing"]) if self._tree else ()
+
     def include_dirs(self, lib_dir: Path) -> list[Path]:
         if self._tree is None:
             return [self.build.CMSIS_INCLUDE, self.build.CSRC, self.fw]
-        # Arm's headers everywhere, plus only our qv_ headers (as build.py does for the host)
-        return [*self._tree["include_dirs"], lib_dir / "include", self.build.CSRC, self.fw]
+        # Arm's headers everywhere (the core's own cmsis_compiler.h), plus only our qv_ headers
+        core = [self._tree["core_include"]] if self._tree["core_include"] else []
+        return [*self._tree["include_dirs"], *core, lib_dir / "include", self.build.CSRC, self.fw]
 
     def kernel_sources(self) -> list[Path]:
         b = self.build
         arm = self._tree["sources"] if self._tree else {fn: b.CMSIS_SOURCE / f"{fn}.c" for fn in b.ARM_FUNCTIONS}
-        return ([Path(arm[fn]) for fn in b.ARM_FUNCTIONS] + [b.CMSIS_SOURCE / f"{fn}.c" for fn in b.QV_FUNCTIONS]
+        return ([Path(arm[fn]) for fn in self.functions] + [b.CMSIS_SOURCE / f"{fn}.c" for fn in b.QV_FUNCTIONS]
                 + [b.RUNNER_SOURCE])
 
     def _firmware_files(self) -> list[Path]:
@@ -195,8 +212,11 @@ class ImageBuilder:
 
     # ---- the cached library of kernel + startup objects ----------------------
     def lib_key(self) -> str:
-        parts = ["lib", 1, self.toolchain.gcc_version, self.cpu.name, self.rounding, self.cmsis_root or "bundled",
-                 " ".join(self.cflags), self.source_digest]
+        # the lib folder's own include path is named by a placeholder: it is derived from this key
+        parts = ["lib", 2, self.toolchain.gcc, self.toolchain.gcc_version, self.cpu.name, self.rounding,
+                 self.cmsis_root or "bundled", " ".join(self._arch_flags()), " ".join(self.cflags),
+                 " ".join(self.defines()), " ".join(str(d) for d in self.include_dirs(Path("<lib>"))),
+                 " ".join(str(p) for p in self.kernel_sources()), self.source_digest]
         for f in self._firmware_files():
             parts += [f.name, f.read_bytes()]
         return _sha(parts)
@@ -222,12 +242,13 @@ class ImageBuilder:
             sources = self.kernel_sources() + [self.fw / n for n in FIRMWARE_LIB]
             names = set()
             jobs = []
+            defines = self.defines()
             for src in sources:
                 obj = src.stem + ".o"
                 if obj in names:
                     raise TargetBuildError(f"two sources named {src.name}")
                 names.add(obj)
-                jobs.append([self.toolchain.gcc, *self._arch_flags(), *self.cflags, *self.defines(), *includes,
+                jobs.append([self.toolchain.gcc, *self._arch_flags(), *self.cflags, *defines, *includes,
                              "-c", str(src), "-o", str(tmp / obj)])
             _compile_all(jobs, tmp)
             (tmp / "done").write_text("\n".join(sorted(names)) + "\n")
@@ -280,7 +301,8 @@ class ImageBuilder:
         if not cached:
             _prune(root, f"img-{self.cpu.name}-")
         return Image(final / "image.elf", final, self.cpu, self.rounding, self.cmsis_root or "bundled",
-                     self.cflags, lib_dir, cached and lib_cached, time.perf_counter() - t0, inject)
+                     self.cflags, lib_dir, cached and lib_cached, time.perf_counter() - t0, inject,
+                     self.missing_functions)
 
     def _link(self, stage: Path, lib_dir: Path, inject: dict) -> None:
         includes = [f"-I{stage}"] + [f"-I{d}" for d in self.include_dirs(lib_dir)]
