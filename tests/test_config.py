@@ -61,7 +61,7 @@ pytest = true
     d = tmp_path / "fw" / "data"
     assert (cfg.model, cfg.weights, cfg.data, cfg.labels) == tuple(str(d / n) for n in ("model.keras", "w.h5", "x.npy", "y.npy"))
     assert cfg.cmsis_root == str(tmp_path / "fw" / "CMSIS_5")
-    assert cfg.kernels == ["plain"]  # a CMSIS tree builds only the plain path on the host
+    assert cfg.kernels == ["dsp", "plain"]  # a CMSIS tree builds both of its paths on the host
     assert cfg.compared == ["native", "target"] and cfg.target_cpu == "cortex-m7"
     assert cfg.max_accuracy_drop == 1.0 and isinstance(cfg.max_accuracy_drop, float) and cfg.min_sqnr_db == 30.0
     assert cfg.out == str(tmp_path / "build" / "nn") and cfg.source == str(tmp_path / "fw" / "qverify.toml")
@@ -130,8 +130,9 @@ def test_keys_that_go_together(tmp_path):
         load_config(pyproject(tmp_path, 'labels = "y.npy"\n'))
     with pytest.raises(ConfigError, match="'weights' needs 'model'"):
         load_config(pyproject(tmp_path, 'weights = "w.h5"\n'))
-    with pytest.raises(ConfigError, match=r"'kernels' = \['dsp', 'plain'\] with 'cmsis_root'.*kernels = \[\"plain\"\]"):
-        load_config(pyproject(tmp_path, 'cmsis_root = "CMSIS_5"\nkernels = ["dsp", "plain"]\n'))
+    with pytest.raises(ConfigError, match=r"'kernels' = \['dsp', 'fast'\] with 'cmsis_root'.*qverify's own host "
+                                          r"convolution.*kernels = \[\"dsp\", \"plain\"\]"):
+        load_config(pyproject(tmp_path, 'cmsis_root = "CMSIS_5"\nkernels = ["dsp", "fast"]\n'))
 
 
 def test_file_level_errors(tmp_path):

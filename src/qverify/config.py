@@ -296,17 +296,9 @@ def _check_together(values: dict, table: dict, where: str) -> None:
         raise ConfigError(f"{where}: 'labels' goes with 'data' (a .npy file); the demo's labels come with its data")
     if values.get("weights") is not None and "model" not in table:
         raise ConfigError(f"{where}: 'weights' needs 'model' (the architecture the weights are loaded into)")
-    if values.get("cmsis_root") is not None:
-        if "kernels" not in table:
-            values["kernels"] = ["plain"]
-        elif "fast" in values["kernels"]:
-            raise ConfigError(f"{where}: 'kernels' = {values['kernels']!r} with 'cmsis_root': 'fast' runs "
-                              "qverify's own host convolution, not the tree's kernels; use kernels = [\"plain\"]")
-        elif "dsp" in values["kernels"]:
-            raise ConfigError(f"{where}: 'kernels' = {values['kernels']!r} with 'cmsis_root': a CMSIS tree's "
-                              "DSP path cannot be built on the host (its SIMD intrinsics come from the Cortex-M "
-                              "headers); use kernels = [\"plain\"] and engines = [\"native\", \"target\"] to check "
-                              "the DSP path on an emulated core")
+    if values.get("cmsis_root") is not None and "fast" in values.get("kernels", []):
+        raise ConfigError(f"{where}: 'kernels' = {values['kernels']!r} with 'cmsis_root': 'fast' runs "
+                          "qverify's own host convolution, not the tree's kernels; use kernels = [\"dsp\", \"plain\"]")
     engines = values.get("engines")
     if engines is not None and not any(e in COMPARED_ENGINES for e in engines):
         raise ConfigError(f"{where}: 'engines' must name 'native' and/or 'target' (compared with the shift "

@@ -41,7 +41,7 @@ def run(args) -> int:
     rounding = args.rounding or plan.rounding
     if contract_failed(plan, rounding):
         return EXIT_MISMATCH
-    kernels = args.kernels or ("dsp" if core.dsp and not args.cmsis_root else "plain")
+    kernels = args.kernels or ("dsp" if core.dsp else "plain")  # the host build of the core's own path
     cflags = tuple(args.cflags.split()) if args.cflags else None
     target = TargetEngine(plan, cpu=core.name, rounding=rounding, cmsis_root=args.cmsis_root,
                           timeout=args.timeout, cflags=cflags)
@@ -113,7 +113,7 @@ def add_parser(sub) -> None:
                    help="how the firmware (and the host kernels) are built (default: the plan's rounding)")
     function_args(p)
     p.add_argument("--kernels", choices=("dsp", "plain"),
-                   help="host native kernels to compare with (default: the target's path, plain for a CMSIS tree)")
+                   help="host native kernels to compare with (default: the target core's path)")
     p.add_argument("--cmsis-root", default=os.environ.get("QVERIFY_CMSIS_ROOT"),
                    help="build arm_* kernels from this CMSIS tree (default $QVERIFY_CMSIS_ROOT, else bundled)")
     p.add_argument("--timeout", type=positive_number,
