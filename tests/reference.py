@@ -1,4 +1,4 @@
-"""A plain numpy int64 reference of the numeric contract (DESIGN.md), written for clarity, not speed.
+"""A plain numpy int64 reference of the numeric contract (docs/design.md rules 4-8), written for clarity, not speed.
 
 The tests hold every engine to this: it shares no code with the engines.
 """

@@ -1,4 +1,4 @@
-"""Planning: shifts and their adjustments (DESIGN.md rule 3), refusals, save/load and the hash."""
+"""Planning: shifts and their adjustments (docs/design.md rule 3), refusals, save/load and the hash."""
 
 import json
 

@@ -70,7 +70,7 @@ def exact_acc(case: OpCase, rounding: str) -> np.ndarray:
 
 
 def finish(acc: np.ndarray, out_rshift: int) -> np.ndarray:
-    """Wrap to int32, arithmetic shift, saturate (DESIGN.md rule 4)."""
+    """Wrap to int32, arithmetic shift, saturate (docs/design.md rule 4)."""
     wrapped = ((acc + 2**31) % 2**32) - 2**31
     return np.clip(wrapped >> out_rshift, QMIN, QMAX).astype(np.int16)
 

@@ -1,4 +1,4 @@
-"""Property 2: CMSIS-NN layouts (DESIGN.md "Layouts") for every kernel and activation shape.
+"""Property 2: CMSIS-NN layouts (docs/design.md, "Layouts") for every kernel and activation shape.
 
 Each check takes the layout functions under test; the broken-implementation tests run the
 same checks on the notebook's orders and find the shapes where they are wrong.
@@ -46,7 +46,7 @@ def check_conv_layout(to_cmsis, from_cmsis, w: np.ndarray) -> None:
     assert flat.shape == (w.size,), flat.shape
     i, j, c, o = np.indices(w.shape)
     index = conv_index(o, i, j, c, w.shape)  # layout.conv_index, evaluated for every element at once
-    assert np.array_equal(index, ((o * kh + i) * kw + j) * ci + c), "conv_index is not DESIGN.md's formula"
+    assert np.array_equal(index, ((o * kh + i) * kw + j) * ci + c), "conv_index is not docs/design.md's (Layouts)"
     assert np.array_equal(flat[index], w), "an element is not at its CMSIS [c_out][k_h][k_w][c_in] index"
     assert np.array_equal(from_cmsis(flat, kh, kw, ci, co), w), "inverse(reorder(w)) != w"
     assert np.array_equal(to_cmsis(from_cmsis(flat, kh, kw, ci, co)), flat), "reorder(inverse(flat)) != flat"

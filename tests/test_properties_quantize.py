@@ -1,4 +1,4 @@
-"""Property 1 (quantize, DESIGN.md rule 2) and the format rule (rule 1) it is used with.
+"""Property 1 (quantize, docs/design.md rule 2) and the format rule (rule 1) it is used with.
 
 Each property is a plain `check_*` function taking the implementation under test; the
 @given test runs it on qverify's implementation, and a `*_catches_*` test shows with
@@ -182,7 +182,7 @@ def test_format_check_catches_the_notebooks_log2_of_zero():
 
 
 def test_format_rule_float64_just_above_a_power_of_two():
-    """DESIGN.md rule 1 taken literally for a float64 range of nextafter(16.0, inf)."""
+    """docs/design.md rule 1 taken literally for a float64 range of nextafter(16.0, inf)."""
     check_format_rule(frac_bits, 0.0, float(np.nextafter(16.0, np.inf)))
 
 

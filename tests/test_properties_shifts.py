@@ -1,4 +1,4 @@
-"""Property 3: after planning, shifts lie in [0, 31] and every adjustment is the one DESIGN.md rule 3 prescribes.
+"""Property 3: after planning, shifts lie in [0, 31] and every adjustment is the one docs/design.md rule 3 prescribes.
 
 The check recomputes rule 1 (formats, exactly, with frexp) and rule 3 (shifts, adjustments,
 refusals) independently of qverify.plan and compares them with what a planner returned.
@@ -140,7 +140,7 @@ def plan_cases(draw):
 
 
 def rule1_frac(lo: float, hi: float) -> int:
-    """DESIGN.md rule 1 (notebook), exactly: 15 - max(0, ceil(log2 r)), r == 0 -> 15."""
+    """docs/design.md rule 1 (notebook), exactly: 15 - max(0, ceil(log2 r)), r == 0 -> 15."""
     r = max(abs(float(lo)), abs(float(hi)))
     if r == 0:
         return 15

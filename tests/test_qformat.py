@@ -1,4 +1,4 @@
-"""Q-formats and saturating quantization (DESIGN.md rules 1-2), including the notebook's bugs."""
+"""Q-formats and saturating quantization (docs/design.md rules 1-2), including the notebook's bugs."""
 
 import numpy as np
 import pytest

@@ -10,7 +10,7 @@ native) and the outputs are dropped, so memory depends on the chunk size,
 not on the number of samples. Only the first `dump_samples` samples' outputs
 are kept, for the .npz dump.
 
-Decisions (DESIGN.md rule 9): one output unit is a binary decision, the
+Decisions (docs/design.md rule 9): one output unit is a binary decision, the
 integer engines' class is `logit > 0` and the float model's `sigmoid > 0.5`
 (`logit > 0` without a final sigmoid); more units decide by argmax.
 """

@@ -5,7 +5,7 @@ works. Every activation shape is carried as HWC: a 1-D signal of length L
 with C channels is (L, 1, C); a feature vector of F values is (1, 1, F).
 A conv or dense layer with a fused `activation='relu'` becomes two ops
 (`<layer>` and `<layer>_relu`), so the conv's range is measured before the
-ReLU exactly as in the unfused form (DESIGN.md rule 1).
+ReLU exactly as in the unfused form (docs/design.md rule 1).
 """
 
 from __future__ import annotations

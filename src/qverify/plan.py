@@ -1,7 +1,7 @@
 """The quantization plan: the single source of truth every exporter and engine reads.
 
 Per op: formats (frac bits), integer weights and biases in CMSIS layout,
-bias_lshift / out_rshift, the adjustments DESIGN.md rule 3 made, and what
+bias_lshift / out_rshift, the adjustments docs/design.md rule 3 made, and what
 saturated while quantizing. Saved as plan.json + plan.npz with a content hash.
 """
 
@@ -297,7 +297,7 @@ def _geometry(op: Op) -> dict:
 
 
 def _plan_plain(op: Op, f_in: int, rng) -> OpPlan:
-    # ReLU, pooling and flatten keep their input's format (DESIGN.md rules 5-8).
+    # ReLU, pooling and flatten keep their input's format (docs/design.md rules 1 and 5-8).
     return OpPlan(**_geometry(op), in_frac=f_in, out_frac=f_in, range=tuple(map(float, rng)))
 
 

@@ -1,4 +1,4 @@
-"""Power-of-two fixed-point formats and saturating quantization (DESIGN.md rules 1–2)."""
+"""Power-of-two fixed-point formats and saturating quantization (docs/design.md rules 1-2)."""
 
 from __future__ import annotations
 

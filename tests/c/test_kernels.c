@@ -4,7 +4,7 @@
  * Every kernel (bundled arm_* and qv_*) and qv_run are driven with random
  * shapes and data from a fixed-seed PRNG and compared element by element
  * with a straightforward int64 reference written here (int32 wrap-around
- * emulated, NN_ROUND as in shared/DESIGN.md, arithmetic shift done as floor
+ * emulated, NN_ROUND as in docs/design.md rule 4, arithmetic shift done as floor
  * division).  Buffers are allocated at their exact size so that
  * AddressSanitizer catches any overrun.
  *

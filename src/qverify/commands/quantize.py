@@ -40,7 +40,7 @@ def add_parser(sub) -> None:
     p.add_argument("--calib-samples", type=positive, help="use the first N samples of the data (default: all; demo: 1000)")
     p.add_argument("--rounding", choices=("truncate", "round"), default="truncate",
                    help="how the firmware's CMSIS-NN is built: truncate = ARM_NN_TRUNCATE defined; round = CMSIS default")
-    p.add_argument("--rule", choices=("notebook", "tight"), default="notebook", help="Q-format rule (DESIGN.md rule 1)")
+    p.add_argument("--rule", choices=("notebook", "tight"), default="notebook", help="Q-format rule (docs/design.md rule 1)")
     p.add_argument("--no-fit-accumulator", dest="fit_accumulator", action="store_false",
                    help="keep the notebook's formats even where the calibrated output wraps the int32 accumulator "
                         "(default: lower f_w there, recorded as an adjustment)")

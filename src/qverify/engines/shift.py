@@ -2,7 +2,7 @@
 
 Conv and dense accumulate in float64: q15 x q15 products are below 2^30 and
 every partial sum of a realistic layer stays far below 2^53, so float64 holds
-the exact integer (float32 does not: DESIGN.md rule 4). The exact sum is then
+the exact integer (float32 does not: docs/design.md rule 4). The exact sum is then
 wrapped to int32 as the device does, every wrap is counted, and the output
 is shifted (arithmetic, floor) and saturated in int64, in one XLA-fused pass
 for large batches (shift_ops.py). ReLU and max pooling work on the int16 values.

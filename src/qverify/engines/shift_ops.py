@@ -34,7 +34,7 @@ _requantize_xla = tf.function(_requantize, jit_compile=True, input_signature=_SI
 
 
 def requantize(acc, start, out_rshift, qmin, qmax):
-    """The kernel's output stage on an exact float64 sum of products (DESIGN.md rule 4).
+    """The kernel's output stage on an exact float64 sum of products (docs/design.md rule 4).
 
     Args:
         acc: Σ w·x (N, H, W, C) float64, exact.
