@@ -15,7 +15,7 @@ from qverify import __version__, tensorflow_defaults
 from qverify.commands.common import EXIT_MISMATCH, EXIT_USAGE
 from qverify.errors import KernelFault, QVerifyError
 
-COMMANDS = ("quantize", "compare", "demo", "target", "eval", "report", "gate")
+COMMANDS = ("quantize", "compare", "demo", "target", "eval", "report", "gate", "diff-header")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"qverify {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in COMMANDS:
-        importlib.import_module(f"qverify.commands.{name}").add_parser(sub)
+        importlib.import_module(f"qverify.commands.{name.replace('-', '_')}").add_parser(sub)
     return parser
 
 

@@ -28,6 +28,10 @@ ROUNDINGS = ("truncate", "round")
 _UMASK = os.umask(0o022)  # read once: os.umask can only be read by setting it
 os.umask(_UMASK)
 MAX_SHIFT = 31
+# Where the model, weights and data were read from: kept in plan.json for information, left out of the
+# hash (the model's fingerprint and the data's digest stand for them), so that the same content gives the
+# same QVERIFY_PLAN_HASH, and byte-identical headers, in every checkout.
+UNHASHED_SOURCE = ("model", "weights", "data")
 
 
 @dataclass
@@ -91,7 +95,8 @@ class QuantPlan:
         input_range: calibrated float range of the input.
         ops: the ops in order.
         final_activation: 'sigmoid', 'softmax' or None (applied in float).
-        source: how the model and data were given (model, weights, data, calib_samples, model_fingerprint).
+        source: how the model and data were given: model, weights, data (paths, not hashed), data_digest,
+            calib_samples, model_fingerprint.
         version: qverify version that wrote the plan.
     """
 
@@ -152,13 +157,15 @@ class QuantPlan:
 
     @property
     def hash(self) -> str:
-        """sha256 over the plan's content (formats, shifts, shapes, functions, integer arrays), not over who wrote
-        it when."""
+        """sha256 over the plan's content (formats, shifts, shapes, functions, integer arrays, the model's
+        fingerprint and the data's digest), not over who wrote it when or where the files were."""
         return self._hash()
 
-    def _hash(self, functions: bool = True) -> str:
+    def _hash(self, functions: bool = True, source_paths: bool = False) -> str:
         meta = self._meta(functions)
         meta.pop("version")
+        if not source_paths:
+            meta["source"] = {k: v for k, v in meta["source"].items() if k not in UNHASHED_SOURCE}
         h = hashlib.sha256(json.dumps(meta, sort_keys=True).encode())
         for name, arr in sorted(self._arrays().items()):
             h.update(f"{name}:{arr.dtype.str}:{arr.shape}".encode())
@@ -171,6 +178,7 @@ class QuantPlan:
         directory.mkdir(parents=True, exist_ok=True)
         meta = self._meta()
         meta["hash"] = self.hash
+        meta["unhashed"] = [f"source.{k}" for k in UNHASHED_SOURCE]  # what a reader must not expect the hash to cover
         atomic_write(directory / "plan.json", json.dumps(meta, indent=1).encode())
         buf = io.BytesIO()
         np.savez(buf, **self._arrays())
@@ -195,6 +203,8 @@ class QuantPlan:
             ops = []
             # a plan written before ops named their function was hashed without them; they are chosen now
             legacy = any("function" not in o for o in meta["ops"])
+            # and one written before "unhashed" was hashed over the paths in its source too
+            legacy_source = meta.pop("unhashed", None) is None
             for o in meta.pop("ops"):
                 for key in ("in_shape", "out_shape", "kernel", "stride", "pad", "range"):
                     o[key] = tuple(o[key])
@@ -209,7 +219,7 @@ class QuantPlan:
             plan = cls(ops=ops, **meta)
         except (KeyError, TypeError, ValueError) as exc:
             raise PlanError(f"plan in {directory} is malformed: {exc}") from exc
-        content = plan._hash(functions=not legacy)
+        content = plan._hash(functions=not legacy, source_paths=legacy_source)
         if content != stored:
             raise PlanError(f"plan in {directory} does not match its hash (edited or corrupted): stored {stored[:12]}, content {content[:12]}")
         return plan

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,10 +66,21 @@ def quantize(model: str | None = None, weights: str | None = None, data: str | N
         "model": "demo" if model is None else _absolute(model),
         "weights": None if weights is None else str(Path(weights).resolve()),
         "data": DEMO_DATA if data is None else (data if data.startswith("demo:") else str(Path(data).resolve())),
+        # the demo's data is generated, so its name is its content
+        "data_digest": DEMO_DATA if data is None else (data if data.startswith("demo:") else file_digest(data)),
     }
     plan = make_plan(graph, ranges, bits=bits, rounding=rounding, rule=rule, source=source,
                      fit_accumulator=fit_accumulator, declared=functions)
     return Quantized(plan, graph, x)
+
+
+def file_digest(path: str | Path) -> str:
+    """'sha256:<hex>' of a file's bytes (what `sha256sum` prints)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return f"sha256:{h.hexdigest()}"
 
 
 def _absolute(model: str) -> str:

@@ -1,0 +1,64 @@
+"""`qverify diff-header`: the weights.h a firmware flashes against the model's plan, op by op."""
+
+from __future__ import annotations
+
+import argparse
+
+from qverify.commands import checks
+from qverify.commands.common import EXIT_MISMATCH, EXIT_OK, model_args, positive
+from qverify.errors import ArgumentError
+
+
+def stem_decl(text: str) -> tuple[str, str]:
+    """--map OP=STEM: the header's macro stem of one conv/dense op."""
+    op, sep, stem = text.partition("=")
+    if not sep or not op.strip() or not stem.strip().isidentifier():
+        raise argparse.ArgumentTypeError(f"'{text}' is not OP=STEM, e.g. conv2d=CONV1 (for CONV1_WT, CONV1_BIAS ...)")
+    return op.strip(), stem.strip()
+
+
+def run(args) -> int:
+    checks.input_file("header", args.header, "a weights.h written by qverify, the notebook or by hand")
+    checks.plan_dir(args.plan)
+    if args.plan and (args.model or args.weights or args.data):
+        raise ArgumentError(f"--plan {args.plan} with --model/--weights/--data: give the plan or the model, not both")
+    checks.model(args.model, args.weights)
+    checks.data("--data", args.data)
+    json_path = checks.output_file("--json", args.json)
+    import json
+
+    from qverify.header import diff_weights, format_diff, read_header, read_weights
+    from qverify.plan import QuantPlan, atomic_write
+
+    header = read_header(args.header)
+    header.check()  # a malformed macro fails now, not after the model has been quantized
+    if args.plan:
+        plan = QuantPlan.load(args.plan)
+    else:
+        from qverify.workflow import quantize  # TensorFlow from here on
+
+        plan = quantize(args.model, args.weights, args.data, args.calib_samples, rounding=args.rounding,
+                        rule=args.rule, fit_accumulator=args.fit_accumulator).plan
+    diff = diff_weights(read_weights(header, plan, dict(args.map)), plan)
+    print(format_diff(diff))
+    if json_path:
+        atomic_write(json_path, json.dumps(diff.to_dict(), indent=1).encode())
+    return EXIT_OK if diff.identical else EXIT_MISMATCH
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("diff-header", help="diff the weights.h your firmware flashes against the model's plan",
+                       description="Exit status: 0 identical, 1 different, 2 bad input (a malformed header included).")
+    p.add_argument("header", help="the weights.h to check (qverify's, the notebook's or hand-written)")
+    p.add_argument("--plan", help="plan directory written by quantize (default: quantize --model/--data afresh, "
+                                  "or the demo)")
+    model_args(p)
+    p.add_argument("--calib-samples", type=positive, help="as quantize: the first N samples of the data")
+    p.add_argument("--rounding", choices=("truncate", "round"), default="truncate", help="as quantize")
+    p.add_argument("--rule", choices=("notebook", "tight"), default="notebook", help="as quantize")
+    p.add_argument("--no-fit-accumulator", dest="fit_accumulator", action="store_false", help="as quantize")
+    p.add_argument("--map", type=stem_decl, action="append", default=[], metavar="OP=STEM",
+                   help="the header's macro stem of an op whose name differs (repeatable), e.g. conv2d=CONV1; "
+                        "when no stem is named like the plan's ops, they are matched in order")
+    p.add_argument("--json", help="also write the diff as JSON to this file")
+    p.set_defaults(func=run)

@@ -1,0 +1,570 @@
+"""Read the C headers a firmware flashes and diff them against a plan, op by op.
+
+weights.h and sample_input_output.h as qverify writes them (export.py), as the original notebook wrote
+them (one line per macro) or by hand in the same style: object-like `#define NAME {v, v, ...}` and
+`#define NAME n`, backslash continuations, C and C++ comments, casts such as (q15_t), decimal, hex,
+octal and binary literals with U/L suffixes, negative values. It is not a preprocessor: #if branches
+are not evaluated (a macro defined twice differently is refused) and a macro computed from other
+macros is not read. Every problem is one HeaderError naming the file, the line and the macro.
+
+A header's layers map to the plan's conv/dense ops by export.macro_name of the op name, by an explicit
+{op name: STEM}, or, when none of the header's stems is one of the plan's, by the order of the ops.
+
+numpy and the plan only: nothing here imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from qverify.errors import ArgumentError, QVerifyError
+from qverify.export import macro_name
+from qverify.layout import conv_from_cmsis, dense_from_cmsis, notebook_conv_order
+from qverify.plan import MAX_SHIFT, OpPlan, QuantPlan
+from qverify.qformat import qm_n
+
+QMIN, QMAX = -32768, 32767
+FIRST = 5  # differing elements listed per part
+# Casts that keep every q15 value as written; a cast to an 8-bit or unsigned type would change what the
+# firmware holds, so it is refused rather than read as written.
+CASTS = frozenset({"q15_t", "int16_t", "short", "signed", "int", "int32_t", "q31_t", "long", "const"})
+PARTS = ("weights", "bias", "bias_lshift", "out_rshift")
+
+_COMMENT = re.compile(r'//[^\n]*|/\*.*?(?:\*/|\Z)|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'', re.S)
+_DEFINE = re.compile(r"[ \t]*#[ \t]*define[ \t]+([A-Za-z_]\w*)(\(?)")
+_TOKEN = re.compile(r'\s*(?:(?P<num>(?:0[xX][0-9A-Fa-f]+|0[bB][01]+|\d+)[uUlL]*)(?![\w.])|(?P<id>[A-Za-z_]\w*)'
+                    r'|(?P<str>"(?:\\.|[^"\\])*")|(?P<op>[{}(),+-]))')
+_PLAIN = re.compile(r"\s*\{\s*((?:-?(?:0|[1-9]\d*)\s*,\s*)*-?(?:0|[1-9]\d*))\s*,?\s*\}\s*")  # the common case, fast
+_STATED = re.compile(r"f_in (-?\d+), f_w (-?\d+), f_b (-?\d+), f_out (-?\d+)")  # qverify's comment above STEM_WT
+
+
+class HeaderError(QVerifyError):
+    """A header cannot be read, or a macro is missing, malformed, of the wrong length or out of range."""
+
+
+@dataclass(frozen=True)
+class Define:
+    name: str
+    line: int
+    body: str
+    offset: int  # of the body in the scanned text: the line of each token
+
+
+class Header:
+    """The object-like macros of one header. A value is parsed and checked when it is asked for, so a
+    header may hold other C (function-like macros, float constants) that qverify does not read."""
+
+    def __init__(self, text: str, path: str | Path = "<header>"):
+        self.path = str(path)
+        self._starts: list[int] = []  # offset of each physical line in the spliced text
+        self.comments: list[tuple[int, int, str]] = []  # (first line, last line, text)
+        code = _COMMENT.sub(self._blank, self._splice(text))
+        self.defines: dict[str, list[Define]] = {}
+        pos = 0
+        for line in code.split("\n"):
+            m = _DEFINE.match(line)
+            if m and not m.group(2):  # NAME( is a function-like macro: code, not data
+                d = Define(m.group(1), self.line_at(pos + m.start(1)), line[m.end():], pos + m.end())
+                self.defines.setdefault(d.name, []).append(d)
+            pos += len(line) + 1
+
+    def _splice(self, text: str) -> str:
+        # C joins a line ending in a backslash to the next before it sees comments (GCC allows trailing blanks)
+        out, length = [], 0
+        for line in text.replace("\r\n", "\n").split("\n"):
+            self._starts.append(length)
+            body = line.rstrip(" \t")
+            piece = body[:-1] if body.endswith("\\") else line + "\n"
+            out.append(piece)
+            length += len(piece)
+        return "".join(out)
+
+    def _blank(self, m: re.Match) -> str:
+        text = m.group()
+        if text[0] in "\"'":
+            return text
+        first = self.line_at(m.start())
+        if text.startswith("/*") and (len(text) < 4 or not text.endswith("*/")):
+            raise HeaderError(f"{self.path}:{first}: unterminated /* comment")
+        self.comments.append((first, self.line_at(m.end() - 1), text))
+        return " " * len(text)  # a comment is a space, also across lines; offsets (so line numbers) are kept
+
+    def line_at(self, offset: int) -> int:
+        return bisect.bisect_right(self._starts, offset)
+
+    # ---- values ----------------------------------------------------------
+    def has(self, name: str) -> bool:
+        return name in self.defines
+
+    def define(self, name: str, needed_for: str = "") -> Define:
+        found = self.defines.get(name)
+        if not found:
+            raise HeaderError(f"{self.path}: {name} is not defined{needed_for}")
+        bodies = [" ".join(d.body.split()) for d in found]
+        for d, body in zip(found[1:], bodies[1:]):
+            if body != bodies[0]:
+                raise self._error(d, f"defined again, differently (first at line {found[0].line})")
+        return found[0]
+
+    def array(self, name: str, length: int | None = None, needs: str = "") -> np.ndarray:
+        """int16 values of `#define NAME {…}`; `length` checked against `needs` (what the plan says)."""
+        d = self.define(name, f" ({needs} {length} values)" if length is not None else "")
+        plain = _PLAIN.fullmatch(d.body)
+        if plain:
+            values = np.array(plain.group(1).replace(" ", "").replace("\t", "").split(","), np.int64)
+            bad = np.flatnonzero((values < QMIN) | (values > QMAX))
+            if not bad.size:
+                return self._length(d, values.astype(np.int16), length, needs)
+        toks = self._tokens(d)
+        if not toks or toks[0][1] != "{":
+            raise self._error(d, "expected an array {v, v, ...}" + (f", found '{toks[0][1]}'" if toks else ""))
+        values, offsets, i = [], [], 1
+        while True:
+            if i >= len(toks):
+                raise self._error(d, "array not closed with '}' (a missing '\\' at the end of a line?)",
+                                  toks[-1][2])
+            offsets.append(toks[i][2])
+            v, i = self._value(d, toks, i)
+            values.append(v)
+            if i < len(toks) and toks[i][1] == ",":
+                i += 1
+                if i < len(toks) and toks[i][1] == "}":
+                    i += 1
+                    break
+            elif i < len(toks) and toks[i][1] == "}":
+                i += 1
+                break
+            elif i < len(toks):
+                raise self._error(d, f"expected ',' or '}}' after element {len(values) - 1}, found '{toks[i][1]}'",
+                                  toks[i][2])
+        if i < len(toks):
+            raise self._error(d, f"unexpected '{toks[i][1]}' after the closing '}}'", toks[i][2])
+        for k, (v, off) in enumerate(zip(values, offsets)):
+            if not QMIN <= v <= QMAX:
+                wrap = f"; a (q15_t) cast would make it {(v + 32768) % 65536 - 32768} on the device" if v <= 65535 else ""
+                raise self._error(d, f"element {k} is {v}, outside q15 [{QMIN}, {QMAX}]{wrap}", off)
+        return self._length(d, np.array(values, np.int16), length, needs)
+
+    def _length(self, d: Define, values: np.ndarray, length: int | None, needs: str) -> np.ndarray:
+        if length is not None and values.size != length:
+            raise self._error(d, f"has {values.size} values; {needs or 'expected'} {length}")
+        return values
+
+    def scalar(self, name: str, lo: int = QMIN, hi: int = QMAX, needs: str = "") -> int:
+        """The integer of `#define NAME n`, checked to lie in [lo, hi]."""
+        d = self.define(name, f" ({needs})" if needs else "")
+        toks = self._tokens(d)
+        if not toks:
+            raise self._error(d, "has no value; expected an integer")
+        v, i = self._value(d, toks, 0)
+        if i < len(toks):
+            raise self._error(d, f"unexpected '{toks[i][1]}' after the value", toks[i][2])
+        if not lo <= v <= hi:
+            raise self._error(d, f"is {v}, outside [{lo}, {hi}]")
+        return v
+
+    def string(self, name: str) -> str | None:
+        """The text of `#define NAME "text"`, None when not defined as one string."""
+        if name not in self.defines:
+            return None
+        toks = self._tokens(self.define(name))
+        return toks[0][1][1:-1] if len(toks) == 1 and toks[0][0] == "str" else None
+
+    def stems(self, suffix: str = "_WT") -> list[str]:
+        """Stems of the macros named STEM + suffix, in the order the header defines them."""
+        names = [n for n in self.defines if n.endswith(suffix) and len(n) > len(suffix)]
+        return [n[:-len(suffix)] for n in sorted(names, key=lambda n: self.defines[n][0].line)]
+
+    def stated(self, name: str) -> dict[str, int]:
+        """f_in, f_w, f_b, f_out from a comment right above NAME (qverify writes them there), else {}."""
+        line = self.define(name).line
+        for first, last, text in self.comments:
+            if line - 1 <= last <= line:
+                m = _STATED.search(text)
+                if m:
+                    return dict(zip(("f_in", "f_w", "f_b", "f_out"), map(int, m.groups())))
+        return {}
+
+    def check(self) -> None:
+        """Parse every layer's macros (STEM_WT and the STEM_BIAS, shifts beside it): syntax errors before any plan."""
+        for stem in self.stems():
+            self.array(f"{stem}_WT")
+            if self.has(f"{stem}_BIAS"):
+                self.array(f"{stem}_BIAS")
+            for shift in ("_BIAS_LSHIFT", "_OUT_RSHIFT"):
+                if self.has(stem + shift):
+                    self.scalar(stem + shift, 0, MAX_SHIFT)
+
+    # ---- parsing ---------------------------------------------------------
+    def _error(self, d: Define, message: str, offset: int | None = None) -> HeaderError:
+        line = d.line if offset is None else self.line_at(offset)
+        return HeaderError(f"{self.path}:{line}: {d.name}: {message}")
+
+    def _tokens(self, d: Define) -> list[tuple[str, str, int]]:
+        toks, pos = [], 0
+        while True:
+            m = _TOKEN.match(d.body, pos)
+            if not m:
+                rest = d.body[pos:].strip()
+                if not rest:
+                    return toks
+                at = d.offset + pos + len(d.body[pos:]) - len(d.body[pos:].lstrip())
+                raise self._error(d, f"unexpected '{rest.split()[0][:24]}'", at)
+            toks.append((m.lastgroup, m.group(m.lastgroup), d.offset + m.start(m.lastgroup)))
+            pos = m.end()
+
+    def _value(self, d: Define, toks: list, i: int) -> tuple[int, int]:
+        """One integer from toks[i:]: [+|-|(cast)|(…)]… literal; returns (value, next index)."""
+        if i >= len(toks):
+            raise self._error(d, "expected an integer, found the end of the macro", toks[-1][2] if toks else None)
+        kind, text, off = toks[i]
+        if kind == "op" and text in "+-":
+            v, j = self._value(d, toks, i + 1)
+            return (-v if text == "-" else v), j
+        if text == "(":
+            if i + 1 < len(toks) and toks[i + 1][0] == "id":
+                j = i + 1
+                while j < len(toks) and toks[j][0] == "id":
+                    if toks[j][1] not in CASTS:
+                        raise self._error(d, f"cast to '{toks[j][1]}' is not read (it could change a q15 value); "
+                                             f"expected one of {', '.join(sorted(CASTS))}", toks[j][2])
+                    j += 1
+                if j >= len(toks) or toks[j][1] != ")":
+                    raise self._error(d, "cast not closed with ')'", off)
+                return self._value(d, toks, j + 1)
+            v, j = self._value(d, toks, i + 1)
+            if j >= len(toks) or toks[j][1] != ")":
+                raise self._error(d, "'(' not closed with ')'", off)
+            return v, j + 1
+        if kind == "num":
+            return self._int(d, text, off), i + 1
+        raise self._error(d, f"expected an integer, found '{text}'", off)
+
+    def _int(self, d: Define, text: str, off: int) -> int:
+        digits = text.rstrip("uUlL")
+        if digits[:2] in ("0x", "0X"):
+            return int(digits, 16)
+        if digits[:2] in ("0b", "0B"):
+            return int(digits[2:], 2)
+        if len(digits) > 1 and digits[0] == "0":
+            if not digits.isdigit() or set(digits) & set("89"):
+                raise self._error(d, f"'{text}' is not a valid octal literal (C reads a leading 0 as octal)", off)
+            return int(digits, 8)  # as the C compiler does: 010 is 8
+        return int(digits)
+
+
+def read_header(path: str | Path) -> Header:
+    """Read and scan one header file.
+
+    Raises:
+        HeaderError: the file cannot be read, or it holds an unterminated comment.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise HeaderError(f"{path}: cannot read it: {exc.strerror or exc}") from exc
+    return Header(text, path)
+
+
+# ---- the header's layers, mapped to the plan's ops -----------------------
+
+
+@dataclass
+class Layer:
+    """One conv/dense op's macros as the header holds them."""
+
+    op: str
+    stem: str
+    line: int
+    weights: np.ndarray
+    bias: np.ndarray
+    bias_lshift: int
+    out_rshift: int
+    stated: dict[str, int] = field(default_factory=dict)  # formats the header's own comment states
+
+
+@dataclass
+class WeightsHeader:
+    """A weights.h read against a plan. matched: 'name', 'map' (explicit, the rest by name) or 'order'."""
+
+    path: str
+    matched: str
+    layers: list[Layer]
+    unmapped: list[str]  # the header's layers no op of the plan maps to
+    plan_hash: str | None
+    rounding: str | None
+
+
+def _geometry(op: OpPlan) -> str:
+    if op.kind == "conv":
+        return (f"conv {op.kernel[0]}x{op.kernel[1]} kernel, {op.in_shape[2]} -> {op.out_shape[2]} channels: "
+                f"[c_out][k_h][k_w][c_in]")
+    return f"dense {op.in_shape[2]} -> {op.out_shape[2]}: [out][in]"
+
+
+def map_stems(header: Header, plan: QuantPlan, mapping: dict[str, str] | None = None) -> tuple[dict[str, str], str]:
+    """{op name: STEM} for the plan's conv/dense ops, and how they were matched ('name', 'map', 'order').
+
+    Raises:
+        ArgumentError: the mapping names an op the plan has no conv/dense op of.
+        HeaderError: matched by order, but the header has another number of layers than the plan.
+    """
+    weighted = [op.name for op in plan.ops if op.weighted]
+    mapping = dict(mapping or {})
+    for name in mapping:
+        if name not in weighted:
+            raise ArgumentError(f"--map {name}={mapping[name]}: the plan has no conv/dense op '{name}'; "
+                                f"its conv/dense ops are: {', '.join(weighted)}")
+    stems = {name: mapping.get(name, macro_name(name)) for name in weighted}
+    found = header.stems()
+    if not mapping and found and not set(stems.values()) & set(found):
+        # none of the plan's names: a team that renamed its layers, the layers in the same order
+        if len(found) != len(weighted):
+            raise HeaderError(f"{header.path}: none of its layers ({', '.join(found)}) is named like the plan's "
+                              f"({', '.join(stems.values())}), and it has {len(found)} where the plan has "
+                              f"{len(weighted)} conv/dense ops: map them with --map OP=STEM")
+        return dict(zip(weighted, found)), "order"
+    return stems, "map" if mapping else "name"
+
+
+def read_weights(path: str | Path | Header, plan: QuantPlan, mapping: dict[str, str] | None = None) -> WeightsHeader:
+    """Read a weights.h (a path, or a Header already read) against the plan's op geometry.
+
+    Raises:
+        HeaderError: a macro missing, malformed, of the wrong length, out of int16 range or a shift
+            outside [0, 31], naming the macro, the file and the line.
+    """
+    header = path if isinstance(path, Header) else read_header(path)
+    stems, matched = map_stems(header, plan, mapping)
+    layers = []
+    for op in plan.ops:
+        if not op.weighted:
+            continue
+        stem, for_op = stems[op.name], f"for the plan's {op.name}"
+        if not header.has(f"{stem}_WT"):
+            others = [s for s in header.stems() if s not in stems.values()]
+            hint = f"; the header's unmapped layers: {', '.join(others)} (--map {op.name}=STEM)" if others else ""
+            raise HeaderError(f"{header.path}: {stem}_WT is not defined ({for_op}){hint}")
+        line = header.define(f"{stem}_WT").line
+        for suffix in ("_BIAS", "_BIAS_LSHIFT", "_OUT_RSHIFT"):
+            if not header.has(stem + suffix):  # the line of the layer's weights says where it is missing
+                raise HeaderError(f"{header.path}:{line}: {stem}{suffix} is not defined: layer {stem} ({for_op}) "
+                                  f"has {stem}_WT here but no {stem}{suffix}")
+        layers.append(Layer(
+            op.name, stem, line,
+            header.array(f"{stem}_WT", op.weights.size, f"the plan's {op.name}, {_geometry(op)}, needs"),
+            header.array(f"{stem}_BIAS", op.bias.size, f"the plan's {op.name} needs"),
+            header.scalar(f"{stem}_BIAS_LSHIFT", 0, MAX_SHIFT, for_op),
+            header.scalar(f"{stem}_OUT_RSHIFT", 0, MAX_SHIFT, for_op),
+            header.stated(f"{stem}_WT")))
+    unmapped = [s for s in header.stems() if s not in stems.values()]
+    return WeightsHeader(header.path, matched, layers, unmapped, header.string("QVERIFY_PLAN_HASH"),
+                         header.string("QVERIFY_ROUNDING"))
+
+
+# ---- the diff ----------------------------------------------------------------
+
+
+@dataclass
+class PartDiff:
+    """One part of an op that differs: `differ` of `size` elements, the first (index, header, plan), the cause.
+    scale: n when the header holds the plan's values × 2^n (another Q-format)."""
+
+    part: str
+    differ: int
+    size: int
+    first: list[tuple[int, int, int]]
+    cause: str
+    scale: int | None = None
+
+
+@dataclass
+class OpDiff:
+    op: str
+    stem: str
+    parts: list[PartDiff]
+    formats: dict[str, tuple[int, int]]  # frac bits where the header's (stated or from its shifts) differ: (header, plan)
+
+
+@dataclass
+class HeaderDiff:
+    path: str
+    plan_hash: str
+    matched: str
+    ops: list[OpDiff]
+    unmapped: list[str]
+    notes: list[str]
+
+    @property
+    def identical(self) -> bool:
+        return not self.unmapped and not any(op.parts for op in self.ops)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "identical": self.identical}
+
+
+def _layouts(op: OpPlan) -> list[tuple[str, np.ndarray]]:
+    """(cause, perm) per wrong layout someone writes: header[i] holds plan[perm[i]]."""
+    idx = np.arange(op.weights.size)
+    found = []
+    if op.kind == "conv":
+        keras = conv_from_cmsis(idx, *op.kernel, op.in_shape[2], op.out_shape[2])
+        found += [("layout transposed: the notebook's moveaxis(w, 2, 0).flatten('F') order [c_out][k_w][k_h][c_in]; "
+                   "CMSIS reads [c_out][k_h][k_w][c_in]", notebook_conv_order(keras)),
+                  ("layout: Keras's (k_h, k_w, c_in, c_out) order; CMSIS reads [c_out][k_h][k_w][c_in]", keras.ravel())]
+    else:
+        found.append(("layout transposed: [in][out] (Keras's order); CMSIS reads [out][in]",
+                      dense_from_cmsis(idx, op.in_shape[2], op.out_shape[2]).ravel()))
+    return [(cause, perm) for cause, perm in found if (perm != idx).any()]
+
+
+def _scale(h: np.ndarray, p: np.ndarray) -> int | None:
+    """n with h = p·2^n up to ±1 LSB of the coarser format (the finer one may saturate), else None."""
+    mh, mp = int(np.abs(h).max()), int(np.abs(p).max())
+    if not mh or not mp:
+        return None
+    n0 = int(round(np.log2(mh / mp)))
+    for n in (n0, n0 - 1, n0 + 1):
+        if n == 0 or abs(n) > 15:
+            continue
+        fine, coarse, k = (h, p, n) if n > 0 else (p, h, -n)
+        if np.abs(coarse).max() < 8:  # ±1 LSB of a near-zero array would match almost anything
+            continue
+        near = np.abs(np.floor(fine / 2.0**k + 0.5) - coarse) <= 1
+        clipped = (np.abs(fine) >= QMAX) & (np.sign(fine) == np.sign(coarse)) & (np.abs(coarse) * 2**k >= 2**15 - 2**k)
+        if (near | clipped).all():
+            return n
+    return None
+
+
+def _relation(part: str, g: np.ndarray, p: np.ndarray) -> tuple[str, int | None] | None:
+    """Why g (in the plan's layout) differs from p, when a wrap or a Q-format explains it ("" when equal)."""
+    bad = g != p
+    if not bad.any():
+        return "", None
+    if (p[bad] == QMAX).all() and (g[bad] == QMIN).all():
+        return (f"saturated value wrapped: {int(bad.sum())} value(s) the plan saturates at 32767 are -32768 in the header "
+                "(the notebook's unclipped 1.0 = 32768 stored as int16)"), None
+    n = _scale(g, p)
+    if n is not None:
+        return f"another Q-format: header = plan x 2^{n} (up to 1 LSB): the {part} quantized with {n:+d} frac bits", n
+    return None
+
+
+def _array_diff(part: str, h: np.ndarray, p: np.ndarray, layouts, others: list[tuple[str, np.ndarray]]) -> PartDiff | None:
+    h, p = h.astype(np.int64), p.astype(np.int64)
+    bad = np.flatnonzero(h != p)
+    if not bad.size:
+        return None
+    first = [(int(i), int(h[i]), int(p[i])) for i in bad[:FIRST]]
+    for how, perm in [("", None), *layouts]:
+        g = h
+        if perm is not None:
+            g = np.empty_like(h)
+            g[perm] = h
+        found = _relation(part, g, p)
+        if found is not None:
+            return PartDiff(part, bad.size, h.size, first, "; ".join(s for s in (how, found[0]) if s), found[1])
+    for name, values in others:
+        if values.size == h.size and (values == h).all():
+            return PartDiff(part, bad.size, h.size, first, f"holds op {name}'s {part}: layers swapped or mis-mapped")
+    same = h.size - bad.size
+    if 2 * same >= h.size:
+        cause = f"{bad.size} value(s) edited: the other {same} equal the plan's"
+    else:
+        cause = f"from another model: no layout, wrap, Q-format or other op relates the {part} to the plan's"
+    return PartDiff(part, bad.size, h.size, first, cause)
+
+
+def _shift_diff(part: str, h: int, p: int, fmt: str, got: int, want: int, via: list[str],
+                stated: int | None) -> PartDiff:
+    """A shift that differs. fmt: the format it sets (f_b or f_out); got: that format as the header's shift
+    gives it; want: the format the header's own values need (the plan's, or the bias's other Q-format)."""
+    cause = f"off by {h - p:+d}: "
+    if got == want:
+        cause += f"{fmt} {got} ({qm_n(got)}) is consistent; the shift follows from the header's " + ", ".join(via)
+    else:
+        cause += f"the header's {fmt} = f_w + f_in - {part} is {got} ({qm_n(got)}), the plan's {want} ({qm_n(want)})"
+    if stated is not None and stated != got:
+        cause += f"; the header's own comment says {fmt} {stated}: the shift was edited"
+    return PartDiff(part, 1, 1, [(0, h, p)], cause)
+
+
+def diff_weights(header: WeightsHeader, plan: QuantPlan) -> HeaderDiff:
+    """Every conv/dense op's weights, bias and shifts in the header against the plan's.
+
+    Frac bits on both sides follow from the values, op after op: f_b = f_w + f_in - bias_lshift,
+    f_out = f_w + f_in - out_rshift, f_in the previous op's f_out (the input's for the first; pooling,
+    ReLU and flatten keep the format), and the header's f_w is the plan's unless its weights are another
+    Q-format. What the header's comment states (qverify's do) is only checked against them: a shift that
+    disagrees with its own comment was edited.
+    """
+    layers = {layer.op: layer for layer in header.layers}
+    weighted = [op for op in plan.ops if op.weighted]
+    ops, h_in, p_in = [], plan.input_frac, plan.input_frac
+    for op in weighted:
+        layer, st = layers[op.name], layers[op.name].stated
+        w = _array_diff("weights", layer.weights, op.weights, _layouts(op), [(o.name, o.weights) for o in weighted])
+        b = _array_diff("bias", layer.bias, op.bias, [], [(o.name, o.bias) for o in weighted])
+        p_b, p_out = op.w_frac + p_in - op.bias_lshift, op.w_frac + p_in - op.out_rshift
+        h_w = op.w_frac + ((w.scale or 0) if w else 0)
+        h_b, h_out = h_w + h_in - layer.bias_lshift, h_w + h_in - layer.out_rshift
+        via = [f"f_in {h_in} (plan {p_in}: an earlier op's output format)"] if h_in != p_in else []
+        via += [f"f_w {h_w} (plan {op.w_frac}: the weights' format)"] if h_w != op.w_frac else []
+        parts = [x for x in (w, b) if x]
+        if layer.bias_lshift != op.bias_lshift:
+            want_b = p_b + ((b.scale or 0) if b else 0)  # a bias of another Q-format needs its own shift
+            parts.append(_shift_diff("bias_lshift", layer.bias_lshift, op.bias_lshift, "f_b", h_b, want_b,
+                                     via + ([f"bias format f_b {want_b} (plan {p_b})"] if want_b != p_b else []),
+                                     st.get("f_b")))
+        if layer.out_rshift != op.out_rshift:
+            parts.append(_shift_diff("out_rshift", layer.out_rshift, op.out_rshift, "f_out", h_out, p_out, via,
+                                     st.get("f_out")))
+        formats = {k: (hv, pv) for k, hv, pv in (("f_in", h_in, p_in), ("f_w", h_w, op.w_frac), ("f_b", h_b, p_b),
+                                                 ("f_out", h_out, p_out)) if hv != pv}
+        ops.append(OpDiff(op.name, layer.stem, parts, formats))
+        h_in, p_in = h_out, p_out
+    notes = []
+    if header.plan_hash and header.plan_hash != plan.hash:
+        notes.append(f"the header says it was written for plan {header.plan_hash[:16]}; this plan is {plan.hash[:16]}")
+    if header.rounding and header.rounding != plan.rounding:
+        notes.append(f"the header was verified for a '{header.rounding}' build; this plan is '{plan.rounding}'")
+    return HeaderDiff(header.path, plan.hash, header.matched, ops, header.unmapped, notes)
+
+
+MATCHED = {"name": "layers matched by name", "map": "layers matched by --map, the others by name",
+           "order": "no layer named like the plan's: layers matched by the order of the conv/dense ops"}
+
+
+def format_diff(d: HeaderDiff) -> str:
+    """A short table: per op the parts that differ, their first elements and the likely cause; then the verdict."""
+    lines = [f"{d.path} against plan {d.plan_hash[:16]} ({MATCHED[d.matched]})", "",
+             f"{'op':<16} {'macro':<14} {'part':<12} {'differ':>11}  first (index: header / plan)"]
+    for op in d.ops:
+        if not op.parts:
+            lines.append(f"{op.op:<16} {op.stem:<14} {'':<12} {'identical':>11}")
+        for k, part in enumerate(op.parts):
+            first = (f"header {part.first[0][1]}, plan {part.first[0][2]}" if part.part in PARTS[2:] else
+                     ", ".join(f"[{i}] {h} / {p}" for i, h, p in part.first) + (" ..." if part.differ > FIRST else ""))
+            count = "1" if part.part in PARTS[2:] else f"{part.differ}/{part.size}"
+            lines.append(f"{op.op if k == 0 else '':<16} {op.stem if k == 0 else '':<14} {part.part:<12} "
+                         f"{count:>11}  {first}")
+            lines.append(f"{'':<16} {'':<14} {'':<12} {'':>11}  cause: {part.cause}")
+        if op.parts and op.formats:
+            lines.append(f"{'':<16} {'':<14} frac bits (header / plan): "
+                         + ", ".join(f"{k} {h} / {p}" for k, (h, p) in op.formats.items()))
+    for stem in d.unmapped:
+        lines.append(f"{'(none)':<16} {stem:<14} the header's layer {stem} maps to no op of the plan")
+    lines += [""] + [f"note: {n}" for n in d.notes]
+    n_bad = sum(1 for op in d.ops if op.parts)
+    if d.identical:
+        lines.append(f"IDENTICAL: every weight, bias and shift of the {len(d.ops)} conv/dense ops equals the plan's")
+    else:
+        extra = f", {len(d.unmapped)} header layer(s) unmapped" if d.unmapped else ""
+        lines.append(f"DIFFERENT: {n_bad} of {len(d.ops)} conv/dense ops differ{extra}")
+    return "\n".join(lines)

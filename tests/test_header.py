@@ -1,0 +1,395 @@
+"""Verify the header you flash (issue 16): read weights.h as qverify, the notebook or a person wrote it,
+diff it against the plan and name the cause; and a plan hash, so headers, that do not depend on paths.
+
+The notebook's export is re-implemented here from its text (the seed notebook, cells 20-22), sharing
+no code with qverify: its rounding without clipping, its int16 cast, its moveaxis/flatten('F') order and
+its shifts from ranges it estimated in float32.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from qverify.calibrate import Ranges
+from qverify.cli import main
+from qverify.export import weights_header
+from qverify.graph import Graph, Op
+from qverify.header import Header, HeaderError, diff_weights, format_diff, read_weights
+from qverify.layout import conv_to_cmsis, dense_to_cmsis
+from qverify.plan import QuantPlan, make_plan
+from qverify.qformat import quantize
+from strategies import Layer, chain_plan, examples, fill_q15, layer_chains, shifts
+
+rng = np.random.default_rng(16)
+W1 = rng.uniform(-0.9, 0.9, (3, 2, 2, 3))  # Keras (k_h, k_w, c_in, c_out): a 3x2 kernel
+B1 = rng.uniform(-0.4, 0.4, 3)
+W2 = rng.uniform(-0.9, 0.9, (48, 4))
+W2[5, 2] = 1.0  # Q0.15 cannot hold 1.0: qverify saturates it to 32767, the notebook stores 32768 as int16
+B2 = rng.uniform(-0.4, 0.4, 4)
+# conv1's output peaks at 2.0000001: two integer bits; in float32 (what the notebook's ranges are) it is 2.0, one
+RANGES = {"conv1": (-1.3, 2.0000001), "relu1": (0.0, 2.0000001), "flat": (0.0, 2.0000001), "fc1": (-3.0, 5.0)}
+
+
+def graph() -> Graph:
+    ops = [Op("conv1", "conv", (6, 5, 2), (4, 4, 3), (3, 2), weights=W1, bias=B1),
+           Op("relu1", "relu", (4, 4, 3), (4, 4, 3)), Op("flat", "flatten", (4, 4, 3), (1, 1, 48)),
+           Op("fc1", "dense", (1, 1, 48), (1, 1, 4), weights=W2, bias=B2)]
+    return Graph((6, 5, 2), (6, 5, 2), ops, None)
+
+
+@pytest.fixture(scope="module")
+def plan() -> QuantPlan:
+    return make_plan(graph(), Ranges((-1.0, 0.99), RANGES, 100))
+
+
+# ---- the notebook's export, re-implemented from its text -----------------------------------------
+
+
+def nb_frac(lo, hi, bit_depth=16):
+    """min_max_quantize / quantize_array: int_bits = ceil(log2(max |x|)), at least 0."""
+    int_bits = int(np.ceil(np.log2(max(abs(lo), abs(hi)))))
+    return bit_depth - 1 - max(int_bits, 0)
+
+
+def notebook_weights_h(layers, act_ranges) -> str:
+    """layers: [(NAME, Keras kernel, bias)]; act_ranges: [(lo, hi)] of the input and each layer's output."""
+    act_frac = [nb_frac(np.float32(lo), np.float32(hi)) for lo, hi in act_ranges]  # ranges kept in float32
+    text = ""
+    for i, (name, w, b) in enumerate(layers):
+        fw, fb = nb_frac(w.min(), w.max()), nb_frac(b.min(), b.max())
+        q_w = np.round(w * 2**fw).astype(np.int64).astype(np.int16)  # no clip: 32768 wraps, as on the device
+        q_b = np.round(b * 2**fb).astype(np.int64).astype(np.int16)
+        flat = np.moveaxis(q_w, 2, 0).flatten("F") if w.ndim == 4 else np.moveaxis(q_w, 1, 0).flatten()
+        text += f"#define {name}_WT {{{str(flat.tolist())[1:-1]}}}\n"
+        text += f"#define {name}_BIAS {{{str(q_b.tolist())[1:-1]}}}\n"
+        text += f"#define {name}_BIAS_LSHIFT {fw + act_frac[i] - fb}\n"
+        text += f"#define {name}_OUT_RSHIFT {fw + act_frac[i] - act_frac[i + 1]}\n\n"
+    return text
+
+
+def diff_text(plan, text, tmp_path, name="weights.h", mapping=None):
+    path = tmp_path / name
+    path.write_text(text)
+    return diff_weights(read_weights(path, plan, mapping), plan)
+
+
+def parts(diff) -> dict[tuple[str, str], object]:
+    return {(op.op, p.part): p for op in diff.ops for p in op.parts}
+
+
+def test_notebook_header_known_answers(plan, tmp_path):
+    """The notebook's header of a 3x2 conv and a dense layer with a weight of 1.0: transposed kernel, wrapped
+    1.0, and shifts one off from the float32 range of conv1 -- each part named with its cause."""
+    text = notebook_weights_h([("CONV1", W1, B1), ("FC1", W2, B2)], [(-1.0, 0.99), RANGES["conv1"], RANGES["fc1"]])
+    assert "#define CONV1_WT {" in text and "\\" not in text  # one line per macro, as the notebook writes
+    diff = diff_text(plan, text, tmp_path)
+    found = parts(diff)
+    assert set(found) == {("conv1", "weights"), ("conv1", "out_rshift"), ("fc1", "weights"),
+                          ("fc1", "bias_lshift"), ("fc1", "out_rshift")}
+    assert found["conv1", "weights"].cause.startswith("layout transposed: the notebook's moveaxis(w, 2, 0).flatten('F')")
+    assert found["fc1", "weights"].cause.startswith("saturated value wrapped: 1 value(s)")
+    assert found["fc1", "weights"].first == [(2 * 48 + 5, -32768, 32767)]  # [out][in]: out 2, in 5
+    assert found["conv1", "out_rshift"].first == [(0, 16, 17)]
+    assert "the header's f_out = f_w + f_in - out_rshift is 14 (Q1.14), the plan's 13 (Q2.13)" in \
+        found["conv1", "out_rshift"].cause
+    for part in ("bias_lshift", "out_rshift"):  # fc1's shifts follow from conv1's format, not from fc1
+        assert found["fc1", part].first[0][1] == found["fc1", part].first[0][2] + 1
+        assert "is consistent; the shift follows from the header's f_in 14 (plan 13" in found["fc1", part].cause
+    assert diff.ops[0].formats == {"f_out": (14, 13)} and diff.ops[1].formats == {"f_in": (14, 13)}
+    table = format_diff(diff)
+    assert "DIFFERENT: 2 of 2 conv/dense ops differ" in table and "layers matched by name" in table
+
+
+def set_array(text: str, name: str, values) -> str:
+    body = ", ".join(str(int(v)) for v in values)
+    new, n = re.subn(rf"#define {name} \{{[^}}]*\}}", f"#define {name} {{{body}}}", text)
+    assert n == 1
+    return new
+
+
+def edit_shift(text):
+    return text.replace("#define FC1_OUT_RSHIFT 16\n", "#define FC1_OUT_RSHIFT 15\n")
+
+
+def edit_weight(text, plan):
+    w = plan.op("conv1").weights.copy()
+    w[7] += 1
+    return set_array(text, "CONV1_WT", w)
+
+
+def other_model(text, plan):
+    other = quantize(np.random.default_rng(99).uniform(-0.9, 0.9, W1.shape), 15)[0]
+    return set_array(text, "CONV1_WT", conv_to_cmsis(other))
+
+
+def other_qformat(text, plan):
+    return set_array(text, "FC1_WT", dense_to_cmsis(quantize(W2, 14)[0]))  # Q1.14 where the plan has Q0.15
+
+
+EDITS = {
+    "one shift": (lambda t, p: edit_shift(t), ("fc1", "out_rshift"),
+                  "off by -1: the header's f_out = f_w + f_in - out_rshift is 13 (Q2.13), the plan's 12 (Q3.12); "
+                  "the header's own comment says f_out 12: the shift was edited"),
+    "one weight": (edit_weight, ("conv1", "weights"), "1 value(s) edited: the other 35 equal the plan's"),
+    "another model": (other_model, ("conv1", "weights"), "from another model: no layout, wrap, Q-format or other op"),
+    "another Q-format": (other_qformat, ("fc1", "weights"),
+                         "another Q-format: header = plan x 2^-1 (up to 1 LSB): the weights quantized with -1 frac bits"),
+}
+
+
+@pytest.mark.parametrize("edit", list(EDITS))
+def test_hand_edited_header_names_the_cause(plan, tmp_path, edit):
+    """qverify's own header edited by hand in one place: exactly that part differs, with the right cause."""
+    change, where, cause = EDITS[edit]
+    diff = diff_text(plan, change(weights_header(plan), plan), tmp_path)
+    found = parts(diff)
+    assert list(found) == [where] and found[where].cause.startswith(cause), found
+    if edit == "another Q-format":  # the plan's shifts on Q1.14 weights: every format after them one lower
+        assert diff.ops[1].formats == {"f_w": (14, 15), "f_b": (14, 15), "f_out": (11, 12)}
+    if edit == "one weight":
+        assert found[where].first == [(7, int(plan.op("conv1").weights[7]) + 1, int(plan.op("conv1").weights[7]))]
+
+
+def line_of(text: str, needle: str) -> int:
+    return text[:text.index(needle)].count("\n") + 1
+
+
+def break_header(text: str, how: str) -> tuple[str, str]:
+    """(broken text, the error's expected 'weights.h:LINE: MACRO: ...' prefix as a regex)."""
+    if how == "missing macro":
+        text = re.sub(r"#define FC1_BIAS \{[^}]*\}\n", "", text)
+        return text, rf"weights.h:{line_of(text, '#define FC1_WT')}: FC1_BIAS is not defined: layer FC1"
+    if how == "wrong length":
+        text = re.sub(r"(#define CONV1_WT \{ \\\n    )-?\d+, ", r"\1", text)
+        return text, (rf"weights.h:{line_of(text, '#define CONV1_WT')}: CONV1_WT: has 35 values; the plan's conv1, "
+                      r"conv 3x2 kernel, 2 -> 3 channels: \[c_out\]\[k_h\]\[k_w\]\[c_in\], needs 36")
+    if how == "out of range":
+        text = re.sub(r"(#define FC1_BIAS \{ \\\n    -?\d+), -?\d+", r"\1, 40000", text)
+        return text, (rf"weights.h:{line_of(text, '40000')}: FC1_BIAS: element 1 is 40000, outside q15 "
+                      r"\[-32768, 32767\]; a \(q15_t\) cast would make it -25536")
+    if how == "syntax error":
+        second = text.index("\n", text.index("#define CONV1_WT")) + 1  # the macro's second line
+        text = text[:second] + text[second:].replace(", ", " ", 1)
+        return text, rf"weights.h:{line_of(text, '#define CONV1_WT') + 1}: CONV1_WT: expected ',' or '}}' after element 0"
+    if how == "missing backslash":
+        second = text.index("\n", text.index("#define CONV1_WT")) + 1
+        end = text.index("\n", second)
+        text = text[:end - 2] + text[end:]  # the line loses its ' \'
+        return text, rf"weights.h:{line_of(text, '#define CONV1_WT') + 1}: CONV1_WT: array not closed with '}}'"
+    raise ValueError(how)
+
+
+MALFORMED = ["missing macro", "wrong length", "out of range", "syntax error", "missing backslash"]
+
+
+@pytest.mark.parametrize("how", MALFORMED)
+def test_malformed_header_is_one_clear_error(plan, tmp_path, how, capsys):
+    """Each defect is one HeaderError naming file, line and macro; the CLI says it in one line and exits 2."""
+    text, expected = break_header(weights_header(plan), how)
+    (tmp_path / "weights.h").write_text(text)
+    plan.save(tmp_path / "plan")
+    with pytest.raises(HeaderError, match=rf"^{re.escape(str(tmp_path))}/{expected}") as exc:
+        read_weights(tmp_path / "weights.h", plan)
+    assert "\n" not in str(exc.value)
+    capsys.readouterr()
+    assert main(["diff-header", str(tmp_path / "weights.h"), "--plan", str(tmp_path / "plan")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0] == f"qverify diff-header: error: {exc.value}"
+
+
+HAND = """/* written by hand, // not a comment end
+   across lines */
+#ifndef NN_WEIGHTS_H
+#define NN_WEIGHTS_H
+#include "arm_math.h"
+#define SCALE(x) ((x) * 2)     // a function-like macro: not data
+#define GAIN 0.5f              /* a float: never asked for, never read */
+#define CONV1_WT {%s}
+#define CONV1_BIAS { (q15_t)%d, (int16_t) ( %d ), \\
+                      0x%X }   // hex
+#define CONV1_BIAS_LSHIFT (%du)
+#define CONV1_OUT_RSHIFT %s
+#define FC1_WT { %s, }  /* a trailing comma is C */
+#define FC1_BIAS {%s}
+#define FC1_BIAS_LSHIFT %d
+#define FC1_OUT_RSHIFT %d
+#endif
+"""
+
+
+def hand_header(plan) -> str:
+    conv, fc = plan.op("conv1"), plan.op("fc1")
+    w = [f"{v}" if i % 3 else f"(q15_t){v}" for i, v in enumerate(conv.weights.tolist())]
+    conv_wt = ", \\\n  ".join(", ".join(w[i:i + 5]) for i in range(0, len(w), 5))
+    b = conv.bias.tolist()
+    assert b[2] >= 0
+    rshift = oct(conv.out_rshift).replace("0o", "0")  # octal, as C reads a leading 0
+    return HAND % (conv_wt, b[0], b[1], b[2], conv.bias_lshift, rshift, ",".join(map(str, fc.weights.tolist())),
+                   ", ".join(f"-0x{-v:x}" if v < 0 else f"+{v}" for v in fc.bias.tolist()), fc.bias_lshift, fc.out_rshift)
+
+
+def test_hand_written_header_forms_read_back(plan, tmp_path):
+    """Continuations, casts, parentheses, comments of both kinds, hex, octal, suffixes, signs, a trailing comma:
+    the values are the plan's."""
+    diff = diff_text(plan, hand_header(plan), tmp_path)
+    assert diff.identical, format_diff(diff)
+    header = Header("#define A {0x7FFF, -0x8000, 010, 0b11, 5L, (short)-(3)}\n#define B 0\n", "x.h")
+    assert header.array("A").tolist() == [32767, -32768, 8, 3, 5, -3] and header.scalar("B") == 0
+    for body, message in [("{1, 2.5}", "unexpected '2.5}'"), ("{(q7_t)3}", "cast to 'q7_t' is not read"),
+                          ("{09}", "'09' is not a valid octal literal"), ("{1} 2", "unexpected '2' after"),
+                          ("{}", "expected an integer, found '}'"), ("{1,,2}", "expected an integer, found ','")]:
+        with pytest.raises(HeaderError, match=rf"^x.h:2: A: {re.escape(message)}"):
+            Header(f"\n#define A {body}\n", "x.h").array("A")
+    with pytest.raises(HeaderError, match=r"^x.h:3: A: defined again, differently \(first at line 1\)"):
+        Header("#define A 1\n#define B 2\n#define A 2\n", "x.h").scalar("A")
+    with pytest.raises(HeaderError, match=r"^x.h:2: unterminated /\* comment"):
+        Header("#define A 1\n/* no end\n", "x.h")
+
+
+def rename(text: str, names: dict[str, str]) -> str:
+    for old, new in names.items():
+        text = re.sub(rf"\b{old}_", f"{new}_", text)
+    return text
+
+
+def test_layers_matched_by_order_or_by_map(plan, tmp_path, capsys):
+    """A header whose layer names are all different is matched in op order (and says so); --map names one."""
+    plan.save(tmp_path / "plan")
+    text = rename(weights_header(plan), {"CONV1": "LAYER_A", "FC1": "LAYER_B"})
+    diff = diff_text(plan, text, tmp_path)
+    assert diff.identical and diff.matched == "order" and [op.stem for op in diff.ops] == ["LAYER_A", "LAYER_B"]
+    assert main(["diff-header", str(tmp_path / "weights.h"), "--plan", str(tmp_path / "plan")]) == 0
+    assert "no layer named like the plan's: layers matched by the order of the conv/dense ops" in capsys.readouterr().out
+    partly = rename(weights_header(plan), {"CONV1": "C1"})
+    with pytest.raises(HeaderError, match=r"CONV1_WT is not defined \(for the plan's conv1\); the header's unmapped "
+                                          r"layers: C1 \(--map conv1=STEM\)"):
+        diff_text(plan, partly, tmp_path)
+    assert diff_text(plan, partly, tmp_path, mapping={"conv1": "C1"}).identical
+    swapped = rename(weights_header(plan), {"CONV1": "TMP", "FC1": "CONV1", "TMP": "FC1"})
+    with pytest.raises(HeaderError, match=r"CONV1_WT: has 192 values; the plan's conv1"):
+        diff_text(plan, swapped, tmp_path)
+
+
+# ---- write -> read, for any plan ----------------------------------------------------------------
+
+
+@st.composite
+def small_plans(draw):
+    """Random layer chains (1-4 ops, a conv or dense op at least), random shifts, weights of any fill."""
+    one_d = draw(st.booleans())
+    shape = (draw(st.integers(1, 8)), 1 if one_d else draw(st.integers(1, 6)), draw(st.integers(1, 3)))
+    layers = draw(layer_chains(one_d, shape, min_layers=1, max_layers=4, max_units=4))
+    if not any(layer.kind in ("conv", "dense") for layer in layers):
+        flat = any(layer.kind in ("gap", "flatten") for layer in layers)
+        layers += (Layer("dense", 3) if flat else Layer("conv", 2, (1, 1), (1, 1)),)
+    n = sum(layer.kind in ("conv", "dense") for layer in layers)
+    seed = draw(st.integers(0, 2**32 - 1))
+    plan = chain_plan(shape, layers, [f"l{i}_{layer.kind}" for i, layer in enumerate(layers)], seed,
+                      [draw(st.tuples(shifts, shifts)) for _ in range(n)])
+    values = np.random.default_rng(seed)
+    for op in plan.ops:
+        if op.weighted:
+            op.weights = fill_q15(values, op.weights.shape, draw(st.sampled_from(["full", "extreme", "qmin", "qmax"])))
+    return plan
+
+
+def check_round_trip(plan, tmp_path) -> None:
+    """weights.h of the plan reads back to exactly its arrays and shifts, and diffs as identical."""
+    (tmp_path / "weights.h").write_text(weights_header(plan))
+    header = read_weights(tmp_path / "weights.h", plan)
+    weighted = [op for op in plan.ops if op.weighted]
+    assert [layer.op for layer in header.layers] == [op.name for op in weighted] and header.matched == "name"
+    for op, layer in zip(weighted, header.layers):
+        assert layer.weights.dtype == np.int16 and layer.weights.tolist() == op.weights.tolist()
+        assert layer.bias.tolist() == op.bias.tolist()
+        assert (layer.bias_lshift, layer.out_rshift) == (op.bias_lshift, op.out_rshift)
+    assert diff_weights(header, plan).identical and header.plan_hash == plan.hash
+
+
+@settings(max_examples=examples(0.5))
+@given(plan=small_plans())
+def test_any_plans_weights_h_survives_write_and_read(plan, tmp_path_factory):
+    """Property: qverify's weights.h of any plan reads back unchanged (every value, every shift)."""
+    check_round_trip(plan, tmp_path_factory.mktemp("rt"))
+
+
+# ---- the command ---------------------------------------------------------------------------------
+
+
+def test_diff_header_exit_codes_and_json(plan, tmp_path, capsys):
+    """0 identical, 1 different (with --json), 2 bad input; a bad header is reported before TensorFlow loads."""
+    plan.save(tmp_path / "plan")
+    (tmp_path / "good.h").write_text(weights_header(plan))
+    (tmp_path / "edited.h").write_text(edit_shift(weights_header(plan)))
+    (tmp_path / "bad.h").write_text(break_header(weights_header(plan), "syntax error")[0])
+    argv = ["diff-header", "--plan", str(tmp_path / "plan")]
+    assert main([*argv, str(tmp_path / "good.h")]) == 0
+    assert "IDENTICAL" in capsys.readouterr().out
+    assert main([*argv, str(tmp_path / "edited.h"), "--json", str(tmp_path / "d.json")]) == 1
+    out = capsys.readouterr().out
+    assert "fc1" in out and "out_rshift" in out and "header 15, plan 16" in out and "DIFFERENT: 1 of 2" in out
+    report = json.loads((tmp_path / "d.json").read_text())
+    assert report["identical"] is False and report["ops"][1]["parts"][0]["part"] == "out_rshift"
+    assert main([*argv, str(tmp_path / "bad.h")]) == 2
+    assert main([*argv, str(tmp_path / "missing.h")]) == 2
+    assert main([*argv, str(tmp_path / "good.h"), "--model", "m.keras"]) == 2
+    assert main([*argv, str(tmp_path / "good.h"), "--map", "conv9=X"]) == 2
+    assert "no conv/dense op 'conv9'" in capsys.readouterr().err
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "qverify", *argv, str(tmp_path / "bad.h")],
+                          capture_output=True, text=True, check=False)
+    err = [line for line in proc.stderr.splitlines() if not line.startswith("import time:")]
+    assert proc.returncode == 2 and len(err) == 1 and "CONV1_WT" in err[0]
+    assert not re.search(r"\| +(tensorflow|keras)\b", proc.stderr)
+
+
+# ---- the plan hash: content, not paths ------------------------------------------------------------
+
+
+def test_headers_are_byte_identical_from_two_checkouts(tmp_path):
+    """One model and data copied into two directories: same plan hash, byte-identical weights.h and
+    sample_input_output.h; plan.json still records where each came from."""
+    import keras
+
+    keras.utils.set_random_seed(3)
+    first = tmp_path / "checkout_a" / "fw"
+    first.mkdir(parents=True)
+    keras.Sequential([keras.Input((12, 1)), keras.layers.Conv1D(2, 3, name="conv1"), keras.layers.Flatten(),
+                      keras.layers.Dense(2, name="fc1")]).save(first / "m.keras")
+    np.save(first / "x.npy", np.random.default_rng(0).uniform(-1, 1, (8, 12)).astype(np.float32))
+    second = tmp_path / "elsewhere" / "deeper" / "fw"
+    shutil.copytree(first, second)
+    for d in (first, second):
+        assert main(["quantize", "--model", str(d / "m.keras"), "--data", str(d / "x.npy"), "--out", str(d / "nn")]) == 0
+    for name in ("weights.h", "sample_input_output.h"):
+        assert (first / "nn" / name).read_bytes() == (second / "nn" / name).read_bytes(), name
+    a, b = (QuantPlan.load(d / "nn") for d in (first, second))
+    assert a.hash == b.hash and a.source["data"] != b.source["data"]
+    assert a.source["data_digest"] == b.source["data_digest"] and a.source["data_digest"].startswith("sha256:")
+    assert main(["diff-header", str(first / "nn" / "weights.h"), "--plan", str(second / "nn")]) == 0
+
+
+def test_plans_saved_before_the_content_hash_still_load(plan, tmp_path):
+    """A plan.json from before (paths hashed, no 'unhashed' list) loads, and is still refused when edited."""
+    plan = copy.deepcopy(plan)
+    plan.source.update(model="/old/checkout/m.keras", data="/old/checkout/x.npy")
+    plan.save(tmp_path)
+    meta = json.loads((tmp_path / "plan.json").read_text())
+    del meta["unhashed"]
+    meta["hash"] = plan._hash(source_paths=True)
+    assert meta["hash"] != plan.hash
+    (tmp_path / "plan.json").write_text(json.dumps(meta))
+    assert QuantPlan.load(tmp_path).hash == plan.hash  # loaded, and hashed by content from now on
+    meta["source"]["data"] = "/somewhere/else.npy"
+    (tmp_path / "plan.json").write_text(json.dumps(meta))
+    with pytest.raises(Exception, match="does not match its hash"):
+        QuantPlan.load(tmp_path)
