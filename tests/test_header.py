@@ -352,6 +352,83 @@ def test_diff_header_exit_codes_and_json(plan, tmp_path, capsys):
     assert not re.search(r"\| +(tensorflow|keras)\b", proc.stderr)
 
 
+# ---- sample_input_output.h -------------------------------------------------------------------------
+
+
+def notebook_dump(a: np.ndarray) -> np.ndarray:
+    """The notebook's dump of an (H, W, C) tensor: temp.transpose(2, 0, 1).flatten('F')."""
+    return np.asarray(a).transpose(2, 0, 1).flatten("F")
+
+
+def sample_h(plan, x0, outputs, dump=lambda a: np.asarray(a).ravel()) -> str:
+    """sample_input_output.h in the notebook's style: INPUT_DATA and one macro per conv/dense op."""
+    text = f"#define INPUT_DATA {{{str(dump(x0).tolist())[1:-1]}}}\n"
+    for op in plan.ops:
+        if op.weighted:
+            text += f"#define {op.name.upper()} {{{str(dump(outputs[op.name]).tolist())[1:-1]}}}\n"
+    return text
+
+
+@pytest.fixture(scope="module")
+def sample(plan):
+    """(x0 (H, W, C), {op: output (H, W, C)} of the shift model, and of a rounding build, engines)."""
+    from qverify.engines.shift import ShiftEngine
+
+    x = fill_q15(np.random.default_rng(5), (1, *plan.input_shape), "full")
+    engines = ShiftEngine(plan), ShiftEngine(plan, rounding="round")
+    runs = [{k: v[0] for k, v in e.run(x).outputs.items()} for e in engines]
+    return x[0], runs[0], runs[1], engines
+
+
+def test_sample_header_outputs_against_the_plan(plan, sample, tmp_path):
+    """qverify's sample_input_output.h is identical; the notebook's dump order (input and conv1 output, W > 1)
+    and a header from the other rounding build are each named."""
+    from qverify.export import sample_header
+    from qverify.header import diff_sample, read_sample
+
+    x0, outputs, rounded, engines = sample
+    stems = {"conv1": "CONV1", "fc1": "FC1"}
+
+    def diff(text):
+        (tmp_path / "s.h").write_text(text)
+        return diff_sample(read_sample(tmp_path / "s.h", plan, stems), plan, *engines)
+
+    assert diff(sample_header(plan, x0, outputs)).identical
+    found = parts(diff(sample_h(plan, x0, outputs, notebook_dump)))
+    assert list(found) == [("conv1", "input"), ("conv1", "output")]
+    assert found["conv1", "input"].cause.startswith("INPUT_DATA in the notebook's transpose(2, 0, 1).flatten('F')")
+    assert found["conv1", "output"].cause.startswith("layout: the notebook's transpose(2, 0, 1).flatten('F') dump")
+    assert any((rounded[k] != outputs[k]).any() for k in rounded)
+    found = parts(diff(sample_h(plan, x0, rounded)))
+    assert found and all(p.cause.startswith("the output of a 'round' build") for p in found.values())
+    both = parts(diff(sample_h(plan, x0, rounded, notebook_dump)))  # the notebook's dump of a rounding build
+    assert both["conv1", "output"].cause.startswith("layout: the notebook's") and \
+        both["conv1", "output"].cause.endswith("the output of a 'round' build (this plan is 'truncate')")
+    unclipped = sample_h(plan, x0, outputs).replace("#define FC1 {", "#define FC1 {40000, ", 1)
+    unclipped = re.sub(r"(#define FC1 \{40000, )-?\d+, ", r"\1", unclipped)
+    with pytest.raises(HeaderError, match=r"s.h:3: FC1: element 0 is 40000, outside q15"):
+        diff(unclipped)
+    with pytest.raises(HeaderError, match=r"s.h:1: INPUT_DATA: has 59 values; the plan's input \(6, 5, 2\)"):
+        diff(re.sub(r"\{-?\d+, ", "{", sample_h(plan, x0, outputs), count=1))
+
+
+def test_diff_header_with_sample(plan, sample, tmp_path, capsys):
+    """--sample: both headers checked, exit 0 when both match, 1 when the sample does not."""
+    from qverify.export import sample_header
+
+    x0, outputs, rounded, _ = sample
+    plan.save(tmp_path / "plan")
+    (tmp_path / "weights.h").write_text(weights_header(plan))
+    (tmp_path / "good.h").write_text(sample_header(plan, x0, outputs))
+    (tmp_path / "round.h").write_text(sample_header(plan, x0, rounded))
+    argv = ["diff-header", str(tmp_path / "weights.h"), "--plan", str(tmp_path / "plan"), "--sample"]
+    assert main([*argv, str(tmp_path / "good.h"), "--json", str(tmp_path / "d.json")]) == 0
+    assert json.loads((tmp_path / "d.json").read_text())["sample"]["identical"] is True
+    capsys.readouterr()
+    assert main([*argv, str(tmp_path / "round.h")]) == 1
+    assert "the output of a 'round' build" in capsys.readouterr().out
+
+
 # ---- the plan hash: content, not paths ------------------------------------------------------------
 
 

@@ -9,6 +9,8 @@ macros is not read. Every problem is one HeaderError naming the file, the line a
 
 A header's layers map to the plan's conv/dense ops by export.macro_name of the op name, by an explicit
 {op name: STEM}, or, when none of the header's stems is one of the plan's, by the order of the ops.
+diff_weights compares weights.h with the plan; diff_sample compares sample_input_output.h with what an
+engine it is given computes from the header's own values.
 
 numpy and the plan only: nothing here imports TensorFlow.
 """
@@ -537,8 +539,98 @@ def diff_weights(header: WeightsHeader, plan: QuantPlan) -> HeaderDiff:
     return HeaderDiff(header.path, plan.hash, header.matched, ops, header.unmapped, notes)
 
 
+# ---- sample_input_output.h -------------------------------------------------------
+
+
+@dataclass
+class SampleHeader:
+    """A sample_input_output.h read against a plan: INPUT_DATA and each conv/dense op's output, flat."""
+
+    path: str
+    input: np.ndarray
+    outputs: dict[str, np.ndarray]
+    stems: dict[str, str]
+    plan_hash: str | None
+
+
+def read_sample(path: str | Path | Header, plan: QuantPlan, stems: dict[str, str]) -> SampleHeader:
+    """Read a sample_input_output.h; stems: {op name: STEM} as weights.h maps them (read_weights).
+
+    Raises:
+        HeaderError: INPUT_DATA or an op's output missing, malformed, of the wrong length or out of range.
+    """
+    header = path if isinstance(path, Header) else read_header(path)
+    x = header.array("INPUT_DATA", int(np.prod(plan.input_shape)), f"the plan's input {plan.input_shape} (H, W, C) needs")
+    outputs = {op.name: header.array(stems[op.name], op.size, f"the plan's {op.name} output {op.out_shape} (H, W, C) needs")
+               for op in plan.ops if op.weighted}
+    return SampleHeader(header.path, x, outputs, dict(stems), header.string("QVERIFY_PLAN_HASH"))
+
+
+def _dump_order(shape) -> np.ndarray:
+    """perm with header[i] = hwc[perm[i]] for the notebook's dump a.transpose(2, 0, 1).flatten('F')."""
+    return np.arange(int(np.prod(shape))).reshape(shape).transpose(2, 0, 1).flatten("F")
+
+
+def diff_sample(sample: SampleHeader, plan: QuantPlan, reference, other=None) -> HeaderDiff:
+    """Each conv/dense output in the sample header against what `reference` (an Engine, normally the shift
+    model) computes from the header's own values: op k is fed the header's previous conv/dense output
+    through the plan's ReLU and pooling, so a difference is op k's own, not one carried from an earlier op.
+
+    other: the same engine built for the other rounding, to name a header from the other build.
+    """
+    h = sample.input.reshape(1, *plan.input_shape)
+    order = _dump_order(plan.input_shape)
+    inputs = [(None, h)]
+    if (order != np.arange(order.size)).any():  # the notebook dumps INPUT_DATA in its own order too
+        x = np.empty_like(sample.input)
+        x[order] = sample.input
+        inputs.append(("INPUT_DATA in the notebook's transpose(2, 0, 1).flatten('F') order; HWC is [h][w][c]",
+                       x.reshape(h.shape)))
+    engines = [(None, reference)] + ([(f"the output of a '{other.rounding}' build (this plan is '{plan.rounding}')",
+                                       other)] if other is not None else [])
+    ops = []
+    for i, op in enumerate(plan.ops):
+        if not op.weighted:
+            inputs = [(how, reference.run_op(i, x).out) for how, x in inputs]
+            continue
+        got = sample.outputs[op.name].astype(np.int64)
+        perm = _dump_order(op.out_shape)
+        undone = np.empty_like(got)
+        undone[perm] = got
+        layouts = [(None, got)] + ([("layout: the notebook's transpose(2, 0, 1).flatten('F') dump; HWC is [h][w][c]",
+                                     undone)] if (perm != np.arange(perm.size)).any() else [])
+        want = reference.run_op(i, inputs[0][1]).out[0].ravel().astype(np.int64)
+        parts, fed = [], got
+        if (got != want).any():
+            bad = np.flatnonzero(got != want)
+            first = [(int(k), int(got[k]), int(want[k])) for k in bad[:FIRST]]
+            match = next(((hows, values) for how_in, x in inputs for how_e, engine in engines
+                          for how_l, values in layouts
+                          for hows in [[how_in, how_l, how_e]]
+                          if (engine.run_op(i, x).out[0].ravel() == values).all()), None)
+            if match is not None:
+                hows, fed = match
+                if hows[0]:
+                    parts.append(PartDiff("input", int((inputs[1][1].ravel() != sample.input).sum()), sample.input.size,
+                                          [], hows[0]))
+                parts.append(PartDiff("output", bad.size, got.size, first, "; ".join(h for h in hows[1:] if h)))
+            else:
+                d = int(np.abs(got - want).max())
+                cause = (f"{bad.size} value(s) off by one LSB" if d <= 1 else
+                         f"not what the plan computes from the header's input to this op (max |d| {d}): "
+                         "the sample was made with other weights or shifts")
+                parts.append(PartDiff("output", bad.size, got.size, first, cause))
+        ops.append(OpDiff(op.name, sample.stems[op.name], parts, {}))
+        inputs = [(None, np.asarray(fed, np.int16).reshape(1, *op.out_shape))]  # the next op gets the header's values
+    notes = []
+    if sample.plan_hash and sample.plan_hash != plan.hash:
+        notes.append(f"the header says it was written for plan {sample.plan_hash[:16]}; this plan is {plan.hash[:16]}")
+    return HeaderDiff(sample.path, plan.hash, "sample", ops, [], notes)
+
+
 MATCHED = {"name": "layers matched by name", "map": "layers matched by --map, the others by name",
-           "order": "no layer named like the plan's: layers matched by the order of the conv/dense ops"}
+           "order": "no layer named like the plan's: layers matched by the order of the conv/dense ops",
+           "sample": "each conv/dense output against the plan run on the header's own input to that op"}
 
 
 def format_diff(d: HeaderDiff) -> str:
@@ -550,7 +642,7 @@ def format_diff(d: HeaderDiff) -> str:
             lines.append(f"{op.op:<16} {op.stem:<14} {'':<12} {'identical':>11}")
         for k, part in enumerate(op.parts):
             first = (f"header {part.first[0][1]}, plan {part.first[0][2]}" if part.part in PARTS[2:] else
-                     ", ".join(f"[{i}] {h} / {p}" for i, h, p in part.first) + (" ..." if part.differ > FIRST else ""))
+                     ", ".join(f"[{i}] {h} / {p}" for i, h, p in part.first) + (" ..." if len(part.first) == FIRST < part.differ else ""))
             count = "1" if part.part in PARTS[2:] else f"{part.differ}/{part.size}"
             lines.append(f"{op.op if k == 0 else '':<16} {op.stem if k == 0 else '':<14} {part.part:<12} "
                          f"{count:>11}  {first}")
@@ -563,7 +655,8 @@ def format_diff(d: HeaderDiff) -> str:
     lines += [""] + [f"note: {n}" for n in d.notes]
     n_bad = sum(1 for op in d.ops if op.parts)
     if d.identical:
-        lines.append(f"IDENTICAL: every weight, bias and shift of the {len(d.ops)} conv/dense ops equals the plan's")
+        what = "output" if d.matched == "sample" else "weight, bias and shift"
+        lines.append(f"IDENTICAL: every {what} of the {len(d.ops)} conv/dense ops equals the plan's")
     else:
         extra = f", {len(d.unmapped)} header layer(s) unmapped" if d.unmapped else ""
         lines.append(f"DIFFERENT: {n_bad} of {len(d.ops)} conv/dense ops differ{extra}")

@@ -19,6 +19,7 @@ def stem_decl(text: str) -> tuple[str, str]:
 
 def run(args) -> int:
     checks.input_file("header", args.header, "a weights.h written by qverify, the notebook or by hand")
+    checks.input_file("--sample", args.sample, "a sample_input_output.h beside the weights.h")
     checks.plan_dir(args.plan)
     if args.plan and (args.model or args.weights or args.data):
         raise ArgumentError(f"--plan {args.plan} with --model/--weights/--data: give the plan or the model, not both")
@@ -32,6 +33,9 @@ def run(args) -> int:
 
     header = read_header(args.header)
     header.check()  # a malformed macro fails now, not after the model has been quantized
+    sample = read_header(args.sample) if args.sample else None
+    if sample is not None and sample.has("INPUT_DATA"):
+        sample.array("INPUT_DATA")
     if args.plan:
         plan = QuantPlan.load(args.plan)
     else:
@@ -39,11 +43,20 @@ def run(args) -> int:
 
         plan = quantize(args.model, args.weights, args.data, args.calib_samples, rounding=args.rounding,
                         rule=args.rule, fit_accumulator=args.fit_accumulator).plan
-    diff = diff_weights(read_weights(header, plan, dict(args.map)), plan)
-    print(format_diff(diff))
+    weights = read_weights(header, plan, dict(args.map))
+    diffs = {"weights": diff_weights(weights, plan)}
+    if sample is not None:
+        from qverify.engines.shift import ShiftEngine
+        from qverify.header import diff_sample, read_sample
+
+        read = read_sample(sample, plan, {layer.op: layer.stem for layer in weights.layers})
+        other = "round" if plan.rounding == "truncate" else "truncate"
+        diffs["sample"] = diff_sample(read, plan, ShiftEngine(plan), ShiftEngine(plan, rounding=other))
+    print("\n\n".join(format_diff(d) for d in diffs.values()))
     if json_path:
-        atomic_write(json_path, json.dumps(diff.to_dict(), indent=1).encode())
-    return EXIT_OK if diff.identical else EXIT_MISMATCH
+        report = diffs["weights"].to_dict() | ({"sample": diffs["sample"].to_dict()} if sample is not None else {})
+        atomic_write(json_path, json.dumps(report, indent=1).encode())
+    return EXIT_OK if all(d.identical for d in diffs.values()) else EXIT_MISMATCH
 
 
 def add_parser(sub) -> None:
@@ -60,5 +73,7 @@ def add_parser(sub) -> None:
     p.add_argument("--map", type=stem_decl, action="append", default=[], metavar="OP=STEM",
                    help="the header's macro stem of an op whose name differs (repeatable), e.g. conv2d=CONV1; "
                         "when no stem is named like the plan's ops, they are matched in order")
+    p.add_argument("--sample", help="also check this sample_input_output.h: each conv/dense output against the plan's "
+                                    "shift model fed the header's own input to that op (loads TensorFlow)")
     p.add_argument("--json", help="also write the diff as JSON to this file")
     p.set_defaults(func=run)
