@@ -113,3 +113,12 @@ arm_status arm_convolve_HWC_q15_fast_nonsquare(const q15_t *Im_in, const uint16_
     return ARM_MATH_SUCCESS;
 }
 '''
+
+
+def over_reading_fully_connected() -> str:
+    """qverify's arm_fully_connected_q15 with one extra read one element past the input vector: the result is
+    unchanged (the guard words, which catch writes, cannot see it); AddressSanitizer can."""
+    text = (CMSIS_DIR / "Source" / "arm_fully_connected_q15.c").read_text()
+    marker = "arm_status arm_fully_connected_q15("
+    body = text.index("{", text.index(marker))
+    return text[:body + 1] + "\n    { volatile q15_t past = pV[dim_vec]; (void)past; }\n" + text[body + 1:]

@@ -13,14 +13,14 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from fake_cmsis import PAIRING_FAST_NONSQUARE, fake_cmsis_tree
-from strategies import op_plan, plan_of, random_q15
 
+from fake_cmsis import PAIRING_FAST_NONSQUARE, fake_cmsis_tree
 from qverify import kernels
 from qverify.cli import main
 from qverify.engines.native import KernelFault, NativeEngine
 from qverify.engines.shift import ShiftEngine
 from qverify.errors import PlanError
+from strategies import op_plan, plan_of, random_q15
 
 FAST = "arm_convolve_HWC_q15_fast_nonsquare"
 
@@ -35,43 +35,60 @@ def conv_op(in_shape, cout, kernel, stride=(1, 1), pad=(0, 0), function=None, ou
     return op
 
 
-def test_demo_calls_the_fastest_legal_functions(demo_plan):
-    """On the demo, every 1-D conv with even channels and an even output length calls Arm's fast conv with
-    its length on x; conv1 (1 input channel) and the odd-length conv3/conv4 call qverify's kernel, and the
-    plan breaks no contract."""
-    by_name = {op.name: op for op in demo_plan.ops}
-    for op in demo_plan.ops:
-        if op.kind != "conv":
-            continue
-        call = kernels.call(op)
-        assert call.length_on_x and call.out_y == 1 and call.out_x == op.out_shape[0]
-        even = op.in_shape[2] % 2 == 0 and op.out_shape[2] % 2 == 0 and op.out_shape[0] % 2 == 0
-        assert op.function == (FAST if even else "qv_convolve_HWC_q15_basic_nonsquare"), op.name
-    assert by_name["conv2"].function == FAST and by_name["conv3"].function != FAST
-    assert kernels.check_plan(demo_plan) == []
-    assert any("conv3" in n and "even output width (this op: 253)" in n for n in kernels.notes(demo_plan))
+def test_demo_calls_the_fastest_legal_functions(demo_plan, demo_dsp_plan):
+    """On the demo, a 1-D conv calls Arm's fast conv, its length passed as x, where the contract holds on the
+    plan's paths: with both (the default) only where the window stays within 127 samples (5.4-5.7's plain
+    path counts in signed char), with the DSP path alone wherever channels and output length are even.
+    Elsewhere qverify's kernel, and the notes say why; the plans break no contract."""
+    for plan, both in ((demo_plan, True), (demo_dsp_plan, False)):
+        for op in plan.ops:
+            if op.kind != "conv":
+                continue
+            call = kernels.call(op)
+            assert call.length_on_x and call.out_y == 1 and call.out_x == op.out_shape[0]
+            even = op.in_shape[2] % 2 == 0 and op.out_shape[2] % 2 == 0 and op.out_shape[0] % 2 == 0
+            short = op.in_shape[0] <= 128
+            legal = even and (short or not both)
+            assert op.function == (FAST if legal else "qv_convolve_HWC_q15_basic_nonsquare"), (op.name, both)
+        assert kernels.check_plan(plan) == []
+    assert demo_plan.op("conv2").function != FAST and demo_dsp_plan.op("conv2").function == FAST
+    assert demo_plan.op("conv5").function == FAST
+    notes = kernels.notes(demo_plan)
+    assert any(n.startswith("conv2:") and "within -128..127" in n for n in notes), notes
+    assert any(n.startswith("conv3:") and "even output width (this op: 253)" in n
+               for n in kernels.notes(demo_dsp_plan))
 
 
-@pytest.mark.parametrize("op, function, condition, effect", [
-    (conv_op((9, 1, 2), 2, (3, 1)), FAST, "an even output width (this op: 7)", "never writes the last output pixel"),
-    (conv_op((5, 5, 2), 2, (3, 3)), FAST, "an even output width (this op: 3)", "pairs pixels across rows"),
-    (conv_op((5, 3, 2), 2, (3, 3)), FAST, "an even output width (this op: 1)", "no output and overruns bufferA"),
-    (conv_op((8, 8, 3), 2, (3, 3)), FAST, "even input and output channels (this op: 3 in, 2 out)",
+DSP, PLAIN, BOTH = ("dsp",), ("plain",), ("dsp", "plain")
+
+
+@pytest.mark.parametrize("op, function, paths, condition, effect", [
+    (conv_op((9, 1, 2), 2, (3, 1)), FAST, DSP, "an even output width (this op: 7)",
+     "never writes the last output pixel"),
+    (conv_op((5, 5, 2), 2, (3, 3)), FAST, DSP, "an even output width (this op: 3)", "pairs pixels across rows"),
+    (conv_op((5, 3, 2), 2, (3, 3)), FAST, DSP, "an even output width (this op: 1)", "no output and overruns bufferA"),
+    (conv_op((9, 1, 2), 2, (3, 1)), FAST, PLAIN, None, None),  # the plain path computes odd widths right
+    (conv_op((8, 8, 3), 2, (3, 3)), FAST, BOTH, "even input and output channels (this op: 3 in, 2 out)",
      "ARM_MATH_SIZE_MISMATCH"),
-    (conv_op((8, 6, 2), 2, (3, 3)), "arm_convolve_HWC_q15_basic", "a square image", "another convolution"),
-    (conv_op((4, 2, 2048), 2, (3, 3), pad=(1, 1)), FAST, "ch_in * k_x * k_y below 131072 (this op: 18432)", None),
-    (conv_op((8, 4, 8192), 2, (4, 2)), FAST, "ch_in * k_x * k_y below 131072 (this op: 65536)", None),
-    (conv_op((40000, 1, 2), 2, (3, 1)), FAST, "output sizes and window reach up to 32767", "int16_t"),
-    (conv_op((9, 9, 4096), 2, (9, 9)), "arm_convolve_HWC_q15_basic", "ch_in * k_x * k_y below 262144 (this op: "
+    (conv_op((8, 6, 2), 2, (3, 3)), "arm_convolve_HWC_q15_basic", BOTH, "a square image", "another convolution"),
+    (conv_op((4, 2, 2048), 2, (3, 3), pad=(1, 1)), FAST, BOTH, None, None),  # window 18432 < 2^17
+    (conv_op((8, 5, 8192), 2, (4, 2)), FAST, BOTH, None, None),  # window 65536 < 2^17
+    (conv_op((4, 5, 16384), 2, (4, 2)), FAST, DSP, "ch_in * k_x * k_y below 131072 (this op: 131072)",
+     "truncates on Cortex-M4/M7"),
+    (conv_op((40000, 1, 2), 2, (3, 1)), FAST, DSP, "output sizes and window reach up to 32767", "int16_t"),
+    (conv_op((200, 1, 2), 2, (3, 1)), FAST, PLAIN, "window positions within -128..127 on each axis (this op: up to "
+     "199)", "5.4.0 to 5.7.0 keeps the input row and column in signed char"),
+    (conv_op((200, 1, 2), 2, (3, 1)), FAST, DSP, None, None),  # int16_t on the DSP path: fine
+    (conv_op((9, 9, 4096), 2, (9, 9)), "arm_convolve_HWC_q15_basic", DSP, "ch_in * k_x * k_y below 262144 (this op: "
      "331776)", "truncates on Cortex-M4/M7"),
 ])
-def test_each_contract_condition_is_named(op, function, condition, effect):
-    """A call that breaks a condition gets one violation naming the op, the function, the condition with this
-    op's value and what Arm's code does (and a legal call gets none)."""
+def test_each_contract_condition_is_named(op, function, paths, condition, effect):
+    """A call that breaks a condition on a code path gets one violation naming the op, the function, the
+    condition with this op's value and what Arm's code does; a legal call gets none."""
     op.function = function
-    found = kernels.violations(op, "truncate")
-    if effect is None:  # the value is under the limit: no violation
-        assert not any(condition.split(" (")[0] in v.condition for v in found), found
+    found = kernels.violations(op, "truncate", paths)
+    if condition is None:
+        assert found == [], found
         return
     assert len(found) == 1, found
     text = str(found[0])
@@ -97,8 +114,8 @@ def test_choice_never_breaks_a_contract_when_arm_has_a_legal_function():
         op = conv_op((h, w, int(rng.integers(1, 5))), int(rng.integers(1, 5)), k,
                      stride=(int(rng.integers(1, 3)), int(rng.integers(1, 3))))
         assert kernels.violations(op, "truncate") == [], (op, op.function)
-        arm_legal = [f.name for f in kernels.PREFERENCE["conv"]
-                     if f.arm and not kernels.violations(SimpleNamespace(**{**vars(op), "function": f.name}), "truncate")]
+        arm_legal = [f.name for f in kernels.PREFERENCE["conv"] if f.arm and not kernels.violations(
+            SimpleNamespace(**{**vars(op), "function": f.name}), "truncate")]
         assert (op.function in arm_legal) if arm_legal else op.function == "qv_convolve_HWC_q15_basic_nonsquare"
 
 
@@ -235,14 +252,21 @@ def demo_plan():
     return quantize().plan
 
 
+@pytest.fixture(scope="module")
+def demo_dsp_plan():
+    """The demo for a firmware that runs only the DSP path (Cortex-M4/M7)."""
+    from qverify.workflow import quantize
+
+    return quantize(paths=("dsp",)).plan
+
+
 def test_host_and_target_fail_alike_on_the_same_tree(pairing_tree, private_cache):
     """The Arm-like tree with the forced odd-width call: the host build and the emulated Cortex-M4 (its DSP
     path, cross-compiled from the same tree) both stop in that op, naming the overrun past bufferA."""
-    from tools import absent
-
     from qverify.engines.target import TargetEngine
     from qverify.target import missing_reason
     from qverify.target.errors import TargetRunError
+    from tools import absent
 
     reason = missing_reason()
     if reason is not None:
@@ -263,7 +287,8 @@ def test_gate_fails_a_declared_call_that_breaks_its_contract(tmp_path):
     from qverify.config import load_config
     from qverify.gate import check_id, run_gate
 
-    (tmp_path / "qverify.toml").write_text(f'[tool.qverify]\nsamples = 2\n\n[tool.qverify.functions]\nconv3 = "{FAST}"\n')
+    (tmp_path / "qverify.toml").write_text(
+        f'[tool.qverify]\nsamples = 2\n\n[tool.qverify.functions]\nconv3 = "{FAST}"\n')
     outcome = run_gate(load_config(tmp_path / "qverify.toml"), use_cache=False)
     assert not outcome.ok
     assert [check_id(c) for c in outcome.failures] == [f"conv3::contract[{FAST}]"]

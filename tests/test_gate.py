@@ -11,13 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tools import absent, require
 
+from fake_cmsis import fake_cmsis_tree  # arm_relu_q15 altered: negatives -> 7
 from qverify import gate as gate_mod
 from qverify.cli import main
 from qverify.config import load_config
 from qverify.gate import check_id, run_gate
-from fake_cmsis import fake_cmsis_tree  # arm_relu_q15 altered: negatives -> 7
+from tools import absent, require
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "firmware"
@@ -115,8 +115,8 @@ def test_example_firmware_builds_and_runs(firmware, tmp_path):
 
     # built for the other rounding, the firmware refuses the headers
     subprocess.run(["make", "-s", "clean"], cwd=build, check=True)
-    made = subprocess.run(["make", "-s", "firmware", f"PYTHON={sys.executable}", "CC=gcc", "ROUNDING_FLAGS="], cwd=build,
-                          capture_output=True, text=True)
+    made = subprocess.run(["make", "-s", "firmware", f"PYTHON={sys.executable}", "CC=gcc", "ROUNDING_FLAGS="],
+                          cwd=build, capture_output=True, text=True)
     assert made.returncode == 0, made.stderr
     ran = subprocess.run([str(build / "firmware")], capture_output=True, text=True, timeout=120)
     assert ran.returncode == 1 and "FAIL: rounding mismatch" in ran.stdout
@@ -176,16 +176,18 @@ def test_failed_gate_leaves_headers_untouched(tmp_path, native_cache, capsys, mo
     capsys.readouterr()
     assert main(["gate", "--junit", "report.xml"]) == 1
     out = capsys.readouterr().out
-    failed = out[out.index("FAILED (2):"):]
+    failed = out[out.index("FAILED (3):"):]  # the tree is checked on both of its paths, dsp and plain
     assert failed.splitlines()[1].startswith("  act1::bit_exact[shift-native]: ")
+    assert any(line.startswith("  act1::bit_exact[shift-native:plain]: ") for line in failed.splitlines())
     assert "first mismatches (sample, h, w, c, shift, native):" in failed and ", 0, 7)" in failed
     assert "model::bit_exact_samples" in failed
-    assert "FAIL: 2 of" in out and "left untouched" in out
+    assert "FAIL: 3 of" in out and "left untouched" in out
     assert snapshot(nn) == before
 
     suite = ET.parse(tmp_path / "repo" / "report.xml").getroot()
     failing = {(c.get("classname"), c.get("name")) for c in suite.iter("testcase") if c.find("failure") is not None}
-    assert failing == {("qverify.act1", "bit_exact[shift-native]"), ("qverify.model", "bit_exact_samples")}
+    assert failing == {("qverify.act1", "bit_exact[shift-native]"), ("qverify.act1", "bit_exact[shift-native:plain]"),
+                       ("qverify.model", "bit_exact_samples")}
 
 
 def test_require_bit_exact_false_reports_but_passes(tmp_path, native_cache):
@@ -243,7 +245,8 @@ def test_gate_usage_errors_exit_2(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(empty)
     assert main(["gate"]) == 2
     err = capsys.readouterr().err
-    assert f"no configuration found: looked for qverify.toml, or pyproject.toml with a [tool.qverify] table, in {empty}" in err
+    assert ("no configuration found: looked for qverify.toml, or pyproject.toml with a [tool.qverify] table, "
+            f"in {empty}") in err
     (empty / "qverify.toml").write_text("samples = 8.5\n")
     assert main(["gate"]) == 2
     assert capsys.readouterr().err.strip() == (f"qverify gate: error: {empty / 'qverify.toml'}: "

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 # pytester's in-process runs drop every module they imported when they end; TensorFlow cannot be imported
 # twice in one process, so it (and qverify's engines) are imported here, before the first run
 import keras  # noqa: F401
+import pytest
+import tensorflow  # noqa: F401
+
 import qverify.engines.float  # noqa: F401
 import qverify.engines.native  # noqa: F401
 import qverify.engines.shift  # noqa: F401
 import qverify.gate  # noqa: F401
 import qverify.target.codegen  # noqa: F401
 import qverify.workflow  # noqa: F401
-import tensorflow  # noqa: F401
 from test_gate import make_user_project, plant_relu_mismatch
 
 pytest_plugins = ["pytester"]
@@ -42,7 +42,7 @@ def test_demo_all_checks_pass_then_come_from_the_cache(pytester):
     assert set(DEMO_IDS) <= set(got)
     # contract, 2 bit_exact, 2 sqnr, saturation, overflow
     assert len([i for i in got if i.startswith("qverify::conv1::")]) == 7
-    assert "qverify::conv2::contract[arm_convolve_HWC_q15_fast_nonsquare]" in got
+    assert "qverify::conv5::contract[arm_convolve_HWC_q15_fast_nonsquare]" in got
 
     result = pytester.runpytest("--qverify", "-k", "conv3 and bit_exact and not relu", "-v")
     result.assert_outcomes(passed=2)
@@ -60,10 +60,13 @@ def test_planted_mismatch_fails_exactly_that_op(pytester, monkeypatch, tmp_path)
     rec = pytester.inline_run()
     got = outcomes(rec)
     failed = sorted(i for i, o in got.items() if o == "failed")
-    assert failed == ["qverify::act1::bit_exact[shift-native]", "qverify::model::bit_exact_samples"]
+    # the tree builds on both of its paths (dsp and plain), and its relu is wrong on both
+    assert failed == ["qverify::act1::bit_exact[shift-native:plain]", "qverify::act1::bit_exact[shift-native]",
+                      "qverify::model::bit_exact_samples"]
     assert got["test_firmware.py::test_own"] == "passed"
     assert {i for i in got if i.startswith("qverify::") and "bit_exact[" in i} == {
-        f"qverify::{op}::bit_exact[shift-native]" for op in ("conv1", "act1", "flat", "fc1", "fc2")}
+        f"qverify::{op}::bit_exact[shift-native{path}]" for op in ("conv1", "act1", "flat", "fc1", "fc2")
+        for path in ("", ":plain")}
     assert all(o == "passed" for i, o in got.items() if i not in failed)
 
     report = next(r for r in rec.getreports("pytest_runtest_logreport") if r.nodeid == failed[0] and r.when == "call")
@@ -83,9 +86,9 @@ def test_bad_configuration_is_one_clear_error(pytester):
     errors = [line for line in result.stderr.lines if line.strip()]
     path = pytester.path / "pyproject.toml"
     assert errors == [f"ERROR: qverify: {path} [tool.qverify]: unknown key 'samplez' (known keys: bits, "
-                      "calib_samples, cmsis_root, data, engines, fail_on_overflow, fit_accumulator, functions, kernels, "
-                      "labels, max_accuracy_drop, min_sqnr_db, model, out, pytest, require_bit_exact, rounding, "
-                      "rule, samples, target_cpu, weights)"]
+                      "calib_samples, cmsis_root, data, engines, fail_on_overflow, fit_accumulator, functions, "
+                      "kernels, labels, max_accuracy_drop, min_sqnr_db, model, out, pytest, require_bit_exact, "
+                      "rounding, rule, samples, target_cpu, weights)"]
     assert "passed" not in result.stdout.str()
 
     pytester.makepyprojecttoml("[tool.qverify]\npytest = true\nsamples = 8.5\n")

@@ -36,9 +36,9 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -155,7 +155,7 @@ def _compute(cfg: Config, key: str, say: Callable[[str], None], bar: bool) -> Ga
         sys.path.insert(0, cfg.root)
     try:
         q = quantize(cfg.model, cfg.weights, cfg.data, cfg.calib_samples, cfg.bits, cfg.rounding, cfg.rule,
-                     cfg.fit_accumulator, functions=cfg.functions)
+                     cfg.fit_accumulator, functions=cfg.functions, paths=_device_paths(cfg))
     finally:
         if added and cfg.root in sys.path:
             sys.path.remove(cfg.root)
@@ -202,15 +202,26 @@ def _compute(cfg: Config, key: str, say: Callable[[str], None], bar: bool) -> Ga
                        time.perf_counter() - t0)
 
 
+def _device_paths(cfg: Config) -> tuple[str, ...]:
+    """The code paths the gate verifies: the host kernel paths, and the emulated core's."""
+    from qverify import kernels
+    from qverify.target.toolchain import CPUS
+
+    names = list(cfg.kernels) if "native" in cfg.engines else []
+    if "target" in cfg.engines:
+        names.append("dsp" if CPUS[cfg.target_cpu].dsp else "plain")
+    return kernels.paths_of(names) or kernels.PATHS
+
+
 def _contract_checks(plan: QuantPlan) -> list[Check]:
-    """One contract[<function>] check per op: the call meets what Arm's code needs (qverify.kernels)."""
+    """One contract[<function>] check per op: the call meets what Arm's code needs on the plan's paths."""
     from qverify import kernels
 
     out = []
     for op in plan.ops:
-        broken = kernels.violations(op, plan.rounding)
+        broken = kernels.violations(op, plan.rounding, plan.paths)
         msg = "; ".join(str(v) for v in broken) if broken else \
-            f"{op.function} meets its contract (documented and Arm's DSP-path conditions)"
+            f"{op.function} meets its contract on the {' and '.join(plan.paths)} path"
         out.append(Check(f"qverify.{op.name}", f"contract[{op.function}]", not broken, msg))
     return out
 
@@ -222,8 +233,8 @@ def _isolated(plan: QuantPlan, data, tested: dict, shift) -> tuple[dict, dict, d
     """
     from qverify.calibrate import prepare_input
     from qverify.engines import quantize_input
-    from qverify.metrics import PairStats
     from qverify.errors import KernelFault
+    from qverify.metrics import PairStats
     from qverify.target.errors import TargetRunError
 
     stats = {label: {op.name: PairStats() for op in plan.ops} for label in tested}
@@ -267,7 +278,8 @@ def _isolated_checks(plan: QuantPlan, stats: dict, kernels_used: dict, errors: d
             if error is not None:
                 culprit = getattr(error, "op", None)
                 if culprit in (None, op.name):
-                    msg = f"the {tested} run failed in this op: {error}" if culprit else f"the {tested} run failed: {error}"
+                    msg = (f"the {tested} run failed in this op: {error}" if culprit
+                           else f"the {tested} run failed: {error}")
                 else:
                     msg = f"not compared: the {tested} run stopped in op {culprit}"
                 out[op.name].append(Check(f"qverify.{op.name}", name, False, msg))

@@ -18,8 +18,11 @@ documentation says, and break silently where the plain path (M0/M3) is right:
 * the DSP paths of the convolutions count pixels and window positions in ``int16_t``;
 * CMSIS-NN 5.4.0 and 5.5.0 write NN_ROUND(s) as 1 << (s - 1): undefined for s = 0.
 
-The same conditions hold for every path (qverify checks the function, not one core),
-so a plan that passes runs the same on an M3, an M4 and an M7.
+* the plain path (Cortex-M0/M3) of 5.4.0-5.7.0 keeps the input row and column in ``signed char``.
+
+Each condition belongs to the code path whose code needs it; a plan names the paths its firmware
+runs (``QuantPlan.paths``: both by default, so a plan that passes runs the same on an M3, an M4
+and an M7), and the commands check the paths they verify.
 
 A 1-D convolution has the same activation bytes and weight order whichever spatial
 axis holds its length (the other is 1), so the runner may pass the length as x or y;
@@ -36,6 +39,7 @@ from qverify.errors import PlanError
 
 UINT16_MAX = 0xFFFF
 INT16_MAX = 0x7FFF
+INT8_MIN, INT8_MAX = -128, 127
 # runner flag (csrc/qv_runner.h): pass the plan's H as x (and W as y) to the function
 CALL_LENGTH_ON_X = 1
 
@@ -48,7 +52,7 @@ class Function:
     kind: str           # the op kind it computes
     enum: str           # its QV_KERNEL_* id in csrc/qv_runner.h
     square: bool = False  # takes one size for x and y (image, kernel, padding, stride)
-    dsp_conv: bool = False  # an Arm convolution whose DSP path has the int16_t loop counters
+    arm_conv: bool = False  # one of Arm's convolutions (int16_t counters on DSP, signed char on 5.4-5.7 plain)
     fast: bool = False  # computes two output pixels at a time along x (even channels, even width)
     loop_shift: int = 0  # its uint16_t inner loop count is (ch_in * k_x * k_y) >> loop_shift
     shifts: bool = False  # takes bias_shift / out_shift
@@ -60,11 +64,11 @@ class Function:
 
 
 FUNCTIONS: dict[str, Function] = {f.name: f for f in (
-    Function("arm_convolve_HWC_q15_fast", "conv", "QV_KERNEL_CONV_FAST", square=True, dsp_conv=True, fast=True,
+    Function("arm_convolve_HWC_q15_fast", "conv", "QV_KERNEL_CONV_FAST", square=True, arm_conv=True, fast=True,
              loop_shift=1, shifts=True),
-    Function("arm_convolve_HWC_q15_fast_nonsquare", "conv", "QV_KERNEL_CONV_FAST_NONSQUARE", dsp_conv=True,
+    Function("arm_convolve_HWC_q15_fast_nonsquare", "conv", "QV_KERNEL_CONV_FAST_NONSQUARE", arm_conv=True,
              fast=True, loop_shift=1, shifts=True),
-    Function("arm_convolve_HWC_q15_basic", "conv", "QV_KERNEL_CONV_BASIC", square=True, dsp_conv=True,
+    Function("arm_convolve_HWC_q15_basic", "conv", "QV_KERNEL_CONV_BASIC", square=True, arm_conv=True,
              loop_shift=2, shifts=True),
     Function("qv_convolve_HWC_q15_basic_nonsquare", "conv", "QV_KERNEL_CONV_BASIC_NONSQUARE", shifts=True),
     Function("arm_fully_connected_q15", "dense", "QV_KERNEL_FULLY_CONNECTED", shifts=True),
@@ -147,17 +151,21 @@ def call(op, function: Function | str | None = None, length_on_x: bool | None = 
                 **geo)
 
 
-def _conv_violations(c: Call) -> list[tuple[str, str]]:
-    """(condition, effect) pairs a conv call breaks."""
+PATHS = ("dsp", "plain")  # ARM_MATH_DSP builds (Cortex-M4/M7) and plain-C builds (Cortex-M0/M3)
+BOTH = PATHS
+
+
+def _conv_violations(c: Call) -> list[tuple[str, str, tuple[str, ...]]]:
+    """(condition, effect, the code paths it holds for) a conv call breaks."""
     fn, out = c.function, []
     if fn.square and not (c.in_x == c.in_y and c.k_x == c.k_y and c.pad_x == c.pad_y and c.stride_x == c.stride_y
                           and c.out_x == c.out_y):
         out.append((f"a square image, kernel, padding and stride (this op: input {c.in_x}x{c.in_y}, kernel "
                     f"{c.k_x}x{c.k_y}, padding {c.pad_x}/{c.pad_y}, stride {c.stride_x}/{c.stride_y})",
-                    "it takes one size for both axes and would compute another convolution"))
+                    "it takes one size for both axes and would compute another convolution", BOTH))
     if fn.fast and (c.ch_in % 2 or c.ch_out % 2):
         out.append((f"even input and output channels (this op: {c.ch_in} in, {c.ch_out} out)",
-                    "Arm's code returns ARM_MATH_SIZE_MISMATCH and writes no output"))
+                    "Arm's code returns ARM_MATH_SIZE_MISMATCH and writes no output", BOTH))
     if fn.fast and c.out_x % 2:
         # Arm's DSP path computes a pair when x is odd and resets its im2col pointer only then
         if c.out_x == 1:
@@ -168,24 +176,32 @@ def _conv_violations(c: Call) -> list[tuple[str, str]]:
         else:
             effect = ("Arm's Cortex-M4/M7 build pairs pixels across rows: outputs shift by one pixel from the "
                       "second row on, the last is never written, and bufferA overruns by one column")
-        out.append((f"an even output width (this op: {c.out_x})", effect))
+        out.append((f"an even output width (this op: {c.out_x})", effect, ("dsp",)))
     window = c.ch_in * c.k_x * c.k_y
     if fn.loop_shift and window >> fn.loop_shift > UINT16_MAX:
         out.append((f"ch_in * k_x * k_y below {1 << (16 + fn.loop_shift)} (this op: {window})",
                     f"its uint16_t loop count (ch_in * k_x * k_y) >> {fn.loop_shift} truncates on Cortex-M4/M7, "
-                    "summing only part of each window"))
-    if fn.dsp_conv:
+                    "summing only part of each window", ("dsp",)))
+    if fn.arm_conv:
+        # the last input position a window reaches, and the first (negative in the padding), per axis
         reach_x = (c.out_x - 1) * c.stride_x - c.pad_x + c.k_x
         reach_y = (c.out_y - 1) * c.stride_y - c.pad_y + c.k_y
         if max(c.out_x, c.out_y, reach_x, reach_y) > INT16_MAX:
             out.append((f"output sizes and window reach up to {INT16_MAX} (this op: output {c.out_x}x{c.out_y}, "
                         f"reach {reach_x}x{reach_y})",
-                        "its Cortex-M4/M7 build counts pixels in int16_t, which wraps"))
+                        "its Cortex-M4/M7 build counts pixels in int16_t, which wraps", ("dsp",)))
+        # CMSIS_5 5.4.0-5.7.0's plain path holds the input row and column in `signed char`
+        if max(reach_x, reach_y) - 1 > INT8_MAX or max(c.pad_x, c.pad_y) > -INT8_MIN:
+            out.append((f"window positions within {INT8_MIN}..{INT8_MAX} on each axis (this op: up to "
+                        f"{max(reach_x, reach_y) - 1})",
+                        "the Cortex-M0/M3 build of CMSIS_5 5.4.0 to 5.7.0 keeps the input row and column in "
+                        "signed char, which wraps: it reads the wrong pixels", ("plain",)))
     return out
 
 
-def violations(op, rounding: str) -> list[Violation]:
-    """Every condition of the op's function that the op breaks (empty: the call is safe on every core)."""
+def violations(op, rounding: str, paths: tuple[str, ...] = PATHS) -> list[Violation]:
+    """Every condition of the op's function that the op breaks on the given code paths (empty: the call is
+    safe on every core those paths build for)."""
     fn = FUNCTIONS[op.function]
     c = call(op, fn)
     found = _conv_violations(c) if fn.kind == "conv" else []
@@ -193,12 +209,12 @@ def violations(op, rounding: str) -> list[Violation]:
         n_in, n_out = op.in_shape[0] * op.in_shape[1] * op.in_shape[2], op.out_shape[2]
         if max(n_in, n_out) > UINT16_MAX:
             found.append((f"dim_vec and num_of_rows up to {UINT16_MAX} (this op: {n_in} in, {n_out} out)",
-                          "its uint16_t arguments truncate"))
+                          "its uint16_t arguments truncate", BOTH))
     if fn.shifts and rounding == "round" and c.out_shift == 0:
         found.append(("out_shift of at least 1 in a rounding build (this op: 0)",
                       "CMSIS-NN 5.4.0 and 5.5.0 compute NN_ROUND(0) as 1 << -1, undefined in C "
-                      "(0 on the core, 2^31 on x86)"))
-    return [Violation(op.name, fn.name, cond, effect) for cond, effect in found]
+                      "(0 on the core, 2^31 on x86)", BOTH))
+    return [Violation(op.name, fn.name, cond, effect) for cond, effect, where in found if set(where) & set(paths)]
 
 
 def check_function(op, name: str) -> Function:
@@ -211,7 +227,7 @@ def check_function(op, name: str) -> Function:
     return fn
 
 
-def choose(op, rounding: str) -> str:
+def choose(op, rounding: str, paths: tuple[str, ...] = PATHS) -> str:
     """The function a firmware engineer would call for op: the fastest whose contract the op meets.
 
     Arm's functions come first; qverify's qv_ kernel only where Arm has no legal one.
@@ -221,7 +237,7 @@ def choose(op, rounding: str) -> str:
     candidates = PREFERENCE[op.kind]
     for fn in candidates:
         trial = _with_function(op, fn.name)
-        if not violations(trial, rounding):
+        if not violations(trial, rounding, paths):
             return fn.name
     return candidates[-1].name
 
@@ -247,7 +263,7 @@ def assign(plan, declared: dict[str, str] | None = None) -> None:
         if op.name in declared:
             op.function = check_function(op, declared[op.name]).name
         elif op.function is None:
-            op.function = choose(op, plan.rounding)
+            op.function = choose(op, plan.rounding, plan.paths)
         else:
             check_function(op, op.function)
 
@@ -255,21 +271,29 @@ def assign(plan, declared: dict[str, str] | None = None) -> None:
 def notes(plan) -> list[str]:
     """Why each conv that calls one of qverify's own kernels does not call one of Arm's."""
     return [f"{op.name}: {op.function}, qverify's kernel (ship cmsis/Source/{op.function}.c): no Arm q15 "
-            f"convolution takes this shape: {reason_no_arm(op, plan.rounding)}"
+            f"convolution takes this shape on the {' and '.join(plan.paths)} path: "
+            f"{reason_no_arm(op, plan.rounding, plan.paths)}"
             for op in plan.ops if op.kind == "conv" and not FUNCTIONS[op.function].arm]
 
 
-def reason_no_arm(op, rounding: str) -> str:
+def reason_no_arm(op, rounding: str, paths: tuple[str, ...] = PATHS) -> str:
     """Why each of Arm's convolutions is ruled out for op (for the report)."""
     parts = []
     for fn in PREFERENCE["conv"]:
         if fn.arm:
-            v = violations(_with_function(op, fn.name), rounding)
+            v = violations(_with_function(op, fn.name), rounding, paths)
             if v:
                 parts.append(f"{fn.name} needs {v[0].condition}")
     return "; ".join(parts)
 
 
-def check_plan(plan, rounding: str | None = None) -> list[Violation]:
-    """Every contract violation of the plan's calls, for the firmware's rounding build (default the plan's)."""
-    return [v for op in plan.ops for v in violations(op, rounding or plan.rounding)]
+def check_plan(plan, rounding: str | None = None, paths: tuple[str, ...] | None = None) -> list[Violation]:
+    """Every contract violation of the plan's calls, for the firmware's rounding build and code paths (default
+    the plan's)."""
+    return [v for op in plan.ops for v in violations(op, rounding or plan.rounding, tuple(paths or plan.paths))]
+
+
+def paths_of(kernels) -> tuple[str, ...]:
+    """The device code paths host kernel builds stand for ('fast' computes what the plain path does)."""
+    names = [kernels] if isinstance(kernels, str) else list(kernels)
+    return tuple(p for p in PATHS if p in {"plain" if k == "fast" else k for k in names})

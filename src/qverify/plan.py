@@ -111,6 +111,9 @@ class QuantPlan:
     final_activation: str | None
     source: dict = field(default_factory=dict)
     version: str = __version__
+    # the code paths the firmware runs: 'dsp' (ARM_MATH_DSP, Cortex-M4/M7) and/or 'plain' (Cortex-M0/M3);
+    # each op's function must meet its contract on every one of them (qverify.kernels)
+    paths: tuple[str, ...] = ("dsp", "plain")
 
     def op(self, name: str) -> OpPlan:
         for op in self.ops:
@@ -143,6 +146,8 @@ class QuantPlan:
     # ---- serialisation -------------------------------------------------
     def _meta(self, functions: bool = True) -> dict:
         meta = {k: v for k, v in asdict(self).items() if k != "ops"}
+        if tuple(meta["paths"]) == kernels.PATHS:
+            del meta["paths"]  # the default, as plans written before it existed hold it
         drop = ("weights", "bias") if functions else ("weights", "bias", "function")
         meta["ops"] = [{k: v for k, v in asdict(op).items() if k not in drop} for op in self.ops]
         return meta
@@ -214,6 +219,7 @@ class QuantPlan:
                     op.bias = arrays[f"{op.name}.bias"]
                 ops.append(op)
             stored = meta.pop("hash")
+            meta["paths"] = tuple(meta.get("paths", kernels.PATHS))
             for key in ("input_shape", "model_input_shape", "input_range"):
                 meta[key] = tuple(meta[key])
             plan = cls(ops=ops, **meta)
@@ -253,7 +259,7 @@ def model_fingerprint(graph: Graph) -> str:
 
 def make_plan(graph: Graph, ranges: Ranges, bits: int = 16, rounding: str = "truncate",
               rule: str = "notebook", source: dict | None = None, fit_accumulator: bool = False,
-              declared: dict[str, str] | None = None) -> QuantPlan:
+              declared: dict[str, str] | None = None, paths: tuple[str, ...] = kernels.PATHS) -> QuantPlan:
     """Quantize a graph to a plan.
 
     Args:
@@ -269,6 +275,8 @@ def make_plan(graph: Graph, ranges: Ranges, bits: int = 16, rounding: str = "tru
             always listed in the plan's warnings.
         declared: {op name: C function} the firmware calls for those ops; the others get the
             fastest legal one (qverify.kernels.choose).
+        paths: the code paths the firmware runs ('dsp' for Cortex-M4/M7, 'plain' for M0/M3): every
+            function must meet its contract on each.
 
     Returns:
         The plan.
@@ -295,8 +303,11 @@ def make_plan(graph: Graph, ranges: Ranges, bits: int = 16, rounding: str = "tru
     src = dict(source or {})
     src["model_fingerprint"] = model_fingerprint(graph)
     src["calib_samples"] = ranges.samples
+    bad = [p for p in paths if p not in kernels.PATHS]
+    if bad or not paths:
+        raise PlanError(f"paths {list(paths)}: expected one or both of {', '.join(kernels.PATHS)}")
     plan = QuantPlan(bits, rounding, rule, graph.input_shape, graph.model_input_shape, input_frac,
-                     tuple(ranges.input), ops, graph.final_activation, src)
+                     tuple(ranges.input), ops, graph.final_activation, src, paths=tuple(paths))
     kernels.assign(plan, declared)
     return plan
 

@@ -46,10 +46,11 @@ def load_inputs(shapes, data: str | None, samples: int | None = None, demo_split
 def quantize(model: str | None = None, weights: str | None = None, data: str | None = None,
              calib_samples: int | None = None, bits: int = 16, rounding: str = "truncate",
              rule: str = "notebook", fit_accumulator: bool = True,
-             functions: dict[str, str] | None = None) -> Quantized:
+             functions: dict[str, str] | None = None, paths: tuple[str, ...] | None = None) -> Quantized:
     """Load, calibrate and plan. With no model and no data, the shipped demo.
 
     functions: {op name: C function} the firmware calls for those ops (default: the fastest legal).
+    paths: the code paths the firmware runs, 'dsp' and/or 'plain' (default both).
 
     Unlike make_plan, fit_accumulator defaults to True here: a plan whose own calibration
     data wraps the int32 accumulator is not one to flash (pass False for the notebook's formats).
@@ -70,7 +71,7 @@ def quantize(model: str | None = None, weights: str | None = None, data: str | N
         "data_digest": DEMO_DATA if data is None else (data if data.startswith("demo:") else file_digest(data)),
     }
     plan = make_plan(graph, ranges, bits=bits, rounding=rounding, rule=rule, source=source,
-                     fit_accumulator=fit_accumulator, declared=functions)
+                     fit_accumulator=fit_accumulator, declared=functions, **({"paths": tuple(paths)} if paths else {}))
     return Quantized(plan, graph, x)
 
 

@@ -78,7 +78,8 @@ def sample_range(text: str) -> list[int]:
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{text}' is not a sample index or a range like 0:64") from None
     if lo < 0 or hi <= lo:
-        raise argparse.ArgumentTypeError(f"sample range {text} is empty or negative; expected START:STOP with 0 <= START < STOP")
+        raise argparse.ArgumentTypeError(f"sample range {text} is empty or negative; "
+                                         "expected START:STOP with 0 <= START < STOP")
     return list(range(lo, hi))
 
 
@@ -97,7 +98,8 @@ def model_args(p: argparse.ArgumentParser) -> None:
     """--model, --weights, --data."""
     p.add_argument("--model", help="saved model (.keras/.h5) or module:Factory / file.py:Factory (default: the demo)")
     p.add_argument("--weights", help="weights file loaded into the model (the notebook's tf.h5)")
-    p.add_argument("--data", help="calibration data .npy, (N, L), (N, L, 1), (N, L, 1, 1) or the model's input shape (default: the demo's)")
+    p.add_argument("--data", help="calibration data .npy, (N, L), (N, L, 1), (N, L, 1, 1) or the model's input shape "
+                                  "(default: the demo's)")
 
 
 def function_decl(text: str) -> tuple[str, str]:
@@ -130,17 +132,27 @@ def load_plan(plan_dir: str | None, declared: list[tuple[str, str]] | dict | Non
     return plan
 
 
-def contract_failed(plan, rounding: str | None = None) -> bool:
-    """Check every op's call against its function's contract (before anything runs); print each broken one."""
+def contract_failed(plan, rounding: str | None = None, paths: tuple[str, ...] | None = None) -> bool:
+    """Check every op's call against its function's contract on the code paths being verified (default the
+    plan's), before anything runs; print each broken one."""
     from qverify import kernels
 
-    found = kernels.check_plan(plan, rounding)
+    paths = tuple(paths or plan.paths)
+    found = kernels.check_plan(plan, rounding, paths)
     for v in found:
         print(f"contract: {v}")
     if found:
-        print(f"FAIL: {len(found)} kernel contract violation(s); nothing was run (Arm's code would not compute "
-              "what the shift model does)")
+        print(f"FAIL: {len(found)} kernel contract violation(s) on the {' and '.join(paths)} path; nothing was "
+              "run (Arm's code would not compute what the shift model does)")
     return bool(found)
+
+
+def paths_arg(text: str) -> tuple[str, ...]:
+    """--paths dsp,plain: the code paths the firmware runs."""
+    names = tuple(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
+    if not names or any(n not in ("dsp", "plain") for n in names):
+        raise argparse.ArgumentTypeError(f"'{text}': expected dsp, plain or dsp,plain")
+    return names
 
 
 def load_samples(plan, data: str | None, samples: list[int]):

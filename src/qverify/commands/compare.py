@@ -5,11 +5,21 @@ from __future__ import annotations
 import os
 
 from qverify.commands import checks
-from qverify.commands.common import (EXIT_MISMATCH, EXIT_OK, contract_failed, function_args, load_plan,
-                                     load_samples, sample_args)
+from qverify.commands.common import (
+    EXIT_MISMATCH,
+    EXIT_OK,
+    contract_failed,
+    function_args,
+    load_plan,
+    load_samples,
+    sample_args,
+)
+from qverify.errors import ArgumentError
 
 
 def run(args) -> int:
+    if args.sanitize and args.kernels == "fast":
+        raise ArgumentError("--sanitize runs the kernels firmware compiles: use --kernels dsp or --kernels plain")
     checks.plan_dir(args.plan)
     checks.data("--data", args.data)
     checks.cmsis_root(args.cmsis_root)
@@ -17,6 +27,7 @@ def run(args) -> int:
     # only now the imports: numpy, and TensorFlow once the demo's plan is quantized afresh
     import json
 
+    from qverify import kernels
     from qverify.compare import format_detail, format_table, run_compare
     from qverify.engines import ENGINES, make_engine
     from qverify.plan import atomic_write
@@ -27,10 +38,17 @@ def run(args) -> int:
     plan = load_plan(args.plan, args.functions)
     if args.layer:
         plan.op(args.layer)  # unknown name: clear error before any work
-    if contract_failed(plan, args.rounding):
+    if contract_failed(plan, args.rounding, kernels.paths_of(args.kernels)):
         return EXIT_MISMATCH
-    options = {"shift": {}, "native": {"kernels": args.kernels, "rounding": args.rounding, "cmsis_root": args.cmsis_root}}
-    engines = [make_engine(n, plan, **options.get(n, {})) for n in names]
+    options = {"shift": {},
+               "native": {"kernels": args.kernels, "rounding": args.rounding, "cmsis_root": args.cmsis_root}}
+    if args.sanitize:
+        from qverify.engines.sanitized import SanitizedEngine
+
+        engines = [make_engine(n, plan, **options.get(n, {})) if n != "native" else
+                   SanitizedEngine(plan, **options["native"]) for n in names]
+    else:
+        engines = [make_engine(n, plan, **options.get(n, {})) for n in names]
     x = load_samples(plan, args.data, args.samples)
     result = run_compare(plan, engines[0], engines[1], x, args.samples, args.mode)
     print(format_table(result))
@@ -56,5 +74,8 @@ def add_parser(sub) -> None:
     p.add_argument("--cmsis-root", default=os.environ.get("QVERIFY_CMSIS_ROOT"),
                    help="build arm_* kernels from this CMSIS tree (default $QVERIFY_CMSIS_ROOT, else bundled)")
     function_args(p)
+    p.add_argument("--sanitize", action="store_true",
+                   help="run the native kernels built with AddressSanitizer + UndefinedBehaviorSanitizer (exact-size "
+                        "buffers per op, in a child process): any read or write past a buffer fails that op")
     p.add_argument("--json", help="also write the comparison as JSON to this file")
     p.set_defaults(func=run)

@@ -11,8 +11,16 @@ from __future__ import annotations
 import os
 
 from qverify.commands import checks
-from qverify.commands.common import (EXIT_MISMATCH, EXIT_OK, contract_failed, function_args, non_negative, number,
-                                     percent_points, positive)
+from qverify.commands.common import (
+    EXIT_MISMATCH,
+    EXIT_OK,
+    contract_failed,
+    function_args,
+    non_negative,
+    number,
+    percent_points,
+    positive,
+)
 from qverify.errors import DataError
 
 
@@ -69,7 +77,7 @@ def run(args) -> int:
         check_destination(args.html)  # an existing directory must be an old report
     plan, graph, data = _inputs(args)
     kernels.assign(plan, dict(args.functions))
-    if contract_failed(plan):
+    if contract_failed(plan, paths=kernels.paths_of(args.kernels or ev.fastest_kernels(args.cmsis_root))):
         return EXIT_MISMATCH
     engines = ev.make_engines(plan, graph, args.engines, args.kernels, args.threads, args.cmsis_root)
     result = ev.evaluate(plan, graph, data, args.engines, chunk=args.chunk, dump_samples=args.dump_samples,
@@ -142,7 +150,8 @@ def add_parser(sub) -> None:
     p.add_argument("--npz", help="write the first --dump-samples samples' per-op outputs of every engine (.npz)")
     p.add_argument("--dump-samples", type=non_negative, default=16, help="samples kept for --npz (default 16)")
     p.add_argument("--min-sqnr", type=number, help="fail an op whose SQNR vs float is below this (dB)")
-    p.add_argument("--max-accuracy-drop", type=percent_points, help="fail when accuracy drops more than this many points")
+    p.add_argument("--max-accuracy-drop", type=percent_points,
+                   help="fail when accuracy drops more than this many points")
     p.add_argument("--fail-on-overflow", action="store_true", help="fail any op with an int32 accumulator overflow")
     function_args(p)
     p.set_defaults(func=run)
