@@ -56,7 +56,8 @@ def main() -> None:
             err = proc.stderr.strip().splitlines()
             line = err[-1][:70] if err else ""
             print(f"| {'qverify ' + ' '.join(argv):<55} | {statistics.median(times):8.2f} | "
-                  f"{f'{min(times):.2f}-{max(times):.2f}':<11} | {proc.returncode:4d} | {'yes' if tf else 'no':<11} | {line}")
+                  f"{f'{min(times):.2f}-{max(times):.2f}':<11} | {proc.returncode:4d} | "
+                  f"{'yes' if tf else 'no':<11} | {line}")
 
 
 if __name__ == "__main__":

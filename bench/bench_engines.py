@@ -126,7 +126,7 @@ def gil_check(run_native) -> tuple[float, float]:
     t.join()
     inside = [s for s in stamps if start <= s <= end]
     points = [start, *inside, end]
-    return max(b - a for a, b in zip(points, points[1:])), end - start
+    return max(b - a for a, b in zip(points, points[1:], strict=False)), end - start
 
 
 def main() -> int:
@@ -142,11 +142,11 @@ def main() -> int:
 
     import numpy as np
 
+    from qverify.calibrate import calibrate
     from qverify.engines import quantize_input
     from qverify.engines.float import FloatEngine
     from qverify.engines.native import NativeEngine
     from qverify.engines.shift import ShiftEngine
-    from qverify.calibrate import calibrate
     from qverify.workflow import load_inputs, quantize
 
     q = quantize()
@@ -169,14 +169,15 @@ def main() -> int:
         key = "native" if kernels == "fast" else f"native_{kernels}"
         what = f"{kernels} ({eng.native.simd})" if kernels == "fast" else kernels
         native_rows.append((key, f"(d) native, {what}, {eng.threads} threads, final op only",
-                            timed(lambda: eng.run(xi, keep=False))))
+                            timed(lambda eng=eng: eng.run(xi, keep=False))))
         if kernels == "fast":
             native_rows.append((key + "_keep", f"(d) native, {what}, {eng.threads} threads, all ops kept",
-                                timed(lambda: eng.run(xi))))
+                                timed(lambda eng=eng: eng.run(xi))))
             if eng.native.simd == "avx512-vnni":
                 eng.native.lib.qv_host_simd_limit(1)
-                native_rows.append(("native_avx2", f"(d) native, fast capped to avx2, {eng.threads} threads, final op only",
-                                    timed(lambda: eng.run(xi, keep=False))))
+                native_rows.append(("native_avx2",
+                                    f"(d) native, fast capped to avx2, {eng.threads} threads, final op only",
+                                    timed(lambda eng=eng: eng.run(xi, keep=False))))
                 eng.native.lib.qv_host_simd_limit(2)
     one = NativeEngine(plan, kernels="fast", threads=1)
     native_rows.append(("native_1t", f"(d) native, fast ({one.native.simd}), 1 thread, final op only",
@@ -201,7 +202,8 @@ def main() -> int:
     print(f"{'':<{width}} {'seconds':>8} {'samples/s':>10} {'GMAC/s':>7} {'x (a)':>7} {'x (b)':>6}")
     for key, name, sec in rows:
         r = rate[key]
-        print(f"{name:<{width}} {sec:>8.3f} {r:>10.1f} {r * macs / 1e9:>7.2f} {r / rate['a']:>7.1f} {r / rate['b']:>6.2f}")
+        print(f"{name:<{width}} {sec:>8.3f} {r:>10.1f} {r * macs / 1e9:>7.2f} {r / rate['a']:>7.1f} "
+              f"{r / rate['b']:>6.2f}")
 
     shift_out = shift.run(xi).outputs
     same = {k: all(np.array_equal(shift_out[name], out) for name, out in eng.run(xi).outputs.items())

@@ -55,9 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=SEED)
     args = ap.parse_args(argv)
 
+    import keras
     import numpy as np
     import tensorflow as tf
-    import keras
 
     keras.utils.set_random_seed(args.seed)
     tf.config.experimental.enable_op_determinism()
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         "numpy_version": np.__version__,
         "python_version": platform.python_version(),
         "cpu_count": os.cpu_count(),
-        "date_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "date_utc": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "data_time_s": round(t_data, 1),
         "fit_time_s": round(t_fit, 1),
         "training_wall_time_s": round(wall, 1),

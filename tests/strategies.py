@@ -486,7 +486,7 @@ def chain_plan(input_shape, layers, names, seed: int, shifts_: list[tuple[int, i
     not split here: a layer's activation is ignored)."""
     rng = np.random.default_rng(seed)
     shape, ops, k = tuple(input_shape), [], 0
-    for layer, name in zip(layers, names):
+    for layer, name in zip(layers, names, strict=True):
         out, pad = layer_out_shape(layer, shape)
         if layer.kind == "conv":
             bl, rs = shifts_[k]

@@ -17,9 +17,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from tools import require, require_compiler
 
 from qverify.build import CMSIS_DIR, CSRC
+from tools import require, require_compiler
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = "2000"  # random cases per kernel group (a few seconds per variant)

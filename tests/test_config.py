@@ -59,13 +59,15 @@ out = "../build/nn"
 pytest = true
 """))
     d = tmp_path / "fw" / "data"
-    assert (cfg.model, cfg.weights, cfg.data, cfg.labels) == tuple(str(d / n) for n in ("model.keras", "w.h5", "x.npy", "y.npy"))
+    assert (cfg.model, cfg.weights, cfg.data, cfg.labels) == tuple(str(d / n) for n in
+                                                                   ("model.keras", "w.h5", "x.npy", "y.npy"))
     assert cfg.cmsis_root == str(tmp_path / "fw" / "CMSIS_5")
     assert cfg.kernels == ["dsp", "plain"]  # a CMSIS tree builds both of its paths on the host
     assert cfg.compared == ["native", "target"] and cfg.target_cpu == "cortex-m7"
     assert cfg.max_accuracy_drop == 1.0 and isinstance(cfg.max_accuracy_drop, float) and cfg.min_sqnr_db == 30.0
     assert cfg.out == str(tmp_path / "build" / "nn") and cfg.source == str(tmp_path / "fw" / "qverify.toml")
-    assert (cfg.calib_samples, cfg.rounding, cfg.rule, cfg.fit_accumulator, cfg.samples) == (500, "round", "tight", True, 8)
+    assert (cfg.calib_samples, cfg.rounding, cfg.rule, cfg.fit_accumulator, cfg.samples) == (
+        500, "round", "tight", True, 8)
     assert cfg.pytest and not cfg.require_bit_exact and cfg.fail_on_overflow
 
 
@@ -79,7 +81,8 @@ def test_sample_range(tmp_path):
 
 
 def test_factory_models(tmp_path):
-    """'file.py:Net' resolves the file; 'module:Net' stays a module name (imported from the folder); 'demo' is the demo."""
+    """'file.py:Net' resolves the file; 'module:Net' stays a module name (imported from the folder);
+    'demo' is the demo."""
     write(tmp_path / "net.py", "")
     write(tmp_path / "x.npy", "")
     cfg = load_config(pyproject(tmp_path, 'model = "net.py:Net"\ndata = "x.npy"\n'))
@@ -99,7 +102,8 @@ def test_factory_models(tmp_path):
     ("max_accuracy_drop = 150\n", r"'max_accuracy_drop' is in percentage points \(0 to 100\), got 150"),
     ("samples = 0\n", r"'samples' must be positive, got 0"),
     ('kernels = "dsp"\n', r"'kernels' must be a list, got str 'dsp'"),
-    ('kernels = ["neon"]\n', r"'kernels' must be a non-empty list of distinct names from dsp, plain, fast, got \['neon'\]"),
+    ('kernels = ["neon"]\n',
+     r"'kernels' must be a non-empty list of distinct names from dsp, plain, fast, got \['neon'\]"),
     ("engines = []\n", r"'engines' must be a non-empty list"),
     ('engines = ["shift"]\n', r"'engines' must name 'native' and/or 'target'"),
     ('rounding = "nearest"\n', r"'rounding' must be one of truncate, round, got 'nearest'"),
@@ -159,7 +163,8 @@ def test_find_config_walks_up_and_prefers_qverify_toml(tmp_path):
     write(tmp_path / "sub" / "qverify.toml", "")
     assert find_config(deep) == tmp_path / "sub" / "qverify.toml"
     assert load_config(find_config(deep)) == Config(source=str(tmp_path / "sub" / "qverify.toml"),
-                                                   root=str(tmp_path / "sub"), out=str(tmp_path / "sub" / "qverify_out"))
+                                                   root=str(tmp_path / "sub"),
+                                                   out=str(tmp_path / "sub" / "qverify_out"))
     lonely = tmp_path / "elsewhere"
     lonely.mkdir()
     assert find_config(lonely) in (None, tmp_path / "pyproject.toml")

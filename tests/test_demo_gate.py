@@ -92,8 +92,9 @@ def test_bad_input_is_one_line_and_leaves_nothing(tmp_path, capsys):
                             "--out", str(out)], "does not exist")
     import keras
 
-    model = keras.Sequential([keras.Input((32, 1)), keras.layers.Conv1D(2, 3), keras.layers.BatchNormalization(name="bn"),
-                              keras.layers.Flatten(), keras.layers.Dense(1)])
+    model = keras.Sequential([keras.Input((32, 1)), keras.layers.Conv1D(2, 3),
+                              keras.layers.BatchNormalization(name="bn"), keras.layers.Flatten(),
+                              keras.layers.Dense(1)])
     model.save(tmp_path / "bn.keras")
     np.save(tmp_path / "x32.npy", np.zeros((4, 32), np.float32))
     one_line_error(capsys, ["quantize", "--model", str(tmp_path / "bn.keras"), "--data", str(tmp_path / "x32.npy"),

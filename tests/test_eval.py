@@ -13,7 +13,6 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from tools import require
 
 from qverify import evaluate as ev
 from qverify import native_lib
@@ -22,6 +21,7 @@ from qverify.engines.native import NativeEngine
 from qverify.errors import DataError
 from qverify.plan import QuantPlan
 from qverify.workflow import graph_for, quantize
+from tools import require
 
 L = keras.layers
 
@@ -134,7 +134,7 @@ def test_engine_subsets_and_streaming_match_one_chunk(small):
     data = ev.load_dataset(plan, small / "x.npy", small / "y.npy", samples=100)
     whole = ev.evaluate(plan, graph, data, chunk=100)
     parts = ev.evaluate(plan, graph, data, chunk=7)
-    for a, b in zip(whole.ops, parts.ops):
+    for a, b in zip(whole.ops, parts.ops, strict=True):
         sa, sb = a.quant["shift"], b.quant["shift"]
         assert sa.count == sb.count and sa.q_min == sb.q_min and sa.q_max == sb.q_max
         assert sa.sqnr_db == pytest.approx(sb.sqnr_db, rel=1e-6)

@@ -5,15 +5,15 @@ import subprocess
 import keras
 import numpy as np
 import pytest
-from tools import require
 
+from headers import parse_macros
 from qverify.calibrate import calibrate, prepare_input
 from qverify.engines import quantize_input
 from qverify.engines.shift import ShiftEngine
 from qverify.export import macro_name, write_headers
 from qverify.graph import build_graph
 from qverify.plan import make_plan
-from headers import parse_macros
+from tools import require
 
 L = keras.layers
 

@@ -32,7 +32,8 @@ def small_2d(names=None):
 def test_ops_shapes_and_fused_relu():
     """Kinds, HWC shapes, paddings and the split of fused ReLUs come out as expected."""
     g = build_graph(small_2d())
-    assert [o.kind for o in g.ops] == ["conv", "relu", "conv", "relu", "avgpool", "maxpool", "flatten", "dense", "relu", "dense"]
+    assert [o.kind for o in g.ops] == ["conv", "relu", "conv", "relu", "avgpool", "maxpool", "flatten", "dense",
+                                       "relu", "dense"]
     assert g.ops[0].out_shape == (10, 5, 4) and g.ops[0].stride == (1, 2)
     assert g.ops[1].name == "c1_relu"
     assert g.ops[2].pad == (1, 1) and g.ops[2].out_shape == (10, 5, 6)
@@ -98,9 +99,10 @@ def test_factory_plus_weights_and_saved_model(tmp_path):
     model = small_2d()
     model.save_weights(tmp_path / "w.weights.h5")
     model.save(tmp_path / "m.keras")
+    here = str(__import__("pathlib").Path(__file__).parent)
     (tmp_path / "netdef.py").write_text(
-        "import sys\nsys.path.insert(0, %r)\nfrom test_graph import small_2d\ndef Net():\n    return small_2d()\n"
-        % str(__import__("pathlib").Path(__file__).parent))
+        f"import sys\nsys.path.insert(0, {here!r})\nfrom test_graph import small_2d\n"
+        "def Net():\n    return small_2d()\n")
     from_factory = load_model(f"{tmp_path}/netdef.py:Net", str(tmp_path / "w.weights.h5"))
     saved = load_model(str(tmp_path / "m.keras"))
     for m in (from_factory, saved):

@@ -96,7 +96,8 @@ def test_notebook_header_known_answers(plan, tmp_path):
     found = parts(diff)
     assert set(found) == {("conv1", "weights"), ("conv1", "out_rshift"), ("fc1", "weights"),
                           ("fc1", "bias_lshift"), ("fc1", "out_rshift")}
-    assert found["conv1", "weights"].cause.startswith("layout transposed: the notebook's moveaxis(w, 2, 0).flatten('F')")
+    assert found["conv1", "weights"].cause.startswith(
+        "layout transposed: the notebook's moveaxis(w, 2, 0).flatten('F')")
     assert found["fc1", "weights"].cause.startswith("saturated value wrapped: 1 value(s)")
     assert found["fc1", "weights"].first == [(2 * 48 + 5, -32768, 32767)]  # [out][in]: out 2, in 5
     assert found["conv1", "out_rshift"].first == [(0, 16, 17)]
@@ -143,7 +144,8 @@ EDITS = {
     "one weight": (edit_weight, ("conv1", "weights"), "1 value(s) edited: the other 35 equal the plan's"),
     "another model": (other_model, ("conv1", "weights"), "from another model: no layout, wrap, Q-format or other op"),
     "another Q-format": (other_qformat, ("fc1", "weights"),
-                         "another Q-format: header = plan x 2^-1 (up to 1 LSB): the weights quantized with -1 frac bits"),
+                         "another Q-format: header = plan x 2^-1 (up to 1 LSB): "
+                         "the weights quantized with -1 frac bits"),
 }
 
 
@@ -180,7 +182,8 @@ def break_header(text: str, how: str) -> tuple[str, str]:
     if how == "syntax error":
         second = text.index("\n", text.index("#define CONV1_WT")) + 1  # the macro's second line
         text = text[:second] + text[second:].replace(", ", " ", 1)
-        return text, rf"weights.h:{line_of(text, '#define CONV1_WT') + 1}: CONV1_WT: expected ',' or '}}' after element 0"
+        return text, (rf"weights.h:{line_of(text, '#define CONV1_WT') + 1}: "
+                      r"CONV1_WT: expected ',' or '}' after element 0")
     if how == "missing backslash":
         second = text.index("\n", text.index("#define CONV1_WT")) + 1
         end = text.index("\n", second)
@@ -235,7 +238,8 @@ def hand_header(plan) -> str:
     assert b[2] >= 0
     rshift = oct(conv.out_rshift).replace("0o", "0")  # octal, as C reads a leading 0
     return HAND % (conv_wt, b[0], b[1], b[2], conv.bias_lshift, rshift, ",".join(map(str, fc.weights.tolist())),
-                   ", ".join(f"-0x{-v:x}" if v < 0 else f"+{v}" for v in fc.bias.tolist()), fc.bias_lshift, fc.out_rshift)
+                   ", ".join(f"-0x{-v:x}" if v < 0 else f"+{v}" for v in fc.bias.tolist()), fc.bias_lshift,
+                   fc.out_rshift)
 
 
 def test_hand_written_header_forms_read_back(plan, tmp_path):
@@ -269,7 +273,8 @@ def test_layers_matched_by_order_or_by_map(plan, tmp_path, capsys):
     diff = diff_text(plan, text, tmp_path)
     assert diff.identical and diff.matched == "order" and [op.stem for op in diff.ops] == ["LAYER_A", "LAYER_B"]
     assert main(["diff-header", str(tmp_path / "weights.h"), "--plan", str(tmp_path / "plan")]) == 0
-    assert "no layer named like the plan's: layers matched by the order of the conv/dense ops" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "no layer named like the plan's: layers matched by the order of the conv/dense ops" in out
     partly = rename(weights_header(plan), {"CONV1": "C1"})
     with pytest.raises(HeaderError, match=r"CONV1_WT is not defined \(for the plan's conv1\); the header's unmapped "
                                           r"layers: C1 \(--map conv1=STEM\)"):
@@ -309,7 +314,7 @@ def check_round_trip(plan, tmp_path) -> None:
     header = read_weights(tmp_path / "weights.h", plan)
     weighted = [op for op in plan.ops if op.weighted]
     assert [layer.op for layer in header.layers] == [op.name for op in weighted] and header.matched == "name"
-    for op, layer in zip(weighted, header.layers):
+    for op, layer in zip(weighted, header.layers, strict=True):
         assert layer.weights.dtype == np.int16 and layer.weights.tolist() == op.weights.tolist()
         assert layer.bias.tolist() == op.bias.tolist()
         assert (layer.bias_lshift, layer.out_rshift) == (op.bias_lshift, op.out_rshift)
@@ -446,7 +451,8 @@ def test_headers_are_byte_identical_from_two_checkouts(tmp_path):
     second = tmp_path / "elsewhere" / "deeper" / "fw"
     shutil.copytree(first, second)
     for d in (first, second):
-        assert main(["quantize", "--model", str(d / "m.keras"), "--data", str(d / "x.npy"), "--out", str(d / "nn")]) == 0
+        assert main(["quantize", "--model", str(d / "m.keras"), "--data", str(d / "x.npy"),
+                     "--out", str(d / "nn")]) == 0
     for name in ("weights.h", "sample_input_output.h"):
         assert (first / "nn" / name).read_bytes() == (second / "nn" / name).read_bytes(), name
     a, b = (QuantPlan.load(d / "nn") for d in (first, second))

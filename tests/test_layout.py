@@ -2,8 +2,15 @@
 
 import numpy as np
 
-from qverify.layout import (conv_from_cmsis, conv_index, conv_to_cmsis, dense_from_cmsis, dense_to_cmsis,
-                            hwc_flat, notebook_conv_order)
+from qverify.layout import (
+    conv_from_cmsis,
+    conv_index,
+    conv_to_cmsis,
+    dense_from_cmsis,
+    dense_to_cmsis,
+    hwc_flat,
+    notebook_conv_order,
+)
 
 
 def test_3x2_kernel_known_layout():

@@ -12,8 +12,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from fake_cmsis import fake_cmsis_tree
 from packaging.requirements import Requirement
+
+from fake_cmsis import fake_cmsis_tree
 from tools import DEBIAN_PACKAGES, require
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,8 +79,8 @@ def wheel_venv(tmp_path_factory):
     require("gcc")
     base = tmp_path_factory.mktemp("wheel")
     src = _copy_source(base / "src")
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(base / "dist"), str(src)],
-                           capture_output=True, text=True, timeout=900)
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(base / "dist"),
+                            str(src)], capture_output=True, text=True, timeout=900)
     assert built.returncode == 0, built.stderr[-3000:]
     (wheel,) = (base / "dist").glob("qverify-*.whl")
     venv = base / "venv"

@@ -127,7 +127,7 @@ PIN = HeaderCase((6, 5, 2), (Layer("conv", 3, (3, 2), (1, 1)), Layer("relu"), La
                          ((0, 0), (31, 31))))  # two ops, one C name
 def test_headers_round_trip(case):
     """Property 8: weights.h and sample_input_output.h parse back to the plan's arrays, shifts and outputs."""
-    stems = [macro_name(n) for n, layer in zip(case.names, case.layers) if layer.kind in ("conv", "dense")]
+    stems = [macro_name(n) for n, layer in zip(case.names, case.layers, strict=True) if layer.kind in ("conv", "dense")]
     event("two ops share a C name: refused" if len(set(stems)) < len(stems) or "INPUT_DATA" in stems
           else f"{len(stems)} conv/dense ops round-tripped")
     check_headers(weights_header, sample_header, case)

@@ -26,8 +26,8 @@ from hypothesis import Phase, event, example, find, given, settings
 from hypothesis import strategies as st
 
 import reference as ref
-from qverify.engines.shift import ShiftEngine
 from native_paths import NATIVE_PATHS, native_engine
+from qverify.engines.shift import ShiftEngine
 from strategies import QMAX, QMIN, OpCase, examples, fails, op_cases, wrapping_cases
 
 ROUNDINGS = ("truncate", "round")
@@ -178,7 +178,8 @@ def check_kernel_exactness(case: OpCase, rounding: str, shift_cls=ShiftEngine, n
     assert len(diff) == 0, (f"shift engine differs from the reference at {len(diff)} of {want.size} values, "
                             f"first (n, h, w, c) {first(diff)}: {got[first(diff)]} != {want[first(diff)]}")
     if case.kind in ("conv", "dense"):
-        assert (got_sats, got_ovfs) == (sats, ovfs), f"(saturations, overflows) {(got_sats, got_ovfs)} != {(sats, ovfs)}"
+        assert (got_sats, got_ovfs) == (sats, ovfs), \
+            f"(saturations, overflows) {(got_sats, got_ovfs)} != {(sats, ovfs)}"
     for kernels in KERNELS:
         out = native(case, rounding, kernels)
         diff = np.argwhere(out != want)
@@ -277,7 +278,7 @@ def test_host_simd_conv_identical_to_the_kernels(case, rounding):
     kernels' integers, including where the accumulator wraps."""
     plain = lambda c, r: run_native(c, r, "plain")  # noqa: E731
     for path in FAST_PATHS:
-        check_paths_agree(case, rounding, lambda c, r: run_native(c, r, path), plain, (path, "plain"))
+        check_paths_agree(case, rounding, lambda c, r, path=path: run_native(c, r, path), plain, (path, "plain"))
 
 
 @settings(max_examples=examples(4.0))

@@ -13,8 +13,15 @@ import numpy as np
 from hypothesis import Phase, example, find, given, settings
 from hypothesis import strategies as st
 
-from qverify.layout import (conv_from_cmsis, conv_index, conv_to_cmsis, dense_from_cmsis, dense_to_cmsis, hwc_flat,
-                            notebook_conv_order)
+from qverify.layout import (
+    conv_from_cmsis,
+    conv_index,
+    conv_to_cmsis,
+    dense_from_cmsis,
+    dense_to_cmsis,
+    hwc_flat,
+    notebook_conv_order,
+)
 from strategies import examples, fails
 
 FIND = settings(max_examples=300, database=None, deadline=None)

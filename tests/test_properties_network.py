@@ -16,14 +16,14 @@ import numpy as np
 from hypothesis import Phase, assume, event, example, find, given, settings
 
 import reference as ref
+from native_paths import NATIVE_PATHS
+from native_paths import native_engine as path_engine
 from qverify.calibrate import calibrate, prepare_input
 from qverify.compare import format_detail, format_table, run_compare
 from qverify.engines import make_engine, quantize_input
 from qverify.errors import PlanError
 from qverify.graph import build_graph
 from qverify.plan import make_plan
-from native_paths import NATIVE_PATHS
-from native_paths import native_engine as path_engine
 from strategies import QMAX, QMIN, Layer, NetSpec, examples, fails, net_specs
 
 KERNELS = NATIVE_PATHS
@@ -77,13 +77,15 @@ def check_network(plan, x_int, make_native=native_engine) -> None:
         for mode in MODES:
             c = run_compare(plan, shift, native, x_int, samples, mode)
             if not c.ok:
-                raise AssertionError(f"native {kernels}, {mode}:\n{format_table(c)}\n{format_detail(c.first_divergent)}")
+                raise AssertionError(f"native {kernels}, {mode}:\n{format_table(c)}\n"
+                                     f"{format_detail(c.first_divergent)}")
 
 
 # Pins at network level: a 3x2 kernel (the notebook's transposed order), an input of exactly
 # 1.0 in Q0.15 (saturates to 32767 and is counted), an all-zero dense layer (log2(0)), a round build.
 NET_3X2 = NetSpec((8, 6, 2), False, (Layer("conv", 3, (3, 2), (1, 1), "valid", "relu", 0, -2),
-                                     Layer("maxpool", kernel=(2, 1)), Layer("flatten"), Layer("dense", 4, w_fill="zero")),
+                                     Layer("maxpool", kernel=(2, 1)), Layer("flatten"),
+                                     Layer("dense", 4, w_fill="zero")),
                   seed=1, x_exp=0, x_fill="unit", samples=4, rounding="round")
 # The notebook's own shape of network, 1-D: conv (9, 1) + relu, pool (4, 1), GAP, dense.
 NET_1D = NetSpec((24, 1, 1), True, (Layer("conv", 4, (9, 1), (1, 1), "valid", "relu", 1, -3),

@@ -202,7 +202,7 @@ def check_plan_shifts(plan_fn, case: PlanCase) -> None:
         if round_zero:
             prescribed.append(("out_rshift would be 0 in a rounding build", f"f_out = {f_out} "))
         assert len(p.adjustments) == len(prescribed), f"{op.name}: recorded {p.adjustments}, prescribed {prescribed}"
-        for (what, fix), text in zip(prescribed, p.adjustments):
+        for (what, fix), text in zip(prescribed, p.adjustments, strict=True):
             assert what in text and fix in text, f"{op.name}: recorded {text!r}, rule 3 prescribes {what}/{fix}"
         prescribed_log += [f"{op.name}: {a}" for a in p.adjustments]
         q_b, b_sat = quantize(op.bias, f_b)
@@ -254,7 +254,8 @@ NEGATIVE_SHIFTS = PlanCase((-200.0, 200.0), (WeightedSpec("dense", 3, 10, "unit"
 ALL_ZERO = PlanCase((0.0, 0.0), (WeightedSpec("conv", 2, 0, "zero", 0, "zero", (0.0, 0.0), "relu"),
                                  WeightedSpec("dense", 1, 0, "zero", 0, "zero", (0.0, 0.0))))
 # out_rshift exactly 31: valid when truncating, refused with rounding (NN_ROUND(31) overflows in CMSIS).
-SHIFT_31 = PlanCase((-(2.0**-16), 2.0**-16), (WeightedSpec("dense", 2, -16, "unit", -20, "unit", (-(2.0**16), 2.0**16)),))
+SHIFT_31 = PlanCase((-(2.0**-16), 2.0**-16),
+                    (WeightedSpec("dense", 2, -16, "unit", -20, "unit", (-(2.0**16), 2.0**16)),))
 
 
 @settings(max_examples=examples(3.0))
@@ -281,5 +282,5 @@ def test_shift_check_catches_broken_planners():
     assert fails(check_plan_shifts, notebook_shift_plan, NEGATIVE_SHIFTS)
     assert fails(check_plan_shifts, unguarded_plan, PlanCase(SHIFT_31.input_range, SHIFT_31.ops, rounding="round"))
     for seed, broken in enumerate((silently_clamping_plan, notebook_shift_plan, unguarded_plan)):
-        find(plan_cases(), lambda c: fails(check_plan_shifts, broken, c), settings=FIND,
+        find(plan_cases(), lambda c, broken=broken: fails(check_plan_shifts, broken, c), settings=FIND,
              random=random.Random(seed))

@@ -17,14 +17,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fake_cmsis import fake_cmsis_tree
-from tools import absent
 
+from fake_cmsis import fake_cmsis_tree
 from qverify.cli import main
 from qverify.compare import compare_results
 from qverify.engines.base import RunResult
 from qverify.target import missing_reason
 from qverify.target.errors import TargetRunError, ToolchainError
+from tools import absent
 
 SAMPLES = list(range(8))
 
@@ -211,7 +211,8 @@ def test_bad_plan_in_target_build_is_named(demo):
     def patch(folder: Path) -> None:
         path = folder / "network.c"
         text = path.read_text()
-        text, n = re.subn(r"\{QV_OP_CONV, (\w+), (\d)u, 253, 1, 32, 251,", r"{QV_OP_CONV, \1, \2u, 253, 1, 32, 250,", text)
+        text, n = re.subn(r"\{QV_OP_CONV, (\w+), (\d)u, 253, 1, 32, 251,", r"{QV_OP_CONV, \1, \2u, 253, 1, 32, 250,",
+                          text)
         assert n == 1
         path.write_text(text)
 

@@ -74,7 +74,7 @@ def calibrate(graph: Graph, x: np.ndarray, batch: int = 256) -> Ranges:
     lo = {op.name: np.inf for op in graph.ops}
     hi = {op.name: -np.inf for op in graph.ops}
     for _, outs in run_chain(graph.ops, x, batch):
-        for op, y in zip(graph.ops, outs):
+        for op, y in zip(graph.ops, outs, strict=True):
             lo[op.name] = min(lo[op.name], float(y.min()))
             hi[op.name] = max(hi[op.name], float(y.max()))
     return Ranges((float(x.min()), float(x.max())), {k: (lo[k], hi[k]) for k in lo}, len(x))

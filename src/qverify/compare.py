@@ -59,7 +59,7 @@ class Comparison:
         d = asdict(self)
         d["ok"] = self.ok
         d["first_divergent"] = self.first_divergent.name if self.first_divergent else None
-        for op, src in zip(d["ops"], self.ops):
+        for op, src in zip(d["ops"], self.ops, strict=True):
             op["exact_pct"] = src.exact_pct
             op["histogram"] = {str(k): v for k, v in src.histogram.items()}
         return d

@@ -105,7 +105,8 @@ class Config:
 
     def effective(self) -> dict:
         """Every setting that changes what the gate computes (not where it writes or when it runs)."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("out", "pytest", "source", "root")}
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if f.name not in ("out", "pytest", "source", "root")}
 
 
 _KNOWN = tuple(f.name for f in fields(Config) if f.name not in ("source", "root", "sample_start"))

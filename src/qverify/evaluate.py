@@ -559,7 +559,8 @@ def add_checks(result: EvalResult, min_sqnr: float | None = None, max_accuracy_d
     if result.bit_exact_samples is not None:
         ok = result.bit_exact
         checks.append(Check("qverify.model", "bit_exact_samples", ok,
-                            f"{result.bit_exact_samples} of {result.samples} samples bit-exact between shift and native",
+                            f"{result.bit_exact_samples} of {result.samples} samples bit-exact "
+                            "between shift and native",
                             "" if ok else f"first inexact samples: {result.first_inexact_samples}"))
     fa = result.accuracy("float")
     for e in QUANTIZED:

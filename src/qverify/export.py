@@ -104,7 +104,8 @@ def sample_header(plan: QuantPlan, x_int: np.ndarray, outputs: dict[str, np.ndar
     return text + "\n#endif\n"
 
 
-def write_headers(plan: QuantPlan, out_dir: str | Path, x_int: np.ndarray, outputs: dict[str, np.ndarray]) -> list[Path]:
+def write_headers(plan: QuantPlan, out_dir: str | Path, x_int: np.ndarray,
+                  outputs: dict[str, np.ndarray]) -> list[Path]:
     """Write both headers atomically into out_dir; returns their paths."""
     out_dir = Path(out_dir)
     texts = {"weights.h": weights_header(plan), "sample_input_output.h": sample_header(plan, x_int, outputs)}

@@ -181,9 +181,10 @@ def _padding(layer, in_hw, k, s) -> tuple[int, int]:
     if layer.padding == "valid":
         return (0, 0)
     if layer.padding != "same":
-        raise ModelError(f"layer '{layer.name}' ({type(layer).__name__}): padding '{layer.padding}' is not supported; use 'valid' or symmetric 'same'")
+        raise ModelError(f"layer '{layer.name}' ({type(layer).__name__}): padding '{layer.padding}' is not supported; "
+                         "use 'valid' or symmetric 'same'")
     pads = []
-    for n, kk, ss in zip(in_hw, k, s):
+    for n, kk, ss in zip(in_hw, k, s, strict=True):
         out = math.ceil(n / ss)
         total = max((out - 1) * ss + kk - n, 0)
         if total % 2:
@@ -206,19 +207,22 @@ def _chain(model) -> list:
     """The model's layers in order, refusing anything that is not a single chain."""
     import keras
 
-    layers = [l for l in model.layers if not isinstance(l, keras.layers.InputLayer)]
+    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
     if len(model.inputs) != 1 or len(model.outputs) != 1:
-        raise ModelError(f"model has {len(model.inputs)} inputs and {len(model.outputs)} outputs; qverify needs one of each (a linear chain)")
+        raise ModelError(f"model has {len(model.inputs)} inputs and {len(model.outputs)} outputs; "
+                         "qverify needs one of each (a linear chain)")
     if isinstance(model, keras.Sequential):
         for layer in layers:
             if isinstance(layer, keras.Model):
-                raise ModelError(f"layer '{layer.name}' ({type(layer).__name__}) is a nested model; flatten it into one chain. Supported: {SUPPORTED}")
+                raise ModelError(f"layer '{layer.name}' ({type(layer).__name__}) is a nested model; "
+                                 f"flatten it into one chain. Supported: {SUPPORTED}")
         return layers
     # Functional: walk the call graph; each layer must consume exactly the tensor the previous one produced.
     previous = model.inputs[0]
     for layer in layers:
         if isinstance(layer, keras.Model):
-            raise ModelError(f"layer '{layer.name}' ({type(layer).__name__}) is a nested model; flatten it into one chain. Supported: {SUPPORTED}")
+            raise ModelError(f"layer '{layer.name}' ({type(layer).__name__}) is a nested model; "
+                             f"flatten it into one chain. Supported: {SUPPORTED}")
         node = next((n for n in layer._inbound_nodes
                      if len(n.input_tensors) == 1 and n.input_tensors[0] is previous), None)
         if node is None or len(node.output_tensors) != 1:
@@ -262,9 +266,12 @@ def build_graph(model) -> Graph:
         if final is not None:
             raise ModelError(f"{where} follows the final {final}; the sigmoid/softmax must be the last layer")
         if getattr(layer, "data_format", "channels_last") != "channels_last":
-            raise ModelError(f"{where}: data_format '{layer.data_format}' is not supported; CMSIS-NN is channels_last (HWC)")
+            raise ModelError(f"{where}: data_format '{layer.data_format}' is not supported; "
+                             "CMSIS-NN is channels_last (HWC)")
 
-        if isinstance(layer, (L.Conv1D, L.Conv2D)) and not isinstance(layer, (L.Conv2DTranspose, L.Conv1DTranspose, L.DepthwiseConv2D, L.SeparableConv2D, L.DepthwiseConv1D, L.SeparableConv1D)):
+        if isinstance(layer, (L.Conv1D, L.Conv2D)) and not isinstance(layer, (
+                L.Conv2DTranspose, L.Conv1DTranspose, L.DepthwiseConv2D, L.SeparableConv2D, L.DepthwiseConv1D,
+                L.SeparableConv1D)):
             one_d = isinstance(layer, L.Conv1D)
             if max(_pair(layer.dilation_rate, one_d)) != 1 or getattr(layer, "groups", 1) != 1:
                 raise ModelError(f"{where}: dilation and groups are not supported")
@@ -274,23 +281,25 @@ def build_graph(model) -> Graph:
             kern = np.asarray(layer.kernel.numpy(), dtype=np.float32)
             if one_d:
                 kern = kern[:, None, :, :]
-            bias = np.asarray(layer.bias.numpy(), dtype=np.float32) if layer.use_bias else np.zeros(kern.shape[-1], np.float32)
+            bias = _bias(layer, kern)
             out = _hwc(layer.output.shape[1:])
             ops.append(Op(layer.name, "conv", shape, out, k, s, pad, kern, bias, layer.name))
             shape = out
             final = _fused(layer, where, ops, shape, last)
         elif isinstance(layer, L.Dense):
             if shape[0] != 1 or shape[1] != 1 or len(layer.input.shape) != 2:
-                raise ModelError(f"{where}: input shape {tuple(layer.input.shape[1:])} is not a flat vector; add Flatten or GlobalAveragePooling before Dense")
+                raise ModelError(f"{where}: input shape {tuple(layer.input.shape[1:])} is not a flat vector; "
+                                 "add Flatten or GlobalAveragePooling before Dense")
             kern = np.asarray(layer.kernel.numpy(), dtype=np.float32)
-            bias = np.asarray(layer.bias.numpy(), dtype=np.float32) if layer.use_bias else np.zeros(kern.shape[-1], np.float32)
+            bias = _bias(layer, kern)
             out = (1, 1, int(kern.shape[1]))
             ops.append(Op(layer.name, "dense", shape, out, weights=kern, bias=bias, layer=layer.name))
             shape = out
             final = _fused(layer, where, ops, shape, last)
         elif isinstance(layer, L.ReLU):
             if layer.max_value is not None or float(layer.negative_slope) != 0.0 or float(layer.threshold) != 0.0:
-                raise ModelError(f"{where}: only a plain ReLU (no max_value, negative_slope or threshold) maps to arm_relu_q15")
+                raise ModelError(f"{where}: only a plain ReLU (no max_value, negative_slope or threshold) "
+                                 "maps to arm_relu_q15")
             ops.append(Op(layer.name, "relu", shape, shape, layer=layer.name))
         elif isinstance(layer, L.Activation):
             name = _activation_name(layer)
@@ -327,6 +336,13 @@ def build_graph(model) -> Graph:
     if not ops:
         raise ModelError("the model has no layers qverify can run")
     return Graph(input_shape, model_input_shape, ops, final, model)
+
+
+def _bias(layer, kern: np.ndarray) -> np.ndarray:
+    """A conv/dense layer's float bias, zeros when it has none."""
+    if layer.use_bias:
+        return np.asarray(layer.bias.numpy(), dtype=np.float32)
+    return np.zeros(kern.shape[-1], np.float32)
 
 
 def _fused(layer, where, ops, shape, last) -> str | None:

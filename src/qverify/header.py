@@ -108,7 +108,7 @@ class Header:
         if not found:
             raise HeaderError(f"{self.path}: {name} is not defined{needed_for}")
         bodies = [" ".join(d.body.split()) for d in found]
-        for d, body in zip(found[1:], bodies[1:]):
+        for d, body in zip(found[1:], bodies[1:], strict=True):
             if body != bodies[0]:
                 raise self._error(d, f"defined again, differently (first at line {found[0].line})")
         return found[0]
@@ -146,9 +146,10 @@ class Header:
                                   toks[i][2])
         if i < len(toks):
             raise self._error(d, f"unexpected '{toks[i][1]}' after the closing '}}'", toks[i][2])
-        for k, (v, off) in enumerate(zip(values, offsets)):
+        for k, (v, off) in enumerate(zip(values, offsets, strict=True)):
             if not QMIN <= v <= QMAX:
-                wrap = f"; a (q15_t) cast would make it {(v + 32768) % 65536 - 32768} on the device" if v <= 65535 else ""
+                wrap = (f"; a (q15_t) cast would make it {(v + 32768) % 65536 - 32768} on the device"
+                        if v <= 65535 else "")
                 raise self._error(d, f"element {k} is {v}, outside q15 [{QMIN}, {QMAX}]{wrap}", off)
         return self._length(d, np.array(values, np.int16), length, needs)
 
@@ -185,11 +186,11 @@ class Header:
     def stated(self, name: str) -> dict[str, int]:
         """f_in, f_w, f_b, f_out from a comment right above NAME (qverify writes them there), else {}."""
         line = self.define(name).line
-        for first, last, text in self.comments:
+        for _first, last, text in self.comments:
             if line - 1 <= last <= line:
                 m = _STATED.search(text)
                 if m:
-                    return dict(zip(("f_in", "f_w", "f_b", "f_out"), map(int, m.groups())))
+                    return dict(zip(("f_in", "f_w", "f_b", "f_out"), map(int, m.groups()), strict=True))
         return {}
 
     def check(self) -> None:
@@ -330,7 +331,7 @@ def map_stems(header: Header, plan: QuantPlan, mapping: dict[str, str] | None = 
             raise HeaderError(f"{header.path}: none of its layers ({', '.join(found)}) is named like the plan's "
                               f"({', '.join(stems.values())}), and it has {len(found)} where the plan has "
                               f"{len(weighted)} conv/dense ops: map them with --map OP=STEM")
-        return dict(zip(weighted, found)), "order"
+        return dict(zip(weighted, found, strict=True)), "order"
     return stems, "map" if mapping else "name"
 
 
@@ -390,7 +391,8 @@ class OpDiff:
     op: str
     stem: str
     parts: list[PartDiff]
-    formats: dict[str, tuple[int, int]]  # frac bits where the header's (stated or from its shifts) differ: (header, plan)
+    # frac bits where the header's (stated or from its shifts) differ: (header, plan)
+    formats: dict[str, tuple[int, int]]
 
 
 @dataclass
@@ -450,15 +452,16 @@ def _relation(part: str, g: np.ndarray, p: np.ndarray) -> tuple[str, int | None]
     if not bad.any():
         return "", None
     if (p[bad] == QMAX).all() and (g[bad] == QMIN).all():
-        return (f"saturated value wrapped: {int(bad.sum())} value(s) the plan saturates at 32767 are -32768 in the header "
-                "(the notebook's unclipped 1.0 = 32768 stored as int16)"), None
+        return (f"saturated value wrapped: {int(bad.sum())} value(s) the plan saturates at 32767 are -32768 "
+                "in the header (the notebook's unclipped 1.0 = 32768 stored as int16)"), None
     n = _scale(g, p)
     if n is not None:
         return f"another Q-format: header = plan x 2^{n} (up to 1 LSB): the {part} quantized with {n:+d} frac bits", n
     return None
 
 
-def _array_diff(part: str, h: np.ndarray, p: np.ndarray, layouts, others: list[tuple[str, np.ndarray]]) -> PartDiff | None:
+def _array_diff(part: str, h: np.ndarray, p: np.ndarray, layouts,
+                others: list[tuple[str, np.ndarray]]) -> PartDiff | None:
     h, p = h.astype(np.int64), p.astype(np.int64)
     bad = np.flatnonzero(h != p)
     if not bad.size:
@@ -560,8 +563,10 @@ def read_sample(path: str | Path | Header, plan: QuantPlan, stems: dict[str, str
         HeaderError: INPUT_DATA or an op's output missing, malformed, of the wrong length or out of range.
     """
     header = path if isinstance(path, Header) else read_header(path)
-    x = header.array("INPUT_DATA", int(np.prod(plan.input_shape)), f"the plan's input {plan.input_shape} (H, W, C) needs")
-    outputs = {op.name: header.array(stems[op.name], op.size, f"the plan's {op.name} output {op.out_shape} (H, W, C) needs")
+    x = header.array("INPUT_DATA", int(np.prod(plan.input_shape)),
+                     f"the plan's input {plan.input_shape} (H, W, C) needs")
+    outputs = {op.name: header.array(stems[op.name], op.size,
+                                     f"the plan's {op.name} output {op.out_shape} (H, W, C) needs")
                for op in plan.ops if op.weighted}
     return SampleHeader(header.path, x, outputs, dict(stems), header.string("QVERIFY_PLAN_HASH"))
 
@@ -641,8 +646,9 @@ def format_diff(d: HeaderDiff) -> str:
         if not op.parts:
             lines.append(f"{op.op:<16} {op.stem:<14} {'':<12} {'identical':>11}")
         for k, part in enumerate(op.parts):
+            more = " ..." if len(part.first) == FIRST < part.differ else ""
             first = (f"header {part.first[0][1]}, plan {part.first[0][2]}" if part.part in PARTS[2:] else
-                     ", ".join(f"[{i}] {h} / {p}" for i, h, p in part.first) + (" ..." if len(part.first) == FIRST < part.differ else ""))
+                     ", ".join(f"[{i}] {h} / {p}" for i, h, p in part.first) + more)
             count = "1" if part.part in PARTS[2:] else f"{part.differ}/{part.size}"
             lines.append(f"{op.op if k == 0 else '':<16} {op.stem if k == 0 else '':<14} {part.part:<12} "
                          f"{count:>11}  {first}")

@@ -66,14 +66,14 @@ class QuantStats:
     err_hist: np.ndarray = field(default_factory=lambda: np.zeros(2 * ERR_BINS + 3, np.int64))
 
     def update(self, f: np.ndarray, q: np.ndarray, saturations: int | None = None,
-               overflows: int | None = None) -> "ChunkSummary":
+               overflows: int | None = None) -> ChunkSummary:
         """Add one chunk: float outputs f and integer outputs q of the same shape; returns its summary
         (another engine whose integers are identical can add the same summary instead of recomputing)."""
         summary = summarize(f, q, self.frac, self.qmin, self.qmax)
         self.add(summary, saturations, overflows)
         return summary
 
-    def add(self, s: "ChunkSummary", saturations: int | None = None, overflows: int | None = None) -> None:
+    def add(self, s: ChunkSummary, saturations: int | None = None, overflows: int | None = None) -> None:
         """Add a chunk already summarised by summarize()."""
         if self.count == 0:
             self.q_min, self.q_max = s.q_min, s.q_max

@@ -71,7 +71,8 @@ def model(spec: str | None, weights: str | None = None) -> None:
         if module.endswith(".py"):
             input_file("--model", module, "a Python file that defines the factory", ModelError)
         elif not all(part.isidentifier() for part in module.split(".")):
-            raise ModelError(f"--model {spec}: '{module}' is neither a module name nor an existing file; expected {expected}")
+            raise ModelError(f"--model {spec}: '{module}' is neither a module name nor an existing file; "
+                             f"expected {expected}")
         elif not _findable(module.split(".")[0]):
             raise ModelError(f"--model {spec}: no module named '{module.split('.')[0]}' on the Python path "
                              f"or in {Path.cwd()}; expected {expected}")

@@ -124,6 +124,7 @@ def add_parser(sub) -> None:
     p.add_argument("--config", help="qverify.toml or pyproject.toml (default: the nearest one with [tool.qverify] "
                                     "from the current directory upwards)")
     p.add_argument("--junit", help="write JUnit XML: one test case per op and check")
-    p.add_argument("--no-cache", action="store_true", help="compute everything afresh; neither read nor write the cache")
+    p.add_argument("--no-cache", action="store_true",
+                   help="compute everything afresh; neither read nor write the cache")
     p.add_argument("-v", "--verbose", action="store_true", help="list every check with its measurement")
     p.set_defaults(func=run)

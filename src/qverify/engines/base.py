@@ -64,7 +64,8 @@ class Engine(ABC):
         if x.dtype != np.int16:
             raise DataError(f"{self.name} engine: {what} has dtype {x.dtype}; expected int16 (quantized)")
         if x.ndim != 4 or tuple(x.shape[1:]) != shape:
-            raise DataError(f"{self.name} engine: {what} has shape {x.shape}; expected (N, {', '.join(map(str, shape))})")
+            raise DataError(f"{self.name} engine: {what} has shape {x.shape}; "
+                            f"expected (N, {', '.join(map(str, shape))})")
         if len(x) == 0:
             raise DataError(f"{self.name} engine: {what} is empty (0 samples)")
         return np.ascontiguousarray(x)

@@ -37,9 +37,11 @@ class FloatEngine(Engine):
     def __init__(self, plan: QuantPlan, graph: Graph, batch: int = 256):
         super().__init__(plan)
         if len(graph.ops) != len(plan.ops):
-            raise PlanError(f"the model has {len(graph.ops)} ops and the plan {len(plan.ops)}: not the model of this plan")
-        for g, p in zip(graph.ops, plan.ops):
-            if (g.name, g.kind, tuple(g.in_shape), tuple(g.out_shape)) != (p.name, p.kind, tuple(p.in_shape), tuple(p.out_shape)):
+            raise PlanError(f"the model has {len(graph.ops)} ops and the plan {len(plan.ops)}: "
+                            "not the model of this plan")
+        for g, p in zip(graph.ops, plan.ops, strict=True):
+            model_op = (g.name, g.kind, tuple(g.in_shape), tuple(g.out_shape))
+            if model_op != (p.name, p.kind, tuple(p.in_shape), tuple(p.out_shape)):
                 raise PlanError(f"model op '{g.name}' ({g.kind}, {g.in_shape} -> {g.out_shape}) does not match plan op "
                                 f"'{p.name}' ({p.kind}, {p.in_shape} -> {p.out_shape}): not the model of this plan")
         self.graph = graph
@@ -52,7 +54,7 @@ class FloatEngine(Engine):
         """Float per-op outputs (N, H, W, C) float32 for prepared float input x (N, H, W, C)."""
         outs: dict[str, list[np.ndarray]] = {op.name: [] for op in self.plan.ops}
         for _, batch_outs in run_chain(self.graph.ops, np.asarray(x, dtype=np.float32), self.batch):
-            for op, y in zip(self.plan.ops, batch_outs):
+            for op, y in zip(self.plan.ops, batch_outs, strict=True):
                 outs[op.name].append(y)
         return {name: (parts[0] if len(parts) == 1 else np.concatenate(parts)) for name, parts in outs.items()}
 

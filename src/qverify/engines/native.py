@@ -139,7 +139,7 @@ class NativeEngine(Engine):
                    for i, op in enumerate(self.plan.ops)]
         self._call(0, len(self.plan.ops), x, outputs)
         result = RunResult(self.name)
-        for op, out in zip(self.plan.ops, outputs):
+        for op, out in zip(self.plan.ops, outputs, strict=True):
             if out is not None:
                 result.add(op.name, OpResult(out))
         return result

@@ -13,9 +13,9 @@ from __future__ import annotations
 import numpy as np
 
 from qverify.engines.base import Engine, OpResult
+from qverify.errors import PlanError
 from qverify.layout import conv_from_cmsis, dense_from_cmsis
 from qverify.plan import ROUNDINGS, OpPlan, QuantPlan
-from qverify.errors import PlanError
 
 EXACT_LIMIT = 2**53
 

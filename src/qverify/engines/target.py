@@ -13,8 +13,8 @@ in one emulator launch too: every op is fed the reference's input for it.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -97,7 +97,8 @@ class TargetEngine(Engine):
     def _timeout(self, first: int, last: int, n_samples: int) -> float:
         if self.timeout is not None:
             return float(self.timeout)
-        return TIMEOUT_BASE_S + math.ceil(n_samples * estimate_instructions(self.plan, first, last) / TIMEOUT_INSNS_PER_S)
+        insns = n_samples * estimate_instructions(self.plan, first, last)
+        return TIMEOUT_BASE_S + math.ceil(insns / TIMEOUT_INSNS_PER_S)
 
     def _launch(self, first: int, last: int, mode: int, blocks: list[np.ndarray], n_samples: int) -> qemu.RunOutput:
         out = qemu.run(self.toolchain, self.image, [o.name for o in self.plan.ops], first, last, mode, blocks,

@@ -112,7 +112,7 @@ def _plot_sqnr(r: EvalResult, d: Path) -> str:
         shown = [top if math.isinf(v) and v > 0 else (0 if math.isinf(v) else v) for v in vals]
         ax.bar(x + (i - (len(engines) - 1) / 2) * width, shown, width, label=f"{e} vs float",
                color=OK_COLOR if e == "shift" else NATIVE_COLOR)
-        for xi, v in zip(x, vals):
+        for xi, v in zip(x, vals, strict=True):
             if math.isinf(v) and v > 0:
                 ax.text(xi + (i - (len(engines) - 1) / 2) * width, top, "∞", ha="center", va="bottom")
     ax.set_xticks(x, names, rotation=60, ha="right", fontsize=8)
@@ -131,7 +131,7 @@ def _plot_errors(r: EvalResult, d: Path) -> str:
     fig = _figure(3.1 * cols, 2.3 * rows + 0.6)
     axes = fig.subplots(rows, cols, squeeze=False)
     bins = np.arange(-ERR_BINS - 1, ERR_BINS + 2)
-    for ax, o in zip(axes.flat, shown):
+    for ax, o in zip(axes.flat, shown, strict=False):
         s = o.quant[ref]
         counts = s.err_hist
         colors = [BAD_COLOR if abs(b) > ERR_BINS else OK_COLOR for b in bins]
@@ -152,7 +152,7 @@ def _plot_ranges(r: EvalResult, d: Path) -> str:
     x = np.arange(len(names))
     fig = _figure(max(7.0, 0.32 * len(names) + 2), 4.4)
     ax = fig.add_subplot()
-    for xi, o in zip(x, r.ops):
+    for xi, o in zip(x, r.ops, strict=True):
         s = o.quant[ref]
         lo, hi = s.f_min / s.limit, s.f_max / s.limit
         bad = hi > 1 or lo < -1
@@ -224,7 +224,7 @@ def _plot_pair(r: EvalResult, d: Path) -> str:
     rows = math.ceil(len(bad) / cols)
     fig = _figure(3.6 * cols, 2.6 * rows + 0.5)
     axes = fig.subplots(rows, cols, squeeze=False)
-    for ax, o in zip(axes.flat, bad):
+    for ax, o in zip(axes.flat, bad, strict=False):
         ks = sorted(o.pair.histogram)
         ax.bar([str(k) for k in ks], [o.pair.histogram[k] for k in ks], color=BAD_COLOR)
         ax.set_title(f"{o.name}: {o.pair.mismatches} of {o.pair.total} differ", fontsize=8)
@@ -278,7 +278,7 @@ img{{max-width:100%;border:1px solid #e2e8f0;margin:0.5em 0}}pre{{background:#f7
 <p>plan <code>{e(r.plan_hash[:16])}</code>, rounding {e(r.rounding)}, data {e(r.data_name)}, {r.samples} samples.
 {e(f"{r.bit_exact_samples} of {r.samples} samples bit-exact between shift and native.") if r.bit_exact_samples is not None else ""}</p>
 <ul>{"".join(f"<li><b>{e(k)}</b>: {e(v)}</li>" for k, v in r.engine_info.items())}</ul>
-<h2>Model</h2><table><tr><th class=l>engine</th><th>accuracy</th><th>decision flips vs float</th><th>samples/s</th></tr>"""]
+<h2>Model</h2><table><tr><th class=l>engine</th><th>accuracy</th><th>decision flips vs float</th><th>samples/s</th></tr>"""]  # noqa: E501 (the page's text)
     for name in r.engines:
         acc = r.accuracy(name)
         flips = "–" if name == "float" or "float" not in r.decisions else str(r.decisions[name].flips)
@@ -292,7 +292,10 @@ img{{max-width:100%;border:1px solid #e2e8f0;margin:0.5em 0}}pre{{background:#f7
         if key in images:
             parts.append(f"<h2>{title}</h2><img src=\"{images[key]}\" alt=\"{e(title)}\">")
     # per-op table
-    ref = "shift" if r.ops and "shift" in r.ops[0].quant else (next(iter(r.ops[0].quant)) if r.ops and r.ops[0].quant else None)
+    if r.ops and "shift" in r.ops[0].quant:
+        ref = "shift"
+    else:
+        ref = next(iter(r.ops[0].quant)) if r.ops and r.ops[0].quant else None
     parts.append("<h2>Per op</h2><table><tr><th class=l>op</th><th class=l>kind</th><th>format</th>"
                  "<th>SQNR dB</th><th>RMSE LSB</th><th>cosine</th><th>float range</th><th>int range</th>"
                  "<th>headroom bits</th><th>exact %</th><th>max |d|</th><th>saturations</th><th>overflows</th></tr>")

@@ -27,7 +27,7 @@ def format_footprint(fp: Footprint, title: str = "footprint", functions: list[st
     lines = [f"{title} (q15: {fp.value_bytes} bytes per value)",
              f"  {'op':<14} {'kind':<8} {'MACs':>11} {'weights B':>10} {'bias B':>7} {'in B':>9} {'out B':>9} "
              f"{'kernel buf B':>12}{'  function' if functions else ''}"]
-    for r, f in zip(fp.ops, fn):
+    for r, f in zip(fp.ops, fn, strict=False):
         lines.append((f"  {r.name:<14} {r.kind:<8} {r.macs:>11,} {r.weight_bytes:>10,} {r.bias_bytes:>7,} "
                       f"{r.input_bytes:>9,} {r.output_bytes:>9,} {r.kernel_buffer_bytes:>12,}  {f}").rstrip())
     lines += [
@@ -109,7 +109,8 @@ def _tail(r: EvalResult, lines: list[str]) -> str:
     if r.bit_exact is True and not failed:
         lines.append(f"PASS: shift and native bit-exact on all {r.samples} samples, every op")
     elif not failed:
-        lines.append(f"PASS: {len(r.checks)} checks passed (shift and native were not both run: bit-exactness not checked)")
+        lines.append(f"PASS: {len(r.checks)} checks passed "
+                     "(shift and native were not both run: bit-exactness not checked)")
     else:
         first = failed[0]
         lines.append(f"FAIL: {len(failed)} of {len(r.checks)} checks failed; first: {first.classname} "

@@ -127,7 +127,8 @@ class _Context:
 
     def hang(self, stream: P.Stream) -> TargetRunError:
         running = stream.running
-        base = f"the target firmware ({self.image.cpu.name} on QEMU {self.image.cpu.machine}) did not finish within {self.timeout:g} s"
+        base = (f"the target firmware ({self.image.cpu.name} on QEMU {self.image.cpu.machine}) "
+                f"did not finish within {self.timeout:g} s")
         if running is not None:
             op, sample = running
             return self._error(f"{base}: {self._where(op, sample)} was running (hang or crash into lockup); "
@@ -158,7 +159,7 @@ class _Context:
     def fault(self, stream: P.Stream, rec: P.Record) -> TargetRunError:
         import struct
 
-        words = dict(zip(P.FAULT_WORDS, struct.unpack(f"<{len(rec.payload) // 4}I", rec.payload)))
+        words = dict(zip(P.FAULT_WORDS, struct.unpack(f"<{len(rec.payload) // 4}I", rec.payload), strict=False))
         exc = P.EXCEPTIONS.get(rec.a, f"exception {rec.a}")
         pc = rec.b
         detail = [f"CFSR=0x{words.get('CFSR', 0):08x}", f"HFSR=0x{words.get('HFSR', 0):08x}"]
@@ -169,7 +170,8 @@ class _Context:
             detail.append(f"MMFAR=0x{words.get('MMFAR', 0):08x}")
         flags = words.get("flags", 0)
         overflow = bool(flags & 2) or bool(cfsr & 0x1010)  # PSP below the stack, or stacking error
-        where = self._where(rec.op, rec.sample) if rec.op >= 0 else f"before the first op (last finished: {self._last(stream)})"
+        where = (self._where(rec.op, rec.sample) if rec.op >= 0
+                 else f"before the first op (last finished: {self._last(stream)})")
         at = f" at pc 0x{pc:08x}{self._symbol(pc)}" if pc != 0xFFFFFFFF else " (no readable exception frame)"
         what = "a stack overflow" if overflow else exc
         return self._error(f"the target firmware crashed with {what}{' (' + exc + ')' if overflow else ''} in {where}"
@@ -216,5 +218,6 @@ class _Context:
             if len(outputs.get(i, [])) != self.n_samples:
                 raise self._error(f"the target firmware wrote {len(outputs.get(i, []))} outputs for op "
                                   f"'{self.name(i)}', expected {self.n_samples}", "exit", i, None)
-        return RunOutput(outputs, ticks, insns, kernels, kernels_rec.a if kernels_rec else 0, hello.payload.decode(errors="replace") if hello else "",
+        return RunOutput(outputs, ticks, insns, kernels, kernels_rec.a if kernels_rec else 0,
+                         hello.payload.decode(errors="replace") if hello else "",
                          (cal_ticks, cal_insns, overhead), wall, self.cmd)

@@ -90,7 +90,8 @@ def op_lines(plan: QuantPlan, fp: Footprint, instructions: dict[str, float], ker
              cpu: str) -> list[str]:
     real = real_op_bytes(plan, fp)
     lines = [f"per op on {cpu}: weight/bias bytes in the image; {INSN_LABEL}, mean per sample",
-             f"{'op':<22} {'kind':<8} {'weights':>9} {'bias':>6} {'MACs':>11} {'instructions':>13} {'instr/MAC':>9}  kernel"]
+             f"{'op':<22} {'kind':<8} {'weights':>9} {'bias':>6} {'MACs':>11} {'instructions':>13} "
+             f"{'instr/MAC':>9}  kernel"]
     total = 0.0
     for i, op in enumerate(plan.ops):
         w, b = real.get(op.name, (0, 0))

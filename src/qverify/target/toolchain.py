@@ -94,9 +94,11 @@ def _probe(gcc: str) -> tuple[str, bool]:
     """(version line, newlib present) of an arm-none-eabi-gcc."""
     try:
         version = subprocess.run([gcc, "--version"], capture_output=True, text=True, timeout=30).stdout.splitlines()[0]
-        spec = subprocess.run([gcc, "-print-file-name=nano.specs"], capture_output=True, text=True, timeout=30).stdout.strip()
+        spec = subprocess.run([gcc, "-print-file-name=nano.specs"], capture_output=True, text=True,
+                              timeout=30).stdout.strip()
     except (OSError, subprocess.SubprocessError, IndexError) as exc:
-        raise ToolchainError(f"{gcc} does not run ({exc}); reinstall with: {INSTALL_COMMAND}", "arm-none-eabi-gcc") from exc
+        raise ToolchainError(f"{gcc} does not run ({exc}); reinstall with: {INSTALL_COMMAND}",
+                             "arm-none-eabi-gcc") from exc
     return version, Path(spec).is_absolute() and Path(spec).is_file()
 
 
