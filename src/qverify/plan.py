@@ -190,7 +190,7 @@ class QuantPlan:
         atomic_write(directory / "plan.npz", buf.getvalue())
 
     @classmethod
-    def load(cls, directory: str | Path) -> "QuantPlan":
+    def load(cls, directory: str | Path) -> QuantPlan:
         """Read a plan written by save(); checks its hash.
 
         Raises:
@@ -200,7 +200,8 @@ class QuantPlan:
         jpath, npath = directory / "plan.json", directory / "plan.npz"
         for p in (jpath, npath):
             if not p.is_file():
-                raise PlanError(f"plan file {p} does not exist (run `python -m qverify quantize --out {directory}` first)")
+                raise PlanError(f"plan file {p} does not exist "
+                                f"(run `python -m qverify quantize --out {directory}` first)")
         try:
             meta = json.loads(jpath.read_text())
             with np.load(npath, allow_pickle=False) as z:
@@ -227,7 +228,8 @@ class QuantPlan:
             raise PlanError(f"plan in {directory} is malformed: {exc}") from exc
         content = plan._hash(functions=not legacy, source_paths=legacy_source)
         if content != stored:
-            raise PlanError(f"plan in {directory} does not match its hash (edited or corrupted): stored {stored[:12]}, content {content[:12]}")
+            raise PlanError(f"plan in {directory} does not match its hash (edited or corrupted): "
+                            f"stored {stored[:12]}, content {content[:12]}")
         return plan
 
 

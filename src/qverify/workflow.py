@@ -95,7 +95,8 @@ def graph_for(plan: QuantPlan) -> Graph:
     model = None if src.get("model") == "demo" else src.get("model")
     graph = build_graph(load_model(model, src.get("weights")))
     if model_fingerprint(graph) != src.get("model_fingerprint"):
-        raise PlanError(f"the model at {src.get('model')} is not the model this plan was made from (fingerprint differs); re-run quantize")
+        raise PlanError(f"the model at {src.get('model')} is not the model this plan was made from "
+                        "(fingerprint differs); re-run quantize")
     return graph
 
 
