@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fake_cmsis import fake_cmsis_tree
 
+from fake_cmsis import fake_cmsis_tree
 from qverify import build, native_lib
 from qverify.errors import NativeBuildError
 

@@ -1,7 +1,7 @@
 """The compiled native modules (all six variants) against a numpy int64 reference.
 
 Every kernel is called directly through cffi and qv_run runs a small network;
-the reference below implements shared/DESIGN.md's numeric contract
+the reference below implements docs/design.md's numeric contract
 independently: exact int64 sums, wrap to int32, floor shift, saturation.
 """
 
@@ -13,8 +13,8 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from fake_cmsis import fake_cmsis_tree
 
+from fake_cmsis import fake_cmsis_tree
 from qverify import build, kernels, native_lib
 from qverify.errors import NativeBuildError
 
@@ -384,7 +384,7 @@ class Net:
     def ops(self):
         ffi, lib = self.nl.ffi, self.nl.lib
         ops = ffi.new("qv_op_t[]", len(self.specs))
-        for i, (op, (kind, ishape, oshape, kw)) in enumerate(zip(ops, self.specs)):
+        for i, (op, (kind, ishape, oshape, kw)) in enumerate(zip(ops, self.specs, strict=True)):
             call = kernels.call(self.plan_op(i))
             op.kind = getattr(lib, f"QV_OP_{kind}")
             op.kernel, op.flags = getattr(lib, call.function.enum), call.flags

@@ -348,7 +348,8 @@ def make_builder(
     ffi.cdef(_cdef(spec["missing"]))
     ffi.set_source(
         module_name,
-        '#include "arm_nnfunctions.h"\n#include "qv_nnfunctions.h"\n#include "qv_runner.h"\n#include "qv_host_conv.h"\n',
+        '#include "arm_nnfunctions.h"\n#include "qv_nnfunctions.h"\n'
+        '#include "qv_runner.h"\n#include "qv_host_conv.h"\n',
         sources=wrappers,
         include_dirs=include_dirs,
         define_macros=spec["macros"],

@@ -48,7 +48,7 @@ KERNELS = build.KERNELS
 ROUNDINGS = build.ROUNDINGS
 
 _lock = threading.RLock()
-_loaded: dict[tuple, "NativeLib"] = {}
+_loaded: dict[tuple, NativeLib] = {}
 
 
 def _fail(message: str, cause: BaseException | None = None) -> Exception:

@@ -2,7 +2,7 @@
  * qverify host fast path: the q15 convolution on the host's SIMD units.
  *
  * Host-only (never built for a Cortex-M).  It computes exactly what the
- * kernels in cmsis/ compute, the numeric contract of DESIGN.md:
+ * kernels in cmsis/ compute, the numeric contract of docs/design.md:
  *   acc = (bias << bias_shift) + NN_ROUND(out_shift) + sum(w * x)  (int32, wrapping)
  *   out = saturate_q15(acc >> out_shift)                            (arithmetic shift)
  * but with the output channels across the vector lanes: 16 channels of up

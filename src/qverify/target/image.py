@@ -28,10 +28,10 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from qverify import build, native_lib
 from qverify.plan import QuantPlan
@@ -312,7 +312,8 @@ class ImageBuilder:
             [*common, "-c", str(stage / "network.c"), "-o", str(stage / "network.o")],
             [*common, *hooks, "-c", str(self.fw / FIRMWARE_MAIN), "-o", str(stage / "qv_target_main.o")],
         ], stage)
-        objects = sorted(str(p) for p in lib_dir.glob("*.o")) + [str(stage / "network.o"), str(stage / "qv_target_main.o")]
+        objects = sorted(str(p) for p in lib_dir.glob("*.o"))
+        objects += [str(stage / "network.o"), str(stage / "qv_target_main.o")]
         cmd = [self.toolchain.gcc, *self._arch_flags(), "-nostartfiles", "--specs=nano.specs",
                "-T", str(self.fw / LINKER_SCRIPT), "-Wl,--gc-sections", f"-Wl,-Map={stage / 'image.map'}",
                *objects, "-o", str(stage / "image.elf")]

@@ -267,7 +267,7 @@ QV_INLINE void qv_write_q15x2_ia(int16_t **p, uint32_t v)
 }
 
 /* ------------------------------------------------------------------------ */
-/* q15 kernel helpers (contract of shared/DESIGN.md).                        */
+/* q15 kernel helpers (the numeric contract of docs/design.md).              */
 /* ------------------------------------------------------------------------ */
 
 /* Rounding constant of the qv_ kernels: same as NN_ROUND, UB-free for 31. */
