@@ -133,3 +133,20 @@ def test_native_rejects_bad_shapes(small):
         engine.run(x[:2, :, :11])
     with pytest.raises(DataError, match="dtype float32"):
         engine.run(x[:2].astype(np.float32))
+
+
+def test_layer_detail_is_bounded_when_a_whole_layer_is_off():
+    """Thousands of distinct LSB differences (a layer wholly wrong) fold into power-of-two ranges: the --layer
+    detail stays within a screen and its counts still add up; a few differences are listed one by one."""
+    from qverify.compare import _histogram_rows
+
+    rng = np.random.default_rng(0)
+    diffs = rng.integers(-20000, 20000, 13644)
+    histogram: dict[int, int] = {}
+    for d in diffs.tolist():
+        histogram[d] = histogram.get(d, 0) + 1
+    rows = _histogram_rows(histogram)
+    assert len(histogram) > 5000 and len(rows) <= 33
+    assert sum(n for _, n in rows) == len(diffs)
+    assert ("+8192..+16383", int(((diffs >= 8192) & (diffs <= 16383)).sum())) in rows
+    assert _histogram_rows({1: 5, -2: 3}) == [("-2", 3), ("+1", 5)]

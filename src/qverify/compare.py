@@ -134,12 +134,38 @@ def format_detail(op: OpComparison) -> str:
     if op.first:
         lines.append("  first mismatches (sample, h, w, c, expected, got):")
         lines += [f"    ({m.sample}, {m.h}, {m.w}, {m.c}, {m.expected}, {m.got})" for m in op.first]
-        lines.append("  LSB difference histogram (got - expected: count):")
-        width = max(op.histogram.values())
-        for d, n in op.histogram.items():
+        rows = _histogram_rows(op.histogram)
+        lines.append("  LSB difference histogram (got - expected: count)"
+                     + (", in power-of-two ranges:" if len(rows) < len(op.histogram) else ":"))
+        width = max(n for _, n in rows)
+        for label, n in rows:
             bar = "#" * max(1, round(40 * n / width))
-            lines.append(f"    {d:>+7}: {n:>8} {bar}")
+            lines.append(f"    {label:>15}: {n:>8} {bar}")
     return "\n".join(lines)
+
+
+EXACT_HISTOGRAM_ROWS = 16  # more distinct differences than this are shown in power-of-two ranges
+
+
+def _histogram_rows(histogram: dict[int, int]) -> list[tuple[str, int]]:
+    """(label, count) rows: one per difference, or at most 34 ranges +-[2^k, 2^(k+1)) when there are many
+    (a whole layer off gives thousands of distinct differences, a screen is enough)."""
+    if len(histogram) <= EXACT_HISTOGRAM_ROWS:
+        return [(f"{d:+d}", n) for d, n in sorted(histogram.items())]
+    buckets: dict[tuple[int, int], int] = {}
+    for d, n in histogram.items():
+        key = (0, 0) if d == 0 else ((1 if d > 0 else -1), abs(d).bit_length() - 1)
+        buckets[key] = buckets.get(key, 0) + n
+    rows = []
+    for (sign, k), n in sorted(buckets.items(), key=lambda kv: kv[0][0] * (kv[0][1] + 1)):
+        lo, hi = 1 << k, (1 << (k + 1)) - 1
+        if sign == 0 or lo == hi:
+            label = f"{sign * lo:+d}" if sign else "0"
+        else:
+            ends = sorted((sign * lo, sign * hi))
+            label = f"{ends[0]:+d}..{ends[1]:+d}"
+        rows.append((label, n))
+    return rows
 
 
 def _samples(samples: list[int]) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qverify import __version__, kernels
+from qverify import __version__, kernels, plancheck
 from qverify.calibrate import Ranges
 from qverify.errors import PlanError
 from qverify.graph import WEIGHTED, Graph, Op
@@ -141,6 +141,7 @@ class QuantPlan:
         return [f"{op.name}: {w}" for op in self.ops for w in op.warnings]
 
     def __post_init__(self):
+        plancheck.validate(self)  # consistent geometry, counts and shifts, wherever the plan comes from
         kernels.assign(self)  # every op names the function the firmware calls (the chosen one if not given)
 
     # ---- serialisation -------------------------------------------------

@@ -1,0 +1,89 @@
+"""A plan is validated wherever it comes from: a plan.json edited into inconsistency (its hash recomputed, as
+a script or a later version might write it) is one clear line and exit 2 before any engine runs."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+
+from qverify.cli import main
+from qverify.errors import PlanError
+from qverify.plan import QuantPlan
+from strategies import op_plan, plan_of, random_q15
+
+
+def small_plan():
+    rng = np.random.default_rng(0)
+    conv = op_plan("conv", (8, 6, 2), cout=4, kernel=(3, 3), pad=(1, 1), out_rshift=12, bias_lshift=1,
+                   weights=random_q15(rng, (3, 3, 2, 4), 4096), bias=random_q15(rng, (4,), 4096), name="c1")
+    relu = op_plan("relu", conv.out_shape, name="r1")
+    pool = op_plan("maxpool", relu.out_shape, kernel=(2, 2), stride=(2, 2), name="p1")
+    flat = op_plan("flatten", pool.out_shape, name="flat")
+    dense = op_plan("dense", flat.out_shape, cout=3, out_rshift=11,
+                    weights=random_q15(rng, (flat.out_shape[2], 3), 4096), bias=random_q15(rng, (3,), 4096), name="fc")
+    return plan_of([conv, relu, pool, flat, dense])
+
+
+def _set(field, value, op="c1"):
+    def mutate(plan):
+        setattr(plan.op(op), field, value)
+    return mutate
+
+
+def _plan_field(field, value):
+    def mutate(plan):
+        setattr(plan, field, value)
+    return mutate
+
+
+MUTATIONS = {
+    "conv kernel 19 x 3": (_set("kernel", (19, 3)), "op 'c1' (conv): kernel (19, 3) is larger than the padded input"),
+    "conv out channels 5": (_set("out_shape", (8, 6, 5)),
+                            "op 'c1' (conv): weights hold 72 values; the geometry needs 90"),
+    "input with 3 channels": (_set("in_shape", (8, 6, 3)),
+                              "plan: input_shape (8, 6, 2); the first op 'c1' takes (8, 6, 3)"),
+    "stride 0": (_set("stride", (0, 1)), "op 'c1' (conv): stride (0, 1); expected two integers >= 1"),
+    "pool kernel 0": (_set("kernel", (0, 2), "p1"), "op 'p1' (maxpool): kernel (0, 2); expected two integers >= 1"),
+    "conv relabelled dense": (_set("kind", "dense"), "op 'c1' (dense): out_shape (8, 6, 4)"),
+    "negative bias shift": (_set("bias_lshift", -2), "op 'c1' (conv): bias_lshift -2; expected an integer in [0, 31]"),
+    "out shift 32": (_set("out_rshift", 32, "fc"), "op 'fc' (dense): out_rshift 32; expected an integer in [0, 31]"),
+    "unknown kind": (_set("kind", "softmax", "r1"), "op 'r1' (softmax): unknown kind"),
+    "bits 8": (_plan_field("bits", 8), "plan: bits 8; qverify verifies q15 (16-bit) kernels only"),
+    "chain broken": (_set("in_shape", (1, 1, 47), "fc"), "op 'fc' (dense): in_shape (1, 1, 47) holds 47 values"),
+    "bias count": (lambda plan: setattr(plan.op("fc"), "bias", plan.op("fc").bias[:2]),
+                   "op 'fc' (dense): bias hold 2 values; the geometry needs 3"),
+}
+
+
+@pytest.mark.parametrize("name", list(MUTATIONS))
+def test_an_inconsistent_plan_is_one_line_and_exit_2(name, tmp_path, capsys):
+    """Each mutation (hash recomputed) gives exit 2 and one line naming the op and the field; nothing ran."""
+    mutate, message = MUTATIONS[name]
+    plan = small_plan()
+    broken = copy.deepcopy(plan)
+    mutate(broken)
+    broken.save(tmp_path)  # save() does not validate: a consistent hash over inconsistent content
+    for command in (["compare", "--plan", str(tmp_path), "--samples", "1"], ["report", "--plan", str(tmp_path)]):
+        assert main(command) == 2
+        out, err = capsys.readouterr()
+        assert err.count("\n") == 1 and message in err and "Traceback" not in err, err
+        assert "bit-exact" not in out
+    with pytest.raises(PlanError):
+        QuantPlan.load(tmp_path)
+
+
+def test_a_consistent_plan_loads_and_the_check_catches_a_broken_validator(tmp_path, monkeypatch):
+    """The unmutated plan round-trips; with the validator switched off, the mutations reach the engines (so the
+    test above really depends on it)."""
+    plan = small_plan()
+    plan.save(tmp_path / "ok")
+    assert QuantPlan.load(tmp_path / "ok").hash == plan.hash
+    import qverify.plancheck
+
+    monkeypatch.setattr(qverify.plancheck, "validate", lambda plan: None)
+    broken = copy.deepcopy(plan)
+    MUTATIONS["stride 0"][0](broken)
+    broken.save(tmp_path / "bad")
+    assert QuantPlan.load(tmp_path / "bad").op("c1").stride == (0, 1)  # no longer refused
