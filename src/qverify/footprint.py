@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from qverify.kernels import GUARD_WORDS
 from qverify.plan import QuantPlan
 
 
@@ -157,15 +158,10 @@ def runner_scratch_layout(plan: QuantPlan) -> tuple[int, int]:
     return _even(act), _even(buf)
 
 
-# QV_GUARD_WORDS (csrc/qv_runner.h): the runner keeps guard words in front of its first scratch region and
-# after each of its three, to catch a kernel writing past a buffer
-GUARD_WORDS = 16
-
-
 def runner_scratch_words(plan: QuantPlan) -> int:
     """int16 words of scratch one qv_run call needs for this plan (= qv_scratch_words)."""
     act, buf = runner_scratch_layout(plan)
-    return 2 * act + buf + 4 * GUARD_WORDS
+    return 2 * act + buf + 4 * GUARD_WORDS  # guard words around the three regions (qv_runner.h)
 
 
 def footprint(plan: QuantPlan) -> Footprint:

@@ -42,6 +42,13 @@ INT16_MAX = 0x7FFF
 INT8_MIN, INT8_MAX = -128, 127
 # runner flag (csrc/qv_runner.h): pass the plan's H as x (and W as y) to the function
 CALL_LENGTH_ON_X = 1
+# QV_GUARD_WORDS (csrc/qv_runner.h): the runner's guard words in front of its first scratch region and after
+# each of its three (footprint and network.c size the scratch with them; test_footprint holds them to the C)
+GUARD_WORDS = 16
+# what the kernels and the runner return (arm_status, and the runner's own QV_STATUS_*)
+STATUS_NAMES = {0: "ARM_MATH_SUCCESS", -1: "ARM_MATH_ARGUMENT_ERROR", -2: "ARM_MATH_LENGTH_ERROR",
+                -3: "ARM_MATH_SIZE_MISMATCH", -100: "QV_STATUS_OVERRUN",
+                -101: "QV_STATUS_NO_FUNCTION: not in this build"}
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from qverify.qformat import frac_bits, quantize
 ROUNDINGS = ("truncate", "round")
 _UMASK = os.umask(0o022)  # read once: os.umask can only be read by setting it
 os.umask(_UMASK)
-MAX_SHIFT = 31
+MAX_SHIFT = plancheck.MAX_SHIFT
 # Where the model, weights and data were read from: kept in plan.json for information, left out of the
 # hash (the model's fingerprint and the data's digest stand for them), so that the same content gives the
 # same QVERIFY_PLAN_HASH, and byte-identical headers, in every checkout.

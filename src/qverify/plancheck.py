@@ -9,9 +9,10 @@ PlanError naming the op and the field, with what was expected.
 from __future__ import annotations
 
 from qverify.errors import PlanError
+from qverify.kernels import PREFERENCE
 
-KINDS = ("conv", "dense", "relu", "maxpool", "avgpool", "gap", "flatten")
-MAX_SHIFT = 31
+KINDS = tuple(PREFERENCE)  # every kind some function computes
+MAX_SHIFT = 31  # C shifts past 31 are undefined and differ between host and core
 
 
 def _elems(shape) -> int:

@@ -119,10 +119,8 @@ class NativeEngine(Engine):
         if status == lib.QV_STATUS_NO_FUNCTION:
             raise KernelFault(f"{op.name}: {op.function} is not in this build (the CMSIS tree lacks its source)",
                               op.name)
-        names = {0: "ARM_MATH_SUCCESS", -1: "ARM_MATH_ARGUMENT_ERROR", -2: "ARM_MATH_LENGTH_ERROR",
-                 -3: "ARM_MATH_SIZE_MISMATCH"}
-        raise KernelFault(f"{op.name}: {op.function} returned {names.get(status, status)} (refused the call; "
-                          f"{self.native.info})", op.name)
+        name = kernels.STATUS_NAMES.get(status, status)
+        raise KernelFault(f"{op.name}: {op.function} returned {name} (refused the call; {self.native.info})", op.name)
 
     def _outputs(self, n: int, shape) -> np.ndarray:
         """An output array with the runner's guard words after it (a view of the first n samples)."""

@@ -35,6 +35,7 @@ from qverify.plan import QuantPlan
 SANITIZE_FLAGS = ("-fsanitize=address,undefined", "-fno-sanitize-recover=undefined", "-fno-omit-frame-pointer",
                   "-g", "-O1", "-fwrapv", "-std=c99")
 HOST_MAIN = build.CSRC / "qv_host_main.c"
+FOLDER = "@build@"  # the build folder in the compiler arguments (the cache key must not depend on where)
 _REPORT = re.compile(r"^(==\d+==ERROR: \w+Sanitizer: .*|.*runtime error: .*)$", re.MULTILINE)
 
 
@@ -65,28 +66,23 @@ class SanitizedEngine(Engine):
                f"rounding={self.rounding})"
 
     # ---- build --------------------------------------------------------------
-    def _sources(self, folder: Path) -> tuple[list[str], dict]:
+    def _sources(self) -> tuple[list[str], dict]:
+        """(compiler arguments with FOLDER standing for the build folder, {file name: text} written there)."""
         from qverify.target.codegen import network_c
 
         spec = build.build_spec(self.kernels, self.rounding, self.cmsis_root)
         texts = {"weights.h": weights_header(self.plan), "network.c": network_c(self.plan), **spec["staged"]}
-        args = [f"-I{folder}", *(f"-I{d}" for d in spec["include_dirs"])]
+        args = [f"-I{FOLDER}", *(f"-I{d}" for d in spec["include_dirs"])]  # the folder first: staged shims win
         args += [f"-D{k}" if v is None else f"-D{k}={v}" for k, v in spec["macros"]]
-        args += [str(p) for p in spec["sources"]] + [str(HOST_MAIN), str(folder / "network.c")]
+        args += [str(p) for p in spec["sources"]] + [str(HOST_MAIN), f"{FOLDER}/network.c"]
         return args, texts
 
     def _build(self) -> Path:
         cc = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
-        probe = Path(tempfile.mkdtemp(prefix="qverify-asan-"))
-        try:
-            args, texts = self._sources(probe)
-            key = hashlib.sha256("\n".join([native_lib.compiler_identity(), *SANITIZE_FLAGS,
-                                            *(a.replace(str(probe), "") for a in args),
-                                            *(f"{n}\0{t}" for n, t in sorted(texts.items())),
-                                            *(Path(a).read_text() for a in args if a.endswith(".c")
-                                              and not a.startswith(str(probe)))]).encode()).hexdigest()[:16]
-        finally:
-            shutil.rmtree(probe, ignore_errors=True)
+        args, texts = self._sources()
+        ours = [Path(a).read_text() for a in args if a.endswith(".c") and not a.startswith(FOLDER)]
+        key = hashlib.sha256("\n".join([native_lib.compiler_identity(), *SANITIZE_FLAGS, *args, *ours,
+                                        *(f"{n}\0{t}" for n, t in sorted(texts.items()))]).encode()).hexdigest()[:16]
         folder = native_lib.cache_dir().parent / "sanitized" / key
         exe = folder / "qv_host_main"
         if exe.exists():
@@ -94,11 +90,10 @@ class SanitizedEngine(Engine):
         folder.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=folder))
         try:
-            args, texts = self._sources(tmp)
             for name, text in texts.items():
                 (tmp / name).write_text(text)
-            r = subprocess.run([*shlex.split(cc), *SANITIZE_FLAGS, *args, "-o", str(tmp / exe.name)],
-                               capture_output=True, text=True)
+            r = subprocess.run([*shlex.split(cc), *SANITIZE_FLAGS, *(a.replace(FOLDER, str(tmp)) for a in args),
+                                "-o", str(tmp / exe.name)], capture_output=True, text=True)
             if r.returncode != 0:
                 raise NativeBuildError(f"building the sanitized kernels failed: "
                                        f"{native_lib.first_error_line(r.stdout + r.stderr)}")

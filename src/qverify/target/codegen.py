@@ -15,8 +15,6 @@ from qverify import kernels
 from qverify.export import macro_name, weights_header
 from qverify.plan import QuantPlan
 
-GUARD_WORDS = 16  # QV_GUARD_WORDS (csrc/qv_runner.h): around each scratch region
-
 
 def scratch_words(plan: QuantPlan) -> tuple[int, int]:
     """(activation words, runner scratch words) for running one op at a time.
@@ -38,7 +36,7 @@ def scratch_words(plan: QuantPlan) -> tuple[int, int]:
             buf = 0
         buf += buf & 1
         act = max(act, a)
-        scratch = max(scratch, 2 * a + buf + 4 * GUARD_WORDS)
+        scratch = max(scratch, 2 * a + buf + 4 * kernels.GUARD_WORDS)
     return act, scratch
 
 

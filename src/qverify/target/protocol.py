@@ -32,8 +32,6 @@ ERROR_TEXT = {
     ERR_SCRATCH: "the generated scratch is smaller than qv_scratch_words() asks for",
     ERR_OVERRUN: "a kernel wrote past a buffer",
 }
-ARM_STATUS = {0: "ARM_MATH_SUCCESS", -1: "ARM_MATH_ARGUMENT_ERROR", -2: "ARM_MATH_LENGTH_ERROR",
-              -3: "ARM_MATH_SIZE_MISMATCH", -101: "QV_STATUS_NO_FUNCTION: not in this build"}
 # QV_BUF_* of csrc/qv_runner.h
 BUFFERS = {0: "activation buffer 0", 1: "activation buffer 1", 2: "the kernel buffer (bufferA / vec_buffer)",
            3: "the op's output"}

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qverify import kernels
 from qverify.target import protocol as P
 from qverify.target.errors import TargetRunError
 from qverify.target.image import Image
@@ -182,7 +183,7 @@ class _Context:
         text = P.ERROR_TEXT.get(rec.a, f"error {rec.a}")
         if rec.a in (P.ERR_VALIDATE, P.ERR_KERNEL):
             status = P.signed32(rec.b)
-            text += f": arm_status {status} ({P.ARM_STATUS.get(status, 'unknown')})"
+            text += f": arm_status {status} ({kernels.STATUS_NAMES.get(status, 'unknown')})"
         elif rec.a == P.ERR_SCRATCH:
             text += f" ({rec.b} words)"
         elif rec.a == P.ERR_OVERRUN:
