@@ -75,7 +75,7 @@ def test_scratch_mirror_on_random_1d_models(seed):
     model = keras.Sequential([keras.Input((length, 1)), L.Conv1D(ch, k, name="c"), L.Flatten(name="f"),
                               L.Dense(units, name="d"), L.Dense(1, activation="sigmoid", name="o")])
     plan = plan_for(model, seed)
-    assert runner_scratch_words(plan) == NativeEngine(plan, kernels="plain").scratch_words
+    assert runner_scratch_words(plan.ops) == NativeEngine(plan, kernels="plain").scratch_words
 
 
 def test_report_command(image_plan, tmp_path, capsys):

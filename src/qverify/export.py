@@ -15,7 +15,8 @@ import numpy as np
 
 from qverify import __version__, kernels
 from qverify.errors import PlanError
-from qverify.plan import QuantPlan, atomic_write
+from qverify.fs import atomic_write
+from qverify.plan import QuantPlan
 
 PER_LINE = 16
 

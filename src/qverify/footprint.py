@@ -151,16 +151,17 @@ def _even(words: int) -> int:
     return (words + 1) & ~1
 
 
-def runner_scratch_layout(plan: QuantPlan) -> tuple[int, int]:
-    """(words per activation buffer, words of kernel buffer), as qv_runner.c lays out its scratch."""
-    act = max(max(_elems(op.in_shape), _elems(op.out_shape)) for op in plan.ops)
-    buf = max(_kernel_buffer_words(op) for op in plan.ops)
+def runner_scratch_layout(ops) -> tuple[int, int]:
+    """(words per activation buffer, words of kernel buffer) for running ops in one qv_run call,
+    as qv_scratch_layout() in qv_runner.c lays out its scratch."""
+    act = max(max(_elems(op.in_shape), _elems(op.out_shape)) for op in ops)
+    buf = max(_kernel_buffer_words(op) for op in ops)
     return _even(act), _even(buf)
 
 
-def runner_scratch_words(plan: QuantPlan) -> int:
-    """int16 words of scratch one qv_run call needs for this plan (= qv_scratch_words)."""
-    act, buf = runner_scratch_layout(plan)
+def runner_scratch_words(ops) -> int:
+    """int16 words of scratch one qv_run call over ops needs (= qv_scratch_words(ops, len(ops)))."""
+    act, buf = runner_scratch_layout(ops)
     return 2 * act + buf + 4 * GUARD_WORDS  # guard words around the three regions (qv_runner.h)
 
 
@@ -182,8 +183,9 @@ def footprint(plan: QuantPlan) -> Footprint:
             bias_bytes=vb * (int(op.bias.size) if op.bias is not None else 0),
             input_bytes=vb * _elems(op.in_shape), output_bytes=vb * _elems(op.out_shape),
             kernel_buffer_bytes=vb * _kernel_buffer_words(op)))
-    act, buf = runner_scratch_layout(plan)
-    return Footprint(tuple(rows), vb, vb * _elems(plan.input_shape), vb * act, vb * buf, runner_scratch_words(plan))
+    act, buf = runner_scratch_layout(plan.ops)
+    return Footprint(tuple(rows), vb, vb * _elems(plan.input_shape), vb * act, vb * buf,
+                     runner_scratch_words(plan.ops))
 
 
 __all__ = ["Footprint", "OpFootprint", "footprint", "runner_scratch_layout", "runner_scratch_words"]

@@ -369,7 +369,7 @@ def write_outputs(outcome: GateOutcome, out_dir: str | Path) -> list[Path]:
         QVerifyError: the outcome has a failed check (unverified headers are never written).
     """
     from qverify.errors import QVerifyError
-    from qverify.plan import atomic_write
+    from qverify.fs import atomic_write
     from qverify.workflow import write_plan_and_headers
 
     if not outcome.ok:

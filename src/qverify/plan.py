@@ -10,8 +10,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -20,13 +18,12 @@ import numpy as np
 from qverify import __version__, kernels, plancheck
 from qverify.calibrate import Ranges
 from qverify.errors import PlanError
+from qverify.fs import atomic_write
 from qverify.graph import WEIGHTED, Graph, Op
 from qverify.layout import conv_to_cmsis, dense_to_cmsis
 from qverify.qformat import frac_bits, quantize
 
 ROUNDINGS = ("truncate", "round")
-_UMASK = os.umask(0o022)  # read once: os.umask can only be read by setting it
-os.umask(_UMASK)
 MAX_SHIFT = plancheck.MAX_SHIFT
 # Where the model, weights and data were read from: kept in plan.json for information, left out of the
 # hash (the model's fingerprint and the data's digest stand for them), so that the same content gives the
@@ -232,21 +229,6 @@ class QuantPlan:
             raise PlanError(f"plan in {directory} does not match its hash (edited or corrupted): "
                             f"stored {stored[:12]}, content {content[:12]}")
         return plan
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write bytes to path through a temporary file and a rename."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the mode open() would
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def model_fingerprint(graph: Graph) -> str:

@@ -118,7 +118,7 @@ def write_plan_and_headers(plan: QuantPlan, x_int: np.ndarray, out_dir: str | Pa
         The paths written.
     """
     from qverify.export import sample_header, weights_header
-    from qverify.plan import atomic_write
+    from qverify.fs import atomic_write
 
     x0 = np.asarray(x_int)[:1]
     if outputs is None:

@@ -30,7 +30,7 @@ def run(args) -> int:
     from qverify import kernels
     from qverify.compare import format_detail, format_table, run_compare
     from qverify.engines import ENGINES, make_engine
-    from qverify.plan import atomic_write
+    from qverify.fs import atomic_write
 
     names = checks.choices("--engines", args.engines, ENGINES, count=2)
     if "native" in names:

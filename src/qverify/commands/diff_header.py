@@ -28,8 +28,9 @@ def run(args) -> int:
     json_path = checks.output_file("--json", args.json)
     import json
 
+    from qverify.fs import atomic_write
     from qverify.header import diff_weights, format_diff, read_header, read_weights
-    from qverify.plan import QuantPlan, atomic_write
+    from qverify.plan import QuantPlan
 
     header = read_header(args.header)
     header.check()  # a malformed macro fails now, not after the model has been quantized

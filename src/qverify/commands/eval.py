@@ -67,7 +67,7 @@ def run(args) -> int:
     # only now the imports: numpy, and TensorFlow once a model is loaded
     from qverify import evaluate as ev
     from qverify import kernels
-    from qverify.plan import atomic_write
+    from qverify.fs import atomic_write
     from qverify.reports.text import format_eval
 
     args.engines = checks.choices("--engines", args.engines, ev.ENGINE_NAMES)

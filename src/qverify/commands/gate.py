@@ -86,8 +86,8 @@ def run(args) -> int:
 
     cfg = load_config(locate_config(args.config))
     # only now qverify.gate (numpy); TensorFlow loads only when something is computed
+    from qverify.fs import atomic_write
     from qverify.gate import run_gate, write_outputs
-    from qverify.plan import atomic_write
 
     print(f"qverify gate: {cfg.source}")
     outcome = run_gate(cfg, use_cache=not args.no_cache,

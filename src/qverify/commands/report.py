@@ -10,7 +10,7 @@ def run(args) -> int:
     checks.plan_dir(args.plan)
     json_path = checks.output_file("--json", args.json)
     from qverify.footprint import footprint
-    from qverify.plan import atomic_write
+    from qverify.fs import atomic_write
     from qverify.reports.text import format_footprint
 
     plan = load_plan(args.plan, args.functions)

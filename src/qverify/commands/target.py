@@ -39,7 +39,7 @@ def run(args) -> int:
     from qverify.engines.native import NativeEngine
     from qverify.engines.shift import ShiftEngine
     from qverify.engines.target import TargetEngine
-    from qverify.plan import atomic_write
+    from qverify.fs import atomic_write
     from qverify.target import report
     from qverify.target.errors import TargetRunError
 

@@ -13,36 +13,18 @@ from pathlib import Path
 
 from qverify import kernels
 from qverify.export import macro_name, weights_header
+from qverify.footprint import runner_scratch_layout, runner_scratch_words
 from qverify.plan import QuantPlan
 
 
 def scratch_words(plan: QuantPlan) -> tuple[int, int]:
     """(activation words, runner scratch words) for running one op at a time.
 
-    The runner's scratch for one op is two activation buffers of that op's
-    largest tensor plus its kernel buffer and four guard zones (csrc/qv_runner.h);
-    the firmware checks this bound against qv_scratch_words() before it runs anything.
+    The firmware runs the ops one qv_run call each and checks this bound against
+    qv_scratch_words() before it runs anything.
     """
-    act = 0
-    scratch = 0
-    for op in plan.ops:
-        a = max(_elems(op.in_shape), _elems(op.out_shape))
-        a += a & 1
-        if op.kind == "conv":
-            buf = 2 * op.in_shape[2] * op.kernel[0] * op.kernel[1]
-        elif op.kind == "dense":
-            buf = _elems(op.in_shape)
-        else:
-            buf = 0
-        buf += buf & 1
-        act = max(act, a)
-        scratch = max(scratch, 2 * a + buf + 4 * kernels.GUARD_WORDS)
-    return act, scratch
-
-
-def _elems(shape) -> int:
-    h, w, c = shape
-    return h * w * c
+    layouts = [runner_scratch_layout([op]) for op in plan.ops]
+    return max(act for act, _ in layouts), max(runner_scratch_words([op]) for op in plan.ops)
 
 
 def _c_comment(text: str) -> str:
