@@ -14,8 +14,8 @@ import keras
 import numpy as np
 import pytest
 
+from qverify import checks, dataset, native_lib
 from qverify import evaluate as ev
-from qverify import native_lib
 from qverify.cli import main
 from qverify.engines.native import NativeEngine
 from qverify.errors import DataError
@@ -118,7 +118,7 @@ def test_eval_small_model_softmax_with_labels(small, capsys):
     assert status == 0, text
     assert "bit-exact samples (shift = native on every op): 300 of 300" in text
     plan = QuantPlan.load(small / "plan")
-    result = ev.evaluate(plan, graph_for(plan), ev.load_dataset(plan, small / "x.npy", small / "y.npy"), chunk=64)
+    result = ev.evaluate(plan, graph_for(plan), dataset.load_dataset(plan, small / "x.npy", small / "y.npy"), chunk=64)
     assert result.samples == 300 and result.bit_exact
     assert result.decisions["float"].correct == int(np.count_nonzero(result.predictions["float"] == y))
     # the float engine's decisions are the Keras model's own
@@ -131,7 +131,7 @@ def test_engine_subsets_and_streaming_match_one_chunk(small):
     """Statistics do not depend on the chunk size; any engine subset runs."""
     plan = QuantPlan.load(small / "plan")
     graph = graph_for(plan)
-    data = ev.load_dataset(plan, small / "x.npy", small / "y.npy", samples=100)
+    data = dataset.load_dataset(plan, small / "x.npy", small / "y.npy", samples=100)
     whole = ev.evaluate(plan, graph, data, chunk=100)
     parts = ev.evaluate(plan, graph, data, chunk=7)
     for a, b in zip(whole.ops, parts.ops, strict=True):
@@ -151,10 +151,10 @@ def test_native_mismatch_fails_with_first_mismatches(small, tmp_path):
     """A native build that rounds where the plan truncates: exit status 1, failing JUnit cases name the op."""
     plan = QuantPlan.load(small / "plan")
     graph = graph_for(plan)
-    data = ev.load_dataset(plan, small / "x.npy", samples=40)
+    data = dataset.load_dataset(plan, small / "x.npy", samples=40)
     built = ev.make_engines(plan, graph, list(ev.ENGINE_NAMES))
     built["native"] = NativeEngine(plan, kernels="plain", rounding="round")
-    result = ev.add_checks(ev.evaluate(plan, graph, data, built=built))
+    result = checks.add_checks(ev.evaluate(plan, graph, data, built=built))
     assert not result.ok and result.bit_exact is False and result.first_inexact_samples[0] == 0
     failed = [(c.classname, c.name) for c in result.checks if not c.passed]
     assert ("qverify.c1", "bit_exact[shift-native]") in failed and ("qverify.model", "bit_exact_samples") in failed
@@ -171,12 +171,12 @@ def test_thresholds_gate(small):
     """--min-sqnr and --max-accuracy-drop turn measurements into failures only when given."""
     plan = QuantPlan.load(small / "plan")
     graph = graph_for(plan)
-    data = ev.load_dataset(plan, small / "x.npy", small / "y.npy", samples=64)
+    data = dataset.load_dataset(plan, small / "x.npy", small / "y.npy", samples=64)
     r = ev.evaluate(plan, graph, data)
-    assert ev.add_checks(copy.copy(r)).ok
-    strict = ev.add_checks(copy.copy(r), min_sqnr=500.0)
+    assert checks.add_checks(copy.copy(r)).ok
+    strict = checks.add_checks(copy.copy(r), min_sqnr=500.0)
     assert not strict.ok and all(c.name.startswith("sqnr") for c in strict.checks if not c.passed)
-    assert ev.add_checks(copy.copy(r), max_accuracy_drop=100.0).ok
+    assert checks.add_checks(copy.copy(r), max_accuracy_drop=100.0).ok
 
 
 @pytest.mark.parametrize("case", ["labels_length", "labels_kind", "labels_fraction", "labels_range", "data_shape",
@@ -252,14 +252,14 @@ def test_nan_in_a_late_chunk_names_the_sample_and_writes_nothing(small, tmp_path
 
 def test_check_labels_forms():
     """(N,) ints, bools, whole floats and one-hot rows are accepted; a broken one-hot row is named."""
-    np.testing.assert_array_equal(ev.check_labels(np.array([0, 1, 1]), 3, 1), [0, 1, 1])
-    np.testing.assert_array_equal(ev.check_labels(np.array([True, False]), 2, 1), [1, 0])
-    np.testing.assert_array_equal(ev.check_labels(np.array([2.0, 0.0]), 2, 3), [2, 0])
-    np.testing.assert_array_equal(ev.check_labels(np.eye(3)[[2, 0]], 2, 3), [2, 0])
+    np.testing.assert_array_equal(dataset.check_labels(np.array([0, 1, 1]), 3, 1), [0, 1, 1])
+    np.testing.assert_array_equal(dataset.check_labels(np.array([True, False]), 2, 1), [1, 0])
+    np.testing.assert_array_equal(dataset.check_labels(np.array([2.0, 0.0]), 2, 3), [2, 0])
+    np.testing.assert_array_equal(dataset.check_labels(np.eye(3)[[2, 0]], 2, 3), [2, 0])
     with pytest.raises(DataError, match="row 1 of the"):
-        ev.check_labels(np.array([[0, 1, 0], [1, 1, 0]]), 2, 3)
+        dataset.check_labels(np.array([[0, 1, 0], [1, 1, 0]]), 2, 3)
     with pytest.raises(DataError, match="one-hot with 2 columns; the model has 3"):
-        ev.check_labels(np.eye(2), 2, 3)
+        dataset.check_labels(np.eye(2), 2, 3)
 
 
 def test_decisions_follow_design_rule_9():
@@ -287,7 +287,7 @@ def test_streaming_memory_does_not_grow_with_samples(tmp_path):
     per_sample = sum(op.size for op in plan.ops) * (4 + 2 + 2)  # float32 + shift int16 + native int16
 
     def peak(n: int) -> int:
-        data = ev.load_dataset(plan, tmp_path / "x.npy", samples=n)  # memory-mapped
+        data = dataset.load_dataset(plan, tmp_path / "x.npy", samples=n)  # memory-mapped
         built = ev.make_engines(plan, graph, list(ev.ENGINE_NAMES))
         tracemalloc.start()
         try:
@@ -333,12 +333,12 @@ def test_sample_ranges_keep_source_indices(small):
     """A data set that starts at sample k holds rows k.. and reports indices in the source's numbering."""
     plan = QuantPlan.load(small / "plan")
     x, y = np.load(small / "x.npy"), np.load(small / "y.npy")
-    data = ev.load_dataset(plan, small / "x.npy", small / "y.npy", samples=20, first=50)
+    data = dataset.load_dataset(plan, small / "x.npy", small / "y.npy", samples=20, first=50)
     assert data.first == 50 and np.array_equal(data.x, x[50:70]) and np.array_equal(data.labels, y[50:70])
     result = ev.evaluate(plan, graph_for(plan), data, chunk=8, dump_samples=5)
     assert result.dump["sample_index"].tolist() == [50, 51, 52, 53, 54]
     assert all(50 <= f["sample"] < 70 for d in result.decisions.values() for f in d.first_flips)
     with pytest.raises(DataError, match="samples 290:310 requested but .* has 300 samples"):
-        ev.load_dataset(plan, small / "x.npy", samples=20, first=290)
-    demo = ev.demo_dataset(3, first=4)
+        dataset.load_dataset(plan, small / "x.npy", samples=20, first=290)
+    demo = dataset.demo_dataset(3, first=4)
     assert demo.first == 4 and len(demo) == 3

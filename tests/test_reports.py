@@ -11,6 +11,7 @@ import keras
 import numpy as np
 import pytest
 
+from qverify import checks, dataset
 from qverify import evaluate as ev
 from qverify.engines.native import NativeEngine
 from qverify.errors import QVerifyError
@@ -35,11 +36,11 @@ def results(tmp_path_factory):
     np.save(d / "x.npy", (0.4 * rng.standard_normal((96, 48))).astype(np.float32))
     np.save(d / "y.npy", rng.integers(0, 2, 96).astype(np.int8))
     q = quantize(str(d / "m.keras"), data=str(d / "x.npy"))
-    data = ev.load_dataset(q.plan, d / "x.npy", d / "y.npy")
-    good = ev.add_checks(ev.evaluate(q.plan, q.graph, data, chunk=40))
+    data = dataset.load_dataset(q.plan, d / "x.npy", d / "y.npy")
+    good = checks.add_checks(ev.evaluate(q.plan, q.graph, data, chunk=40))
     built = ev.make_engines(q.plan, q.graph, list(ev.ENGINE_NAMES))
     built["native"] = NativeEngine(q.plan, kernels="plain", rounding="round")
-    bad = ev.add_checks(ev.evaluate(q.plan, q.graph, data, chunk=40, built=built))
+    bad = checks.add_checks(ev.evaluate(q.plan, q.graph, data, chunk=40, built=built))
     return good, bad
 
 
@@ -126,3 +127,57 @@ def test_scores_and_predictions_per_sample(results):
     np.testing.assert_array_equal(good.predictions["float"], (fs > 0.5).astype(np.int32))
     np.testing.assert_array_equal(good.predictions["shift"], good.predictions["native"])
     assert math.isclose(good.accuracy("float"), np.mean(good.predictions["float"] == good.labels))
+
+
+def _clipped(fig) -> list[str]:
+    """The artists of a drawn figure whose rendered extent is not inside the canvas: titles, axis labels, tick
+    labels, texts, legends (each as 'what: text (x0, y0, x1, y1) px')."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.legend import Legend
+    from matplotlib.text import Text
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()  # runs the layout engine, as savefig does
+    renderer = canvas.get_renderer()
+    width, height = fig.bbox.width, fig.bbox.height
+    boxes = []
+    for ax in fig.axes:
+        if not ax.get_visible():
+            continue
+        boxes.append(("axes", ax.get_title() or "(untitled)", ax.get_window_extent(renderer)))
+        for axis in (ax.xaxis, ax.yaxis):  # only the ticks drawn: those inside the view limits
+            for t in axis.get_ticklabels(which="both"):
+                if t.get_visible() and t.get_text() and _in_view(axis, t):
+                    boxes.append(("tick label", t.get_text(), t.get_window_extent(renderer)))
+    ticks = {id(t) for ax in fig.axes for axis in (ax.xaxis, ax.yaxis) for t in axis.get_ticklabels(which="both")}
+    for t in fig.findobj(Text):
+        if id(t) not in ticks and t.get_visible() and t.get_text() and all(a.get_visible() for a in _parents(t)):
+            boxes.append(("text", t.get_text(), t.get_window_extent(renderer)))
+    for lg in fig.findobj(Legend):
+        boxes.append(("legend", ", ".join(t.get_text() for t in lg.get_texts()), lg.get_window_extent(renderer)))
+    tol = 0.5  # px: antialiasing
+    return [f"{what}: {text!r} ({b.x0:.0f}, {b.y0:.0f}, {b.x1:.0f}, {b.y1:.0f}) px outside 0..{width:.0f} x "
+            f"0..{height:.0f}" for what, text, b in boxes
+            if b.x0 < -tol or b.y0 < -tol or b.x1 > width + tol or b.y1 > height + tol]
+
+
+def _in_view(axis, label) -> bool:
+    lo, hi = sorted(axis.get_view_interval())
+    x, y = label.get_position()
+    v = x if axis.axis_name == "x" else y
+    return lo - 1e-9 <= v <= hi + 1e-9
+
+
+def _parents(artist):
+    """The axes (if any) an artist belongs to: a text of a hidden subplot is not drawn."""
+    return [artist.axes] if artist.axes is not None else []
+
+
+def test_every_plot_lies_inside_its_canvas(results):
+    """Issue 17 item 5: no title, axis label, tick label, text or legend of any plot the report makes is cut off
+    (measured on the rendered figure, from each artist's own extent), for a passing and a failing result."""
+    for r in results:
+        figs = html_report.figures(r)
+        assert {"sqnr", "errors", "ranges", "scores", "pair", "footprint"} <= set(figs)
+        problems = {key: _clipped(fig) for key, fig in figs.items()}
+        assert not any(problems.values()), {k: v for k, v in problems.items() if v}

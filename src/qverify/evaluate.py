@@ -1,7 +1,8 @@
 """Dataset-scale verification: float, shift and native engines over a whole data set, streamed in chunks.
 
-    ds = load_dataset(plan, "x.npy", "y.npy")        # or demo_dataset(2000)
-    result = evaluate(plan, graph, ds)                 # graph = workflow.graph_for(plan)
+    ds = dataset.load_dataset(plan, "x.npy", "y.npy")   # or dataset.demo_dataset(2000)
+    result = evaluate(plan, graph, ds)                    # graph = workflow.graph_for(plan)
+    checks.add_checks(result)                             # the gate's checks (qverify.checks)
     result.ok, result.bit_exact_samples, result.ops[3].quant["shift"].sqnr_db
 
 Per chunk of samples every engine runs, the per-op statistics are updated
@@ -17,28 +18,28 @@ integer engines' class is `logit > 0` and the float model's `sigmoid > 0.5`
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from qverify.calibrate import prepare_input
+from qverify.dataset import DataSet, n_classes, prepare_chunk
 from qverify.engines.base import quantize_input
-from qverify.errors import DataError, QVerifyError
+from qverify.errors import QVerifyError
 from qverify.footprint import Footprint, footprint
 from qverify.metrics import PairStats, QuantStats
 from qverify.plan import QuantPlan
 from qverify.qformat import qm_n
 
+if TYPE_CHECKING:  # qverify.checks imports this module; EvalResult only names the type
+    from qverify.checks import Check
+
 ENGINE_NAMES = ("float", "shift", "native")
 QUANTIZED = ("shift", "native")
 DEFAULT_CHUNK = 128
 DEFAULT_DUMP = 16
-DEMO_SPLIT = "test"
-DEMO_SAMPLES = 2000  # the demo's held-out set (qverify.demo.metrics())
 # The fast build (the plain kernels, conv ops on the host's SIMD units: csrc/qv_host_conv.c) is the
 # fast path for data sets; bench/ measures it. A firmware's CMSIS tree runs its plain kernels instead.
 FASTEST_HOST_KERNELS = "fast"
@@ -48,137 +49,6 @@ FIRST_FLIPS = 20
 def fastest_kernels(cmsis_root: str | None) -> str:
     """The native kernel path eval uses when none is chosen."""
     return "plain" if cmsis_root else FASTEST_HOST_KERNELS
-
-
-# ---------------------------------------------------------------- data
-
-
-@dataclass
-class DataSet:
-    """Samples to evaluate: x is (N, ...) raw float data (an array or a read-only memmap of a .npy file),
-    labels (N,) class indices or None, name says where they came from, first is the index of x[0]
-    in that source (reports give sample indices in the source's numbering)."""
-
-    x: np.ndarray
-    labels: np.ndarray | None
-    name: str
-    first: int = 0
-
-    def __len__(self) -> int:
-        return len(self.x)
-
-
-def n_classes(plan: QuantPlan) -> int:
-    """Output units of the last op (1 = a binary decision)."""
-    h, w, c = plan.ops[-1].out_shape
-    return h * w * c
-
-
-def check_labels(labels: np.ndarray, n: int, classes: int, what: str = "labels") -> np.ndarray:
-    """Class indices (n,) int64 from labels given as (n,) integers or a one-hot (n, K) array.
-
-    Float labels are accepted when every value is a whole number (0.0/1.0 as saved by many tools).
-
-    Raises:
-        DataError: wrong length, rank, kind, values outside 0..K-1, or a one-hot row that is not one-hot.
-    """
-    y = np.asarray(labels)
-    k = max(classes, 2)
-    if y.dtype == object or not (np.issubdtype(y.dtype, np.number) or y.dtype == bool):
-        raise DataError(f"{what} have dtype {y.dtype}; expected integer class indices (N,) or one-hot (N, {k})")
-    if y.ndim == 0 or y.ndim > 2:
-        raise DataError(f"{what} have shape {y.shape}; expected class indices (N,) or one-hot (N, {k})")
-    if len(y) != n:
-        raise DataError(f"{what} have {len(y)} entries but the data has {n} samples")
-    if y.ndim == 2:
-        if y.shape[1] != k:
-            raise DataError(f"{what} are one-hot with {y.shape[1]} columns; the model has {k} classes")
-        if not (np.isin(y, (0, 1)).all() and (y.sum(axis=1) == 1).all()):
-            bad = int(np.argmax(~(np.isin(y, (0, 1)).all(axis=1) & (y.sum(axis=1) == 1))))
-            raise DataError(f"{what}: row {bad} of the (N, {k}) array is not one-hot")
-        return np.argmax(y, axis=1).astype(np.int64)
-    if np.issubdtype(y.dtype, np.floating):
-        whole = np.isfinite(y) & (y == np.round(y))
-        if not whole.all():
-            bad = int(np.argmin(whole))
-            raise DataError(f"{what}: entry {bad} is {y[bad]!r}, not a class index (labels must be whole numbers)")
-    y = y.astype(np.int64)
-    bad = (y < 0) | (y >= k)
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise DataError(f"{what}: entry {i} is {y[i]}, outside the model's classes 0..{k - 1}")
-    return y
-
-
-def _load_npy(path: str | Path, what: str) -> np.ndarray:
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{what} file {path} does not exist")
-    try:
-        arr = np.load(path, mmap_mode="r", allow_pickle=False)
-    except Exception as exc:  # numpy raises several types for a bad file
-        raise DataError(f"{what} file {path} is not a readable .npy array: {exc}") from exc
-    if not isinstance(arr, np.ndarray):
-        raise DataError(f"{what} file {path} holds several arrays (.npz); expected one .npy array")
-    return arr
-
-
-def load_dataset(plan: QuantPlan, data: str | Path, labels: str | Path | None = None,
-                 samples: int | None = None, first: int = 0) -> DataSet:
-    """A .npy data file (memory-mapped, read chunk by chunk) and optional labels, checked against the plan.
-
-    Args:
-        plan: the plan (input shape; number of classes for the labels).
-        data: (N, L), (N, L, 1), (N, L, 1, 1) for a 1-D model, or (N, *model input shape), float.
-        labels: .npy of (N,) class indices or one-hot (N, K); must have exactly N entries.
-        samples: evaluate only `samples` samples, starting at sample `first`.
-        first: index of the first sample evaluated.
-
-    Raises:
-        DataError: missing/unreadable files, wrong shape or dtype, labels that do not fit.
-    """
-    if samples is not None and samples <= 0:
-        raise DataError(f"sample count {samples} must be positive")
-    x = _load_npy(data, "data")
-    if x.ndim < 2 or len(x) == 0:
-        raise DataError(f"data {data} has shape {x.shape}; expected (N, ...) with N > 0 samples")
-    # shape and dtype before any work, reading only the first sample (the rest is checked chunk by chunk)
-    head = np.asarray(x[:1])
-    try:
-        prepare_input(head, plan, str(data))
-    except DataError as exc:
-        raise DataError(str(exc).replace(f"shape {head.shape}", f"shape {x.shape}", 1)) from None
-    y = None
-    if labels is not None:
-        y = check_labels(np.asarray(_load_npy(labels, "labels")), len(x), n_classes(plan), f"labels {labels}")
-    stop = len(x) if samples is None else first + samples
-    if first < 0 or stop > len(x):
-        raise DataError(f"samples {first}:{stop} requested but {data} has {len(x)} samples")
-    x = x[first:stop]
-    y = None if y is None else y[first:stop]
-    return DataSet(x, y, str(data), first)
-
-
-def demo_dataset(samples: int | None = None, split: str = DEMO_SPLIT, first: int = 0) -> DataSet:
-    """The demo's synthetic frames and labels (default: its 2,000 held-out test frames), from sample `first`."""
-    from qverify import demo
-
-    n = DEMO_SAMPLES if samples is None else samples
-    if n <= 0:
-        raise DataError(f"sample count {n} must be positive")
-    if split not in demo.SPLIT_SEEDS:
-        raise DataError(f"unknown demo split '{split}'; expected one of {', '.join(demo.SPLIT_SEEDS)}")
-    x, y = demo.make_dataset(first + n, split)
-    return DataSet(x[first:], y[first:].astype(np.int64), f"demo:{split}", first)
-
-
-def _prepare_chunk(raw: np.ndarray, plan: QuantPlan, name: str, start: int) -> np.ndarray:
-    flat = np.asarray(raw).reshape(len(raw), -1)
-    if np.issubdtype(flat.dtype, np.floating):
-        finite = np.isfinite(flat).all(axis=1)
-        if not finite.all():
-            raise DataError(f"{name}: sample {start + int(np.argmin(finite))} contains NaN or inf")
-    return prepare_input(np.asarray(raw), plan, name)
 
 
 # ---------------------------------------------------------------- results
@@ -220,17 +90,6 @@ class Decisions:
         return {"correct": self.correct,
                 "accuracy": None if self.correct is None else self.correct / samples,
                 "flips_vs_float": self.flips, "first_flips": self.first_flips}
-
-
-@dataclass
-class Check:
-    """One pass/fail item of the gate (one JUnit test case)."""
-
-    classname: str
-    name: str
-    passed: bool
-    message: str
-    details: str = ""
 
 
 @dataclass
@@ -387,7 +246,7 @@ def evaluate(plan: QuantPlan, graph, data: DataSet, engines: list[str] | tuple[s
         built: engines already made by make_engines (else made here).
 
     Returns:
-        The EvalResult (checks not yet attached; see add_checks).
+        The EvalResult (checks not yet attached; see checks.add_checks).
 
     Raises:
         QVerifyError subclasses for bad data or engines.
@@ -423,7 +282,7 @@ def evaluate(plan: QuantPlan, graph, data: DataSet, engines: list[str] | tuple[s
         for start in range(0, n, chunk):
             stop = min(n, start + chunk)
             at = data.first + start  # index of this chunk's first sample in the source data
-            xf = _prepare_chunk(data.x[start:stop], plan, data.name, at)
+            xf = prepare_chunk(data.x[start:stop], plan, data.name, at)
             xi, sats = quantize_input(plan, xf)
             input_sats += sats
             floats, runs = None, {}
@@ -518,74 +377,3 @@ def _dump(dump: dict, plan: QuantPlan, start: int, stop: int, xf, xi, floats, ru
             put(f"float/{op.name}", floats[op.name])
         for e, r in runs.items():
             put(f"{e}/{op.name}", r.outputs[op.name])
-
-
-# ---------------------------------------------------------------- checks
-
-
-def add_checks(result: EvalResult, min_sqnr: float | None = None, max_accuracy_drop: float | None = None,
-               fail_on_overflow: bool = False) -> EvalResult:
-    """Attach the gate's checks: bit-exactness always gates; SQNR, accuracy drop and accumulator
-    overflow gate only when a threshold is given (otherwise they are reported and pass)."""
-    checks: list[Check] = []
-    result.thresholds = {"min_sqnr_db": min_sqnr, "max_accuracy_drop_pct": max_accuracy_drop,
-                         "fail_on_overflow": fail_on_overflow}
-    for o in result.ops:
-        cls = f"qverify.{o.name}"
-        if o.pair is not None:
-            p = o.pair
-            ok = p.mismatches == 0
-            msg = (f"{p.total} values bit-exact" if ok else
-                   f"{p.mismatches} of {p.total} values differ (max {p.max_diff} LSB)")
-            details = "" if ok else "first mismatches (sample, h, w, c, shift, native):\n" + "\n".join(
-                f"  ({m.sample}, {m.h}, {m.w}, {m.c}, {m.expected}, {m.got})" for m in p.first)
-            checks.append(Check(cls, "bit_exact[shift-native]", ok, msg, details))
-        for e, s in o.quant.items():
-            sq = s.sqnr_db
-            ok = min_sqnr is None or sq >= min_sqnr
-            bound = "" if min_sqnr is None else f" (minimum {min_sqnr:g} dB)"
-            checks.append(Check(cls, f"sqnr[{e}]", ok,
-                                f"SQNR {_fmt_db(sq)} dB{bound}, RMSE {s.rmse_lsb:.3g} LSB, cosine {s.cosine:.6f}"))
-        ref = o.quant.get("shift") or next(iter(o.quant.values()), None)
-        if ref is not None:
-            sat = ref.saturations
-            checks.append(Check(cls, "saturation", True,
-                                f"{'-' if sat is None else sat} saturated outputs, {ref.float_saturating} float values "
-                                f"beyond {o.format}; headroom {_fmt_bits(ref.headroom_bits)} bits"))
-            if ref.overflows is not None and o.kind in ("conv", "dense"):
-                ok = not (fail_on_overflow and ref.overflows)
-                checks.append(Check(cls, "accumulator_overflow", ok,
-                                    f"{ref.overflows} accumulator overflow(s) (int32 wrap on the device)"))
-    if result.bit_exact_samples is not None:
-        ok = result.bit_exact
-        checks.append(Check("qverify.model", "bit_exact_samples", ok,
-                            f"{result.bit_exact_samples} of {result.samples} samples bit-exact "
-                            "between shift and native",
-                            "" if ok else f"first inexact samples: {result.first_inexact_samples}"))
-    fa = result.accuracy("float")
-    for e in QUANTIZED:
-        d = result.decisions.get(e)
-        if d is None:
-            continue
-        acc = result.accuracy(e)
-        if acc is not None and fa is not None:
-            drop = 100.0 * (fa - acc)
-            ok = max_accuracy_drop is None or drop <= max_accuracy_drop
-            bound = "" if max_accuracy_drop is None else f" (maximum {max_accuracy_drop:g} points)"
-            checks.append(Check("qverify.model", f"accuracy_drop[{e}]", ok,
-                                f"accuracy {100 * acc:.2f}% vs float {100 * fa:.2f}%: drop {drop:.2f} points{bound}"))
-        if "float" in result.decisions:
-            checks.append(Check("qverify.model", f"decision_flips[{e}]", True,
-                                f"{d.flips} of {result.samples} decisions differ from the float model's",
-                                "\n".join(f"  sample {f['sample']}: float {f['float_class']} ({f['float_score']:.4g}), "
-                                          f"{e} {f['class']} ({f['score']:.4g})" for f in d.first_flips)))
-    result.checks = checks
-    return result
-
-
-def _fmt_db(v: float) -> str:
-    return "inf" if math.isinf(v) and v > 0 else ("-inf" if math.isinf(v) else f"{v:.1f}")
-
-
-def _fmt_bits(v: float) -> str:
-    return "inf" if math.isinf(v) else f"{v:+.2f}"

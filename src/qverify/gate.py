@@ -8,7 +8,7 @@
 The pytest plugin and `qverify gate` both call run_gate, so they run the
 same checks. Steps on a cache miss: quantize as the configuration says;
 evaluate float, shift and native over the first `samples` samples
-(evaluate.evaluate + add_checks: SQNR, saturation, overflow, accuracy and
+(evaluate.evaluate + checks.add_checks: SQNR, saturation, overflow, accuracy and
 the model-level propagated bit-exactness); then compare every engine under
 test with the shift model op by op in ISOLATED mode — each op of the engine
 is fed the shift model's input for that op — so one wrong kernel fails only
@@ -43,8 +43,8 @@ from pathlib import Path
 import numpy as np
 
 from qverify import __version__
+from qverify.checks import Check
 from qverify.config import Config, ConfigError
-from qverify.evaluate import Check
 from qverify.plan import QuantPlan
 
 CACHE_DIR = ".qverify_cache"
@@ -143,6 +143,8 @@ def run_gate(cfg: Config, use_cache: bool = True, progress: Callable[[str], None
 
 def _compute(cfg: Config, key: str, say: Callable[[str], None], bar: bool) -> GateOutcome:
     from qverify import evaluate as ev
+    from qverify.checks import add_checks
+    from qverify.dataset import demo_dataset, load_dataset
     from qverify.engines import make_engine, quantize_input
     from qverify.engines.shift import ShiftEngine
     from qverify.workflow import quantize
@@ -169,14 +171,14 @@ def _compute(cfg: Config, key: str, say: Callable[[str], None], bar: bool) -> Ga
         return GateOutcome(contracts, plan, False, key, "-", 0, [], {}, [], x0, sample_outputs,
                            time.perf_counter() - t0)
 
-    data = (ev.load_dataset(plan, cfg.data, cfg.labels, cfg.samples, cfg.sample_start) if cfg.data
-            else ev.demo_dataset(cfg.samples, first=cfg.sample_start))
+    data = (load_dataset(plan, cfg.data, cfg.labels, cfg.samples, cfg.sample_start) if cfg.data
+            else demo_dataset(cfg.samples, first=cfg.sample_start))
     eval_engines = ["float", "shift"] + (["native"] if "native" in cfg.engines else [])
     built = ev.make_engines(plan, graph, eval_engines, cfg.kernels[0], None, cfg.cmsis_root)
     say(f"qverify: evaluating {len(data)} sample(s) of {data.name}: {', '.join(eval_engines)}")
     result = ev.evaluate(plan, graph, data, eval_engines, kernels=cfg.kernels[0], dump_samples=0,
                          progress=None if bar else False, built=built)
-    ev.add_checks(result, cfg.min_sqnr_db, cfg.max_accuracy_drop, cfg.fail_on_overflow)
+    add_checks(result, cfg.min_sqnr_db, cfg.max_accuracy_drop, cfg.fail_on_overflow)
 
     tested = {}
     if "native" in cfg.engines:

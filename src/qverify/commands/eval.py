@@ -26,7 +26,7 @@ from qverify.errors import DataError
 
 def _inputs(args):
     """Plan, graph and data set, all checked before any engine runs; the data before the model loads."""
-    from qverify import evaluate as ev
+    from qverify import dataset
     from qverify.plan import QuantPlan
     from qverify.workflow import graph_for, quantize
 
@@ -42,15 +42,15 @@ def _inputs(args):
         q = quantize()
         plan, graph = q.plan, q.graph
     if demo_data:
-        data = ev.demo_dataset(args.samples, args.data.split(":", 1)[1])
+        data = dataset.demo_dataset(args.samples, args.data.split(":", 1)[1])
     elif args.data:
-        data = ev.load_dataset(plan, args.data, args.labels, args.samples)
+        data = dataset.load_dataset(plan, args.data, args.labels, args.samples)
     elif demo_model:
-        data = ev.demo_dataset(args.samples)
+        data = dataset.demo_dataset(args.samples)
     else:
         print(f"note: no --data given: evaluating on the plan's calibration data {source}; "
               "pass --data (and --labels) for held-out data")
-        data = ev.load_dataset(plan, source, args.labels, args.samples)
+        data = dataset.load_dataset(plan, source, args.labels, args.samples)
     if args.plan:
         graph = graph_for(plan) if "float" in args.engines else None  # model fingerprint must match the plan
     return plan, graph, data
@@ -67,6 +67,7 @@ def run(args) -> int:
     # only now the imports: numpy, and TensorFlow once a model is loaded
     from qverify import evaluate as ev
     from qverify import kernels
+    from qverify.checks import add_checks
     from qverify.fs import atomic_write
     from qverify.reports.text import format_eval
 
@@ -82,7 +83,7 @@ def run(args) -> int:
     engines = ev.make_engines(plan, graph, args.engines, args.kernels, args.threads, args.cmsis_root)
     result = ev.evaluate(plan, graph, data, args.engines, chunk=args.chunk, dump_samples=args.dump_samples,
                          kernels=args.kernels, built=engines)
-    ev.add_checks(result, args.min_sqnr, args.max_accuracy_drop, args.fail_on_overflow)
+    add_checks(result, args.min_sqnr, args.max_accuracy_drop, args.fail_on_overflow)
 
     # everything is computed: render all outputs in memory, then write each atomically
     files = {}
