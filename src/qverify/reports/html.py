@@ -18,6 +18,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,6 +27,9 @@ from qverify.evaluate import EvalResult
 from qverify.metrics import ERR_BINS
 from qverify.reports.json import eval_json
 from qverify.reports.text import format_eval
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 MARKER = "qverify-report.json"  # present in every directory this module writes
 DPI = 110
@@ -72,33 +76,37 @@ def write_html(result: EvalResult, directory: str | Path) -> Path:
 # ---------------------------------------------------------------- plots
 
 
-def _figure(w: float, h: float):
+def _figure(w: float, h: float) -> Figure:
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(w, h), dpi=DPI, layout="constrained")
-    return fig
+    return Figure(figsize=(w, h), dpi=DPI, layout="constrained")
 
 
-def _save(fig, directory: Path, name: str) -> str:
-    fig.savefig(directory / name)
-    return name
+def figures(r: EvalResult) -> dict[str, Figure]:
+    """Every plot the report of `r` shows, by key (saved as `<key>.png`), laid out and ready to save."""
+    figs = {}
+    if r.ops and r.ops[0].quant:
+        figs["sqnr"] = _plot_sqnr(r)
+        figs["errors"] = _plot_errors(r)
+        figs["ranges"] = _plot_ranges(r)
+    if "float" in r.engines and any(e in r.engines for e in ("shift", "native")):
+        figs["scores"] = _plot_scores(r)
+    if r.ops and r.ops[0].pair is not None:
+        figs["pair"] = _plot_pair(r)
+    figs["footprint"] = _plot_footprint(r)
+    return figs
 
 
 def _plots(r: EvalResult, d: Path) -> dict[str, str]:
+    """Save every figure as a PNG in d; the file name of each, by key."""
     images = {}
-    if r.ops and r.ops[0].quant:
-        images["sqnr"] = _plot_sqnr(r, d)
-        images["errors"] = _plot_errors(r, d)
-        images["ranges"] = _plot_ranges(r, d)
-    if "float" in r.engines and any(e in r.engines for e in ("shift", "native")):
-        images["scores"] = _plot_scores(r, d)
-    if r.ops and r.ops[0].pair is not None:
-        images["pair"] = _plot_pair(r, d)
-    images["footprint"] = _plot_footprint(r, d)
+    for key, fig in figures(r).items():
+        images[key] = f"{key}.png"
+        fig.savefig(d / images[key])
     return images
 
 
-def _plot_sqnr(r: EvalResult, d: Path) -> str:
+def _plot_sqnr(r: EvalResult) -> Figure:
     names = [o.name for o in r.ops]
     engines = list(r.ops[0].quant)
     fig = _figure(max(7.0, 0.32 * len(names) + 2), 4.2)
@@ -120,10 +128,10 @@ def _plot_sqnr(r: EvalResult, d: Path) -> str:
     ax.set_title(f"Per-op SQNR against the float model ({r.samples} samples, errors propagated)")
     ax.grid(axis="y", alpha=0.3)
     ax.legend(loc="upper right", fontsize=8)
-    return _save(fig, d, "sqnr.png")
+    return fig
 
 
-def _plot_errors(r: EvalResult, d: Path) -> str:
+def _plot_errors(r: EvalResult) -> Figure:
     ref = "shift" if "shift" in r.ops[0].quant else next(iter(r.ops[0].quant))
     shown = [o for o in r.ops if o.kind in ("conv", "dense", "gap", "avgpool")] or r.ops
     cols = 4
@@ -143,10 +151,10 @@ def _plot_errors(r: EvalResult, d: Path) -> str:
     for ax in list(axes.flat)[len(shown):]:
         ax.set_visible(False)
     fig.suptitle(f"{ref} − float per value, in LSB of each op's format (red: beyond ±{ERR_BINS})", fontsize=10)
-    return _save(fig, d, "errors.png")
+    return fig
 
 
-def _plot_ranges(r: EvalResult, d: Path) -> str:
+def _plot_ranges(r: EvalResult) -> Figure:
     ref = "shift" if "shift" in r.ops[0].quant else next(iter(r.ops[0].quant))
     names = [o.name for o in r.ops]
     x = np.arange(len(names))
@@ -171,10 +179,10 @@ def _plot_ranges(r: EvalResult, d: Path) -> str:
     ax.set_title("Activation range (bars: evaluated data; ticks: calibration) against each format's limit "
                  "(dashed); numbers: headroom in bits", fontsize=9)
     ax.grid(axis="y", alpha=0.3)
-    return _save(fig, d, "ranges.png")
+    return fig
 
 
-def _plot_scores(r: EvalResult, d: Path) -> str:
+def _plot_scores(r: EvalResult) -> Figure:
     fig = _figure(6.0, 5.4)
     ax = fig.add_subplot()
     fs = r.scores["float"]
@@ -205,7 +213,7 @@ def _plot_scores(r: EvalResult, d: Path) -> str:
     ax.set_ylabel(f"quantized {what}")
     ax.set_title("Float against quantized score, per sample")
     ax.legend(fontsize=8, loc="upper left")
-    return _save(fig, d, "scores.png")
+    return fig
 
 
 def _flipped(r: EvalResult, e: str) -> np.ndarray:
@@ -213,13 +221,13 @@ def _flipped(r: EvalResult, e: str) -> np.ndarray:
     return r.predictions[e] != r.predictions["float"]
 
 
-def _plot_pair(r: EvalResult, d: Path) -> str:
+def _plot_pair(r: EvalResult) -> Figure:
     bad = [o for o in r.ops if o.pair.mismatches]
     if not bad:
         fig = _figure(6.0, 1.6)
         fig.text(0.5, 0.5, f"shift and native: no LSB differences on any op ({r.samples} samples)",
                  ha="center", va="center", fontsize=11, color=OK_COLOR)
-        return _save(fig, d, "pair.png")
+        return fig
     cols = min(3, len(bad))
     rows = math.ceil(len(bad) / cols)
     fig = _figure(3.6 * cols, 2.6 * rows + 0.5)
@@ -232,10 +240,10 @@ def _plot_pair(r: EvalResult, d: Path) -> str:
     for ax in list(axes.flat)[len(bad):]:
         ax.set_visible(False)
     fig.suptitle("native − shift in LSB (values that differ only)", fontsize=10)
-    return _save(fig, d, "pair.png")
+    return fig
 
 
-def _plot_footprint(r: EvalResult, d: Path) -> str:
+def _plot_footprint(r: EvalResult) -> Figure:
     fp = r.footprint
     names = [o.name for o in fp.ops]
     x = np.arange(len(names))
@@ -250,7 +258,7 @@ def _plot_footprint(r: EvalResult, d: Path) -> str:
     ax2.set_ylabel("bytes")
     ax2.legend(fontsize=8)
     ax2.set_xticks(x, names, rotation=60, ha="right", fontsize=8)
-    return _save(fig, d, "footprint.png")
+    return fig
 
 
 # ---------------------------------------------------------------- page
