@@ -37,7 +37,23 @@ def tree(tmp_path):
     (tmp_path / "afile.txt").write_text("not a directory")
     (tmp_path / "adir").mkdir()
     (tmp_path / "x.npy").write_bytes(b"only its existence is checked here")
+    write_model_files(tmp_path)
     return tmp_path
+
+
+def write_model_files(folder: Path) -> None:
+    """Files that are not what their names say, built without Keras: an empty and a text model.keras, a Keras 3
+    weights file (top-level groups layers/, vars/) as w.h5 and w.weights.h5, Keras 2 weights (layer_names)."""
+    import h5py
+
+    (folder / "empty.keras").write_bytes(b"")
+    (folder / "text.keras").write_text("not a model\n")
+    for name in ("w.h5", "w.weights.h5"):
+        with h5py.File(folder / name, "w") as f:
+            f.create_group("layers").create_group("dense")
+            f.create_group("vars")
+    with h5py.File(folder / "k2.weights.h5", "w") as f:
+        f.attrs["layer_names"] = ["dense"]
 
 
 # (argv, the text the one line must name); paths relative to the tree fixture
@@ -46,6 +62,12 @@ CASES = [
     (["quantize", "--model", "no_such_module_q15:Net", "--data", "x.npy"], "no_such_module_q15"),
     (["quantize", "--model", "nets/missing.py:Net", "--data", "x.npy"], "nets/missing.py"),
     (["quantize", "--weights", "missing.h5"], "missing.h5"),
+    (["quantize", "--model", "empty.keras", "--data", "x.npy"], "empty.keras is an empty file (0 bytes)"),
+    (["quantize", "--model", "text.keras", "--data", "x.npy"], "it is a text file starting 'not a model'"),
+    (["quantize", "--model", "w.weights.h5", "--data", "x.npy"], "is a weights file (Keras 3 weights"),
+    (["quantize", "--model", "net.py:Net", "--weights", "w.h5"], "rename it to w.weights.h5"),
+    (["quantize", "--model", "net.py:Net", "--weights", "k2.weights.h5"], "holds Keras 2 legacy HDF5 weights"),
+    (["diff-header", "afile.txt", "--model", "empty.keras"], "empty.keras is an empty file"),
     (["quantize", "--data", "x.npy", "--out", "afile.txt"], "afile.txt"),
     (["compare", "--data", "missing.npy"], "missing.npy"),
     (["compare", "--json", "adir"], "adir"),
@@ -68,6 +90,7 @@ def test_bad_argument_fails_before_tensorflow(tree, argv, named):
     if argv[0] == "target" and missing_reason():
         pytest.skip("target reports a missing toolchain first")  # and test_target checks that
     (tree / "adir" / "qverify.toml").write_text('data = "missing.npy"\n')
+    (tree / "net.py").write_text("raise SystemExit('imported')\n")  # found, never run
     before = sorted(p.relative_to(tree) for p in tree.rglob("*"))
     status, err, imported = run_cli(argv, tree)
     assert status == 2, err
@@ -98,8 +121,12 @@ def test_eval_reads_the_data_before_loading_the_model(tmp_path):
 def test_checks_accept_what_the_loaders_accept(tmp_path, monkeypatch):
     """The early checks refuse nothing a command would have run: every --model form, demo data, outputs."""
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "m.keras").write_bytes(b"")
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "m.keras", "w") as z:  # what model.save("m.keras") writes, in outline
+        z.writestr("config.json", "{}")
     (tmp_path / "net.py").write_text("def Net(): pass\n")
+    (tmp_path / "notes.txt").write_text("")
     (tmp_path / "adir").mkdir()
     for spec in ("m.keras", "net.py:Net", "net:Net", "qverify.demo:Net", "os.path:join"):
         checks.model(spec)  # a module in the current directory, an installed package's submodule
@@ -110,8 +137,10 @@ def test_checks_accept_what_the_loaders_accept(tmp_path, monkeypatch):
     assert checks.choices("--engines", "shift, native", ("shift", "native", "target"), count=2) == ["shift", "native"]
     with pytest.raises(DataError, match="unknown demo split 'nope'"):
         checks.data("--data", "demo:nope")
-    with pytest.raises(ModelError, match=r"not a saved Keras model \(suffix '.py'"):
+    with pytest.raises(ModelError, match=r"net.py is a Python file; name its factory: --model net.py:<Factory>"):
         checks.model("net.py")
+    with pytest.raises(ModelError, match=r"not a saved Keras model \(suffix '.txt'"):
+        checks.model("notes.txt")
     with pytest.raises(ArgumentError, match="expected 2 different names"):
         checks.choices("--engines", "shift,shift", ("shift", "native"), count=2)
 

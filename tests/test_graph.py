@@ -1,5 +1,7 @@
 """Model → ops: dispatch on class, fused ReLU split, clear refusals, float chain equal to Keras."""
 
+from pathlib import Path
+
 import keras
 import numpy as np
 import pytest
@@ -7,7 +9,8 @@ import pytest
 from qverify.calibrate import prepare_input
 from qverify.errors import DataError, ModelError
 from qverify.floatops import run_chain
-from qverify.graph import build_graph, load_model
+from qverify.graph import build_graph
+from qverify.modelfile import load_model
 
 L = keras.layers
 
@@ -111,6 +114,74 @@ def test_factory_plus_weights_and_saved_model(tmp_path):
         load_model(str(tmp_path / "missing.keras"))
     with pytest.raises(ModelError, match="not a callable"):
         load_model(f"{tmp_path}/netdef.py:Nope")
+
+
+def _save_keras2_weights(model, path):
+    """The layout Keras 2's model.save_weights("x.h5") wrote (Keras 3 still writes it for a legacy .h5 model)."""
+    import h5py
+    from keras.src.legacy.saving import legacy_h5_format
+
+    with h5py.File(path, "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, model)
+
+
+def test_load_model_names_what_the_file_is(tmp_path):
+    """Empty, text, weights-as-model and each weights layout under the other's name: the message says what the
+    file is and the save call to use, never Keras's "File not found" or "found 0 saved layers"."""
+    model = small_2d()
+    model.save(tmp_path / "m.keras")
+    model.save_weights(tmp_path / "w.weights.h5")
+    (tmp_path / "w.h5").write_bytes((tmp_path / "w.weights.h5").read_bytes())  # Keras 3 layout, renamed
+    _save_keras2_weights(model, tmp_path / "k2.h5")
+    (tmp_path / "k2.weights.h5").write_bytes((tmp_path / "k2.h5").read_bytes())
+    (tmp_path / "empty.keras").write_bytes(b"")
+    (tmp_path / "text.keras").write_text("this is not a model\n")
+    (tmp_path / "lfs.keras").write_text("version https://git-lfs.github.com/spec/v1\noid sha256:00\n")
+    cases = {
+        "empty.keras": r"model file .*empty.keras is an empty file \(0 bytes\); expected a model saved with "
+                       r'model.save\("x.keras"\)',
+        "text.keras": r"is not a Keras model file: it is a text file starting 'this is not a model'",
+        "lfs.keras": r"a Git LFS pointer, not the file itself \(run `git lfs pull`\)",
+        "w.h5": r"is a weights file \(Keras 3 weights.*not a model: it has no model config; pass the model's code "
+                r"as --model module:Factory or path/file.py:Factory and this file as --weights",
+        "w.weights.h5": r"is a weights file \(Keras 3 weights",
+        "k2.h5": r"is a weights file \(Keras 2 legacy HDF5 weights",
+    }
+    for name, message in cases.items():
+        with pytest.raises(ModelError, match=message):
+            load_model(str(tmp_path / name))
+    net = f"{tmp_path}/netdef.py:Net"
+    (tmp_path / "netdef.py").write_text(f"import sys\nsys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+                                        "from test_graph import small_2d\ndef Net():\n    return small_2d()\n")
+    with pytest.raises(ModelError, match=r"w.h5 holds Keras 3 weights .* is named .h5, which Keras reads as Keras 2 "
+                                         r"legacy weights \(and finds 0 layers\); rename it to .*w.weights.h5"):
+        load_model(net, str(tmp_path / "w.h5"))
+    with pytest.raises(ModelError, match=r"k2.weights.h5 holds Keras 2 legacy HDF5 weights .*rename it to .*k2.h5"):
+        load_model(net, str(tmp_path / "k2.weights.h5"))
+    with pytest.raises(ModelError, match="empty file"):
+        load_model(net, str(tmp_path / "empty.keras"))
+    for weights in ("w.weights.h5", "k2.h5", "m.keras"):  # both layouts under their own names, and a whole model
+        loaded = load_model(net, str(tmp_path / weights))
+        np.testing.assert_array_equal(build_graph(loaded).ops[0].weights, build_graph(model).ops[0].weights)
+    with pytest.raises(ModelError, match=r"did you mean --model .*m.keras\?"):
+        load_model(None, str(tmp_path / "m.keras"))  # the demo's Net does not take another model's weights
+
+
+def test_factory_module_not_found_says_where_it_looked(tmp_path, monkeypatch):
+    """module:Factory not found names the working directory and sys.path and the path form; the path form loads."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "mymodel_q15.py").write_text(f"import sys\nsys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+                                            "from test_graph import small_2d\nNet = small_2d\n")
+    monkeypatch.chdir(elsewhere)
+    with pytest.raises(ModelError, match=rf"no module named 'mymodel_q15' in the working directory {elsewhere} or "
+                                         r"on sys.path .*give its path: --model path/to/mymodel_q15.py:Net"):
+        load_model("mymodel_q15:Net")
+    assert build_graph(load_model(f"{tmp_path}/mymodel_q15.py:Net")).ops
+    (tmp_path / "broken_q15.py").write_text("import no_such_dependency_q15\n")
+    with pytest.raises(ModelError, match=r"importing '.*broken_q15.py' failed: No module named 'no_such_dependency_q15' "
+                                         r"\(a module the factory's code imports\)"):
+        load_model(f"{tmp_path}/broken_q15.py:Net")
 
 
 def test_prepare_input_shapes_and_bad_data():

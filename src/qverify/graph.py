@@ -10,19 +10,14 @@ ReLU exactly as in the unfused form (docs/design.md rule 1).
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import math
-import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from qverify.errors import ModelError
+from qverify.opkinds import Kind
 
-WEIGHTED = ("conv", "dense")
-KINDS = ("conv", "dense", "relu", "maxpool", "avgpool", "gap", "flatten")
 SUPPORTED = (
     "Conv1D, Conv2D (valid or symmetric same padding, linear or relu), Dense, "
     "ReLU, Activation('relu'), MaxPooling1D/2D, AveragePooling1D/2D (valid), "
@@ -36,7 +31,7 @@ class Op:
 
     Attributes:
         name: unique op name (the Keras layer name; `<layer>_relu` for a fused ReLU).
-        kind: one of KINDS.
+        kind: one of qverify.opkinds.Kind.
         in_shape, out_shape: (H, W, C) without the batch axis.
         kernel: (k_h, k_w) of a conv or a pool window; (1, 1) otherwise.
         stride: (s_h, s_w).
@@ -81,82 +76,6 @@ class Graph:
             if op.name == name:
                 return op
         raise ModelError(f"no op named '{name}'; ops are: {', '.join(o.name for o in self.ops)}")
-
-
-def load_model(model: str | None = None, weights: str | None = None):
-    """Load a Keras model.
-
-    Args:
-        model: None for the demo; a saved model file (.keras / .h5); or
-            `module:Factory` / `path/to/file.py:Factory`, a callable that
-            returns an uninitialised model (the notebook's `Net()`).
-        weights: optional weights file loaded with `model.load_weights`.
-
-    Returns:
-        The Keras model.
-
-    Raises:
-        ModelError: the file or factory is missing or does not load.
-    """
-    import keras
-
-    if model is None:
-        from qverify import demo
-
-        net = demo.load_model() if weights is None else demo.Net()
-    elif ":" in model and not Path(model).exists():
-        net = _from_factory(model)
-    else:
-        path = Path(model)
-        if not path.is_file():
-            raise ModelError(f"model file {model} does not exist (expected a .keras/.h5 file or module:Factory)")
-        if path.suffix not in (".keras", ".h5", ".hdf5"):
-            raise ModelError(f"model file {model}: expected a .keras or .h5 file, got '{path.suffix}'")
-        try:
-            net = keras.models.load_model(path, compile=False)
-        except Exception as exc:  # keras raises many types; one line is what the user needs
-            raise ModelError(f"model file {model} could not be loaded: {_first_line(exc)}") from exc
-    if weights is not None:
-        if not Path(weights).is_file():
-            raise ModelError(f"weights file {weights} does not exist")
-        try:
-            net.load_weights(weights)
-        except Exception as exc:
-            raise ModelError(f"weights file {weights} does not fit the model: {_first_line(exc)}") from exc
-    return net
-
-
-def _from_factory(spec: str):
-    module_name, _, attr = spec.rpartition(":")
-    try:
-        if module_name.endswith(".py"):
-            path = Path(module_name)
-            if not path.is_file():
-                raise ModelError(f"factory module {module_name} does not exist")
-            mod_spec = importlib.util.spec_from_file_location(path.stem, path)
-            module = importlib.util.module_from_spec(mod_spec)
-            sys.modules.setdefault(path.stem, module)
-            mod_spec.loader.exec_module(module)
-        else:
-            if "" not in sys.path and "." not in sys.path:
-                sys.path.insert(0, "")
-            module = importlib.import_module(module_name)
-    except ModelError:
-        raise
-    except Exception as exc:
-        raise ModelError(f"factory module '{module_name}' could not be imported: {_first_line(exc)}") from exc
-    factory = getattr(module, attr, None)
-    if not callable(factory):
-        raise ModelError(f"'{attr}' in module '{module_name}' is not a callable model factory")
-    try:
-        return factory()
-    except Exception as exc:
-        raise ModelError(f"factory {spec}() failed: {_first_line(exc)}") from exc
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 def _hwc(shape) -> tuple[int, int, int]:
@@ -283,7 +202,7 @@ def build_graph(model) -> Graph:
                 kern = kern[:, None, :, :]
             bias = _bias(layer, kern)
             out = _hwc(layer.output.shape[1:])
-            ops.append(Op(layer.name, "conv", shape, out, k, s, pad, kern, bias, layer.name))
+            ops.append(Op(layer.name, Kind.CONV, shape, out, k, s, pad, kern, bias, layer.name))
             shape = out
             final = _fused(layer, where, ops, shape, last)
         elif isinstance(layer, L.Dense):
@@ -293,18 +212,18 @@ def build_graph(model) -> Graph:
             kern = np.asarray(layer.kernel.numpy(), dtype=np.float32)
             bias = _bias(layer, kern)
             out = (1, 1, int(kern.shape[1]))
-            ops.append(Op(layer.name, "dense", shape, out, weights=kern, bias=bias, layer=layer.name))
+            ops.append(Op(layer.name, Kind.DENSE, shape, out, weights=kern, bias=bias, layer=layer.name))
             shape = out
             final = _fused(layer, where, ops, shape, last)
         elif isinstance(layer, L.ReLU):
             if layer.max_value is not None or float(layer.negative_slope) != 0.0 or float(layer.threshold) != 0.0:
                 raise ModelError(f"{where}: only a plain ReLU (no max_value, negative_slope or threshold) "
                                  "maps to arm_relu_q15")
-            ops.append(Op(layer.name, "relu", shape, shape, layer=layer.name))
+            ops.append(Op(layer.name, Kind.RELU, shape, shape, layer=layer.name))
         elif isinstance(layer, L.Activation):
             name = _activation_name(layer)
             if name == "relu":
-                ops.append(Op(layer.name, "relu", shape, shape, layer=layer.name))
+                ops.append(Op(layer.name, Kind.RELU, shape, shape, layer=layer.name))
             elif name in ("sigmoid", "softmax") and last:
                 final = name
             elif name != "linear":
@@ -317,17 +236,17 @@ def build_graph(model) -> Graph:
                 raise ModelError(f"{where}: pooling padding '{layer.padding}' is not supported; use 'valid'")
             k = _pair(layer.pool_size, one_d)
             s = _pair(layer.strides if layer.strides is not None else layer.pool_size, one_d)
-            kind = "maxpool" if isinstance(layer, (L.MaxPooling1D, L.MaxPooling2D)) else "avgpool"
+            kind = Kind.MAXPOOL if isinstance(layer, (L.MaxPooling1D, L.MaxPooling2D)) else Kind.AVGPOOL
             out = _hwc(layer.output.shape[1:])
             ops.append(Op(layer.name, kind, shape, out, k, s, layer=layer.name))
             shape = out
         elif isinstance(layer, (L.GlobalAveragePooling1D, L.GlobalAveragePooling2D)):
             out = (1, 1, shape[2])
-            ops.append(Op(layer.name, "gap", shape, out, layer=layer.name))
+            ops.append(Op(layer.name, Kind.GAP, shape, out, layer=layer.name))
             shape = out
         elif isinstance(layer, L.Flatten):
             out = (1, 1, shape[0] * shape[1] * shape[2])
-            ops.append(Op(layer.name, "flatten", shape, out, layer=layer.name))
+            ops.append(Op(layer.name, Kind.FLATTEN, shape, out, layer=layer.name))
             shape = out
         elif isinstance(layer, (L.Dropout, L.SpatialDropout1D, L.SpatialDropout2D)):
             continue  # inference: identity
@@ -351,7 +270,7 @@ def _fused(layer, where, ops, shape, last) -> str | None:
     if name == "linear":
         return None
     if name == "relu":
-        ops.append(Op(f"{layer.name}_relu", "relu", shape, shape, layer=layer.name))
+        ops.append(Op(f"{layer.name}_relu", Kind.RELU, shape, shape, layer=layer.name))
         return None
     if name in ("sigmoid", "softmax") and last:
         return name

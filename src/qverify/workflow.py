@@ -10,7 +10,8 @@ import numpy as np
 
 from qverify.calibrate import calibrate, load_data, prepare_input
 from qverify.errors import DataError, PlanError
-from qverify.graph import Graph, build_graph, load_model
+from qverify.graph import Graph, build_graph
+from qverify.modelfile import load_model
 from qverify.plan import QuantPlan, make_plan, model_fingerprint
 
 DEMO_CALIB_SAMPLES = 1000

@@ -1,10 +1,12 @@
 """Path and argument checks each command's run() makes first, before anything heavy is imported.
 
 A mistyped path must fail in a fraction of a second, not after TensorFlow has loaded (seconds)
-or a model has been calibrated (minutes). So this module imports only the standard library and
-qverify.errors, and checks only what needs neither numpy nor the model: paths exist and are of
-the right kind, a module:Factory's module can be found (without importing it), flags that cannot
-go together. Content (shapes, NaN, a plan's hash) is checked later, where it is read.
+or a model has been calibrated (minutes). So this module imports only the standard library,
+qverify.errors and qverify.modelfile (h5py only for an HDF5 model or weights file), and checks only
+what needs neither TensorFlow nor the model: paths exist and are of the right kind, a model or
+weights file is what it claims to be (empty, zip or HDF5 by its first bytes; model or which weights
+layout by its HDF5 top level), a module:Factory's module can be found (without importing it), flags
+that cannot go together. Content (shapes, NaN, a plan's hash) is checked later, where it is read.
 
 Every function takes None as "not given" and does nothing then. Messages name the flag, the
 value as given, where a relative value points, and what was expected.
@@ -12,15 +14,12 @@ value as given, where a relative value points, and what was expected.
 
 from __future__ import annotations
 
-import importlib.machinery
-import importlib.util
 import os
-import sys
 from pathlib import Path
 
+from qverify import modelfile
 from qverify.errors import ArgumentError, DataError, ModelError, PlanError
 
-MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")  # what graph.load_model loads
 DEMO_SPLITS = ("train", "calib", "test")  # demo.SPLIT_SEEDS; importing qverify.demo costs numpy
 DATA = "a .npy array of float inputs, or demo:<split>"
 
@@ -57,43 +56,20 @@ def data(flag: str, path: str | None) -> None:
 
 
 def model(spec: str | None, weights: str | None = None) -> None:
-    """--model as graph.load_model reads it: an existing path is a saved model; otherwise `a:B` names
-    factory B in module a or in file a.py. The module is only looked up, never imported (importing
-    runs the user's code, which usually imports TensorFlow)."""
-    input_file("--weights", weights, "a weights file such as the notebook's tf.h5", ModelError)
+    """--model and --weights as modelfile.load_model reads them: an existing path is a saved model (its
+    first bytes and, for HDF5, its layout say whether it is one); otherwise `a:B` names factory B in
+    module a or in file a.py. The module is only looked up, never imported (importing runs the user's
+    code, which usually imports TensorFlow)."""
+    if weights is not None and (problem := modelfile.weights_problem("--weights", weights)):
+        raise ModelError(problem)
     if spec is None:
         return
-    expected = "a .keras/.h5 file, module:Factory or path/file.py:Factory"
     if ":" in spec and not Path(spec).exists():
-        module, _, attr = spec.rpartition(":")
-        if not module or not attr.isidentifier():
-            raise ModelError(f"--model {spec}: '{attr}' is not a factory name; expected {expected}")
-        if module.endswith(".py"):
-            input_file("--model", module, "a Python file that defines the factory", ModelError)
-        elif not all(part.isidentifier() for part in module.split(".")):
-            raise ModelError(f"--model {spec}: '{module}' is neither a module name nor an existing file; "
-                             f"expected {expected}")
-        elif not _findable(module.split(".")[0]):
-            raise ModelError(f"--model {spec}: no module named '{module.split('.')[0]}' on the Python path "
-                             f"or in {Path.cwd()}; expected {expected}")
-        return
-    input_file("--model", spec, expected, ModelError)
-    if Path(spec).suffix not in MODEL_SUFFIXES:
-        raise ModelError(f"--model {spec}: not a saved Keras model (suffix '{Path(spec).suffix}', not "
-                         f"{', '.join(MODEL_SUFFIXES)}); expected {expected}")
-
-
-def _findable(top: str) -> bool:
-    """Whether top-level module `top` can be imported, found without running it (a submodule could only
-    be found by importing its package). Searches the current directory too, as load_model does."""
-    if top in sys.modules:
-        return True
-    try:
-        if importlib.util.find_spec(top) is not None:
-            return True
-    except (ImportError, ValueError):
-        return True  # cannot tell without importing: load_model will say
-    return importlib.machinery.PathFinder.find_spec(top, [os.getcwd()]) is not None
+        problem = modelfile.factory_problem("--model", spec)
+    else:
+        problem = modelfile.model_problem("--model", spec)
+    if problem:
+        raise ModelError(problem)
 
 
 def plan_dir(path: str | None) -> None:
