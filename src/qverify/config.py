@@ -15,13 +15,11 @@ import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from qverify.choices import BITS, COMPARED_ENGINES, CodePath, Cpu, Engine, FormatRule, Kernels, Rounding, values
 from qverify.errors import QVerifyError
 
-COMPARED_ENGINES = ("native", "target")
-ENGINE_NAMES = ("shift", *COMPARED_ENGINES)
-KERNEL_PATHS = ("dsp", "plain", "fast")
-DEVICE_PATHS = ("dsp", "plain")  # the two paths firmware runs: the default
-TARGET_CPUS = ("cortex-m3", "cortex-m4", "cortex-m7")  # qverify.target.toolchain.CPUS
+# the gate's `engines`: the shift model (always the reference) and the engines compared with it
+GATE_ENGINES = (Engine.SHIFT, *COMPARED_ENGINES)
 CONFIG_FILES = ("qverify.toml", "pyproject.toml")
 
 
@@ -78,7 +76,7 @@ class Config:
     rounding: str = "truncate"
     rule: str = "notebook"
     fit_accumulator: bool = True
-    kernels: list[str] = field(default_factory=lambda: list(DEVICE_PATHS))
+    kernels: list[str] = field(default_factory=lambda: list(values(CodePath)))  # the paths firmware runs
     cmsis_root: str | None = None
     functions: dict[str, str] = field(default_factory=dict)
     engines: list[str] = field(default_factory=lambda: ["native"])
@@ -112,9 +110,8 @@ class Config:
 _KNOWN = tuple(f.name for f in fields(Config) if f.name not in ("source", "root", "sample_start"))
 _PATH_KEYS = ("model", "weights", "data", "labels", "cmsis_root", "out")
 _MUST_EXIST = ("weights", "data", "labels")
-_CHOICES = {"rounding": ("truncate", "round"), "rule": ("notebook", "tight"), "bits": (16,),
-            "target_cpu": TARGET_CPUS}
-_LIST_CHOICES = {"kernels": KERNEL_PATHS, "engines": ENGINE_NAMES}
+_CHOICES = {"rounding": values(Rounding), "rule": values(FormatRule), "bits": BITS, "target_cpu": values(Cpu)}
+_LIST_CHOICES = {"kernels": values(Kernels), "engines": tuple(e.value for e in GATE_ENGINES)}
 _TYPES = {"model": str, "weights": str, "data": str, "labels": str, "calib_samples": int, "bits": int,
           "rounding": str, "rule": str, "fit_accumulator": bool, "kernels": list, "cmsis_root": str,
           "functions": dict, "engines": list, "target_cpu": str, "samples": int, "require_bit_exact": bool,

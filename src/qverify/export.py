@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from qverify import __version__, kernels
+from qverify.choices import Rounding
 from qverify.errors import PlanError
 from qverify.fs import atomic_write
 from qverify.plan import QuantPlan
@@ -56,7 +57,7 @@ def _array(name: str, values: np.ndarray) -> str:
 
 
 def _preamble(plan: QuantPlan, guard: str, what: str) -> str:
-    build = ("ARM_NN_TRUNCATE defined (truncating shifts)" if plan.rounding == "truncate"
+    build = ("ARM_NN_TRUNCATE defined (truncating shifts)" if plan.rounding == Rounding.TRUNCATE
              else "ARM_NN_TRUNCATE undefined (CMSIS-NN default: NN_ROUND before each shift)")
     return (
         f"/* {what}\n"

@@ -11,31 +11,61 @@ from collections.abc import Iterator
 import numpy as np
 
 from qverify.graph import Op
+from qverify.opkinds import Kind
 
 
 def run_op(op: Op, x):
     """Apply one op in float32 to a batch x shaped (N, H, W, C); returns a tf.Tensor."""
+    return _OPS[op.kind](op, x)
+
+
+def _conv(op, x):
     import tensorflow as tf
 
-    if op.kind == "conv":
-        ph, pw = op.pad
-        y = tf.nn.conv2d(x, op.weights, strides=[1, *op.stride, 1],
-                         padding=[[0, 0], [ph, ph], [pw, pw], [0, 0]])
-        return y + op.bias
-    if op.kind == "dense":
-        flat = tf.reshape(x, (-1, op.in_shape[2]))
-        return tf.reshape(tf.matmul(flat, op.weights) + op.bias, (-1, 1, 1, op.out_shape[2]))
-    if op.kind == "relu":
-        return tf.nn.relu(x)
-    if op.kind == "maxpool":
-        return tf.nn.max_pool2d(x, op.kernel, op.stride, "VALID")
-    if op.kind == "avgpool":
-        return tf.nn.avg_pool2d(x, op.kernel, op.stride, "VALID")
-    if op.kind == "gap":
-        return tf.reduce_mean(x, axis=(1, 2), keepdims=True)
-    if op.kind == "flatten":
-        return tf.reshape(x, (-1, 1, 1, op.out_shape[2]))
-    raise ValueError(f"unknown op kind {op.kind}")
+    ph, pw = op.pad
+    y = tf.nn.conv2d(x, op.weights, strides=[1, *op.stride, 1], padding=[[0, 0], [ph, ph], [pw, pw], [0, 0]])
+    return y + op.bias
+
+
+def _dense(op, x):
+    import tensorflow as tf
+
+    flat = tf.reshape(x, (-1, op.in_shape[2]))
+    return tf.reshape(tf.matmul(flat, op.weights) + op.bias, (-1, 1, 1, op.out_shape[2]))
+
+
+def _relu(op, x):
+    import tensorflow as tf
+
+    return tf.nn.relu(x)
+
+
+def _maxpool(op, x):
+    import tensorflow as tf
+
+    return tf.nn.max_pool2d(x, op.kernel, op.stride, "VALID")
+
+
+def _avgpool(op, x):
+    import tensorflow as tf
+
+    return tf.nn.avg_pool2d(x, op.kernel, op.stride, "VALID")
+
+
+def _gap(op, x):
+    import tensorflow as tf
+
+    return tf.reduce_mean(x, axis=(1, 2), keepdims=True)
+
+
+def _flatten(op, x):
+    import tensorflow as tf
+
+    return tf.reshape(x, (-1, 1, 1, op.out_shape[2]))
+
+
+_OPS = {Kind.CONV: _conv, Kind.DENSE: _dense, Kind.RELU: _relu, Kind.MAXPOOL: _maxpool, Kind.AVGPOOL: _avgpool,
+        Kind.GAP: _gap, Kind.FLATTEN: _flatten}
 
 
 def run_chain(ops: list[Op], x: np.ndarray, batch: int = 256) -> Iterator[tuple[int, list[np.ndarray]]]:

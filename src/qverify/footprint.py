@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from qverify.kernels import GUARD_WORDS
+from qverify.opkinds import KINDS, elems
 from qverify.plan import QuantPlan
 
 
@@ -133,20 +134,6 @@ class Footprint:
         return d
 
 
-def _elems(shape) -> int:
-    h, w, c = shape
-    return int(h) * int(w) * int(c)
-
-
-def _kernel_buffer_words(op) -> int:
-    """The kernel buffer the runner reserves for this op (qv_scratch_layout in qv_runner.c)."""
-    if op.kind == "conv":
-        return 2 * op.in_shape[2] * op.kernel[0] * op.kernel[1]
-    if op.kind == "dense":
-        return _elems(op.in_shape)
-    return 0
-
-
 def _even(words: int) -> int:
     return (words + 1) & ~1
 
@@ -154,8 +141,8 @@ def _even(words: int) -> int:
 def runner_scratch_layout(ops) -> tuple[int, int]:
     """(words per activation buffer, words of kernel buffer) for running ops in one qv_run call,
     as qv_scratch_layout() in qv_runner.c lays out its scratch."""
-    act = max(max(_elems(op.in_shape), _elems(op.out_shape)) for op in ops)
-    buf = max(_kernel_buffer_words(op) for op in ops)
+    act = max(max(elems(op.in_shape), elems(op.out_shape)) for op in ops)
+    buf = max(KINDS[op.kind].kernel_buffer(op) for op in ops)
     return _even(act), _even(buf)
 
 
@@ -177,14 +164,16 @@ def footprint(plan: QuantPlan) -> Footprint:
     vb = plan.bits // 8
     rows = []
     for op in plan.ops:
+        kind = KINDS[op.kind]
+        weighted = kind.weight_count is not None
         rows.append(OpFootprint(
-            name=op.name, kind=op.kind, macs=op.macs,
-            weight_bytes=vb * (int(op.weights.size) if op.weights is not None else 0),
-            bias_bytes=vb * (int(op.bias.size) if op.bias is not None else 0),
-            input_bytes=vb * _elems(op.in_shape), output_bytes=vb * _elems(op.out_shape),
-            kernel_buffer_bytes=vb * _kernel_buffer_words(op)))
+            name=op.name, kind=op.kind, macs=kind.macs(op),
+            weight_bytes=kind.weight_bits * kind.weight_count(op) // 8 if weighted else 0,
+            bias_bytes=vb * op.out_shape[2] if weighted else 0,
+            input_bytes=vb * elems(op.in_shape), output_bytes=vb * elems(op.out_shape),
+            kernel_buffer_bytes=vb * kind.kernel_buffer(op)))
     act, buf = runner_scratch_layout(plan.ops)
-    return Footprint(tuple(rows), vb, vb * _elems(plan.input_shape), vb * act, vb * buf,
+    return Footprint(tuple(rows), vb, vb * elems(plan.input_shape), vb * act, vb * buf,
                      runner_scratch_words(plan.ops))
 
 

@@ -1,4 +1,6 @@
-"""The C functions the runner calls, their contracts, and which one each op uses.
+"""The contracts of the C functions the runner calls, and which one each op uses.
+
+The functions themselves, and the kinds they compute, are records in qverify.opkinds.
 
 Every op of a plan names the function the firmware calls for it (``OpPlan.function``).
 ``choose`` picks it the way a firmware engineer would: the fastest of Arm's legacy q15
@@ -35,7 +37,9 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
+from qverify.choices import CodePath, Kernels, Rounding
 from qverify.errors import PlanError
+from qverify.opkinds import FUNCTION_KIND, FUNCTIONS, KINDS, Function, Kind
 
 UINT16_MAX = 0xFFFF
 INT16_MAX = 0x7FFF
@@ -51,43 +55,8 @@ STATUS_NAMES = {0: "ARM_MATH_SUCCESS", -1: "ARM_MATH_ARGUMENT_ERROR", -2: "ARM_M
                 -101: "QV_STATUS_NO_FUNCTION: not in this build"}
 
 
-@dataclass(frozen=True)
-class Function:
-    """A C function the runner can call for an op."""
-
-    name: str
-    kind: str           # the op kind it computes
-    enum: str           # its QV_KERNEL_* id in csrc/qv_runner.h
-    square: bool = False  # takes one size for x and y (image, kernel, padding, stride)
-    arm_conv: bool = False  # one of Arm's convolutions (int16_t counters on DSP, signed char on 5.4-5.7 plain)
-    fast: bool = False  # computes two output pixels at a time along x (even channels, even width)
-    loop_shift: int = 0  # its uint16_t inner loop count is (ch_in * k_x * k_y) >> loop_shift
-    shifts: bool = False  # takes bias_shift / out_shift
-
-    @property
-    def arm(self) -> bool:
-        """One of Arm's CMSIS-NN functions (else qverify's own qv_ kernel or the runner's copy)."""
-        return self.name.startswith("arm_")
-
-
-FUNCTIONS: dict[str, Function] = {f.name: f for f in (
-    Function("arm_convolve_HWC_q15_fast", "conv", "QV_KERNEL_CONV_FAST", square=True, arm_conv=True, fast=True,
-             loop_shift=1, shifts=True),
-    Function("arm_convolve_HWC_q15_fast_nonsquare", "conv", "QV_KERNEL_CONV_FAST_NONSQUARE", arm_conv=True,
-             fast=True, loop_shift=1, shifts=True),
-    Function("arm_convolve_HWC_q15_basic", "conv", "QV_KERNEL_CONV_BASIC", square=True, arm_conv=True,
-             loop_shift=2, shifts=True),
-    Function("qv_convolve_HWC_q15_basic_nonsquare", "conv", "QV_KERNEL_CONV_BASIC_NONSQUARE", shifts=True),
-    Function("arm_fully_connected_q15", "dense", "QV_KERNEL_FULLY_CONNECTED", shifts=True),
-    Function("arm_relu_q15", "relu", "QV_KERNEL_RELU"),
-    Function("qv_maxpool_q15_HWC_nonsquare", "maxpool", "QV_KERNEL_MAXPOOL"),
-    Function("qv_avepool_q15_HWC_nonsquare", "avgpool", "QV_KERNEL_AVEPOOL"),
-    Function("qv_global_avepool_q15_HWC", "gap", "QV_KERNEL_GLOBAL_AVEPOOL"),
-    Function("copy", "flatten", "QV_KERNEL_COPY"),
-)}
 # the order choose() tries them in: fastest first
-PREFERENCE = {kind: [f for f in FUNCTIONS.values() if f.kind == kind] for kind in
-              ("conv", "dense", "relu", "maxpool", "avgpool", "gap", "flatten")}
+PREFERENCE: dict[str, tuple[Function, ...]] = {name: kind.functions for name, kind in KINDS.items()}
 
 
 @dataclass(frozen=True)
@@ -131,7 +100,8 @@ class Violation:
 
 def is_1d(op) -> bool:
     """A conv over a 1-D signal (plan layout H = L, W = 1): its length may be passed on either axis."""
-    return op.kind == "conv" and op.in_shape[1] == 1 and op.kernel[1] == 1 and op.pad[1] == 0 and op.out_shape[1] == 1
+    return (op.kind == Kind.CONV and op.in_shape[1] == 1 and op.kernel[1] == 1 and op.pad[1] == 0
+            and op.out_shape[1] == 1)
 
 
 def call(op, function: Function | str | None = None, length_on_x: bool | None = None) -> Call:
@@ -158,7 +128,7 @@ def call(op, function: Function | str | None = None, length_on_x: bool | None = 
                 **geo)
 
 
-PATHS = ("dsp", "plain")  # ARM_MATH_DSP builds (Cortex-M4/M7) and plain-C builds (Cortex-M0/M3)
+PATHS = tuple(CodePath)  # ARM_MATH_DSP builds (Cortex-M4/M7) and plain-C builds (Cortex-M0/M3)
 BOTH = PATHS
 
 
@@ -183,12 +153,12 @@ def _conv_violations(c: Call) -> list[tuple[str, str, tuple[str, ...]]]:
         else:
             effect = ("Arm's Cortex-M4/M7 build pairs pixels across rows: outputs shift by one pixel from the "
                       "second row on, the last is never written, and bufferA overruns by one column")
-        out.append((f"an even output width (this op: {c.out_x})", effect, ("dsp",)))
+        out.append((f"an even output width (this op: {c.out_x})", effect, (CodePath.DSP,)))
     window = c.ch_in * c.k_x * c.k_y
     if fn.loop_shift and window >> fn.loop_shift > UINT16_MAX:
         out.append((f"ch_in * k_x * k_y below {1 << (16 + fn.loop_shift)} (this op: {window})",
                     f"its uint16_t loop count (ch_in * k_x * k_y) >> {fn.loop_shift} truncates on Cortex-M4/M7, "
-                    "summing only part of each window", ("dsp",)))
+                    "summing only part of each window", (CodePath.DSP,)))
     if fn.arm_conv:
         # the last input position a window reaches, and the first (negative in the padding), per axis
         reach_x = (c.out_x - 1) * c.stride_x - c.pad_x + c.k_x
@@ -196,13 +166,13 @@ def _conv_violations(c: Call) -> list[tuple[str, str, tuple[str, ...]]]:
         if max(c.out_x, c.out_y, reach_x, reach_y) > INT16_MAX:
             out.append((f"output sizes and window reach up to {INT16_MAX} (this op: output {c.out_x}x{c.out_y}, "
                         f"reach {reach_x}x{reach_y})",
-                        "its Cortex-M4/M7 build counts pixels in int16_t, which wraps", ("dsp",)))
+                        "its Cortex-M4/M7 build counts pixels in int16_t, which wraps", (CodePath.DSP,)))
         # CMSIS_5 5.4.0-5.7.0's plain path holds the input row and column in `signed char`
         if max(reach_x, reach_y) - 1 > INT8_MAX or max(c.pad_x, c.pad_y) > -INT8_MIN:
             out.append((f"window positions within {INT8_MIN}..{INT8_MAX} on each axis (this op: up to "
                         f"{max(reach_x, reach_y) - 1})",
                         "the Cortex-M0/M3 build of CMSIS_5 5.4.0 to 5.7.0 keeps the input row and column in "
-                        "signed char, which wraps: it reads the wrong pixels", ("plain",)))
+                        "signed char, which wraps: it reads the wrong pixels", (CodePath.PLAIN,)))
     return out
 
 
@@ -211,13 +181,14 @@ def violations(op, rounding: str, paths: tuple[str, ...] = PATHS) -> list[Violat
     safe on every core those paths build for)."""
     fn = FUNCTIONS[op.function]
     c = call(op, fn)
-    found = _conv_violations(c) if fn.kind == "conv" else []
-    if fn.kind == "dense":
+    kind = FUNCTION_KIND[fn.name]
+    found = _conv_violations(c) if kind == Kind.CONV else []
+    if kind == Kind.DENSE:
         n_in, n_out = op.in_shape[0] * op.in_shape[1] * op.in_shape[2], op.out_shape[2]
         if max(n_in, n_out) > UINT16_MAX:
             found.append((f"dim_vec and num_of_rows up to {UINT16_MAX} (this op: {n_in} in, {n_out} out)",
                           "its uint16_t arguments truncate", BOTH))
-    if fn.shifts and rounding == "round" and c.out_shift == 0:
+    if fn.shifts and rounding == Rounding.ROUND and c.out_shift == 0:
         found.append(("out_shift of at least 1 in a rounding build (this op: 0)",
                       "CMSIS-NN 5.4.0 and 5.5.0 compute NN_ROUND(0) as 1 << -1, undefined in C "
                       "(0 on the core, 2^31 on x86)", BOTH))
@@ -227,9 +198,10 @@ def violations(op, rounding: str, paths: tuple[str, ...] = PATHS) -> list[Violat
 def check_function(op, name: str) -> Function:
     """The function called name, if it can compute op at all (else PlanError naming the ones that can)."""
     fn = FUNCTIONS.get(name)
-    allowed = [f.name for f in PREFERENCE.get(op.kind, [])]
-    if fn is None or fn.kind != op.kind:
-        what = "is not a function qverify runs" if fn is None else f"computes {fn.kind} ops, not {op.kind}"
+    allowed = [f.name for f in PREFERENCE.get(op.kind, ())]
+    if fn is None or FUNCTION_KIND[fn.name] != op.kind:
+        what = ("is not a function qverify runs" if fn is None
+                else f"computes {FUNCTION_KIND[fn.name]} ops, not {op.kind}")
         raise PlanError(f"kernel for op '{op.name}': {name} {what}; expected one of {', '.join(allowed)}")
     return fn
 
@@ -280,13 +252,13 @@ def notes(plan) -> list[str]:
     return [f"{op.name}: {op.function}, qverify's kernel (ship cmsis/Source/{op.function}.c): no Arm q15 "
             f"convolution takes this shape on the {' and '.join(plan.paths)} path: "
             f"{reason_no_arm(op, plan.rounding, plan.paths)}"
-            for op in plan.ops if op.kind == "conv" and not FUNCTIONS[op.function].arm]
+            for op in plan.ops if op.kind == Kind.CONV and not FUNCTIONS[op.function].arm]
 
 
 def reason_no_arm(op, rounding: str, paths: tuple[str, ...] = PATHS) -> str:
     """Why each of Arm's convolutions is ruled out for op (for the report)."""
     parts = []
-    for fn in PREFERENCE["conv"]:
+    for fn in PREFERENCE[Kind.CONV]:
         if fn.arm:
             v = violations(_with_function(op, fn.name), rounding, paths)
             if v:
@@ -303,4 +275,4 @@ def check_plan(plan, rounding: str | None = None, paths: tuple[str, ...] | None 
 def paths_of(kernels) -> tuple[str, ...]:
     """The device code paths host kernel builds stand for ('fast' computes what the plain path does)."""
     names = [kernels] if isinstance(kernels, str) else list(kernels)
-    return tuple(p for p in PATHS if p in {"plain" if k == "fast" else k for k in names})
+    return tuple(p for p in PATHS if p in {CodePath.PLAIN if k == Kernels.FAST else k for k in names})

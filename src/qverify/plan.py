@@ -17,13 +17,15 @@ import numpy as np
 
 from qverify import __version__, kernels, plancheck
 from qverify.calibrate import Ranges
+from qverify.choices import BITS, Rounding, values
 from qverify.errors import PlanError
 from qverify.fs import atomic_write
-from qverify.graph import WEIGHTED, Graph, Op
+from qverify.graph import Graph, Op
 from qverify.layout import conv_to_cmsis, dense_to_cmsis
+from qverify.opkinds import KINDS, Kind
 from qverify.qformat import frac_bits, quantize
 
-ROUNDINGS = ("truncate", "round")
+ROUNDINGS = values(Rounding)
 MAX_SHIFT = plancheck.MAX_SHIFT
 # Where the model, weights and data were read from: kept in plan.json for information, left out of the
 # hash (the model's fingerprint and the data's digest stand for them), so that the same content gives the
@@ -60,16 +62,12 @@ class OpPlan:
 
     @property
     def weighted(self) -> bool:
-        return self.kind in WEIGHTED
+        kind = KINDS.get(self.kind)  # None only in a plan that fails validation
+        return kind is not None and kind.weighted
 
     @property
     def macs(self) -> int:
-        if self.kind == "conv":
-            h, w, c = self.out_shape
-            return h * w * c * self.kernel[0] * self.kernel[1] * self.in_shape[2]
-        if self.kind == "dense":
-            return self.in_shape[2] * self.out_shape[2]
-        return 0
+        return KINDS[self.kind].macs(self)
 
     @property
     def size(self) -> int:
@@ -110,7 +108,7 @@ class QuantPlan:
     version: str = __version__
     # the code paths the firmware runs: 'dsp' (ARM_MATH_DSP, Cortex-M4/M7) and/or 'plain' (Cortex-M0/M3);
     # each op's function must meet its contract on every one of them (qverify.kernels)
-    paths: tuple[str, ...] = ("dsp", "plain")
+    paths: tuple[str, ...] = kernels.PATHS
 
     def op(self, name: str) -> OpPlan:
         for op in self.ops:
@@ -272,14 +270,14 @@ def make_plan(graph: Graph, ranges: Ranges, bits: int = 16, rounding: str = "tru
     """
     if rounding not in ROUNDINGS:
         raise PlanError(f"rounding '{rounding}' is not one of {', '.join(ROUNDINGS)}")
-    if bits != 16:
+    if bits not in BITS:
         raise PlanError(f"bits {bits} is not supported; the CMSIS-NN kernels qverify verifies are q15 (16 bits)")
     input_frac = frac_bits(*ranges.input, bits=bits, rule=rule)
     f_in = input_frac
     ops = []
     for op in graph.ops:
         lo, hi = ranges.ops[op.name]
-        if op.kind in WEIGHTED:
+        if KINDS[op.kind].weighted:
             planned = _plan_weighted(op, f_in, (lo, hi), bits, rule, rounding, fit_accumulator)
         else:
             planned = _plan_plain(op, f_in, (lo, hi))
@@ -340,7 +338,7 @@ def _plan_weighted(op: Op, f_in: int, rng, bits: int, rule: str, rounding: str, 
             f"out_rshift would be {out_rshift} (f_w {w_frac} + f_in {f_in} - f_out {out_frac}); "
             f"output format set to f_out = {w_frac + f_in} instead of {out_frac}, out_rshift 0")
         out_frac, out_rshift = w_frac + f_in, 0
-    if rounding == "round" and out_rshift == 0:
+    if rounding == Rounding.ROUND and out_rshift == 0:
         # CMSIS-NN 5.4.0 and 5.5.0 write NN_ROUND(s) as 1 << (s - 1): undefined for s = 0 (qverify.kernels)
         adjustments.append(
             f"out_rshift would be 0 in a rounding build, where CMSIS-NN 5.4/5.5's NN_ROUND(0) is undefined; "
@@ -351,13 +349,13 @@ def _plan_weighted(op: Op, f_in: int, rng, bits: int, rule: str, rounding: str, 
             raise PlanError(
                 f"op '{op.name}': {label} {shift} is outside [0, {MAX_SHIFT}] (f_w {w_frac}, f_in {f_in}, "
                 f"f_b {b_frac}, f_out {out_frac}); shifts past 31 are undefined in C and differ between host and core")
-    if rounding == "round" and out_rshift == MAX_SHIFT:
+    if rounding == Rounding.ROUND and out_rshift == MAX_SHIFT:
         # CMSIS writes NN_ROUND(s) as ((0x1 << s) >> 1): for s = 31 that is INT_MIN >> 1 = -2^30, not +2^30.
         raise PlanError(f"op '{op.name}': out_rshift 31 with rounding: CMSIS-NN's NN_ROUND(31) overflows int "
                         "and adds -2^30 instead of 2^30; use --rounding truncate or narrower formats")
     q_w, w_sat = quantize(op.weights, w_frac, bits)
     q_b, b_sat = quantize(op.bias, b_frac, bits)
-    flat = conv_to_cmsis(q_w) if op.kind == "conv" else dense_to_cmsis(q_w)
+    flat = conv_to_cmsis(q_w) if op.kind == Kind.CONV else dense_to_cmsis(q_w)
     return OpPlan(**_geometry(op), in_frac=f_in, out_frac=out_frac, range=tuple(map(float, rng)),
                   w_frac=w_frac, b_frac=b_frac, bias_lshift=bias_lshift, out_rshift=out_rshift,
                   weight_saturations=w_sat, bias_saturations=b_sat, adjustments=adjustments, warnings=warnings,

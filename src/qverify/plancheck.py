@@ -8,20 +8,11 @@ PlanError naming the op and the field, with what was expected.
 
 from __future__ import annotations
 
+from qverify.choices import BITS, Rounding, values
 from qverify.errors import PlanError
-from qverify.kernels import PREFERENCE
+from qverify.opkinds import KINDS, elems
 
-KINDS = tuple(PREFERENCE)  # every kind some function computes
 MAX_SHIFT = 31  # C shifts past 31 are undefined and differ between host and core
-
-
-def _elems(shape) -> int:
-    h, w, c = shape
-    return h * w * c
-
-
-def _window(n: int, k: int, s: int, p: int) -> int:
-    return (n + 2 * p - k) // s + 1
 
 
 def _ints(value, count: int, low: int) -> bool:
@@ -33,7 +24,8 @@ def _op(op, prev_out) -> None:
     def bad(what: str) -> PlanError:
         return PlanError(f"plan: op '{op.name}' ({op.kind}): {what}")
 
-    if op.kind not in KINDS:
+    kind = KINDS.get(op.kind)
+    if kind is None:
         raise bad(f"unknown kind; expected one of {', '.join(KINDS)}")
     for field, low in (("in_shape", 1), ("out_shape", 1)):
         if not _ints(getattr(op, field), 3, low):
@@ -41,32 +33,21 @@ def _op(op, prev_out) -> None:
     for field, low in (("kernel", 1), ("stride", 1), ("pad", 0)):
         if not _ints(getattr(op, field), 2, low):
             raise bad(f"{field} {getattr(op, field)!r}; expected two integers >= {low}")
-    if prev_out is not None and _elems(op.in_shape) != _elems(prev_out):
-        raise bad(f"in_shape {tuple(op.in_shape)} holds {_elems(op.in_shape)} values, the previous op's output "
-                  f"{tuple(prev_out)} holds {_elems(prev_out)}")
-    (h, w, c), (k_h, k_w), (s_h, s_w), (p_h, p_w) = op.in_shape, op.kernel, op.stride, op.pad
-    if op.kind == "conv":
-        if k_h > h + 2 * p_h or k_w > w + 2 * p_w:
-            raise bad(f"kernel {tuple(op.kernel)} is larger than the padded input {h + 2 * p_h}x{w + 2 * p_w}")
-        want = (_window(h, k_h, s_h, p_h), _window(w, k_w, s_w, p_w), op.out_shape[2])
-    elif op.kind in ("maxpool", "avgpool"):
-        if k_h > h or k_w > w:
-            raise bad(f"window {tuple(op.kernel)} is larger than the input {h}x{w}")
-        want = (_window(h, k_h, s_h, 0), _window(w, k_w, s_w, 0), c)
-    elif op.kind == "gap":
-        want = (1, 1, c)
-    elif op.kind == "dense":
-        want = (1, 1, op.out_shape[2])
-    elif op.kind == "flatten":
-        want = (1, 1, h * w * c)
-    else:  # relu
-        want = tuple(op.in_shape)
+    if prev_out is not None and elems(op.in_shape) != elems(prev_out):
+        raise bad(f"in_shape {tuple(op.in_shape)} holds {elems(op.in_shape)} values, the previous op's output "
+                  f"{tuple(prev_out)} holds {elems(prev_out)}")
+    (h, w, _), (k_h, k_w), (p_h, p_w) = op.in_shape, op.kernel, op.pad
+    if kind.window and (k_h > h + 2 * p_h or k_w > w + 2 * p_w):
+        what = "padded input" if kind.window == "padded" else "input"
+        raise bad(f"kernel {tuple(op.kernel)} is larger than the {what} {h + 2 * p_h}x{w + 2 * p_w}")
+    want = tuple(kind.output_shape(op))
     if tuple(op.out_shape) != want:
         raise bad(f"out_shape {tuple(op.out_shape)}; input {tuple(op.in_shape)}, kernel, stride and padding "
                   f"give {want}")
-    if op.kind in ("conv", "dense"):
-        n_w = (k_h * k_w * c if op.kind == "conv" else h * w * c) * op.out_shape[2]
-        for field, count in (("weights", n_w), ("bias", op.out_shape[2])):
+    if kind.window != "padded" and (p_h, p_w) != (0, 0):
+        raise bad(f"pad {tuple(op.pad)}; a {op.kind} op has no padding")
+    if kind.weighted:
+        for field, count in (("weights", kind.weight_count(op)), ("bias", op.out_shape[2])):
             arr = getattr(op, field)
             if arr is None or arr.size != count:
                 raise bad(f"{field} hold {0 if arr is None else arr.size} values; the geometry needs {count}")
@@ -78,10 +59,10 @@ def _op(op, prev_out) -> None:
 
 def validate(plan) -> None:
     """Raise PlanError (one line: the op, the field, what was expected) unless the plan is consistent."""
-    if plan.bits != 16:
+    if plan.bits not in BITS:
         raise PlanError(f"plan: bits {plan.bits!r}; qverify verifies q15 (16-bit) kernels only")
-    if plan.rounding not in ("truncate", "round"):
-        raise PlanError(f"plan: rounding {plan.rounding!r}; expected truncate or round")
+    if plan.rounding not in values(Rounding):
+        raise PlanError(f"plan: rounding {plan.rounding!r}; expected {' or '.join(values(Rounding))}")
     if not plan.ops:
         raise PlanError("plan: no ops")
     if not _ints(plan.input_shape, 3, 1) or tuple(plan.input_shape) != tuple(plan.ops[0].in_shape):

@@ -6,7 +6,9 @@ import math
 
 import numpy as np
 
-RULES = ("notebook", "tight")
+from qverify.choices import FormatRule, values
+
+RULES = values(FormatRule)
 
 
 def qlimits(bits: int) -> tuple[int, int]:
@@ -29,9 +31,9 @@ def frac_bits(lo: float, hi: float, bits: int = 16, rule: str = "notebook") -> i
         frac, with frac = bits - 1 - int_bits.
     """
     r = max(abs(float(lo)), abs(float(hi)))
-    if rule == "notebook":
+    if rule == FormatRule.NOTEBOOK:
         return bits - 1 - max(0, ceil_log2(r))
-    if rule == "tight":
+    if rule == FormatRule.TIGHT:
         qmin, qmax = qlimits(bits)
         if r == 0:
             return bits - 1

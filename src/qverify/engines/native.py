@@ -12,12 +12,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from qverify import kernels, native_lib
+from qverify import kernels, native_lib, plancheck
 from qverify.engines.base import Engine, OpResult, RunResult
 from qverify.errors import KernelFault, QVerifyError
+from qverify.opkinds import KINDS
 from qverify.plan import QuantPlan
-
-KIND_IDS = {"conv": 0, "dense": 1, "relu": 2, "maxpool": 3, "avgpool": 4, "gap": 5, "flatten": 6}
 
 
 class NativeEngine(Engine):
@@ -41,6 +40,7 @@ class NativeEngine(Engine):
         self.kernels = kernels
         self.native = native_lib.load(kernels, self.rounding, cmsis_root)
         self.threads = threads or os.cpu_count() or 1
+        plancheck.validate(plan)  # again: the C side trusts every count, and a plan's ops can be edited
         ffi = self.native.ffi
         self._keep = []  # numpy arrays the C structs point into
         self._ops = ffi.new("qv_op_t[]", len(plan.ops))
@@ -56,7 +56,7 @@ class NativeEngine(Engine):
 
     def _fill(self, c, op) -> None:
         call = kernels.call(op)  # checks the uint16_t range of every dimension
-        c.kind = KIND_IDS[op.kind]
+        c.kind = getattr(self.native.lib, KINDS[op.kind].c_op)
         c.kernel = getattr(self.native.lib, call.function.enum)
         c.flags = call.flags
         c.in_h, c.in_w, c.in_c = op.in_shape
@@ -65,13 +65,8 @@ class NativeEngine(Engine):
         c.stride_h, c.stride_w = op.stride
         c.pad_h, c.pad_w = op.pad
         if op.weighted:
-            h, w, ci, co = *op.kernel, op.in_shape[2], op.out_shape[2]
-            expected = h * w * ci * co if op.kind == "conv" else ci * co
             weights = np.ascontiguousarray(op.weights, dtype=np.int16)
             bias = np.ascontiguousarray(op.bias, dtype=np.int16)
-            if weights.size != expected or bias.size != co:
-                raise QVerifyError(f"op '{op.name}': {weights.size} weights and {bias.size} biases; "
-                                   f"expected {expected} and {co}")
             c.bias_lshift, c.out_rshift = op.bias_lshift, op.out_rshift
             self._keep += [weights, bias]
             c.weights = self.native.ffi.cast("const int16_t *", weights.ctypes.data)

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from qverify.choices import Rounding
 from qverify.engines.base import Engine, OpResult
 from qverify.errors import PlanError
 from qverify.layout import conv_from_cmsis, dense_from_cmsis
+from qverify.opkinds import Kind
 from qverify.plan import ROUNDINGS, OpPlan, QuantPlan
 
 EXACT_LIMIT = 2**53
@@ -49,12 +51,12 @@ class ShiftEngine(Engine):
     def _prepare(self, op: OpPlan):
         import tensorflow as tf
 
-        if op.kind == "conv":
+        if op.kind == Kind.CONV:
             w = conv_from_cmsis(op.weights, *op.kernel, op.in_shape[2], op.out_shape[2])
         else:
             w = dense_from_cmsis(op.weights, op.in_shape[2], op.out_shape[2])
         w = np.asarray(w, dtype=np.float64)
-        rnd = (1 << op.out_rshift) >> 1 if self.rounding == "round" else 0
+        rnd = (1 << op.out_rshift) >> 1 if self.rounding == Rounding.ROUND else 0
         # Bias term as the kernel forms it: bias << bias_lshift, plus NN_ROUND.
         start = op.bias.astype(np.float64) * 2.0**op.bias_lshift + rnd
         bound = np.abs(w).sum(axis=tuple(range(w.ndim - 1))).max() * 2**15 + np.abs(start).max()
@@ -83,32 +85,63 @@ class ShiftEngine(Engine):
 
         from qverify.engines import shift_ops
 
-        if op.kind in ("conv", "dense"):
+        if op.weighted:
             w, start = self._weights[op.name]
-            h = tf.cast(tf.constant(x), tf.float64)
-            if op.kind == "conv":
-                ph, pw = op.pad
-                acc = tf.nn.conv2d(h, w, strides=[1, *op.stride, 1], padding=[[0, 0], [ph, ph], [pw, pw], [0, 0]])
-            else:
-                acc = tf.reshape(tf.matmul(tf.reshape(h, (-1, op.in_shape[2])), w), (-1, 1, 1, op.out_shape[2]))
+            acc = _SUMS[op.kind](op, tf.cast(tf.constant(x), tf.float64), w)
             out, sats, overflows = shift_ops.requantize(acc, start, *self._stage[op.name])
             return out.numpy(), sats, overflows
-        h = tf.constant(x)
-        if op.kind == "relu":
-            out = tf.maximum(h, 0)
-        elif op.kind == "maxpool":
-            out = tf.nn.max_pool2d(h, op.kernel, op.stride, "VALID")
-        elif op.kind == "avgpool":
-            # float64 mean x count is within 2^-52 relative of the integer sum, so rounding
-            # recovers the exact sum; then C division (toward zero) as the kernel does.
-            count = op.kernel[0] * op.kernel[1]
-            mean = tf.nn.avg_pool2d(tf.cast(h, tf.float64), op.kernel, op.stride, "VALID")
-            out = tf.truncatediv(tf.cast(tf.round(mean * count), tf.int64), count)
-        elif op.kind == "gap":
-            count = op.in_shape[0] * op.in_shape[1]
-            out = tf.truncatediv(tf.reduce_sum(tf.cast(h, tf.int64), axis=(1, 2), keepdims=True), count)
-        elif op.kind == "flatten":
-            out = tf.reshape(h, (-1, *op.out_shape))
-        else:
-            raise PlanError(f"op '{op.name}': unknown kind '{op.kind}'")
-        return tf.cast(out, tf.int16).numpy(), 0, 0
+        return tf.cast(_VALUES[op.kind](op, tf.constant(x)), tf.int16).numpy(), 0, 0
+
+
+# The exact integer sums of the weighted kinds (float64 holds them exactly; the bias and the output
+# stage are shift_ops.requantize's), and the other kinds' int16 results.
+def _conv_sum(op, h, w):
+    import tensorflow as tf
+
+    ph, pw = op.pad
+    return tf.nn.conv2d(h, w, strides=[1, *op.stride, 1], padding=[[0, 0], [ph, ph], [pw, pw], [0, 0]])
+
+
+def _dense_sum(op, h, w):
+    import tensorflow as tf
+
+    return tf.reshape(tf.matmul(tf.reshape(h, (-1, op.in_shape[2])), w), (-1, 1, 1, op.out_shape[2]))
+
+
+def _relu(op, h):
+    import tensorflow as tf
+
+    return tf.maximum(h, 0)
+
+
+def _maxpool(op, h):
+    import tensorflow as tf
+
+    return tf.nn.max_pool2d(h, op.kernel, op.stride, "VALID")
+
+
+def _avgpool(op, h):
+    """float64 mean x count is within 2^-52 relative of the integer sum, so rounding recovers the exact
+    sum; then C division (toward zero) as the kernel does."""
+    import tensorflow as tf
+
+    count = op.kernel[0] * op.kernel[1]
+    mean = tf.nn.avg_pool2d(tf.cast(h, tf.float64), op.kernel, op.stride, "VALID")
+    return tf.truncatediv(tf.cast(tf.round(mean * count), tf.int64), count)
+
+
+def _gap(op, h):
+    import tensorflow as tf
+
+    count = op.in_shape[0] * op.in_shape[1]
+    return tf.truncatediv(tf.reduce_sum(tf.cast(h, tf.int64), axis=(1, 2), keepdims=True), count)
+
+
+def _flatten(op, h):
+    import tensorflow as tf
+
+    return tf.reshape(h, (-1, *op.out_shape))
+
+
+_SUMS = {Kind.CONV: _conv_sum, Kind.DENSE: _dense_sum}
+_VALUES = {Kind.RELU: _relu, Kind.MAXPOOL: _maxpool, Kind.AVGPOOL: _avgpool, Kind.GAP: _gap, Kind.FLATTEN: _flatten}

@@ -1,0 +1,171 @@
+"""Every op kind a plan can hold, and every C function that computes one: one record each.
+
+A kind's record says what the rest of qverify needs to know about it without looking at its name:
+whether it has weights and how many, how its output shape follows from its input and window, its
+MACs, the kernel buffer the C runner reserves for it, its id in the C runner, and the C functions
+the firmware may call for it, fastest first (their contracts and calls: qverify.kernels).
+
+    kind = KINDS[op.kind]
+    kind.weighted, kind.weight_count(op), kind.macs(op), kind.output_shape(op), kind.kernel_buffer(op)
+
+Adding an op kind touches a graph handler (graph.py), a record here, its float op (floatops.py), its
+shift-model op (engines/shift.py), the C runner's case and its kernel (csrc/, cmsis/), and nothing
+else; CONTRIBUTING.md has the checklist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Kind(StrEnum):
+    """The op kinds of a plan (a member equals the string a plan.json stores)."""
+
+    CONV = "conv"
+    DENSE = "dense"
+    RELU = "relu"
+    MAXPOOL = "maxpool"
+    AVGPOOL = "avgpool"
+    GAP = "gap"
+    FLATTEN = "flatten"
+
+
+@dataclass(frozen=True)
+class Function:
+    """A C function the runner can call for an op (its contract: qverify.kernels.violations)."""
+
+    name: str
+    enum: str           # its QV_KERNEL_* id in csrc/qv_runner.h
+    square: bool = False  # takes one size for x and y (image, kernel, padding, stride)
+    arm_conv: bool = False  # one of Arm's convolutions (int16_t counters on DSP, signed char on 5.4-5.7 plain)
+    fast: bool = False  # computes two output pixels at a time along x (even channels, even width)
+    loop_shift: int = 0  # its uint16_t inner loop count is (ch_in * k_x * k_y) >> loop_shift
+    shifts: bool = False  # takes bias_shift / out_shift
+
+    @property
+    def arm(self) -> bool:
+        """One of Arm's CMSIS-NN functions (else qverify's own qv_ kernel or the runner's copy)."""
+        return self.name.startswith("arm_")
+
+
+def elems(shape) -> int:
+    """Values in an (H, W, C) shape."""
+    h, w, c = shape
+    return int(h) * int(w) * int(c)
+
+
+def window(n: int, k: int, s: int, p: int = 0) -> int:
+    """Output positions of a window of k, stride s, over n values padded by p on both sides."""
+    return (n + 2 * p - k) // s + 1
+
+
+def _none(op) -> int:
+    return 0
+
+
+def _conv_out(op) -> tuple[int, int, int]:
+    (h, w, _), (k_h, k_w), (s_h, s_w), (p_h, p_w) = op.in_shape, op.kernel, op.stride, op.pad
+    return window(h, k_h, s_h, p_h), window(w, k_w, s_w, p_w), op.out_shape[2]
+
+
+def _conv_weights(op) -> int:
+    return op.kernel[0] * op.kernel[1] * op.in_shape[2] * op.out_shape[2]
+
+
+def _conv_macs(op) -> int:
+    return elems(op.out_shape) * op.kernel[0] * op.kernel[1] * op.in_shape[2]
+
+
+def _conv_buffer(op) -> int:  # bufferA: two im2col columns
+    return 2 * op.in_shape[2] * op.kernel[0] * op.kernel[1]
+
+
+def _dense_out(op) -> tuple[int, int, int]:
+    return 1, 1, op.out_shape[2]
+
+
+def _dense_weights(op) -> int:
+    return elems(op.in_shape) * op.out_shape[2]
+
+
+def _dense_buffer(op) -> int:  # vec_buffer: one input vector
+    return elems(op.in_shape)
+
+
+def _same(op) -> tuple[int, int, int]:
+    return tuple(op.in_shape)
+
+
+def _pool_out(op) -> tuple[int, int, int]:
+    (h, w, c), (k_h, k_w), (s_h, s_w) = op.in_shape, op.kernel, op.stride
+    return window(h, k_h, s_h), window(w, k_w, s_w), c
+
+
+def _gap_out(op) -> tuple[int, int, int]:
+    return 1, 1, op.in_shape[2]
+
+
+def _flat_out(op) -> tuple[int, int, int]:
+    return 1, 1, elems(op.in_shape)
+
+
+@dataclass(frozen=True)
+class OpKind:
+    """What qverify knows about one op kind.
+
+    Attributes:
+        kind: its name.
+        c_op: its QV_OP_* id in csrc/qv_runner.h (the value is read from the compiled module).
+        output_shape: the (H, W, C) its geometry gives (conv, dense: the channels are the op's own).
+        functions: the C functions that compute it, in the order kernels.choose tries them (fastest first).
+        weight_count: weights of an op (None: the kind has no weights, bias or shifts).
+        macs: multiply-accumulates per inference.
+        kernel_buffer: int16 words of kernel buffer the runner reserves (qv_scratch_layout in qv_runner.c).
+        window: how its kernel meets the input: 'padded' (zero padding allowed), 'valid' (the window fits
+            the input) or None (no window: kernel, stride and padding unused).
+        weight_bits: bits per stored weight.
+    """
+
+    kind: Kind
+    c_op: str
+    output_shape: Callable[..., tuple[int, int, int]]
+    functions: tuple[Function, ...]
+    weight_count: Callable[..., int] | None = None
+    macs: Callable[..., int] = _none
+    kernel_buffer: Callable[..., int] = _none
+    window: str | None = None
+    weight_bits: int = 16
+
+    @property
+    def weighted(self) -> bool:
+        """Has weights, a bias per output channel, and bias/out shifts."""
+        return self.weight_count is not None
+
+
+KINDS: dict[str, OpKind] = {k.kind: k for k in (
+    OpKind(Kind.CONV, "QV_OP_CONV", _conv_out, (
+        Function("arm_convolve_HWC_q15_fast", "QV_KERNEL_CONV_FAST", square=True, arm_conv=True, fast=True,
+                 loop_shift=1, shifts=True),
+        Function("arm_convolve_HWC_q15_fast_nonsquare", "QV_KERNEL_CONV_FAST_NONSQUARE", arm_conv=True,
+                 fast=True, loop_shift=1, shifts=True),
+        Function("arm_convolve_HWC_q15_basic", "QV_KERNEL_CONV_BASIC", square=True, arm_conv=True,
+                 loop_shift=2, shifts=True),
+        Function("qv_convolve_HWC_q15_basic_nonsquare", "QV_KERNEL_CONV_BASIC_NONSQUARE", shifts=True),
+    ), _conv_weights, _conv_macs, _conv_buffer, window="padded"),
+    OpKind(Kind.DENSE, "QV_OP_DENSE", _dense_out, (
+        Function("arm_fully_connected_q15", "QV_KERNEL_FULLY_CONNECTED", shifts=True),
+    ), _dense_weights, _dense_weights, _dense_buffer),
+    OpKind(Kind.RELU, "QV_OP_RELU", _same, (Function("arm_relu_q15", "QV_KERNEL_RELU"),)),
+    OpKind(Kind.MAXPOOL, "QV_OP_MAXPOOL", _pool_out, (
+        Function("qv_maxpool_q15_HWC_nonsquare", "QV_KERNEL_MAXPOOL"),), window="valid"),
+    OpKind(Kind.AVGPOOL, "QV_OP_AVGPOOL", _pool_out, (
+        Function("qv_avepool_q15_HWC_nonsquare", "QV_KERNEL_AVEPOOL"),), window="valid"),
+    OpKind(Kind.GAP, "QV_OP_GAP", _gap_out, (Function("qv_global_avepool_q15_HWC", "QV_KERNEL_GLOBAL_AVEPOOL"),)),
+    OpKind(Kind.FLATTEN, "QV_OP_FLATTEN", _flat_out, (Function("copy", "QV_KERNEL_COPY"),)),
+)}
+WEIGHTED = tuple(k.kind for k in KINDS.values() if k.weighted)
+# every function, and the kind it computes
+FUNCTIONS: dict[str, Function] = {f.name: f for k in KINDS.values() for f in k.functions}
+FUNCTION_KIND: dict[str, Kind] = {f.name: k.kind for k in KINDS.values() for f in k.functions}
