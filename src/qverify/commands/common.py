@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import math
 
+from qverify.choices import CodePath, Mode, values
+
 EXIT_OK, EXIT_MISMATCH, EXIT_USAGE = 0, 1, 2
 
 
@@ -89,7 +91,7 @@ def sample_args(p: argparse.ArgumentParser, default: int) -> None:
     group.add_argument("--sample", dest="samples", type=sample_range, help="one sample index")
     group.add_argument("--samples", dest="samples", type=samples_arg,
                        help=f"the first N samples, or a range START:STOP (default 0:{default})")
-    p.add_argument("--mode", choices=("propagated", "isolated"), default="propagated",
+    p.add_argument("--mode", choices=values(Mode), default=Mode.PROPAGATED.value,
                    help="isolated feeds every op the reference's input, naming the first divergent op")
     p.set_defaults(samples=list(range(default)))
 
@@ -150,7 +152,7 @@ def contract_failed(plan, rounding: str | None = None, paths: tuple[str, ...] | 
 def paths_arg(text: str) -> tuple[str, ...]:
     """--paths dsp,plain: the code paths the firmware runs."""
     names = tuple(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
-    if not names or any(n not in ("dsp", "plain") for n in names):
+    if not names or any(n not in values(CodePath) for n in names):
         raise argparse.ArgumentTypeError(f"'{text}': expected dsp, plain or dsp,plain")
     return names
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from qverify.choices import FormatRule, Rounding, values
 from qverify.commands import checks
 from qverify.commands.common import EXIT_MISMATCH, EXIT_OK, model_args, positive
 from qverify.errors import ArgumentError
@@ -68,8 +69,8 @@ def add_parser(sub) -> None:
                                   "or the demo)")
     model_args(p)
     p.add_argument("--calib-samples", type=positive, help="as quantize: the first N samples of the data")
-    p.add_argument("--rounding", choices=("truncate", "round"), default="truncate", help="as quantize")
-    p.add_argument("--rule", choices=("notebook", "tight"), default="notebook", help="as quantize")
+    p.add_argument("--rounding", choices=values(Rounding), default=Rounding.TRUNCATE.value, help="as quantize")
+    p.add_argument("--rule", choices=values(FormatRule), default=FormatRule.NOTEBOOK.value, help="as quantize")
     p.add_argument("--no-fit-accumulator", dest="fit_accumulator", action="store_false", help="as quantize")
     p.add_argument("--map", type=stem_decl, action="append", default=[], metavar="OP=STEM",
                    help="the header's macro stem of an op whose name differs (repeatable), e.g. conv2d=CONV1; "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 
+from qverify.choices import Kernels, values
 from qverify.commands import checks
 from qverify.commands.common import (
     EXIT_MISMATCH,
@@ -138,7 +139,7 @@ def add_parser(sub) -> None:
     p.add_argument("--labels", help="labels .npy: (N,) class indices or one-hot (N, K); for a binary model 0/1")
     p.add_argument("--samples", type=positive, help="use the first N samples (demo default 2000)")
     p.add_argument("--engines", default="float,shift,native", help="any of float,shift,native (default all three)")
-    p.add_argument("--kernels", choices=("fast", "plain", "dsp"),
+    p.add_argument("--kernels", choices=values(Kernels),
                    help="native kernel path (default: fast, the plain kernels with conv on the host's SIMD units; "
                         "plain and dsp run the two paths firmware runs)")
     p.add_argument("--threads", type=positive, help="native worker threads (default: one per core)")

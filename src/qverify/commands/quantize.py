@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from qverify.choices import BITS, CodePath, FormatRule, Rounding, values
 from qverify.commands import checks
 from qverify.commands.common import (
     EXIT_MISMATCH,
@@ -45,19 +46,19 @@ def run(args) -> int:
 def add_parser(sub) -> None:
     p = sub.add_parser("quantize", help="quantize a model to a plan and write the C headers")
     model_args(p)
-    p.add_argument("--bits", type=int, choices=(16,), default=16, help="storage width (16: q15)")
+    p.add_argument("--bits", type=int, choices=BITS, default=BITS[0], help="storage width (16: q15)")
     p.add_argument("--calib-samples", type=positive,
                    help="use the first N samples of the data (default: all; demo: 1000)")
-    p.add_argument("--rounding", choices=("truncate", "round"), default="truncate",
+    p.add_argument("--rounding", choices=values(Rounding), default=Rounding.TRUNCATE.value,
                    help="how the firmware's CMSIS-NN is built: truncate = ARM_NN_TRUNCATE defined; "
                         "round = CMSIS default")
-    p.add_argument("--rule", choices=("notebook", "tight"), default="notebook",
+    p.add_argument("--rule", choices=values(FormatRule), default=FormatRule.NOTEBOOK.value,
                    help="Q-format rule (docs/design.md rule 1)")
     p.add_argument("--no-fit-accumulator", dest="fit_accumulator", action="store_false",
                    help="keep the notebook's formats even where the calibrated output wraps the int32 accumulator "
                         "(default: lower f_w there, recorded as an adjustment)")
     function_args(p)
-    p.add_argument("--paths", type=paths_arg, default=("dsp", "plain"),
+    p.add_argument("--paths", type=paths_arg, default=values(CodePath),
                    help="the code paths your firmware runs: dsp (ARM_MATH_DSP, Cortex-M4/M7), plain (M0/M3) or "
                         "dsp,plain (default): every op's function must meet its contract on each")
     p.add_argument("--out", default="qverify_out", help="output directory (default: qverify_out)")
