@@ -150,3 +150,103 @@ def test_layer_detail_is_bounded_when_a_whole_layer_is_off():
     assert sum(n for _, n in rows) == len(diffs)
     assert ("+8192..+16383", int(((diffs >= 8192) & (diffs <= 16383)).sum())) in rows
     assert _histogram_rows({1: 5, -2: 3}) == [("-2", 3), ("+1", 5)]
+
+
+def _detail(expected, got, **kw):
+    """compare_op on constructed (N, H, W, C) outputs of data-set samples 10.., and its --layer detail lines."""
+    from qverify.compare import compare_op, format_detail
+
+    op = compare_op("conv3", "conv", expected, got, list(range(10, 10 + len(expected))))
+    lines = format_detail(op, **kw).splitlines()
+    return op, lines
+
+
+@pytest.fixture(scope="module")
+def out():
+    return np.random.default_rng(1).integers(-3000, 3000, (4, 16, 12, 8)).astype(np.int16)
+
+
+def test_layer_detail_names_one_wrong_channel(out):
+    """Channel 3 off by one LSB everywhere: the pattern names that channel, the channel strip marks it alone, the
+    counts per channel add up, and the detail fits a screen with the first mismatches' coordinates."""
+    got = out.copy()
+    got[..., 3] += 1
+    op, lines = _detail(out, got)
+    assert op.layout.channels == [0, 0, 0, 768, 0, 0, 0, 0] and sum(op.layout.rows) == op.mismatches == 768
+    assert "  pattern: only channel 3 of 8 differs (768 of its 768 values)" in lines
+    assert any(ln.split() == ["chan", "c", "0..7", "|...#....|", "1", "of", "8", "differ"] for ln in lines)
+    assert any(ln.split()[:3] == ["sample", "10..13", "|1111|"] for ln in lines)  # data-set sample numbers
+    assert f"    (10, 0, 0, 3, {out[0, 0, 0, 3]}, {got[0, 0, 0, 3]})" in lines
+    assert len(lines) <= 40 and "                 +1:      768 " + "#" * 40 in lines
+
+
+def test_layer_detail_names_every_other_pixel(out):
+    """Every odd column (SIMD pairs: the second of each pair wrong) and a checkerboard are named as such."""
+    got = out.copy()
+    got[:, :, 1::2, :] += 2
+    _, lines = _detail(out, got)
+    assert "  pattern: every other column (w odd) differs; the others are exact" in lines
+    assert any(ln.split()[:4] == ["col", "w", "0..11", "|.#.#.#.#.#.#|"] for ln in lines)
+    got = out.copy()
+    hh, ww = np.indices((16, 12))
+    got[:, (hh + ww) % 2 == 0, :] -= 1
+    _, lines = _detail(out, got)
+    assert "  pattern: every other pixel (a checkerboard: h + w even) differs; the others are exact" in lines
+    assert not any("only" in ln for ln in lines if ln.startswith("  pattern"))
+
+
+def test_layer_detail_names_a_shifted_output(out):
+    """The output one row down (a padding offset): named with the index arithmetic, though every value differs."""
+    _, lines = _detail(out, np.roll(out, 1, axis=1))
+    assert any(ln.startswith("  pattern: output shifted by +1 row: got[h, w, c] = expected[h-1, w, c] for 100% of")
+               for ln in lines)
+    _, lines = _detail(out, np.roll(out, -1, axis=3))
+    assert any("output shifted by -1 channel: got[h, w, c] = expected[h, w, c+1]" in ln for ln in lines)
+
+
+def test_layer_detail_of_a_whole_layer_off_stays_on_a_screen(out):
+    """Every value wrong by thousands of LSB: the whole op is named, the histogram is folded into ranges whose counts
+    add up, all within 40 lines; --max-lines 100 shows more (more first mismatches, finer ranges), never more."""
+    from qverify.compare import DETAIL_LINES
+
+    got = np.random.default_rng(2).integers(-32768, 32767, out.shape).astype(np.int16)
+    op, lines = _detail(out, got)
+    assert len(lines) <= DETAIL_LINES == 40 and op.mismatches == out.size
+    assert any(ln.startswith("  pattern: the whole op is off: 100% of its values differ") for ln in lines)
+    hist = [ln for ln in lines[lines.index(next(ln for ln in lines if "histogram" in ln)) + 1:]]
+    assert sum(int(ln.split(":")[1].split()[0]) for ln in hist) == op.mismatches
+    first = [ln for ln in lines if ln.startswith("    (1")]
+    assert 3 <= len(first) <= 10 and all(len(ln) <= 120 for ln in lines)
+    _, long = _detail(out, got, max_lines=100)
+    assert 40 < len(long) <= 100
+    assert len([ln for ln in long if ln.startswith("    (1")]) > len(first)
+    _, huge = _detail(out, got, max_lines=2000)
+    assert len([ln for ln in huge if ln.startswith("    (1")]) > 100  # beyond the ten JSON keeps
+
+
+def test_layer_detail_of_one_value_and_of_none(out):
+    got = out.copy()
+    got[2, 5, 7, 1] += 5
+    op, lines = _detail(out, got)
+    assert lines[1] == "  pattern: a single value differs (sample 12, h 5, w 7, c 1)"
+    assert op.first[0].sample == 12 and len(lines) < 15
+    _, lines = _detail(out, out.copy())
+    assert lines == ["conv3: 0 of 6144 values differ (100.00% exact)"]
+
+
+def test_cli_layer_detail_budget(small, capsys):
+    """compare --layer prints the pattern and stays within 40 lines; --max-lines N raises the budget; 0 is refused."""
+    _, d, _ = small
+    args = ["compare", "--plan", str(d / "plan"), "--samples", "0:8", "--rounding", "round", "--layer", "conv_a"]
+
+    def detail(*extra):
+        assert main(args + list(extra)) == 1
+        out = capsys.readouterr().out.splitlines()
+        return out[next(i for i, ln in enumerate(out) if ln.startswith("conv_a: ")):]
+
+    short, long = detail(), detail("--max-lines", "80")
+    assert any(ln.startswith("  pattern: ") for ln in short) and any("chan c" in ln for ln in short)
+    assert len(short) <= 40 < len(long) <= 80
+    with pytest.raises(SystemExit) as exit_info:
+        main(args + ["--max-lines", "0"])
+    assert exit_info.value.code == 2 and "--max-lines" in capsys.readouterr().err
