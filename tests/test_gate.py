@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from fake_cmsis import fake_cmsis_tree  # arm_relu_q15 altered: negatives -> 7
-from qverify import gate as gate_mod
 from qverify.cli import main
 from qverify.config import load_config
 from qverify.gate import check_id, run_gate
+from qverify.gate_cache import cache_key
 from tools import absent, require
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -209,17 +209,17 @@ def test_cache_key_follows_inputs_not_outputs(tmp_path):
     """The key changes with a setting that changes the checks or with the data's content, not with out/pytest."""
     config = make_user_project(tmp_path / "repo")
     text = config.read_text()
-    key = gate_mod.cache_key(load_config(config))
-    assert gate_mod.cache_key(load_config(config)) == key
+    key = cache_key(load_config(config))
+    assert cache_key(load_config(config)) == key
     config.write_text(text + 'out = "elsewhere"\npytest = true\n')
-    assert gate_mod.cache_key(load_config(config)) == key
+    assert cache_key(load_config(config)) == key
     config.write_text(text + "min_sqnr_db = 20\n")
-    assert gate_mod.cache_key(load_config(config)) != key
+    assert cache_key(load_config(config)) != key
     config.write_text(text)
     x = np.load(tmp_path / "repo" / "x.npy")
     x[0, 0, 0] += 0.25
     np.save(tmp_path / "repo" / "x.npy", x)
-    assert gate_mod.cache_key(load_config(config)) != key
+    assert cache_key(load_config(config)) != key
 
 
 def test_target_engine_checks_every_op(tmp_path):

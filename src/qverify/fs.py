@@ -1,8 +1,9 @@
-"""Writing files so that a reader never sees half of one."""
+"""Files and folders: writing a file so that a reader never sees half of one; pruning a cache folder."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -23,3 +24,18 @@ def atomic_write(path: Path | str, data: bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def prune_lru(root: Path, keep: int, prefix: str = "") -> None:
+    """Remove the least recently used (oldest mtime) folders in root named prefix* beyond the newest `keep`.
+
+    Hidden folders (.tmp-* builds in progress) are never touched; a root that cannot be listed is left alone.
+    """
+    try:
+        entries = sorted((p for p in Path(root).iterdir()
+                          if p.is_dir() and p.name.startswith(prefix) and not p.name.startswith(".")),
+                         key=lambda p: p.stat().st_mtime, reverse=True)
+    except OSError:
+        return
+    for old in entries[keep:]:
+        shutil.rmtree(old, ignore_errors=True)

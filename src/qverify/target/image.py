@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from qverify import build, native_lib
+from qverify.fs import prune_lru
 from qverify.plan import QuantPlan
 from qverify.target import codegen
 from qverify.target.errors import TargetBuildError, TargetError
@@ -108,17 +109,6 @@ def _compile_all(jobs: list[list[str]], cwd: Path) -> None:
 
 
 CACHE_KEEP = 12  # builds of each kind (lib-<cpu>-<rounding>, img-<cpu>) kept in the cache
-
-
-def _prune(root: Path, prefix: str, keep: int = CACHE_KEEP) -> None:
-    """Remove the least recently used cache entries of one kind beyond `keep`."""
-    try:
-        entries = sorted((p for p in root.iterdir() if p.is_dir() and p.name.startswith(prefix)),
-                         key=lambda p: p.stat().st_mtime, reverse=True)
-    except OSError:
-        return
-    for old in entries[keep:]:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def _touch(path: Path) -> None:
@@ -256,7 +246,7 @@ class ImageBuilder:
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
-        _prune(final.parent, prefix)
+        prune_lru(final.parent, CACHE_KEEP, prefix)
         return final, False
 
     # ---- the image ---------------------------------------------------------
@@ -299,7 +289,7 @@ class ImageBuilder:
             if stage.exists():
                 shutil.rmtree(stage, ignore_errors=True)
         if not cached:
-            _prune(root, f"img-{self.cpu.name}-")
+            prune_lru(root, CACHE_KEEP, f"img-{self.cpu.name}-")
         return Image(final / "image.elf", final, self.cpu, self.rounding, self.cmsis_root or "bundled",
                      self.cflags, lib_dir, cached and lib_cached, time.perf_counter() - t0, inject,
                      self.missing_functions)
