@@ -329,15 +329,38 @@ def test_kernels_are_vectorised():
     assert not [name for name, body in functions.items()
                 if name not in ("qv_block_avx512", "qv_block_avx2") and re.search(r"%ymm|%zmm", body)]
 
-def test_sample_ranges_keep_source_indices(small):
-    """A data set that starts at sample k holds rows k.. and reports indices in the source's numbering."""
+
+def test_sample_ranges_keep_source_indices(small, tmp_path):
+    """A data set that starts at sample k holds rows k.. and reports indices (dump, decision flips) in the
+    source's numbering.
+
+    The small model's float decision is class 0 on every sample. To make flips, the plan's integer last
+    dense gets its weight rows for classes 0 and 1 swapped (its biases are all 0; the float model, read from
+    the Keras file, is untouched), so the integer engines say class 1 where their logit for class 0 was the
+    largest. The even rows 50, 52, ..., 68 are scaled by 1e-7, below the input's quantization step: they
+    quantize to zeros, all integer logits are 0 (the biases are Keras's zero init) and argmax says class 0,
+    no flip. So the flips are exactly the odd source indices 51..69 (local 1..19, in all three chunks of 8)."""
     plan = QuantPlan.load(small / "plan")
     x, y = np.load(small / "x.npy"), np.load(small / "y.npy")
-    data = dataset.load_dataset(plan, small / "x.npy", small / "y.npy", samples=20, first=50)
+    x[50:70:2] *= 1e-7
+    np.save(tmp_path / "x.npy", x)
+    last = plan.ops[-1]
+    assert last.kind == "dense" and not last.bias.any()
+    rows = last.weights.reshape(3, -1)  # [out][in], a view: the plan's own array
+    rows[[0, 1]] = rows[[1, 0]]
+    data = dataset.load_dataset(plan, tmp_path / "x.npy", small / "y.npy", samples=20, first=50)
     assert data.first == 50 and np.array_equal(data.x, x[50:70]) and np.array_equal(data.labels, y[50:70])
     result = ev.evaluate(plan, graph_for(plan), data, chunk=8, dump_samples=5)
     assert result.dump["sample_index"].tolist() == [50, 51, 52, 53, 54]
-    assert all(50 <= f["sample"] < 70 for d in result.decisions.values() for f in d.first_flips)
+    assert result.predictions["float"].tolist() == [0] * 20
+    assert result.decisions["float"].flips == 0 and result.decisions["float"].first_flips == []
+    for e in ("shift", "native"):
+        assert result.predictions[e].tolist() == [0, 1] * 10, e
+        d = result.decisions[e]
+        assert d.flips == 10, e
+        expect = [{"sample": 50 + i, "float_class": 0, "class": 1, "float_score": float(result.scores["float"][i]),
+                   "score": float(result.scores[e][i])} for i in range(1, 20, 2)]
+        assert d.first_flips == expect, (e, [f["sample"] for f in d.first_flips])
     with pytest.raises(DataError, match="samples 290:310 requested but .* has 300 samples"):
         dataset.load_dataset(plan, small / "x.npy", samples=20, first=290)
     demo = dataset.demo_dataset(3, first=4)
