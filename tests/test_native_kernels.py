@@ -8,6 +8,7 @@ independently: exact int64 sums, wrap to int32, floor shift, saturation.
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -479,25 +480,35 @@ def test_qv_run_kernel_selection(nl):
 
 
 def test_qv_run_threads_match_single_call(nl):
-    """Sub-batches run in threads with separate scratch give the same outputs as one call (GIL released)."""
+    """Sub-batches run in threads with separate scratch give the same outputs as one call (GIL released).
+
+    Each worker's result is taken with future.result(), so an exception in a worker fails the test with
+    that exception; every worker must succeed, run the same kernels, and give exactly its slice of the
+    single call's outputs, which itself equals the reference."""
     rng = np.random.default_rng(77)
     net = Net(nl, (16, 16, 4)).conv(rng, 8, (3, 3), pad=(1, 1)).add("RELU", (16, 16, 8))
     net.pool("AVGPOOL", (2, 2), (2, 2)).add("GAP", (1, 1, 8)).dense(rng, 4)
     x = rand_q15(rng, (24, 16, 16, 4), "full")
-    st, _, whole, _ = run_net(nl, net, x)
-    assert st == 0
-    parts = [None] * 4
+    st, failed, whole, used = run_net(nl, net, x)
+    assert (st, failed) == (0, -1) and len(whole) == len(used) == 5
+    for s in range(len(x)):
+        for i, expect in enumerate(net.reference(x[s])):
+            np.testing.assert_array_equal(whole[i][s], expect, err_msg=f"single call: sample {s} op {i}")
+    start = threading.Barrier(4)
 
     def work(i):
-        parts[i] = run_net(nl, net, x[i * 6 : (i + 1) * 6])
+        start.wait(timeout=60)  # the four workers start their qv_run calls together
+        return run_net(nl, net, x[i * 6 : (i + 1) * 6])
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    for op in range(len(whole)):
-        np.testing.assert_array_equal(np.concatenate([parts[i][2][op] for i in range(4)]), whole[op])
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures = [pool.submit(work, i) for i in range(4)]
+        parts = [f.result(timeout=120) for f in futures]  # re-raises a worker's exception
+    assert len(parts) == 4
+    for i, (st_i, failed_i, outs, used_i) in enumerate(parts):
+        assert (st_i, failed_i) == (0, -1), f"thread {i}: status {st_i}, failed op {failed_i}"
+        assert used_i == used and len(outs) == len(whole), f"thread {i}"
+        for op, out in enumerate(outs):
+            np.testing.assert_array_equal(out, whole[op][i * 6 : (i + 1) * 6], err_msg=f"thread {i} op {op}")
 
 
 def test_qv_run_reports_failing_op(nl):
