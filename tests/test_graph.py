@@ -179,8 +179,8 @@ def test_factory_module_not_found_says_where_it_looked(tmp_path, monkeypatch):
         load_model("mymodel_q15:Net")
     assert build_graph(load_model(f"{tmp_path}/mymodel_q15.py:Net")).ops
     (tmp_path / "broken_q15.py").write_text("import no_such_dependency_q15\n")
-    with pytest.raises(ModelError, match=r"importing '.*broken_q15.py' failed: No module named 'no_such_dependency_q15' "
-                                         r"\(a module the factory's code imports\)"):
+    with pytest.raises(ModelError, match=r"importing '.*broken_q15.py' failed: No module named "
+                                         r"'no_such_dependency_q15' \(a module the factory's code imports\)"):
         load_model(f"{tmp_path}/broken_q15.py:Net")
 
 

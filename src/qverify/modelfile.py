@@ -19,11 +19,13 @@ file, Keras only in load_model), so commands/checks.py runs the same checks befo
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.machinery
 import importlib.util
 import os
 import sys
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -299,19 +301,32 @@ def load_model(model: str | None = None, weights: str | None = None):
     elif is_factory:
         net = _from_factory(model)
     else:
-        try:
-            net = keras.models.load_model(Path(model), compile=False)
-        except Exception as exc:  # keras raises many types; one line is what the user needs
-            raise ModelError(f"model file {model} could not be loaded: {_first_line(exc)}") from exc
+        with _warnings_unless_it_fails():
+            try:
+                net = keras.models.load_model(Path(model), compile=False)
+            except Exception as exc:  # keras raises many types; one line is what the user needs
+                raise ModelError(f"model file {model} could not be loaded: {_first_line(exc)}") from exc
     if weights is not None:
-        try:
-            net.load_weights(weights)
-        except Exception as exc:
-            hint = ""
-            if _is_whole_model(weights):
-                hint = f" ({weights} is a whole saved model: did you mean --model {weights}?)"
-            raise ModelError(f"weights file {weights} does not fit the model: {_first_line(exc)}{hint}") from exc
+        with _warnings_unless_it_fails():
+            try:
+                net.load_weights(weights)
+            except Exception as exc:
+                hint = ""
+                if _is_whole_model(weights):
+                    hint = f" ({weights} is a whole saved model: did you mean --model {weights}?)"
+                raise ModelError(f"weights file {weights} does not fit the model: {_first_line(exc)}{hint}") from exc
     return net
+
+
+@contextlib.contextmanager
+def _warnings_unless_it_fails():
+    """Keras warns per object it skips before it raises; a failed load is one line (the error), so its warnings
+    are dropped. A load that succeeds re-issues them."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 def _is_whole_model(path: str) -> bool:
@@ -354,5 +369,8 @@ def _from_factory(spec: str):
 
 
 def _first_line(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+    """The message's first line; with the next one when it ends in a colon (Keras: "Example error message ...:")."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    return f"{lines[0]} {lines[1]}" if lines[0].endswith(":") and len(lines) > 1 else lines[0]
