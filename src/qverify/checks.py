@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass
 
 from qverify.evaluate import QUANTIZED, EvalResult
+from qverify.metrics import Mismatch
 
 
 @dataclass
@@ -19,6 +20,12 @@ class Check:
     passed: bool
     message: str
     details: str = ""
+
+
+def mismatch_lines(first: list[Mismatch], tested: str) -> list[str]:
+    """A bit_exact check's details: 'first mismatches (sample, h, w, c, shift, <tested>):', then one line each."""
+    return ([f"first mismatches (sample, h, w, c, shift, {tested}):"]
+            + [f"  ({m.sample}, {m.h}, {m.w}, {m.c}, {m.expected}, {m.got})" for m in first])
 
 
 def add_checks(result: EvalResult, min_sqnr: float | None = None, max_accuracy_drop: float | None = None,
@@ -35,8 +42,7 @@ def add_checks(result: EvalResult, min_sqnr: float | None = None, max_accuracy_d
             ok = p.mismatches == 0
             msg = (f"{p.total} values bit-exact" if ok else
                    f"{p.mismatches} of {p.total} values differ (max {p.max_diff} LSB)")
-            details = "" if ok else "first mismatches (sample, h, w, c, shift, native):\n" + "\n".join(
-                f"  ({m.sample}, {m.h}, {m.w}, {m.c}, {m.expected}, {m.got})" for m in p.first)
+            details = "" if ok else "\n".join(mismatch_lines(p.first, "native"))
             checks.append(Check(cls, "bit_exact[shift-native]", ok, msg, details))
         for e, s in o.quant.items():
             sq = s.sqnr_db

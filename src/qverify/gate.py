@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from qverify import gate_cache
-from qverify.checks import Check
+from qverify.checks import Check, mismatch_lines
 from qverify.config import Config
 from qverify.plan import QuantPlan
 
@@ -276,8 +276,7 @@ def _isolated_checks(plan: QuantPlan, stats: dict, kernels_used: dict, errors: d
                 details = ""
             else:
                 msg = f"{p.mismatches} of {p.total} values differ (max {p.max_diff} LSB){via}"
-                lines = [f"first mismatches (sample, h, w, c, shift, {tested}):"]
-                lines += [f"  ({m.sample}, {m.h}, {m.w}, {m.c}, {m.expected}, {m.got})" for m in p.first]
+                lines = mismatch_lines(p.first, tested)
                 hist = sorted(p.histogram.items(), key=lambda kv: (-kv[1], kv[0]))[:8]
                 lines.append(f"difference {tested} - shift in LSB (count): "
                              + ", ".join(f"{d:+d} ({n})" for d, n in hist))
