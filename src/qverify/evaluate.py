@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from qverify.choices import EVAL_ENGINES, Engine, Kernels
 from qverify.dataset import DataSet, n_classes, prepare_chunk
 from qverify.engines.base import quantize_input
 from qverify.errors import QVerifyError
@@ -36,19 +37,19 @@ from qverify.qformat import qm_n
 if TYPE_CHECKING:  # qverify.checks imports this module; EvalResult only names the type
     from qverify.checks import Check
 
-ENGINE_NAMES = ("float", "shift", "native")
-QUANTIZED = ("shift", "native")
+ENGINE_NAMES = tuple(e.value for e in EVAL_ENGINES)
+QUANTIZED = (Engine.SHIFT.value, Engine.NATIVE.value)
 DEFAULT_CHUNK = 128
 DEFAULT_DUMP = 16
 # The fast build (the plain kernels, conv ops on the host's SIMD units: csrc/qv_host_conv.c) is the
 # fast path for data sets; bench/ measures it. A firmware's CMSIS tree runs its plain kernels instead.
-FASTEST_HOST_KERNELS = "fast"
+FASTEST_HOST_KERNELS = Kernels.FAST.value
 FIRST_FLIPS = 20
 
 
 def fastest_kernels(cmsis_root: str | None) -> str:
     """The native kernel path eval uses when none is chosen."""
-    return "plain" if cmsis_root else FASTEST_HOST_KERNELS
+    return Kernels.PLAIN.value if cmsis_root else FASTEST_HOST_KERNELS
 
 
 # ---------------------------------------------------------------- results
@@ -204,25 +205,14 @@ def check_engines(engines: list[str]) -> None:
 
 def make_engines(plan: QuantPlan, graph, engines: list[str], kernels: str | None = None,
                  threads: int | None = None, cmsis_root: str | None = None) -> dict:
-    """Build the named engines; native uses the fastest kernel path unless `kernels` says otherwise."""
+    """The named engines for a data set (engines.make_engine builds each); native uses the fastest kernel
+    path unless `kernels` says otherwise."""
+    from qverify.engines import make_engine
+
     check_engines(engines)
-    built = {}
-    if "float" in engines:
-        if graph is None:
-            raise QVerifyError("the float engine needs the model (graph) the plan was made from")
-        from qverify.engines.float import FloatEngine
-
-        built["float"] = FloatEngine(plan, graph)
-    if "shift" in engines:
-        from qverify.engines.shift import ShiftEngine
-
-        built["shift"] = ShiftEngine(plan)
-    if "native" in engines:
-        from qverify.engines.native import NativeEngine
-
-        built["native"] = NativeEngine(plan, kernels=kernels or fastest_kernels(cmsis_root), threads=threads,
-                                       cmsis_root=cmsis_root)
-    return {e: built[e] for e in engines}
+    options = {Engine.NATIVE: dict(kernels=kernels or fastest_kernels(cmsis_root), threads=threads,
+                                   cmsis_root=cmsis_root)}
+    return {e: make_engine(e, plan, graph, **options.get(e, {})) for e in engines}
 
 
 def evaluate(plan: QuantPlan, graph, data: DataSet, engines: list[str] | tuple[str, ...] = ENGINE_NAMES,
