@@ -17,6 +17,7 @@ import math
 import os
 import shutil
 import tempfile
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -106,6 +107,12 @@ def _plots(r: EvalResult, d: Path) -> dict[str, str]:
     return images
 
 
+def _cell_title(text: str, inches: float) -> str:
+    """A subplot title broken into lines that fit its column of the grid (8 pt: about 14 characters per inch), so
+    neighbouring titles do not run into each other (wrap=True only knows the figure's edges)."""
+    return "\n".join(textwrap.wrap(text, max(12, int(14 * inches))))
+
+
 def _plot_sqnr(r: EvalResult) -> Figure:
     names = [o.name for o in r.ops]
     engines = list(r.ops[0].quant)
@@ -125,9 +132,9 @@ def _plot_sqnr(r: EvalResult) -> Figure:
                 ax.text(xi + (i - (len(engines) - 1) / 2) * width, top, "∞", ha="center", va="bottom")
     ax.set_xticks(x, names, rotation=60, ha="right", fontsize=8)
     ax.set_ylabel("SQNR vs float (dB)")
-    ax.set_title(f"Per-op SQNR against the float model ({r.samples} samples, errors propagated)")
+    ax.set_title(f"Per-op SQNR against the float model ({r.samples} samples, errors propagated)", wrap=True)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(loc="upper right", fontsize=8)
+    fig.legend(loc="outside upper center", ncols=len(engines), fontsize=8)  # above the axes: clear of every bar
     return fig
 
 
@@ -145,12 +152,13 @@ def _plot_errors(r: EvalResult) -> Figure:
         colors = [BAD_COLOR if abs(b) > ERR_BINS else OK_COLOR for b in bins]
         ax.bar(bins, np.maximum(counts, 0), width=1.0, color=colors)
         ax.set_yscale("log")
-        ax.set_title(f"{o.name} ({o.format}) RMSE {s.rmse_lsb:.2g} LSB", fontsize=8)
+        ax.set_title(_cell_title(f"{o.name} ({o.format}) RMSE {s.rmse_lsb:.2g} LSB", 3.1), fontsize=8)
         ax.tick_params(labelsize=7)
         ax.set_xlim(-ERR_BINS - 2, ERR_BINS + 2)
     for ax in list(axes.flat)[len(shown):]:
         ax.set_visible(False)
-    fig.suptitle(f"{ref} − float per value, in LSB of each op's format (red: beyond ±{ERR_BINS})", fontsize=10)
+    fig.suptitle(f"{ref} − float per value, in LSB of each op's format (red: beyond ±{ERR_BINS})", fontsize=10,
+                 wrap=True)
     return fig
 
 
@@ -177,7 +185,7 @@ def _plot_ranges(r: EvalResult) -> Figure:
     ax.set_ylabel("float value / format limit")
     ax.set_ylim(min(-1.15, ax.get_ylim()[0]), max(1.35, ax.get_ylim()[1]))
     ax.set_title("Activation range (bars: evaluated data; ticks: calibration) against each format's limit "
-                 "(dashed); numbers: headroom in bits", fontsize=9)
+                 "(dashed); numbers: headroom in bits", fontsize=9, wrap=True)
     ax.grid(axis="y", alpha=0.3)
     return fig
 
@@ -211,7 +219,7 @@ def _plot_scores(r: EvalResult) -> Figure:
     what = ("probability" if r.final_activation in ("sigmoid", "softmax") else "logit")
     ax.set_xlabel(f"float model {what}")
     ax.set_ylabel(f"quantized {what}")
-    ax.set_title("Float against quantized score, per sample")
+    ax.set_title("Float against quantized score, per sample", wrap=True)
     ax.legend(fontsize=8, loc="upper left")
     return fig
 
@@ -226,7 +234,7 @@ def _plot_pair(r: EvalResult) -> Figure:
     if not bad:
         fig = _figure(6.0, 1.6)
         fig.text(0.5, 0.5, f"shift and native: no LSB differences on any op ({r.samples} samples)",
-                 ha="center", va="center", fontsize=11, color=OK_COLOR)
+                 ha="center", va="center", fontsize=11, color=OK_COLOR, wrap=True)
         return fig
     cols = min(3, len(bad))
     rows = math.ceil(len(bad) / cols)
@@ -235,11 +243,11 @@ def _plot_pair(r: EvalResult) -> Figure:
     for ax, o in zip(axes.flat, bad, strict=False):
         ks = sorted(o.pair.histogram)
         ax.bar([str(k) for k in ks], [o.pair.histogram[k] for k in ks], color=BAD_COLOR)
-        ax.set_title(f"{o.name}: {o.pair.mismatches} of {o.pair.total} differ", fontsize=8)
+        ax.set_title(_cell_title(f"{o.name}: {o.pair.mismatches} of {o.pair.total} differ", 3.6), fontsize=8)
         ax.tick_params(labelsize=7)
     for ax in list(axes.flat)[len(bad):]:
         ax.set_visible(False)
-    fig.suptitle("native − shift in LSB (values that differ only)", fontsize=10)
+    fig.suptitle("native − shift in LSB (values that differ only)", fontsize=10, wrap=True)
     return fig
 
 
@@ -252,7 +260,7 @@ def _plot_footprint(r: EvalResult) -> Figure:
     ax1.bar(x, [o.macs for o in fp.ops], color=OK_COLOR)
     ax1.set_ylabel("MACs")
     ax1.set_title(f"{fp.total_macs:,} MACs, flash {fp.flash_bytes:,} B, runner peak RAM {fp.runner_ram_bytes:,} B",
-                  fontsize=9)
+                  fontsize=9, wrap=True)
     ax2.bar(x - 0.2, [o.flash_bytes for o in fp.ops], 0.4, label="weights + bias (flash)", color=NATIVE_COLOR)
     ax2.bar(x + 0.2, [o.output_bytes for o in fp.ops], 0.4, label="output activation (RAM)", color=OK_COLOR)
     ax2.set_ylabel("bytes")
