@@ -45,6 +45,16 @@ def test_ci_installs_exactly_the_readme_packages():
     assert needed <= set(ci), needed - set(ci)
 
 
+def test_every_program_a_test_requires_has_its_debian_packages():
+    """Each program named in a require(...) / require_compiler(...) call of the tests maps to Debian packages (so a
+    skip names them and the apt-get line above installs them)."""
+    sources = "".join(p.read_text() for p in (ROOT / "tests").glob("*.py"))
+    calls = re.findall(r"require(?:_compiler)?\(([^)]*)\)", sources)
+    programs = {m for call in calls for m in re.findall(r'"([a-z][\w.+-]*)"', call) if not m.startswith("-")}
+    assert {"gcc", "make", "clang", "chromium"} <= programs
+    assert programs <= set(DEBIAN_PACKAGES), programs - set(DEBIAN_PACKAGES)
+
+
 def _requirements(lines: list[str]) -> list[Requirement]:
     return [Requirement(line) for line in lines]
 
@@ -142,7 +152,7 @@ def test_installed_wheel_runs_every_command(wheel_venv, tmp_path):
 
 def test_installed_wheel_runs_the_target(wheel_venv):
     """The emulated Cortex-M build works from the installed wheel too (firmware/ is package data)."""
-    from qverify.target import missing_reason
+    from qverify.mcu import missing_reason
     from tools import absent
 
     reason = missing_reason()

@@ -25,6 +25,7 @@ DEBIAN_PACKAGES = {
     "qemu-arm": "qemu-user",
     "arm-none-eabi-gcc": "gcc-arm-none-eabi libnewlib-arm-none-eabi",
     "qemu-system-arm": "qemu-system-arm",
+    "chromium": "chromium fonts-liberation",  # the HTML report in a headless browser; the font a Recommends of it
 }
 
 
