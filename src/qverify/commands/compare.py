@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from qverify.choices import Kernels, Rounding, values
 from qverify.commands import checks
 from qverify.commands.common import (
     EXIT_MISMATCH,
@@ -12,6 +13,7 @@ from qverify.commands.common import (
     function_args,
     load_plan,
     load_samples,
+    positive,
     sample_args,
 )
 from qverify.errors import ArgumentError
@@ -54,22 +56,30 @@ def run(args) -> int:
     print(format_table(result))
     if args.layer:
         print()
-        print(format_detail(next(op for op in result.ops if op.name == args.layer)))
+        print(format_detail(next(op for op in result.ops if op.name == args.layer), args.max_lines))
     if json_path:
         atomic_write(json_path, json.dumps(result.to_dict(), indent=1).encode())
     return EXIT_OK if result.ok else EXIT_MISMATCH
+
+
+def detail_args(p) -> None:
+    """--layer and --max-lines (compare and target)."""
+    p.add_argument("--layer", help="detail of this op: the pattern its mismatches make, where they are (per sample, "
+                                   "row, column, channel), the first ones and the LSB-difference histogram")
+    p.add_argument("--max-lines", type=positive, default=40, metavar="N",
+                   help="lines the --layer detail may take (default 40, a screen; at least 12)")
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("compare", help="run two engines on the same inputs and compare every op bit for bit")
     p.add_argument("--plan", help="plan directory written by quantize (default: the demo's plan)")
     p.add_argument("--data", help="input .npy (default: the data the plan was calibrated on)")
-    p.add_argument("--layer", help="show first mismatches and the LSB-difference histogram of this op")
+    detail_args(p)
     sample_args(p, 64)
     p.add_argument("--engines", default="shift,native", help="reference,tested (default shift,native)")
-    p.add_argument("--kernels", choices=("dsp", "plain", "fast"), default="dsp",
+    p.add_argument("--kernels", choices=values(Kernels), default=Kernels.DSP.value,
                    help="native kernel path (default dsp; fast: plain with conv on the host's SIMD units)")
-    p.add_argument("--rounding", choices=("truncate", "round"),
+    p.add_argument("--rounding", choices=values(Rounding),
                    help="how the native kernels are built (default: the plan's rounding)")
     p.add_argument("--cmsis-root", default=os.environ.get("QVERIFY_CMSIS_ROOT"),
                    help="build arm_* kernels from this CMSIS tree (default $QVERIFY_CMSIS_ROOT, else bundled)")
