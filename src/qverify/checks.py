@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from qverify.evaluate import QUANTIZED, EvalResult
 from qverify.metrics import Mismatch
+from qverify.opkinds import KINDS
 
 
 @dataclass
@@ -56,12 +57,12 @@ def add_checks(result: EvalResult, min_sqnr: float | None = None, max_accuracy_d
             checks.append(Check(cls, "saturation", True,
                                 f"{'-' if sat is None else sat} saturated outputs, {ref.float_saturating} float values "
                                 f"beyond {o.format}; headroom {_fmt_bits(ref.headroom_bits)} bits"))
-            if ref.overflows is not None and o.kind in ("conv", "dense"):
+            if ref.overflows is not None and KINDS[o.kind].weighted:
                 ok = not (fail_on_overflow and ref.overflows)
                 checks.append(Check(cls, "accumulator_overflow", ok,
                                     f"{ref.overflows} accumulator overflow(s) (int32 wrap on the device)"))
     if result.bit_exact_samples is not None:
-        ok = result.bit_exact
+        ok = bool(result.bit_exact)
         checks.append(Check("qverify.model", "bit_exact_samples", ok,
                             f"{result.bit_exact_samples} of {result.samples} samples bit-exact "
                             "between shift and native",

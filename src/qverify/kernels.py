@@ -134,7 +134,8 @@ BOTH = PATHS
 
 def _conv_violations(c: Call) -> list[tuple[str, str, tuple[str, ...]]]:
     """(condition, effect, the code paths it holds for) a conv call breaks."""
-    fn, out = c.function, []
+    fn = c.function
+    out: list[tuple[str, str, tuple[str, ...]]] = []
     if fn.square and not (c.in_x == c.in_y and c.k_x == c.k_y and c.pad_x == c.pad_y and c.stride_x == c.stride_y
                           and c.out_x == c.out_y):
         out.append((f"a square image, kernel, padding and stride (this op: input {c.in_x}x{c.in_y}, kernel "

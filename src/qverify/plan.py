@@ -151,7 +151,7 @@ class QuantPlan:
     def _arrays(self) -> dict[str, np.ndarray]:
         arrays = {}
         for op in self.ops:
-            if op.weighted:
+            if op.weighted and op.weights is not None and op.bias is not None:
                 arrays[f"{op.name}.weights"] = op.weights
                 arrays[f"{op.name}.bias"] = op.bias
         return arrays
@@ -182,7 +182,7 @@ class QuantPlan:
         meta["unhashed"] = [f"source.{k}" for k in UNHASHED_SOURCE]  # what a reader must not expect the hash to cover
         atomic_write(directory / "plan.json", json.dumps(meta, indent=1).encode())
         buf = io.BytesIO()
-        np.savez(buf, **self._arrays())
+        np.savez(buf, allow_pickle=False, **self._arrays())
         atomic_write(directory / "plan.npz", buf.getvalue())
 
     @classmethod
@@ -290,7 +290,7 @@ def make_plan(graph: Graph, ranges: Ranges, bits: int = 16, rounding: str = "tru
     if bad or not paths:
         raise PlanError(f"paths {list(paths)}: expected one or both of {', '.join(kernels.PATHS)}")
     plan = QuantPlan(bits, rounding, rule, graph.input_shape, graph.model_input_shape, input_frac,
-                     tuple(ranges.input), ops, graph.final_activation, src, paths=tuple(paths))
+                     _pair(ranges.input), ops, graph.final_activation, src, paths=tuple(paths))
     kernels.assign(plan, declared)
     return plan
 
@@ -302,13 +302,20 @@ def _geometry(op: Op) -> dict:
 
 def _plan_plain(op: Op, f_in: int, rng) -> OpPlan:
     # ReLU, pooling and flatten keep their input's format (docs/design.md rules 1 and 5-8).
-    return OpPlan(**_geometry(op), in_frac=f_in, out_frac=f_in, range=tuple(map(float, rng)))
+    return OpPlan(**_geometry(op), in_frac=f_in, out_frac=f_in, range=_pair(rng))
+
+
+def _pair(rng) -> tuple[float, float]:
+    lo, hi = rng
+    return float(lo), float(hi)
 
 
 def _plan_weighted(op: Op, f_in: int, rng, bits: int, rule: str, rounding: str, fit_accumulator: bool) -> OpPlan:
-    w_frac = frac_bits(op.weights.min(), op.weights.max(), bits, rule)
-    b_frac = frac_bits(op.bias.min(), op.bias.max(), bits, rule)
-    out_frac = frac_bits(*rng, bits=bits, rule=rule)
+    weights, bias = op.weights, op.bias
+    assert weights is not None and bias is not None  # the graph gives every weighted op both
+    w_frac = frac_bits(weights.min(), weights.max(), bits, rule)
+    b_frac = frac_bits(bias.min(), bias.max(), bits, rule)
+    out_frac = frac_bits(*_pair(rng), bits=bits, rule=rule)
     adjustments, warnings = [], []
     # The accumulator holds the output at f_w + f_in frac bits before the shift.
     peak = max(abs(rng[0]), abs(rng[1]))
@@ -353,10 +360,10 @@ def _plan_weighted(op: Op, f_in: int, rng, bits: int, rule: str, rounding: str, 
         # CMSIS writes NN_ROUND(s) as ((0x1 << s) >> 1): for s = 31 that is INT_MIN >> 1 = -2^30, not +2^30.
         raise PlanError(f"op '{op.name}': out_rshift 31 with rounding: CMSIS-NN's NN_ROUND(31) overflows int "
                         "and adds -2^30 instead of 2^30; use --rounding truncate or narrower formats")
-    q_w, w_sat = quantize(op.weights, w_frac, bits)
-    q_b, b_sat = quantize(op.bias, b_frac, bits)
+    q_w, w_sat = quantize(weights, w_frac, bits)
+    q_b, b_sat = quantize(bias, b_frac, bits)
     flat = conv_to_cmsis(q_w) if op.kind == Kind.CONV else dense_to_cmsis(q_w)
-    return OpPlan(**_geometry(op), in_frac=f_in, out_frac=out_frac, range=tuple(map(float, rng)),
+    return OpPlan(**_geometry(op), in_frac=f_in, out_frac=out_frac, range=_pair(rng),
                   w_frac=w_frac, b_frac=b_frac, bias_lshift=bias_lshift, out_rshift=out_rshift,
                   weight_saturations=w_sat, bias_saturations=b_sat, adjustments=adjustments, warnings=warnings,
                   weights=flat, bias=q_b)

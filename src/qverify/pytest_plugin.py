@@ -21,14 +21,19 @@ one error line and exit status 4 (pytest's usage error).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from qverify.errors import QVerifyError
 
 MARKER = "qverify"
-_CONFIG = pytest.StashKey["object"]()
-_OUTCOME = pytest.StashKey["object"]()
+if TYPE_CHECKING:  # the gate's modules are imported only when the plugin is switched on
+    from qverify.config import Config
+    from qverify.gate import GateOutcome
+
+_CONFIG: pytest.StashKey[Config] = pytest.StashKey()
+_OUTCOME: pytest.StashKey[GateOutcome] = pytest.StashKey()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -151,7 +156,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     config.stash[_OUTCOME] = outcome
     source = Path(cfg.source.split(" [")[0])
     parent = QVerifyCollector.from_parent(session, name="qverify", path=source, nodeid="qverify")
-    new = [QVerifyItem.from_parent(parent, name=check_id(c), check=c) for c in outcome.checks]
+    new: list[pytest.Item | pytest.Collector] = [QVerifyItem.from_parent(parent, name=check_id(c), check=c)
+                                                 for c in outcome.checks]
     # reported like any collected node, so "collected N items" and -k/-m's "N selected" count them
     config.hook.pytest_collectstart(collector=parent)
     config.hook.pytest_collectreport(report=pytest.CollectReport(parent.nodeid, "passed", None, new))

@@ -42,7 +42,7 @@ class NativeEngine(Engine):
         self.threads = threads or os.cpu_count() or 1
         plancheck.validate(plan)  # again: the C side trusts every count, and a plan's ops can be edited
         ffi = self.native.ffi
-        self._keep = []  # numpy arrays the C structs point into
+        self._keep: list[np.ndarray] = []  # numpy arrays the C structs point into
         self._ops = ffi.new("qv_op_t[]", len(plan.ops))
         for i, op in enumerate(plan.ops):
             self._fill(self._ops[i], op)

@@ -11,11 +11,33 @@ measurement in <system-out>.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from typing import Protocol
 
-from qverify.evaluate import EvalResult
+from qverify.checks import Check
 
 
-def eval_junit(result: EvalResult) -> bytes:
+class CheckedRun(Protocol):
+    """What a JUnit report is written from: an eval result or a gate outcome."""
+
+    @property
+    def checks(self) -> list[Check]: ...
+    @property
+    def data_name(self) -> str: ...
+    @property
+    def wall_seconds(self) -> float: ...
+    @property
+    def plan_hash(self) -> str: ...
+    @property
+    def rounding(self) -> str: ...
+    @property
+    def samples(self) -> int: ...
+    @property
+    def engines(self) -> list[str]: ...
+    @property
+    def engine_info(self) -> dict[str, str]: ...
+
+
+def eval_junit(result: CheckedRun) -> bytes:
     checks = result.checks
     failures = sum(1 for c in checks if not c.passed)
     suites = ET.Element("testsuites", name="qverify", tests=str(len(checks)), failures=str(failures), errors="0")
