@@ -250,3 +250,13 @@ def test_cli_layer_detail_budget(small, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(args + ["--max-lines", "0"])
     assert exit_info.value.code == 2 and "--max-lines" in capsys.readouterr().err
+
+
+def test_layer_options_of_compare_and_target():
+    """Both commands take --layer and --max-lines (one definition); the default budget is a screen."""
+    from qverify.cli import build_parser
+
+    parser = build_parser()
+    for command in ("compare", "target"):
+        assert parser.parse_args([command, "--layer", "conv3"]).max_lines == 40
+        assert parser.parse_args([command, "--layer", "conv3", "--max-lines", "120"]).max_lines == 120
