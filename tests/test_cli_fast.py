@@ -16,7 +16,7 @@ import pytest
 
 from qverify.commands import checks
 from qverify.errors import ArgumentError, DataError, ModelError
-from qverify.target import missing_reason
+from qverify.mcu import missing_reason
 
 HEAVY = ("tensorflow", "keras", "matplotlib")
 

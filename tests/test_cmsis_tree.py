@@ -130,9 +130,9 @@ def test_setup_builds_dsp_from_the_tree_and_fast_from_the_bundled_kernels(tmp_pa
 def test_target_lib_of_a_trimmed_tree(tmp_path, monkeypatch):
     """The cross-compiled kernel library holds the tree's functions only, announced by QV_HAVE_<NAME>; its
     cache key follows the flags and every header (subfolders too)."""
-    from qverify.target import missing_reason
-    from qverify.target.image import ImageBuilder
-    from qverify.target.toolchain import cpu, find_toolchain
+    from qverify.mcu import missing_reason
+    from qverify.mcu.image import ImageBuilder
+    from qverify.mcu.toolchain import cpu, find_toolchain
 
     if missing_reason():
         pytest.skip(missing_reason())

@@ -264,8 +264,8 @@ def test_host_and_target_fail_alike_on_the_same_tree(pairing_tree, private_cache
     """The Arm-like tree with the forced odd-width call: the host build and the emulated Cortex-M4 (its DSP
     path, cross-compiled from the same tree) both stop in that op, naming the overrun past bufferA."""
     from qverify.engines.target import TargetEngine
-    from qverify.target import missing_reason
-    from qverify.target.errors import TargetRunError
+    from qverify.mcu import missing_reason
+    from qverify.mcu.errors import TargetRunError
     from tools import absent
 
     reason = missing_reason()

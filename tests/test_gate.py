@@ -224,7 +224,7 @@ def test_cache_key_follows_inputs_not_outputs(tmp_path):
 
 def test_target_engine_checks_every_op(tmp_path):
     """engines = ["native", "target"]: per-op bit_exact[shift-target] checks from the emulated Cortex-M."""
-    from qverify.target import missing_reason
+    from qverify.mcu import missing_reason
 
     reason = missing_reason()
     if reason is not None:

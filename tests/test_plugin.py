@@ -14,7 +14,7 @@ import qverify.engines.float  # noqa: F401
 import qverify.engines.native  # noqa: F401
 import qverify.engines.shift  # noqa: F401
 import qverify.gate  # noqa: F401
-import qverify.target.codegen  # noqa: F401
+import qverify.mcu.codegen  # noqa: F401
 import qverify.workflow  # noqa: F401
 from test_gate import make_user_project, plant_relu_mismatch
 

@@ -22,8 +22,8 @@ from fake_cmsis import fake_cmsis_tree
 from qverify.cli import main
 from qverify.compare import compare_results
 from qverify.engines.base import RunResult
-from qverify.target import missing_reason
-from qverify.target.errors import TargetRunError, ToolchainError
+from qverify.mcu import missing_reason
+from qverify.mcu.errors import TargetRunError, ToolchainError
 from tools import absent
 
 SAMPLES = list(range(8))
@@ -227,7 +227,7 @@ def test_footprint_of_the_real_build_beside_the_estimate(demo, targets):
     import dataclasses
 
     from qverify.footprint import footprint
-    from qverify.target.report import disagreements, footprint_lines, real_op_bytes
+    from qverify.mcu.report import disagreements, footprint_lines, real_op_bytes
 
     engine = targets("cortex-m4", "truncate")
     if engine.last_run is None:
@@ -278,14 +278,14 @@ def test_cli_target_rounding_mismatch_exits_1(demo, capsys):
 
 def test_cli_target_hang_exits_1_naming_op(demo, capsys, monkeypatch):
     """Through the command, a firmware failure is a FAIL (exit 1) with the op named, never a stuck job."""
-    from qverify.engines import target as target_engine
+    from qverify.mcu import run as target_run  # where the command's run makes its TargetEngine
 
-    real = target_engine.TargetEngine
+    real = target_run.TargetEngine
 
     def hanging(plan, **kw):
         return real(plan, inject={"hang": "relu_conv2"}, **kw)
 
-    monkeypatch.setattr(target_engine, "TargetEngine", hanging)
+    monkeypatch.setattr(target_run, "TargetEngine", hanging)
     code = main(["target", "--plan", str(demo[1]), "--sample", "3", "--timeout", "2"])
     captured = capsys.readouterr()
     assert code == 1
@@ -299,7 +299,7 @@ TOOLS = ("arm-none-eabi-gcc", "arm-none-eabi-size", "arm-none-eabi-objdump", "ar
 @pytest.mark.parametrize("missing", ["qemu-system-arm", "arm-none-eabi-gcc"])
 def test_missing_toolchain_names_program_and_install_command(tmp_path, monkeypatch, capsys, missing):
     """Without one program, `qverify target` exits 2 naming it and the apt-get command (runs everywhere)."""
-    from qverify.target.toolchain import find_toolchain
+    from qverify.mcu.toolchain import find_toolchain
 
     others_present = all(shutil.which(p) for p in TOOLS if p != missing)
     bindir = tmp_path / "bin"

@@ -7,7 +7,7 @@
  * nn/ is written by the gate only when every check passed:
  *   weights.h               weights, biases and shifts (CONV1_WT, CONV1_BIAS, CONV1_BIAS_LSHIFT, ...)
  *   sample_input_output.h   INPUT_DATA and each layer's expected output (CONV1 ... FC3)
- *   network.c               the qv_op_t table built from weights.h's macros (qverify.target.codegen,
+ *   network.c               the qv_op_t table built from weights.h's macros (qverify.mcu.codegen,
  *                           the same file the emulated Cortex-M build compiles), a scratch buffer
  *                           and two activation buffers
  *

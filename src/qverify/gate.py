@@ -191,7 +191,7 @@ def _compute(cfg: Config, key: str, say: Callable[[str], None], bar: bool) -> Ga
 def _device_paths(cfg: Config) -> tuple[str, ...]:
     """The code paths the gate verifies: the host kernel paths, and the emulated core's."""
     from qverify import kernels
-    from qverify.target.toolchain import CPUS
+    from qverify.mcu.toolchain import CPUS
 
     names = list(cfg.kernels) if "native" in cfg.engines else []
     if "target" in cfg.engines:
@@ -220,8 +220,8 @@ def _isolated(plan: QuantPlan, data, tested: dict, shift) -> tuple[dict, dict, d
     from qverify.calibrate import prepare_input
     from qverify.engines import quantize_input
     from qverify.errors import KernelFault
+    from qverify.mcu.errors import TargetRunError
     from qverify.metrics import PairStats
-    from qverify.target.errors import TargetRunError
 
     stats = {label: {op.name: PairStats() for op in plan.ops} for label in tested}
     kernels_used = {label: [""] * len(plan.ops) for label in tested}
@@ -340,7 +340,7 @@ def _summary(result) -> list[str]:
 
 def _extra_texts(outcome: GateOutcome) -> dict[str, bytes]:
     """network.c for the plan (the qv_op_t table built from weights.h's macros, as the target build uses)."""
-    from qverify.target.codegen import network_c
+    from qverify.mcu.codegen import network_c
 
     return {"network.c": network_c(outcome.plan).encode()}
 

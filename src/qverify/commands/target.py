@@ -1,11 +1,14 @@
 """`qverify target`: the kernels cross-compiled for a Cortex-M, run under QEMU, compared op by op
-with the shift model and the host native kernels; footprint and instruction estimates of the real build."""
+with the shift model and the host native kernels; footprint and instruction estimates of the real build.
+
+This module parses the arguments and prints; building, running and collecting is qverify.mcu.run."""
 
 from __future__ import annotations
 
 import os
 import sys
 
+from qverify.choices import CodePath, Cpu, Rounding, values
 from qverify.commands import checks
 from qverify.commands.common import (
     EXIT_MISMATCH,
@@ -18,12 +21,10 @@ from qverify.commands.common import (
     sample_args,
 )
 
-CPU_CHOICES = ("cortex-m4", "cortex-m7", "cortex-m3")
-
 
 def run(args) -> int:
-    from qverify.target.toolchain import cpu as lookup_cpu  # the standard library only
-    from qverify.target.toolchain import find_toolchain
+    from qverify.mcu.toolchain import cpu as lookup_cpu  # the standard library only
+    from qverify.mcu.toolchain import find_toolchain
 
     core = lookup_cpu(args.cpu)
     find_toolchain()  # a missing program is what a first run most likely meets: said first
@@ -35,13 +36,11 @@ def run(args) -> int:
     # only now the imports: numpy, and TensorFlow once the demo's plan is quantized afresh
     import json
 
-    from qverify.compare import Comparison, compare_results, format_detail, format_table
-    from qverify.engines.native import NativeEngine
-    from qverify.engines.shift import ShiftEngine
-    from qverify.engines.target import TargetEngine
+    from qverify.compare import format_detail, format_table
     from qverify.fs import atomic_write
-    from qverify.target import report
-    from qverify.target.errors import TargetRunError
+    from qverify.mcu import report
+    from qverify.mcu.errors import TargetRunError
+    from qverify.mcu.run import TargetRun
 
     plan = load_plan(args.plan, args.functions)
     if args.layer:
@@ -49,22 +48,14 @@ def run(args) -> int:
     rounding = args.rounding or plan.rounding
     if contract_failed(plan, rounding, ("dsp",) if core.dsp else ("plain",)):  # the core's own path
         return EXIT_MISMATCH
-    kernels = args.kernels or ("dsp" if core.dsp else "plain")  # the host build of the core's own path
     cflags = tuple(args.cflags.split()) if args.cflags else None
-    target = TargetEngine(plan, cpu=core.name, rounding=rounding, cmsis_root=args.cmsis_root,
-                          timeout=args.timeout, cflags=cflags)
-    references = [ShiftEngine(plan), NativeEngine(plan, kernels=kernels, rounding=rounding, cmsis_root=args.cmsis_root)]
+    session = TargetRun.start(plan, core, rounding, args.kernels, args.cmsis_root, args.timeout, cflags)
+    target = session.target
     x = load_samples(plan, args.data, args.samples)
     samples = list(args.samples)
 
-    comparisons: list[Comparison] = []
     try:
-        got = target.run(x) if args.mode == "propagated" else None
-        for ref_engine in references:
-            ref = ref_engine.run(x)
-            tested = got if got is not None else target.run_isolated(x, ref)
-            comparisons.append(Comparison(plan.hash, ref_engine.describe(), target.describe(), args.mode, samples,
-                                          compare_results(plan, ref, tested, samples, target.kernels_used)))
+        comparisons = session.compare(x, samples, args.mode)
     except TargetRunError as exc:
         # the firmware hung, crashed or refused: a failed check (exit 1), not bad usage
         row = f" (batch row {exc.sample} is data-set sample {samples[exc.sample]})" \
@@ -80,15 +71,14 @@ def run(args) -> int:
         print(format_table(c))
         if args.layer:
             print()
-            print(format_detail(next(op for op in c.ops if op.name == args.layer)))
+            print(format_detail(next(op for op in c.ops if op.name == args.layer), args.max_lines))
     ok = all(c.ok for c in comparisons)
     print()
     verdicts = [f"{c.reference.split(' ', 1)[0]}: {'bit-exact' if c.ok else 'DIFFERS at ' + c.first_divergent.name}"
                 for c in comparisons]
     print(f"{'PASS' if ok else 'FAIL'}: target {core.name} vs {'; vs '.join(verdicts)}")
 
-    fp = target.footprint()
-    scratch = target.last_run.scratch_words if target.last_run else 0
+    fp, scratch = session.measurements()
     print()
     print("\n".join(report.footprint_lines(plan, fp, scratch, target.image.describe())))
     print()
@@ -99,11 +89,7 @@ def run(args) -> int:
               f"({target.image.elf})")
 
     if json_path:
-        doc = {"ok": ok, "cpu": core.name, "machine": core.machine, "build": target.image.describe(),
-               "comparisons": [c.to_dict() for c in comparisons],
-               "footprint": report.footprint_dict(plan, fp, scratch),
-               "instructions": {"label": report.INSN_LABEL, "per_op_mean": target.instructions}}
-        atomic_write(json_path, json.dumps(doc, indent=1).encode())
+        atomic_write(json_path, json.dumps(session.to_dict(comparisons, fp, scratch), indent=1).encode())
     return EXIT_OK if ok else EXIT_MISMATCH
 
 
@@ -112,15 +98,17 @@ def add_parser(sub) -> None:
                                       "every op with the shift model and the host kernels")
     p.add_argument("--plan", help="plan directory written by quantize (default: the demo's plan)")
     p.add_argument("--data", help="input .npy (default: the data the plan was calibrated on)")
-    p.add_argument("--cpu", choices=CPU_CHOICES, default="cortex-m4",
+    p.add_argument("--cpu", choices=values(Cpu), default=Cpu.CORTEX_M4.value,
                    help="core and QEMU board: cortex-m4 (MPS2 AN386, DSP path; default), cortex-m7 (AN500, DSP), "
                         "cortex-m3 (AN385, plain path)")
-    p.add_argument("--layer", help="show first mismatches and the LSB-difference histogram of this op")
+    from qverify.commands.compare import detail_args
+
+    detail_args(p)  # --layer, --max-lines
     sample_args(p, 8)
-    p.add_argument("--rounding", choices=("truncate", "round"),
+    p.add_argument("--rounding", choices=values(Rounding),
                    help="how the firmware (and the host kernels) are built (default: the plan's rounding)")
     function_args(p)
-    p.add_argument("--kernels", choices=("dsp", "plain"),
+    p.add_argument("--kernels", choices=values(CodePath),
                    help="host native kernels to compare with (default: the target core's path)")
     p.add_argument("--cmsis-root", default=os.environ.get("QVERIFY_CMSIS_ROOT"),
                    help="build arm_* kernels from this CMSIS tree (default $QVERIFY_CMSIS_ROOT, else bundled)")

@@ -68,7 +68,7 @@ class SanitizedEngine(Engine):
     # ---- build --------------------------------------------------------------
     def _sources(self) -> tuple[list[str], dict]:
         """(compiler arguments with FOLDER standing for the build folder, {file name: text} written there)."""
-        from qverify.target.codegen import network_c
+        from qverify.mcu.codegen import network_c
 
         spec = build.build_spec(self.kernels, self.rounding, self.cmsis_root)
         texts = {"weights.h": weights_header(self.plan), "network.c": network_c(self.plan), **spec["staged"]}

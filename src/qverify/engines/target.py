@@ -20,12 +20,12 @@ import numpy as np
 
 from qverify.engines.base import Engine, OpResult, RunResult
 from qverify.errors import QVerifyError
+from qverify.mcu import protocol as P
+from qverify.mcu import qemu
+from qverify.mcu.image import Footprint, ImageBuilder, disassemble, measure
+from qverify.mcu.toolchain import cpu as lookup_cpu
+from qverify.mcu.toolchain import find_toolchain
 from qverify.plan import ROUNDINGS, QuantPlan
-from qverify.target import protocol as P
-from qverify.target import qemu
-from qverify.target.image import Footprint, ImageBuilder, disassemble, measure
-from qverify.target.toolchain import cpu as lookup_cpu
-from qverify.target.toolchain import find_toolchain
 
 # QEMU ran the demo at 200-500 million guest instructions per second on a
 # shared 2-core machine; the default timeout assumes 25 million (a wide

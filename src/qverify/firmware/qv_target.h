@@ -1,6 +1,6 @@
 /*
  * qverify target image: the protocol between the bare-metal harness
- * (qv_target_main.c) and the host (src/qverify/target/protocol.py, which
+ * (qv_target_main.c) and the host (src/qverify/mcu/protocol.py, which
  * mirrors every number below).
  *
  * Input file QV_INPUT_FILE (little-endian):

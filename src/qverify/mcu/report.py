@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 from qverify.footprint import footprint as estimate_footprint
+from qverify.mcu.image import Footprint
 from qverify.plan import QuantPlan
-from qverify.target.image import Footprint
 
 INSN_LABEL = "emulator instructions (QEMU -icount), not silicon cycles"
 ALIGN_SLACK = 3  # the weights section may end with up to 3 bytes of padding to a 4-byte boundary

@@ -14,6 +14,7 @@ from pathlib import Path
 from qverify import kernels
 from qverify.export import macro_name, weights_header
 from qverify.footprint import runner_scratch_layout, runner_scratch_words
+from qverify.opkinds import KINDS
 from qverify.plan import QuantPlan
 
 
@@ -64,9 +65,10 @@ def network_c(plan: QuantPlan) -> str:
             shifts = f"{stem}_BIAS_LSHIFT, {stem}_OUT_RSHIFT, qv_w{i}, qv_b{i}"
         else:
             shifts = "0, 0, 0, 0"
+        clamp = KINDS[op.kind].clamp_max(op) if KINDS[op.kind].clamp_max else 0  # qv_op_t.clamp_max
         geo = ", ".join(str(d) for d in dims)
         how = f"{call.function.name}{', length on x' if call.length_on_x else ''}"
-        rows.append(f"    {{QV_OP_{op.kind.upper()}, {call.function.enum}, {call.flags}u, {geo}, {shifts}}}, "
+        rows.append(f"    {{QV_OP_{op.kind.upper()}, {call.function.enum}, {call.flags}u, {geo}, {shifts}, {clamp}}}, "
                     f"/* {i}: {_c_comment(op.name)}: {how} */")
     lines += [
         f"const qv_op_t qv_net_ops[{len(plan.ops)}] = {{",

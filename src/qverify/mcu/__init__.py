@@ -1,4 +1,4 @@
-"""Verification on an emulated Cortex-M: the kernels cross-compiled with arm-none-eabi-gcc and run under QEMU.
+"""The emulated microcontroller: the kernels cross-compiled for a Cortex-M with arm-none-eabi-gcc, run under QEMU.
 
     toolchain.py  finding arm-none-eabi-gcc / -size / -objdump and qemu-system-arm; the cores (CPUS)
     codegen.py    plan -> weights.h (qverify.export) + network.c (the qv_op_t table)
@@ -6,12 +6,13 @@
     qemu.py       running an image with semihosting and -icount; hang / fault / error reports
     protocol.py   the file protocol shared with firmware/qv_target.h
     report.py     footprint and per-op instruction tables
+    run.py        one `qverify target` run: build, run, compare with the host engines, collect the figures
 
 The engine is qverify.engines.target.TargetEngine; the command `qverify target`.
 """
 
-from qverify.target.errors import TargetBuildError, TargetError, TargetRunError, ToolchainError
-from qverify.target.toolchain import CPUS, INSTALL_COMMAND, PACKAGES, find_toolchain, missing_reason
+from qverify.mcu.errors import TargetBuildError, TargetError, TargetRunError, ToolchainError
+from qverify.mcu.toolchain import CPUS, INSTALL_COMMAND, PACKAGES, find_toolchain, missing_reason
 
 __all__ = ["CPUS", "INSTALL_COMMAND", "PACKAGES", "TargetBuildError", "TargetError", "TargetRunError",
            "ToolchainError", "find_toolchain", "missing_reason"]

@@ -10,7 +10,7 @@ An image is built in two cached steps (cache_root(), keyed by content):
                and header (those of the tree's include folders too); a tree
                lacking some arm_* functions compiles the others, announced
                as QV_HAVE_<NAME> as on the host (qverify.build);
-  img-<key>/   the plan's weights.h and network.c (qverify.target.codegen),
+  img-<key>/   the plan's weights.h and network.c (qverify.mcu.codegen),
                the harness main, linked with the lib objects; key = lib key,
                the generated sources as they are on disk, the test hooks.
 
@@ -35,10 +35,10 @@ from pathlib import Path
 
 from qverify import build, native_lib
 from qverify.fs import prune_lru
+from qverify.mcu import codegen
+from qverify.mcu.errors import TargetBuildError, TargetError
+from qverify.mcu.toolchain import Cpu, Toolchain
 from qverify.plan import QuantPlan
-from qverify.target import codegen
-from qverify.target.errors import TargetBuildError, TargetError
-from qverify.target.toolchain import Cpu, Toolchain
 
 DEFAULT_CFLAGS = ("-O2", "-fwrapv")
 BASE_CFLAGS = ("-mthumb", "-mfloat-abi=soft", "-std=c99", "-ffunction-sections", "-fdata-sections", "-g")
@@ -355,7 +355,7 @@ class Footprint:
 
 
 _GROUPS = (
-    ("kernels", re.compile(r"^(arm_|qv_(convolve|maxpool|avepool|global_avepool)).*\.o$")),
+    ("kernels", re.compile(r"^(arm_|qv_(convolve|maxpool|avepool|global_avepool|relu6)).*\.o$")),
     ("runner", re.compile(r"^qv_runner\.o$")),
     ("network", re.compile(r"^network\.o$")),
     ("harness", re.compile(r"^(startup|qv_semihost|qv_target_main)\.o$")),

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from qverify.target.errors import ToolchainError
+from qverify.mcu.errors import ToolchainError
 
 PACKAGES = ("gcc-arm-none-eabi", "libnewlib-arm-none-eabi", "qemu-system-arm")
 INSTALL_COMMAND = "apt-get install -y " + " ".join(PACKAGES)

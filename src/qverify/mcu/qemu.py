@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from qverify import kernels
-from qverify.target import protocol as P
-from qverify.target.errors import TargetRunError
-from qverify.target.image import Image
-from qverify.target.toolchain import Toolchain
+from qverify.mcu import protocol as P
+from qverify.mcu.errors import TargetRunError
+from qverify.mcu.image import Image
+from qverify.mcu.toolchain import Toolchain
 
 ICOUNT_SHIFT = 6
 
