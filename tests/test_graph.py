@@ -61,12 +61,13 @@ def test_float_chain_equals_keras():
     np.testing.assert_allclose(keras.ops.softmax(logits).numpy(), expect, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("layer,cls", [(L.BatchNormalization(), "BatchNormalization"), (L.LeakyReLU(), "LeakyReLU"),
-                                       (L.Reshape((1, 1, 18)), "Reshape")])
+@pytest.mark.parametrize("layer,cls", [(L.LeakyReLU(), "LeakyReLU"), (L.LayerNormalization(), "LayerNormalization"),
+                                       (L.Permute((2, 1, 3)), "Permute")])
 def test_unsupported_layer_is_named(layer, cls):
-    """An unsupported layer is refused with its name, class and the supported list."""
+    """An unsupported layer is refused with its name, class, the nearest supported form and the supported list."""
     model = keras.Sequential([keras.Input((8, 1, 2)), L.Conv2D(3, (3, 1)), layer, L.Flatten(), L.Dense(1)])
-    with pytest.raises(ModelError, match=rf"layer '{layer.name}' \({cls}\).*Supported: Conv1D"):
+    with pytest.raises(ModelError, match=rf"layer '{layer.name}' \({cls}\).*nearest supported form is .*"
+                                         "Supported: Conv1D"):
         build_graph(model)
 
 
@@ -80,11 +81,11 @@ def test_branch_is_refused():
         build_graph(keras.Model(x, L.Flatten()(y)))
 
 
-def test_asymmetric_same_padding_is_refused():
-    """'same' padding that pads one side more than the other has no CMSIS equivalent."""
+def test_asymmetric_same_padding_keeps_tensorflow_split():
+    """'same' padding with an odd total: pad = total // 2 before, TensorFlow's output size (one more pad after)."""
     model = keras.Sequential([keras.Input((16, 1)), L.Conv1D(2, 4, padding="same", name="even_k")])
-    with pytest.raises(ModelError, match="layer 'even_k' \\(Conv1D\\).*asymmetrically"):
-        build_graph(model)
+    op = build_graph(model).ops[0]
+    assert op.pad == (1, 0) and op.out_shape == (16, 1, 2)
 
 
 def test_conv1d_same_and_gap1d():

@@ -92,6 +92,7 @@ QV_FUNCTIONS = (
     "qv_maxpool_q15_HWC_nonsquare",
     "qv_avepool_q15_HWC_nonsquare",
     "qv_global_avepool_q15_HWC",
+    "qv_relu6_q15",
 )
 # headers of ours that the qv_ kernels / runner need when Arm's headers are used
 QV_HEADERS = ("qv_intrinsics.h", "qv_nnfunctions.h", "qv_support.h")

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from qverify.graph import Op
-from qverify.opkinds import Kind
+from qverify.opkinds import Kind, conv_pads
 
 
 def run_op(op: Op, x):
@@ -22,8 +22,8 @@ def run_op(op: Op, x):
 def _conv(op, x):
     import tensorflow as tf
 
-    ph, pw = op.pad
-    y = tf.nn.conv2d(x, op.weights, strides=[1, *op.stride, 1], padding=[[0, 0], [ph, ph], [pw, pw], [0, 0]])
+    pad_h, pad_w = conv_pads(op)  # TensorFlow's 'same' split where the output size says so (rule 4)
+    y = tf.nn.conv2d(x, op.weights, strides=[1, *op.stride, 1], padding=[[0, 0], list(pad_h), list(pad_w), [0, 0]])
     return y + op.bias
 
 
@@ -38,6 +38,12 @@ def _relu(op, x):
     import tensorflow as tf
 
     return tf.nn.relu(x)
+
+
+def _relu6(op, x):
+    import tensorflow as tf
+
+    return tf.nn.relu6(x)
 
 
 def _maxpool(op, x):
@@ -65,7 +71,7 @@ def _flatten(op, x):
 
 
 _OPS = {Kind.CONV: _conv, Kind.DENSE: _dense, Kind.RELU: _relu, Kind.MAXPOOL: _maxpool, Kind.AVGPOOL: _avgpool,
-        Kind.GAP: _gap, Kind.FLATTEN: _flatten}
+        Kind.GAP: _gap, Kind.FLATTEN: _flatten, Kind.RELU6: _relu6}
 
 
 def run_chain(ops: list[Op], x: np.ndarray, batch: int = 256) -> Iterator[tuple[int, list[np.ndarray]]]:

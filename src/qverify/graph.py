@@ -3,25 +3,33 @@
 Layers are recognised by class, never by name, so a renamed layer still
 works. Every activation shape is carried as HWC: a 1-D signal of length L
 with C channels is (L, 1, C); a feature vector of F values is (1, 1, F).
-A conv or dense layer with a fused `activation='relu'` becomes two ops
+A conv or dense layer with a fused `activation='relu'` (or 'relu6') becomes two ops
 (`<layer>` and `<layer>_relu`), so the conv's range is measured before the
 ReLU exactly as in the unfused form (docs/design.md rule 1).
+
+Each Keras layer class has one handler (the table `handlers()`); a layer goes to the handler of
+its class or of its nearest registered base class, and anything else is refused with
+the nearest supported form. What the graph changes on the way (a BatchNormalization
+folded into the conv before it, a ZeroPadding folded into the conv after it, a zero
+bias stored for `use_bias=False`) is recorded in the op's `notes`, which the plan
+keeps with its adjustments and `quantize` prints.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+import functools
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from qverify.errors import ModelError
-from qverify.opkinds import Kind
+from qverify.opkinds import Kind, pad_after, padded_out
 
 SUPPORTED = (
-    "Conv1D, Conv2D (valid or symmetric same padding, linear or relu), Dense, "
-    "ReLU, Activation('relu'), MaxPooling1D/2D, AveragePooling1D/2D (valid), "
-    "GlobalAveragePooling1D/2D, Flatten, Dropout, and a final sigmoid/softmax"
+    "Conv1D, Conv2D (valid or same padding, linear, relu or relu6), Dense, BatchNormalization right after "
+    "a conv or Dense, ZeroPadding1D/2D before a conv, ReLU, ReLU6 (ReLU(max_value=6), Activation('relu6')), "
+    "MaxPooling1D/2D, AveragePooling1D/2D (valid), GlobalAveragePooling1D/2D, Flatten, Reshape, Dropout, "
+    "and a final sigmoid/softmax"
 )
 
 
@@ -35,10 +43,12 @@ class Op:
         in_shape, out_shape: (H, W, C) without the batch axis.
         kernel: (k_h, k_w) of a conv or a pool window; (1, 1) otherwise.
         stride: (s_h, s_w).
-        pad: symmetric zero padding (p_h, p_w), convs only.
+        pad: zero padding before the input (top p_h, left p_w), convs only; after it the pad is p or, where
+            the output size implies it (TensorFlow's 'same' with an odd total), p + 1 (opkinds.conv_pads).
         weights: float kernel in Keras layout (k_h, k_w, c_in, c_out) or (in, out).
         bias: float bias (c_out,).
         layer: name of the Keras layer the op came from.
+        notes: what the graph changed to make the op (folds, a stored zero bias), for the plan's adjustments.
     """
 
     name: str
@@ -51,6 +61,7 @@ class Op:
     weights: np.ndarray | None = field(default=None, compare=False, repr=False)
     bias: np.ndarray | None = field(default=None, compare=False, repr=False)
     layer: str = ""
+    notes: tuple[str, ...] = field(default=(), compare=False)
 
 
 @dataclass
@@ -78,7 +89,7 @@ class Graph:
         raise ModelError(f"no op named '{name}'; ops are: {', '.join(o.name for o in self.ops)}")
 
 
-def _hwc(shape) -> tuple[int, int, int]:
+def _hwc(shape, what: str = "activation") -> tuple[int, int, int]:
     dims = tuple(int(d) for d in shape)
     if len(dims) == 1:
         return (1, 1, dims[0])
@@ -86,7 +97,8 @@ def _hwc(shape) -> tuple[int, int, int]:
         return (dims[0], 1, dims[1])
     if len(dims) == 3:
         return dims
-    raise ModelError(f"activation shape {dims} has rank {len(dims)}; only 1-D signals and 2-D images are supported")
+    raise ModelError(f"{what} shape {dims} has rank {len(dims)}; only 1-D signals (L, C), 2-D images (H, W, C) and "
+                     "vectors (F,) are supported")
 
 
 def _activation_name(layer) -> str:
@@ -94,25 +106,6 @@ def _activation_name(layer) -> str:
     if act is None:
         return "linear"
     return getattr(act, "__name__", str(act))
-
-
-def _padding(layer, in_hw, k, s) -> tuple[int, int]:
-    if layer.padding == "valid":
-        return (0, 0)
-    if layer.padding != "same":
-        raise ModelError(f"layer '{layer.name}' ({type(layer).__name__}): padding '{layer.padding}' is not supported; "
-                         "use 'valid' or symmetric 'same'")
-    pads = []
-    for n, kk, ss in zip(in_hw, k, s, strict=True):
-        out = math.ceil(n / ss)
-        total = max((out - 1) * ss + kk - n, 0)
-        if total % 2:
-            raise ModelError(
-                f"layer '{layer.name}' ({type(layer).__name__}): padding 'same' pads this axis asymmetrically "
-                f"(total {total} for input {n}, kernel {kk}, stride {ss}); CMSIS-NN pads both sides equally"
-            )
-        pads.append(total // 2)
-    return tuple(pads)
 
 
 def _pair(v, one_d: bool) -> tuple[int, int]:
@@ -158,6 +151,10 @@ def _chain(model) -> list:
 def build_graph(model) -> Graph:
     """Turn a Keras model that is a linear chain into ops.
 
+    Each layer goes to the handler of its class (handlers(); a subclass to its nearest registered base). A
+    BatchNormalization right after a Conv1D/Conv2D/Dense is folded into that op's weights and bias; a
+    ZeroPadding1D/2D into the next conv's padding; a Reshape changes only the HWC shape (the bytes stay in order).
+
     Args:
         model: a built Keras model (functional or Sequential).
 
@@ -165,113 +162,337 @@ def build_graph(model) -> Graph:
         The Graph.
 
     Raises:
-        ModelError: for a branch, an unsupported layer or setting; the
-            message names the layer, its class and what is supported.
+        ModelError: for a branch, an unsupported layer or setting; the message names the layer, its class and
+            the nearest supported form.
     """
-    from keras import layers as L
-
     if not model.inputs:
         raise ModelError("the model is not built (it has no input shape); build or call it once first")
-    model_input_shape = tuple(int(d) for d in model.inputs[0].shape[1:])
-    shape = _hwc(model_input_shape)
-    input_shape = shape
-    ops: list[Op] = []
-    final = None
+    dims = tuple(model.inputs[0].shape[1:])
+    if any(d is None for d in dims):
+        raise ModelError(f"the model's input shape {tuple(model.inputs[0].shape)} has an unknown dimension beyond "
+                         "the batch; give keras.Input a fixed shape (the firmware's buffers are sized by it)")
+    model_input_shape = tuple(int(d) for d in dims)
+    b = _Build(_hwc(model_input_shape, "the model's input"))
     chain = _chain(model)
     for i, layer in enumerate(chain):
-        cls = type(layer).__name__
-        last = i == len(chain) - 1
-        where = f"layer '{layer.name}' ({cls})"
-        if final is not None:
-            raise ModelError(f"{where} follows the final {final}; the sigmoid/softmax must be the last layer")
+        b.layer, b.last = layer, i == len(chain) - 1
+        if b.final is not None:
+            raise ModelError(f"{b.where} follows the final {b.final}; the sigmoid/softmax must be the last layer")
         if getattr(layer, "data_format", "channels_last") != "channels_last":
-            raise ModelError(f"{where}: data_format '{layer.data_format}' is not supported; "
+            raise ModelError(f"{b.where}: data_format '{layer.data_format}' is not supported; "
                              "CMSIS-NN is channels_last (HWC)")
-
-        if isinstance(layer, (L.Conv1D, L.Conv2D)) and not isinstance(layer, (
-                L.Conv2DTranspose, L.Conv1DTranspose, L.DepthwiseConv2D, L.SeparableConv2D, L.DepthwiseConv1D,
-                L.SeparableConv1D)):
-            one_d = isinstance(layer, L.Conv1D)
-            if max(_pair(layer.dilation_rate, one_d)) != 1 or getattr(layer, "groups", 1) != 1:
-                raise ModelError(f"{where}: dilation and groups are not supported")
-            k = _pair(layer.kernel_size, one_d)
-            s = _pair(layer.strides, one_d)
-            pad = _padding(layer, shape[:2], k, s)
-            kern = np.asarray(layer.kernel.numpy(), dtype=np.float32)
-            if one_d:
-                kern = kern[:, None, :, :]
-            bias = _bias(layer, kern)
-            out = _hwc(layer.output.shape[1:])
-            ops.append(Op(layer.name, Kind.CONV, shape, out, k, s, pad, kern, bias, layer.name))
-            shape = out
-            final = _fused(layer, where, ops, shape, last)
-        elif isinstance(layer, L.Dense):
-            if shape[0] != 1 or shape[1] != 1 or len(layer.input.shape) != 2:
-                raise ModelError(f"{where}: input shape {tuple(layer.input.shape[1:])} is not a flat vector; "
-                                 "add Flatten or GlobalAveragePooling before Dense")
-            kern = np.asarray(layer.kernel.numpy(), dtype=np.float32)
-            bias = _bias(layer, kern)
-            out = (1, 1, int(kern.shape[1]))
-            ops.append(Op(layer.name, Kind.DENSE, shape, out, weights=kern, bias=bias, layer=layer.name))
-            shape = out
-            final = _fused(layer, where, ops, shape, last)
-        elif isinstance(layer, L.ReLU):
-            if layer.max_value is not None or float(layer.negative_slope) != 0.0 or float(layer.threshold) != 0.0:
-                raise ModelError(f"{where}: only a plain ReLU (no max_value, negative_slope or threshold) "
-                                 "maps to arm_relu_q15")
-            ops.append(Op(layer.name, Kind.RELU, shape, shape, layer=layer.name))
-        elif isinstance(layer, L.Activation):
-            name = _activation_name(layer)
-            if name == "relu":
-                ops.append(Op(layer.name, Kind.RELU, shape, shape, layer=layer.name))
-            elif name in ("sigmoid", "softmax") and last:
-                final = name
-            elif name != "linear":
-                raise ModelError(f"{where}: activation '{name}' is not supported here. Supported: {SUPPORTED}")
-        elif isinstance(layer, L.Softmax) and last:
-            final = "softmax"
-        elif isinstance(layer, (L.MaxPooling1D, L.MaxPooling2D, L.AveragePooling1D, L.AveragePooling2D)):
-            one_d = isinstance(layer, (L.MaxPooling1D, L.AveragePooling1D))
-            if layer.padding != "valid":
-                raise ModelError(f"{where}: pooling padding '{layer.padding}' is not supported; use 'valid'")
-            k = _pair(layer.pool_size, one_d)
-            s = _pair(layer.strides if layer.strides is not None else layer.pool_size, one_d)
-            kind = Kind.MAXPOOL if isinstance(layer, (L.MaxPooling1D, L.MaxPooling2D)) else Kind.AVGPOOL
-            out = _hwc(layer.output.shape[1:])
-            ops.append(Op(layer.name, kind, shape, out, k, s, layer=layer.name))
-            shape = out
-        elif isinstance(layer, (L.GlobalAveragePooling1D, L.GlobalAveragePooling2D)):
-            out = (1, 1, shape[2])
-            ops.append(Op(layer.name, Kind.GAP, shape, out, layer=layer.name))
-            shape = out
-        elif isinstance(layer, L.Flatten):
-            out = (1, 1, shape[0] * shape[1] * shape[2])
-            ops.append(Op(layer.name, Kind.FLATTEN, shape, out, layer=layer.name))
-            shape = out
-        elif isinstance(layer, (L.Dropout, L.SpatialDropout1D, L.SpatialDropout2D)):
-            continue  # inference: identity
-        else:
-            raise ModelError(f"{where} is not supported. Supported: {SUPPORTED}")
-    if not ops:
+        handler = _handler(layer)
+        if b.zero_pad is not None and handler not in (_conv, _zero_padding, _identity):
+            zp = b.zero_pad[0]
+            raise ModelError(f"layer '{zp.name}' ({type(zp).__name__}) is followed by {b.where}: zero padding is "
+                             "folded into the padding of the Conv1D/Conv2D right after it, and there is none; "
+                             "move it before a conv or remove it")
+        handler(b, layer)
+        if handler not in (_identity, _batchnorm):
+            b.foldable = handler in (_conv, _dense) and b.ops[-1].kind in (Kind.CONV, Kind.DENSE)
+    if b.zero_pad is not None:
+        zp = b.zero_pad[0]
+        raise ModelError(f"layer '{zp.name}' ({type(zp).__name__}) ends the model; zero padding is folded into the "
+                         "next conv's padding: remove it")
+    if not b.ops:
         raise ModelError("the model has no layers qverify can run")
-    return Graph(input_shape, model_input_shape, ops, final, model)
+    return Graph(b.input_shape, model_input_shape, b.ops, b.final, model)
 
 
-def _bias(layer, kern: np.ndarray) -> np.ndarray:
-    """A conv/dense layer's float bias, zeros when it has none."""
+class _Build:
+    """What the handlers read and change while the chain is walked."""
+
+    def __init__(self, shape):
+        self.shape = shape          # the current activation, HWC
+        self.input_shape = shape    # the first op's input (a Reshape before any op changes it)
+        self.ops: list[Op] = []
+        self.final: str | None = None
+        self.layer = None
+        self.last = False
+        self.foldable = False       # the last op is a linear conv/dense a BatchNormalization may fold into
+        self.zero_pad = None        # (first ZeroPadding layer, ((top, bottom), (left, right))) awaiting a conv
+
+    @property
+    def where(self) -> str:
+        return f"layer '{self.layer.name}' ({type(self.layer).__name__})"
+
+    def add(self, op: Op) -> None:
+        self.ops.append(op)
+        self.shape = op.out_shape
+
+    def reshape(self, shape) -> None:
+        """A new HWC shape for the same bytes."""
+        if not self.ops:
+            self.input_shape = shape
+        self.shape = shape
+
+
+# ---- the handlers: one per Keras layer class (HANDLERS), each f(build, layer) ----
+
+def _conv(b: _Build, layer) -> None:
+    from keras import layers as L
+
+    one_d = isinstance(layer, L.Conv1D)
+    cls = type(layer).__name__
+    dilation = _pair(layer.dilation_rate, one_d)
+    if max(dilation) != 1:
+        raise ModelError(f"{b.where}: dilation_rate {dilation[0] if one_d else dilation} is not supported (no CMSIS "
+                         f"q15 convolution dilates); the nearest supported form is a {cls} with dilation_rate=1")
+    groups = int(getattr(layer, "groups", 1))
+    if groups != 1:
+        raise ModelError(f"{b.where}: groups={groups} is not supported (no CMSIS q15 grouped convolution); the "
+                         f"nearest supported form is a {cls} with groups=1")
+    k, s = _pair(layer.kernel_size, one_d), _pair(layer.strides, one_d)
+    zp_layer, zp = b.zero_pad if b.zero_pad is not None else (None, ((0, 0), (0, 0)))
+    b.zero_pad = None
+    out = _hwc(layer.output.shape[1:])
+    pads = []
+    for axis, n, kk, ss, (z_before, z_after), o in zip(("rows (H)", "columns (W)"), b.shape[:2], k, s, zp, out[:2],
+                                                         strict=True):
+        n_padded = n + z_before + z_after
+        if layer.padding == "valid":
+            before, after = 0, 0
+        elif layer.padding == "same":
+            total = max((-(-n_padded // ss) - 1) * ss + kk - n_padded, 0)  # TensorFlow's split: the extra after
+            before, after = total // 2, total - total // 2
+        else:
+            raise ModelError(f"{b.where}: padding '{layer.padding}' is not supported (it pads {kk - 1} before the "
+                             "input and none after, which the CMSIS kernels cannot); use 'valid' or 'same'")
+        before, after = before + z_before, after + z_after
+        if one_d and axis.startswith("columns"):
+            pads.append(0)
+            continue
+        what = (f"along its {'length' if one_d else axis}: input {n}, kernel {kk}, stride {ss}, {before} zero(s) "
+                f"before and {after} after" + (f" (with {zp_layer.name}'s)" if zp_layer is not None else ""))
+        if kk > n + 2 * before:
+            raise ModelError(f"{b.where}: the window is larger than the input padded {before} on both sides {what}; "
+                             "the q15 kernels refuse such a call: use padding='valid' or a smaller kernel")
+        if padded_out(n, kk, ss, before, o) != o:
+            raise ModelError(
+                f"{b.where}: padding the CMSIS kernels cannot express {what}: they pad p before and p after, or "
+                f"p + 1 after as TensorFlow's 'same' does (implied by the output size; this output of {o} implies "
+                f"{pad_after(n, kk, ss, before, o)} after {before} before); use symmetric padding or put the extra "
+                "zero after (bottom, right)")
+        pads.append(before)
+    kern = np.asarray(layer.kernel.numpy(), dtype=np.float32)
+    if one_d:
+        kern = kern[:, None, :, :]
+    bias, notes = _bias(layer, kern)
+    if zp_layer is not None:
+        notes.append(f"{zp_layer.name} ({type(zp_layer).__name__}) folded into the padding: {_pads_text(zp, one_d)}")
+    b.add(Op(layer.name, Kind.CONV, b.shape, out, k, s, tuple(pads), kern, bias, layer.name, tuple(notes)))
+    _fused(b, layer)
+
+
+def _pads_text(zp, one_d: bool) -> str:
+    (t, bo), (le, r) = zp
+    return f"{t} before and {bo} after" if one_d else f"top {t}, bottom {bo}, left {le}, right {r}"
+
+
+def _dense(b: _Build, layer) -> None:
+    if b.shape[0] != 1 or b.shape[1] != 1 or len(layer.input.shape) != 2:
+        raise ModelError(f"{b.where}: input shape {tuple(layer.input.shape[1:])} is not a flat vector; "
+                         "add Flatten or GlobalAveragePooling before Dense")
+    kern = np.asarray(layer.kernel.numpy(), dtype=np.float32)
+    bias, notes = _bias(layer, kern)
+    b.add(Op(layer.name, Kind.DENSE, b.shape, (1, 1, int(kern.shape[1])), weights=kern, bias=bias,
+             layer=layer.name, notes=tuple(notes)))
+    _fused(b, layer)
+
+
+_ZERO_BIAS = "no bias (use_bias=False): "
+
+
+def _bias(layer, kern: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """A conv/dense layer's float bias (zeros when it has none) and the note a stored zero bias gets."""
     if layer.use_bias:
-        return np.asarray(layer.bias.numpy(), dtype=np.float32)
-    return np.zeros(kern.shape[-1], np.float32)
+        return np.asarray(layer.bias.numpy(), dtype=np.float32), []
+    n = int(kern.shape[-1])
+    return np.zeros(n, np.float32), [f"{_ZERO_BIAS}a zero bias of {n} values ({2 * n} bytes of flash) is stored, "
+                                     "since the q15 kernels always add one"]
 
 
-def _fused(layer, where, ops, shape, last) -> str | None:
-    """Split a fused activation off a conv/dense op; return a final activation name if any."""
+def _fused(b: _Build, layer) -> None:
+    """Split a fused activation off a conv/dense op, or take it as the final activation."""
     name = _activation_name(layer)
     if name == "linear":
-        return None
-    if name == "relu":
-        ops.append(Op(f"{layer.name}_relu", Kind.RELU, shape, shape, layer=layer.name))
-        return None
-    if name in ("sigmoid", "softmax") and last:
-        return name
-    raise ModelError(f"{where}: fused activation '{name}' is not supported. Supported: {SUPPORTED}")
+        return
+    if name in ("relu", "relu6"):
+        kind = Kind.RELU if name == "relu" else Kind.RELU6
+        b.add(Op(f"{layer.name}_{name}", kind, b.shape, b.shape, layer=layer.name))
+        return
+    if name in ("sigmoid", "softmax") and b.last:
+        b.final = name
+        return
+    raise ModelError(f"{b.where}: fused activation '{name}' is not supported; the nearest supported forms are "
+                     "activation='relu' or 'relu6' (or a final sigmoid/softmax). Supported: " + SUPPORTED)
+
+
+def _batchnorm(b: _Build, layer) -> None:
+    """Fold an inference-mode BatchNormalization into the conv/dense op right before it."""
+    must = ("a BatchNormalization must come right after a Conv1D, Conv2D or Dense with activation='linear' (put "
+            "any ReLU after the BatchNormalization), where qverify folds it into the weights and bias")
+    if not b.foldable:
+        if not b.ops:
+            follows = "the model's input"
+        else:
+            op = b.ops[-1]
+            follows = f"op '{op.name}' ({op.kind})"
+            if op.kind in (Kind.RELU, Kind.RELU6) and op.name != op.layer:
+                follows += f", layer '{op.layer}''s fused activation"
+        raise ModelError(f"{b.where} follows {follows}; {must}")
+    axes = list(layer.axis) if isinstance(layer.axis, (list, tuple)) else [layer.axis]
+    rank = len(layer.input.shape)
+    if [a % rank for a in axes] != [rank - 1]:
+        raise ModelError(f"{b.where}: axis {layer.axis} is not the channel axis (-1); only per-channel "
+                         "BatchNormalization folds into a conv or Dense")
+    op = b.ops[-1]
+    c = op.out_shape[2]
+    mean = np.asarray(layer.moving_mean.numpy(), np.float64)
+    var = np.asarray(layer.moving_variance.numpy(), np.float64)
+    gamma = np.asarray(layer.gamma.numpy(), np.float64) if layer.scale else np.ones(c)
+    beta = np.asarray(layer.beta.numpy(), np.float64) if layer.center else np.zeros(c)
+    eps = float(layer.epsilon)
+    scale = gamma / np.sqrt(var + eps)
+    weights = (op.weights.astype(np.float64) * scale).astype(np.float32)  # per output channel: the last axis
+    bias = ((op.bias.astype(np.float64) - mean) * scale + beta).astype(np.float32)
+    used = ", ".join(["moving mean and variance", f"epsilon {eps:g}", *(["gamma"] if layer.scale else []),
+                      *(["beta"] if layer.center else [])])
+    notes = [n for n in op.notes if not n.startswith(_ZERO_BIAS)]
+    notes.append(f"{layer.name} (BatchNormalization) folded into the weights and bias (inference mode: {used})")
+    b.ops[-1] = replace(op, weights=weights, bias=bias, notes=tuple(notes))
+
+
+def _relu(b: _Build, layer) -> None:
+    slope, threshold, top = float(layer.negative_slope), float(layer.threshold), layer.max_value
+    if slope != 0.0 or threshold != 0.0 or (top is not None and float(top) != 6.0):
+        raise ModelError(f"{b.where}: ReLU(max_value={top}, negative_slope={slope:g}, threshold={threshold:g}) is "
+                         "not supported; the nearest supported forms are ReLU() (arm_relu_q15) and "
+                         "ReLU(max_value=6) (ReLU6, qv_relu6_q15)")
+    kind = Kind.RELU if top is None else Kind.RELU6
+    b.add(Op(layer.name, kind, b.shape, b.shape, layer=layer.name))
+
+
+def _activation(b: _Build, layer) -> None:
+    name = _activation_name(layer)
+    if name in ("relu", "relu6"):
+        b.add(Op(layer.name, Kind.RELU if name == "relu" else Kind.RELU6, b.shape, b.shape, layer=layer.name))
+    elif name in ("sigmoid", "softmax") and b.last:
+        b.final = name
+    elif name != "linear":
+        where = "here (only as the last layer, computed in float)" if name in ("sigmoid", "softmax") else ""
+        raise ModelError(f"{b.where}: activation '{name}' is not supported {where}".rstrip() +
+                         "; the nearest supported forms are Activation('relu') and Activation('relu6')")
+
+
+def _softmax(b: _Build, layer) -> None:
+    if not b.last:
+        raise ModelError(f"{b.where}: a Softmax is supported only as the last layer (computed in float)")
+    b.final = "softmax"
+
+
+def _pool(b: _Build, layer) -> None:
+    from keras import layers as L
+
+    one_d = isinstance(layer, (L.MaxPooling1D, L.AveragePooling1D))
+    if layer.padding != "valid":
+        raise ModelError(f"{b.where}: pooling padding '{layer.padding}' is not supported (the q15 pools have no "
+                         "padding); the nearest supported form is padding='valid'")
+    k = _pair(layer.pool_size, one_d)
+    s = _pair(layer.strides if layer.strides is not None else layer.pool_size, one_d)
+    kind = Kind.MAXPOOL if isinstance(layer, (L.MaxPooling1D, L.MaxPooling2D)) else Kind.AVGPOOL
+    b.add(Op(layer.name, kind, b.shape, _hwc(layer.output.shape[1:]), k, s, layer=layer.name))
+
+
+def _gap(b: _Build, layer) -> None:
+    if getattr(layer, "keepdims", False):
+        raise ModelError(f"{b.where}: keepdims=True is not supported; the nearest supported form is keepdims=False")
+    b.add(Op(layer.name, Kind.GAP, b.shape, (1, 1, b.shape[2]), layer=layer.name))
+
+
+def _flatten(b: _Build, layer) -> None:
+    b.add(Op(layer.name, Kind.FLATTEN, b.shape, (1, 1, b.shape[0] * b.shape[1] * b.shape[2]), layer=layer.name))
+
+
+def _reshape(b: _Build, layer) -> None:
+    """A Reshape keeps the bytes in order (Keras and HWC are both row-major, channels last), so it changes only
+    the shape: before the first op it sets the input's, after an op it is a flatten or no change at all."""
+    new = _hwc(layer.output.shape[1:], f"{b.where}: target")
+    if not b.ops or new == b.shape:
+        b.reshape(new)
+    elif new == (1, 1, b.shape[0] * b.shape[1] * b.shape[2]):
+        b.add(Op(layer.name, Kind.FLATTEN, b.shape, new, layer=layer.name))
+    else:
+        raise ModelError(f"{b.where}: reshaping {b.shape} (HWC) to {new} after the first op would need a copy op "
+                         "qverify does not have; reshape the model's input instead (a Reshape before the first "
+                         "layer), or flatten with Flatten / Reshape((-1,))")
+
+
+def _zero_padding(b: _Build, layer) -> None:
+    """Held for the next conv, which folds it into its padding."""
+    from keras import layers as L
+
+    if isinstance(layer, L.ZeroPadding1D):
+        pad = (tuple(int(v) for v in layer.padding), (0, 0))
+    else:
+        pad = tuple(tuple(int(v) for v in axis) for axis in layer.padding)
+    first, held = b.zero_pad if b.zero_pad is not None else (layer, ((0, 0), (0, 0)))
+    b.zero_pad = (first, tuple((h0 + p0, h1 + p1) for (h0, h1), (p0, p1) in zip(held, pad, strict=True)))
+
+
+def _identity(b: _Build, layer) -> None:
+    """Dropout and noise layers: the identity at inference."""
+
+
+# the nearest supported form of layers qverify refuses (by class name)
+_NEAREST = {
+    "Conv1DTranspose": "Conv1D (no CMSIS q15 transposed convolution)",
+    "Conv2DTranspose": "Conv2D (no CMSIS q15 transposed convolution)",
+    "DepthwiseConv1D": "Conv1D (no legacy CMSIS q15 depthwise convolution)",
+    "DepthwiseConv2D": "Conv2D (no legacy CMSIS q15 depthwise convolution)",
+    "SeparableConv1D": "Conv1D (no legacy CMSIS q15 separable convolution)",
+    "SeparableConv2D": "Conv2D (no legacy CMSIS q15 separable convolution)",
+    "Conv3D": "Conv2D", "ZeroPadding3D": "ZeroPadding2D before a Conv2D",
+    "LeakyReLU": "ReLU or ReLU(max_value=6)", "PReLU": "ReLU or ReLU(max_value=6)", "ELU": "ReLU",
+    "GlobalMaxPooling1D": "GlobalAveragePooling1D", "GlobalMaxPooling2D": "GlobalAveragePooling2D",
+    "LayerNormalization": "BatchNormalization right after a conv or Dense (folded into it)",
+    "GroupNormalization": "BatchNormalization right after a conv or Dense (folded into it)",
+    "Permute": "Reshape (it keeps the HWC order; a permutation moves bytes)",
+    "Cropping1D": "a conv with padding='valid'", "Cropping2D": "a conv with padding='valid'",
+}
+
+
+def _unsupported(b: _Build, layer) -> None:
+    nearest = _NEAREST.get(type(layer).__name__)
+    hint = f"; the nearest supported form is {nearest}" if nearest else ""
+    raise ModelError(f"{b.where} is not supported{hint}. Supported: {SUPPORTED}")
+
+
+@functools.cache
+def handlers() -> dict[type, object]:
+    """{Keras layer class: handler}, built once (Keras is imported lazily)."""
+    from keras import layers as L
+
+    table = {
+        L.Conv1D: _conv, L.Conv2D: _conv, L.Dense: _dense, L.BatchNormalization: _batchnorm,
+        L.ReLU: _relu, L.Activation: _activation, L.Softmax: _softmax,
+        L.MaxPooling1D: _pool, L.MaxPooling2D: _pool, L.AveragePooling1D: _pool, L.AveragePooling2D: _pool,
+        L.GlobalAveragePooling1D: _gap, L.GlobalAveragePooling2D: _gap, L.Flatten: _flatten, L.Reshape: _reshape,
+        L.ZeroPadding1D: _zero_padding, L.ZeroPadding2D: _zero_padding,
+        L.Dropout: _identity, L.SpatialDropout1D: _identity, L.SpatialDropout2D: _identity,
+        L.GaussianNoise: _identity, L.GaussianDropout: _identity, L.AlphaDropout: _identity,
+    }
+    for name in _NEAREST:  # refused even where a Keras version derives them from a supported class
+        cls = getattr(L, name, None)
+        if cls is not None:
+            table[cls] = _unsupported
+    return table
+
+
+def _handler(layer):
+    """The handler of the layer's class, or of its nearest registered base class; else the refusal."""
+    table = handlers()
+    for cls in type(layer).__mro__:
+        if cls in table:
+            return table[cls]
+    return _unsupported

@@ -15,6 +15,7 @@ else; CONTRIBUTING.md has the checklist.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -30,6 +31,7 @@ class Kind(StrEnum):
     AVGPOOL = "avgpool"
     GAP = "gap"
     FLATTEN = "flatten"
+    RELU6 = "relu6"
 
 
 @dataclass(frozen=True)
@@ -56,9 +58,42 @@ def elems(shape) -> int:
     return int(h) * int(w) * int(c)
 
 
-def window(n: int, k: int, s: int, p: int = 0) -> int:
-    """Output positions of a window of k, stride s, over n values padded by p on both sides."""
-    return (n + 2 * p - k) // s + 1
+def window(n: int, k: int, s: int, p: int = 0, p_after: int | None = None) -> int:
+    """Output positions of a window of k, stride s, over n values padded by p before and p_after (default p)
+    after."""
+    return (n + p + (p if p_after is None else p_after) - k) // s + 1
+
+
+def pad_after(n: int, k: int, s: int, p: int, out: int) -> int:
+    """The zero padding after the input (right or bottom) that `out` windows reach when p pads before it: the
+    kernels take the output size and zero-fill a window outside the image on either side, so this pad is
+    implied, never passed (negative: the last input values are not reached)."""
+    return (out - 1) * s + k - n - p
+
+
+def padded_out(n: int, k: int, s: int, p: int, out: int) -> int:
+    """The output size a conv axis of input n, kernel k, stride s and pad p (before) may have, given the size
+    it claims: TensorFlow's 'same' split (one more pad after than before) when `out` is that, else the
+    symmetric window (docs/design.md rule 4)."""
+    tf_same = window(n, k, s, p, p + 1)
+    return tf_same if out == tf_same and pad_after(n, k, s, p, out) == p + 1 else window(n, k, s, p)
+
+
+def conv_pads(op) -> tuple[tuple[int, int], tuple[int, int]]:
+    """((top, bottom), (left, right)) zero padding of a conv op: p before, and after p or, where the output size
+    implies it (TensorFlow's 'same' with an odd total), p + 1. The float ops and the shift model pad this."""
+    out = []
+    for n, k, s, p, o in zip(op.in_shape[:2], op.kernel, op.stride, op.pad, op.out_shape[:2], strict=True):
+        out.append((p, p + 1 if pad_after(n, k, s, p, o) == p + 1 else p))
+    return out[0], out[1]
+
+
+RELU6_MAX = 6.0  # ReLU6's upper bound in real values
+
+
+def relu6_max(frac: int, bits: int = 16) -> int:
+    """ReLU6's upper bound at frac bits: 6.0 in that format rounded down, at most the format's largest value."""
+    return min(math.floor(math.ldexp(RELU6_MAX, frac)), (1 << (bits - 1)) - 1)
 
 
 def _none(op) -> int:
@@ -66,8 +101,9 @@ def _none(op) -> int:
 
 
 def _conv_out(op) -> tuple[int, int, int]:
+    """The symmetric window per axis, or TensorFlow's 'same' split where the op's output size is that."""
     (h, w, _), (k_h, k_w), (s_h, s_w), (p_h, p_w) = op.in_shape, op.kernel, op.stride, op.pad
-    return window(h, k_h, s_h, p_h), window(w, k_w, s_w, p_w), op.out_shape[2]
+    return padded_out(h, k_h, s_h, p_h, op.out_shape[0]), padded_out(w, k_w, s_w, p_w, op.out_shape[1]), op.out_shape[2]
 
 
 def _conv_weights(op) -> int:
@@ -111,6 +147,10 @@ def _flat_out(op) -> tuple[int, int, int]:
     return 1, 1, elems(op.in_shape)
 
 
+def _relu6_clamp(op) -> int:  # min(max(x, 0), 6.0 at the op's format): its format is its input's
+    return relu6_max(op.out_frac)
+
+
 @dataclass(frozen=True)
 class OpKind:
     """What qverify knows about one op kind.
@@ -126,6 +166,7 @@ class OpKind:
         window: how its kernel meets the input: 'padded' (zero padding allowed), 'valid' (the window fits
             the input) or None (no window: kernel, stride and padding unused).
         weight_bits: bits per stored weight.
+        clamp_max: the value of qv_op_t.clamp_max for an op of this kind (None: 0, unused).
     """
 
     kind: Kind
@@ -137,6 +178,7 @@ class OpKind:
     kernel_buffer: Callable[..., int] = _none
     window: str | None = None
     weight_bits: int = 16
+    clamp_max: Callable[..., int] | None = None
 
     @property
     def weighted(self) -> bool:
@@ -164,6 +206,8 @@ KINDS: dict[str, OpKind] = {k.kind: k for k in (
         Function("qv_avepool_q15_HWC_nonsquare", "QV_KERNEL_AVEPOOL"),), window="valid"),
     OpKind(Kind.GAP, "QV_OP_GAP", _gap_out, (Function("qv_global_avepool_q15_HWC", "QV_KERNEL_GLOBAL_AVEPOOL"),)),
     OpKind(Kind.FLATTEN, "QV_OP_FLATTEN", _flat_out, (Function("copy", "QV_KERNEL_COPY"),)),
+    OpKind(Kind.RELU6, "QV_OP_RELU6", _same, (Function("qv_relu6_q15", "QV_KERNEL_RELU6"),),
+           clamp_max=_relu6_clamp),
 )}
 WEIGHTED = tuple(k.kind for k in KINDS.values() if k.weighted)
 # every function, and the kind it computes

@@ -316,7 +316,7 @@ def _plan_weighted(op: Op, f_in: int, rng, bits: int, rule: str, rounding: str, 
     w_frac = frac_bits(weights.min(), weights.max(), bits, rule)
     b_frac = frac_bits(bias.min(), bias.max(), bits, rule)
     out_frac = frac_bits(*_pair(rng), bits=bits, rule=rule)
-    adjustments, warnings = [], []
+    adjustments, warnings = list(op.notes), []  # what the graph changed (a folded BatchNormalization, ...)
     # The accumulator holds the output at f_w + f_in frac bits before the shift.
     peak = max(abs(rng[0]), abs(rng[1]))
     if peak * 2.0 ** (w_frac + f_in) >= 2.0**31:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from qverify.choices import BITS, Rounding, values
 from qverify.errors import PlanError
-from qverify.opkinds import KINDS, elems
+from qverify.opkinds import KINDS, elems, window
 
 MAX_SHIFT = 31  # C shifts past 31 are undefined and differ between host and core
 
@@ -42,8 +42,12 @@ def _op(op, prev_out) -> None:
         raise bad(f"kernel {tuple(op.kernel)} is larger than the {what} {h + 2 * p_h}x{w + 2 * p_w}")
     want = tuple(kind.output_shape(op))
     if tuple(op.out_shape) != want:
+        also = ""
+        if kind.window == "padded":  # docs/design.md rule 4: pad p before, p or (TensorFlow's 'same') p + 1 after
+            alt = (window(h, k_h, op.stride[0], p_h, p_h + 1), window(w, k_w, op.stride[1], p_w, p_w + 1))
+            also = f" (or {alt[0]} x {alt[1]} with TensorFlow's one more pad after: bottom, right)"
         raise bad(f"out_shape {tuple(op.out_shape)}; input {tuple(op.in_shape)}, kernel, stride and padding "
-                  f"give {want}")
+                  f"give {want}{also}")
     if kind.window != "padded" and (p_h, p_w) != (0, 0):
         raise bad(f"pad {tuple(op.pad)}; a {op.kind} op has no padding")
     if kind.weight_count is not None:

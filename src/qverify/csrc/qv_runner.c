@@ -66,6 +66,20 @@ static uint32_t qv_window_out(uint16_t in, uint16_t pad, uint16_t k, uint16_t st
     return (padded - k) / stride + 1u;
 }
 
+/* Whether a conv axis has `out` outputs: the symmetric window, or TensorFlow's 'same' split, whose one more pad
+ * after the input (bottom, right) the kernels reproduce because they take the output size and zero-fill every
+ * window position outside the image (qverify.opkinds.padded_out). */
+static int qv_conv_out_ok(uint16_t in, uint16_t pad, uint16_t k, uint16_t stride, uint16_t out)
+{
+    const uint32_t sym = qv_window_out(in, pad, k, stride);
+    if ((sym == 0u) || (out == 0u))
+    {
+        return 0;
+    }
+    return (out == sym) ||
+           ((uint64_t)(out - 1u) * stride + k == (uint64_t)in + 2u * (uint64_t)pad + 1u); /* pad + 1 after */
+}
+
 /* Whether op->kernel is a convolution that can take this op's shape (square ones need a square call). */
 static int qv_conv_kernel_fits(const qv_op_t *op)
 {
@@ -111,8 +125,8 @@ static int32_t qv_check_op(const qv_op_t *op, const qv_op_t *prev, int32_t *kern
         {
             return ARM_MATH_ARGUMENT_ERROR;
         }
-        if ((qv_window_out(op->in_h, op->pad_h, op->k_h, op->stride_h) != op->out_h) ||
-            (qv_window_out(op->in_w, op->pad_w, op->k_w, op->stride_w) != op->out_w))
+        if (!qv_conv_out_ok(op->in_h, op->pad_h, op->k_h, op->stride_h, op->out_h) ||
+            !qv_conv_out_ok(op->in_w, op->pad_w, op->k_w, op->stride_w, op->out_w))
         {
             return ARM_MATH_ARGUMENT_ERROR;
         }
@@ -141,6 +155,14 @@ static int32_t qv_check_op(const qv_op_t *op, const qv_op_t *prev, int32_t *kern
     case QV_OP_RELU:
     case QV_OP_FLATTEN:
         if ((in_n != out_n) || (op->kernel != ((op->kind == QV_OP_RELU) ? QV_KERNEL_RELU : QV_KERNEL_COPY)))
+        {
+            return ARM_MATH_ARGUMENT_ERROR;
+        }
+        *kernel = op->kernel;
+        return ARM_MATH_SUCCESS;
+
+    case QV_OP_RELU6:
+        if ((in_n != out_n) || (op->kernel != QV_KERNEL_RELU6) || (op->clamp_max < 0))
         {
             return ARM_MATH_ARGUMENT_ERROR;
         }
@@ -415,6 +437,13 @@ static int32_t qv_exec_op(const qv_op_t *op, int32_t kernel, const int16_t *src,
     case QV_KERNEL_RELU: /* not compiled: a trimmed CMSIS tree */
         return QV_STATUS_NO_FUNCTION;
 #endif
+    case QV_KERNEL_RELU6:
+        if (dst != src) /* in place when it can, as a ReLU */
+        {
+            memcpy(dst, src, in_n * sizeof(int16_t));
+        }
+        qv_relu6_q15(dst, (uint32_t)in_n, op->clamp_max);
+        return ARM_MATH_SUCCESS;
     case QV_KERNEL_MAXPOOL:
         return (int32_t)qv_maxpool_q15_HWC_nonsquare(src, op->in_w, op->in_h, op->in_c, op->k_w, op->k_h,
                                                      op->stride_w, op->stride_h, op->out_w, op->out_h, dst);
@@ -528,7 +557,8 @@ int32_t qv_run(const qv_op_t *ops,
                 next = -1;
                 out_guard = (guard_outputs != 0) ? outputs[i] + (size_t)n_samples * out_n : NULL;
             }
-            else if ((cur >= 0) && ((kernel == QV_KERNEL_RELU) || (kernel == QV_KERNEL_COPY)))
+            else if ((cur >= 0) && ((kernel == QV_KERNEL_RELU) || (kernel == QV_KERNEL_RELU6) ||
+                                     (kernel == QV_KERNEL_COPY)))
             {
                 dst = sc.region[cur]; /* element-wise: in place */
                 next = cur;
@@ -604,6 +634,8 @@ const char *qv_kernel_name(int32_t kernel_id)
         return "copy";
     case QV_KERNEL_HOST_CONV:
         return "qv_host_conv_q15";
+    case QV_KERNEL_RELU6:
+        return "qv_relu6_q15";
     default:
         return "unknown";
     }

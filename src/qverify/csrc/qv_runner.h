@@ -22,7 +22,8 @@ enum
     QV_OP_MAXPOOL = 3,
     QV_OP_AVGPOOL = 4,
     QV_OP_GAP = 5,
-    QV_OP_FLATTEN = 6
+    QV_OP_FLATTEN = 6,
+    QV_OP_RELU6 = 7 /* min(max(x, 0), clamp_max) */
 };
 
 /* The function an op calls (qv_op_t.kernel, chosen by the plan: qverify/kernels.py), also reported in
@@ -40,7 +41,8 @@ enum
     QV_KERNEL_AVEPOOL = 8,              /* qv_avepool_q15_HWC_nonsquare */
     QV_KERNEL_GLOBAL_AVEPOOL = 9,       /* qv_global_avepool_q15_HWC */
     QV_KERNEL_COPY = 10,                /* flatten: plain copy (HWC is already flat) */
-    QV_KERNEL_HOST_CONV = 11            /* qv_host_conv_q15: host SIMD conv (the "fast" build only) */
+    QV_KERNEL_HOST_CONV = 11,           /* qv_host_conv_q15: host SIMD conv (the "fast" build only) */
+    QV_KERNEL_RELU6 = 12                /* qv_relu6_q15 */
 };
 
 /* qv_op_t.flags */
@@ -73,10 +75,13 @@ typedef struct
     uint16_t out_h, out_w, out_c; /* HWC output dims (dense: 1, 1, units) */
     uint16_t k_h, k_w;            /* conv kernel or pool window */
     uint16_t stride_h, stride_w;
-    uint16_t pad_h, pad_w;        /* symmetric zero padding (conv only) */
+    uint16_t pad_h, pad_w;        /* conv zero padding before (top, left); after it is pad or pad + 1, as the
+                                     output size implies (TensorFlow's 'same'): the kernels zero-fill any window
+                                     position outside the image */
     uint16_t bias_lshift, out_rshift;
     const int16_t *weights;       /* conv [c_out][k_h][k_w][c_in]; dense [out][in] */
     const int16_t *bias;
+    int16_t clamp_max;            /* QV_OP_RELU6: the upper bound, 6.0 in the op's format rounded down */
 } qv_op_t;
 
 /* What qv_run reports beside its status. */

@@ -27,7 +27,8 @@ enum {
     QV_OP_MAXPOOL = 3,
     QV_OP_AVGPOOL = 4,
     QV_OP_GAP = 5,
-    QV_OP_FLATTEN = 6
+    QV_OP_FLATTEN = 6,
+    QV_OP_RELU6 = 7
 };
 
 enum {
@@ -42,7 +43,8 @@ enum {
     QV_KERNEL_AVEPOOL = 8,
     QV_KERNEL_GLOBAL_AVEPOOL = 9,
     QV_KERNEL_COPY = 10,
-    QV_KERNEL_HOST_CONV = 11
+    QV_KERNEL_HOST_CONV = 11,
+    QV_KERNEL_RELU6 = 12
 };
 
 #define QV_CALL_LENGTH_ON_X ...
@@ -69,6 +71,7 @@ typedef struct {
     uint16_t bias_lshift, out_rshift;
     const int16_t *weights;
     const int16_t *bias;
+    int16_t clamp_max;
 } qv_op_t;
 
 typedef struct {
@@ -151,3 +154,5 @@ arm_status qv_avepool_q15_HWC_nonsquare(const q15_t *Im_in, uint16_t dim_im_in_x
 
 arm_status qv_global_avepool_q15_HWC(const q15_t *Im_in, uint16_t dim_im_in_x,
                                      uint16_t dim_im_in_y, uint16_t ch_im_in, q15_t *Im_out);
+
+void qv_relu6_q15(q15_t *data, uint32_t size, q15_t clamp_max);

@@ -16,7 +16,7 @@ from qverify.choices import Rounding
 from qverify.engines.base import Engine, OpResult
 from qverify.errors import PlanError
 from qverify.layout import conv_from_cmsis, dense_from_cmsis
-from qverify.opkinds import Kind
+from qverify.opkinds import Kind, conv_pads, relu6_max
 from qverify.plan import ROUNDINGS, OpPlan, QuantPlan
 
 EXACT_LIMIT = 2**53
@@ -98,8 +98,8 @@ class ShiftEngine(Engine):
 def _conv_sum(op, h, w):
     import tensorflow as tf
 
-    ph, pw = op.pad
-    return tf.nn.conv2d(h, w, strides=[1, *op.stride, 1], padding=[[0, 0], [ph, ph], [pw, pw], [0, 0]])
+    pad_h, pad_w = conv_pads(op)  # p before, p or (TensorFlow's 'same') p + 1 after: docs/design.md rule 4
+    return tf.nn.conv2d(h, w, strides=[1, *op.stride, 1], padding=[[0, 0], list(pad_h), list(pad_w), [0, 0]])
 
 
 def _dense_sum(op, h, w):
@@ -112,6 +112,13 @@ def _relu(op, h):
     import tensorflow as tf
 
     return tf.maximum(h, 0)
+
+
+def _relu6(op, h):
+    """min(max(v, 0), 6.0 at the op's format rounded down): docs/design.md rule 5."""
+    import tensorflow as tf
+
+    return tf.minimum(tf.maximum(h, 0), tf.constant(relu6_max(op.out_frac), h.dtype))
 
 
 def _maxpool(op, h):
@@ -144,4 +151,5 @@ def _flatten(op, h):
 
 
 _SUMS = {Kind.CONV: _conv_sum, Kind.DENSE: _dense_sum}
-_VALUES = {Kind.RELU: _relu, Kind.MAXPOOL: _maxpool, Kind.AVGPOOL: _avgpool, Kind.GAP: _gap, Kind.FLATTEN: _flatten}
+_VALUES = {Kind.RELU: _relu, Kind.MAXPOOL: _maxpool, Kind.AVGPOOL: _avgpool, Kind.GAP: _gap, Kind.FLATTEN: _flatten,
+           Kind.RELU6: _relu6}

@@ -96,6 +96,13 @@ arm_status qv_global_avepool_q15_HWC(const q15_t *Im_in,
                                      uint16_t ch_im_in,
                                      q15_t *Im_out);
 
+/*
+ * In-place q15 saturating clamp (ReLU6 at the data's format): data[i] = min(max(data[i], 0), clamp_max), for
+ * size values.  clamp_max is 6.0 in the data's format rounded down and at most 32767 (6 << frac for frac <= 12);
+ * a negative clamp_max is taken as 0.  Exact: no rounding, the format is unchanged.
+ */
+void qv_relu6_q15(q15_t *data, uint32_t size, q15_t clamp_max);
+
 #ifdef __cplusplus
 }
 #endif
