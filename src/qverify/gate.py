@@ -195,7 +195,7 @@ def _device_paths(cfg: Config) -> tuple[str, ...]:
 
     names = list(cfg.kernels) if "native" in cfg.engines else []
     if "target" in cfg.engines:
-        names.append("dsp" if CPUS[cfg.target_cpu].dsp else "plain")
+        names.append(CPUS[cfg.target_cpu].path)
     return kernels.paths_of(names) or kernels.PATHS
 
 

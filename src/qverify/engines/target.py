@@ -4,8 +4,8 @@
     result = engine.run(x_int)                      # every op's output, computed by the emulated core
     engine.instructions                             # op name -> emulator instructions per sample
 
-The image is built by qverify.target.image (cached by content), run by
-qverify.target.qemu; a hang, a fault or an error status in the firmware
+The image is built by qverify.mcu.image (cached by content), run by
+qverify.mcu.qemu; a hang, a fault or an error status in the firmware
 raises TargetRunError naming the op that was running.  Isolated mode runs
 in one emulator launch too: every op is fed the reference's input for it.
 """

@@ -52,8 +52,7 @@ def network_c(plan: QuantPlan) -> str:
         dims = (*op.in_shape, *op.out_shape, *op.kernel, *op.stride, *op.pad)
         if op.weighted:
             stem = macro_name(op.name)
-            w_count = (op.kernel[0] * op.kernel[1] * op.in_shape[2] * op.out_shape[2] if op.kind == "conv"
-                       else op.in_shape[2] * op.out_shape[2])
+            w_count = KINDS[op.kind].weight_count(op)
             lines += [
                 f"/* op {i}: {_c_comment(op.name)} ({op.kind}) */",
                 f"static const int16_t qv_w{i}[] QV_WEIGHTS = {stem}_WT;",
@@ -68,7 +67,7 @@ def network_c(plan: QuantPlan) -> str:
         clamp = KINDS[op.kind].clamp_max(op) if KINDS[op.kind].clamp_max else 0  # qv_op_t.clamp_max
         geo = ", ".join(str(d) for d in dims)
         how = f"{call.function.name}{', length on x' if call.length_on_x else ''}"
-        rows.append(f"    {{QV_OP_{op.kind.upper()}, {call.function.enum}, {call.flags}u, {geo}, {shifts}, {clamp}}}, "
+        rows.append(f"    {{{KINDS[op.kind].c_op}, {call.function.enum}, {call.flags}u, {geo}, {shifts}, {clamp}}}, "
                     f"/* {i}: {_c_comment(op.name)}: {how} */")
     lines += [
         f"const qv_op_t qv_net_ops[{len(plan.ops)}] = {{",

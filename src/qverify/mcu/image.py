@@ -37,7 +37,7 @@ from qverify import build, native_lib
 from qverify.fs import prune_lru
 from qverify.mcu import codegen
 from qverify.mcu.errors import TargetBuildError, TargetError
-from qverify.mcu.toolchain import Cpu, Toolchain
+from qverify.mcu.toolchain import Core, Toolchain
 from qverify.plan import QuantPlan
 
 DEFAULT_CFLAGS = ("-O2", "-fwrapv")
@@ -60,7 +60,7 @@ class Image:
 
     elf: Path
     directory: Path
-    cpu: Cpu
+    cpu: Core
     rounding: str
     kernels: str            # "bundled" or the CMSIS root
     cflags: tuple[str, ...]
@@ -72,7 +72,7 @@ class Image:
 
     @property
     def path(self) -> str:
-        return "dsp" if self.cpu.dsp else "plain"
+        return self.cpu.path
 
     def describe(self) -> str:
         return (f"{self.cpu.name} on QEMU {self.cpu.machine} (kernels={self.kernels}; path={self.path}; "
@@ -139,7 +139,7 @@ class ImageBuilder:
         cflags: optimisation / code generation flags (default -O2 -fwrapv).
     """
 
-    def __init__(self, toolchain: Toolchain, cpu: Cpu, rounding: str, cmsis_root: str | None = None,
+    def __init__(self, toolchain: Toolchain, cpu: Core, rounding: str, cmsis_root: str | None = None,
                  cflags: tuple[str, ...] | None = None):
         self.toolchain = toolchain
         self.cpu = cpu

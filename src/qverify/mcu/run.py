@@ -21,7 +21,7 @@ from qverify.engines.shift import ShiftEngine
 from qverify.engines.target import TargetEngine
 from qverify.mcu import report
 from qverify.mcu.image import Footprint
-from qverify.mcu.toolchain import Cpu
+from qverify.mcu.toolchain import Core
 from qverify.plan import QuantPlan
 
 
@@ -31,12 +31,12 @@ class TargetRun:
     host build of the same code path (the core's own unless `kernels` says otherwise)."""
 
     plan: QuantPlan
-    core: Cpu
+    core: Core
     target: TargetEngine
     references: list
 
     @classmethod
-    def start(cls, plan: QuantPlan, core: Cpu, rounding: str, kernels: str | None = None,
+    def start(cls, plan: QuantPlan, core: Core, rounding: str, kernels: str | None = None,
               cmsis_root: str | None = None, timeout: float | None = None,
               cflags: tuple[str, ...] | None = None) -> TargetRun:
         """Build (or reuse) the image and make the reference engines.

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from qverify.choices import CodePath, Cpu
 from qverify.mcu.errors import ToolchainError
 
 PACKAGES = ("gcc-arm-none-eabi", "libnewlib-arm-none-eabi", "qemu-system-arm")
@@ -30,24 +31,29 @@ PROGRAMS = {
 
 
 @dataclass(frozen=True)
-class Cpu:
+class Core:
     """A core qverify can build for and the QEMU board that emulates it."""
 
-    name: str          # -mcpu / -cpu value
+    name: Cpu          # -mcpu / -cpu value
     machine: str       # QEMU -machine
     board: str         # human name of the board
     dsp: bool          # has the DSP extension: ARM_MATH_DSP, SIMD instructions
     arch: str          # architecture, for messages
 
-
-CPUS = {
-    "cortex-m3": Cpu("cortex-m3", "mps2-an385", "MPS2 AN385", False, "Armv7-M"),
-    "cortex-m4": Cpu("cortex-m4", "mps2-an386", "MPS2 AN386", True, "Armv7E-M"),
-    "cortex-m7": Cpu("cortex-m7", "mps2-an500", "MPS2 AN500", True, "Armv7E-M"),
-}
+    @property
+    def path(self) -> CodePath:
+        """The code path of the kernels a firmware for this core runs."""
+        return CodePath.DSP if self.dsp else CodePath.PLAIN
 
 
-def cpu(name: str) -> Cpu:
+CPUS = {core.name: core for core in (
+    Core(Cpu.CORTEX_M3, "mps2-an385", "MPS2 AN385", False, "Armv7-M"),
+    Core(Cpu.CORTEX_M4, "mps2-an386", "MPS2 AN386", True, "Armv7E-M"),
+    Core(Cpu.CORTEX_M7, "mps2-an500", "MPS2 AN500", True, "Armv7E-M"),
+)}
+
+
+def cpu(name: str) -> Core:
     from qverify.errors import QVerifyError
 
     try:
