@@ -165,10 +165,9 @@ def footprint(plan: QuantPlan) -> Footprint:
     rows = []
     for op in plan.ops:
         kind = KINDS[op.kind]
-        n_weights = kind.weight_count(op) if kind.weight_count is not None else 0
         rows.append(OpFootprint(
             name=op.name, kind=op.kind, macs=kind.macs(op),
-            weight_bytes=kind.weight_bits * n_weights // 8,
+            weight_bytes=kind.weight_bits * kind.weight_count(op) // 8,
             bias_bytes=vb * op.out_shape[2] if kind.weighted else 0,
             input_bytes=vb * elems(op.in_shape), output_bytes=vb * elems(op.out_shape),
             kernel_buffer_bytes=vb * kind.kernel_buffer(op)))

@@ -160,30 +160,30 @@ class OpKind:
         c_op: its QV_OP_* id in csrc/qv_runner.h (the value is read from the compiled module).
         output_shape: the (H, W, C) its geometry gives (conv, dense: the channels are the op's own).
         functions: the C functions that compute it, in the order kernels.choose tries them (fastest first).
-        weight_count: weights of an op (None: the kind has no weights, bias or shifts).
+        weight_count: weights of an op (a kind without them has no bias or shifts either).
         macs: multiply-accumulates per inference.
         kernel_buffer: int16 words of kernel buffer the runner reserves (qv_scratch_layout in qv_runner.c).
         window: how its kernel meets the input: 'padded' (zero padding allowed), 'valid' (the window fits
             the input) or None (no window: kernel, stride and padding unused).
         weight_bits: bits per stored weight.
-        clamp_max: the value of qv_op_t.clamp_max for an op of this kind (None: 0, unused).
+        clamp_max: the value of qv_op_t.clamp_max for an op of this kind (0: unused).
     """
 
     kind: Kind
     c_op: str
     output_shape: Callable[..., tuple[int, int, int]]
     functions: tuple[Function, ...]
-    weight_count: Callable[..., int] | None = None
+    weight_count: Callable[..., int] = _none
     macs: Callable[..., int] = _none
     kernel_buffer: Callable[..., int] = _none
     window: str | None = None
     weight_bits: int = 16
-    clamp_max: Callable[..., int] | None = None
+    clamp_max: Callable[..., int] = _none
 
     @property
     def weighted(self) -> bool:
         """Has weights, a bias per output channel, and bias/out shifts."""
-        return self.weight_count is not None
+        return self.weight_count is not _none
 
 
 KINDS: dict[str, OpKind] = {k.kind: k for k in (

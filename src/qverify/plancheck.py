@@ -50,7 +50,7 @@ def _op(op, prev_out) -> None:
                   f"give {want}{also}")
     if kind.window != "padded" and (p_h, p_w) != (0, 0):
         raise bad(f"pad {tuple(op.pad)}; a {op.kind} op has no padding")
-    if kind.weight_count is not None:
+    if kind.weighted:
         for field, count in (("weights", kind.weight_count(op)), ("bias", op.out_shape[2])):
             arr = getattr(op, field)
             if arr is None or arr.size != count:

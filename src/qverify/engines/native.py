@@ -64,7 +64,7 @@ class NativeEngine(Engine):
         c.k_h, c.k_w = op.kernel
         c.stride_h, c.stride_w = op.stride
         c.pad_h, c.pad_w = op.pad
-        c.clamp_max = KINDS[op.kind].clamp_max(op) if KINDS[op.kind].clamp_max else 0
+        c.clamp_max = KINDS[op.kind].clamp_max(op)
         if op.weighted:
             weights = np.ascontiguousarray(op.weights, dtype=np.int16)
             bias = np.ascontiguousarray(op.bias, dtype=np.int16)

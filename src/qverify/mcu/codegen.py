@@ -64,7 +64,7 @@ def network_c(plan: QuantPlan) -> str:
             shifts = f"{stem}_BIAS_LSHIFT, {stem}_OUT_RSHIFT, qv_w{i}, qv_b{i}"
         else:
             shifts = "0, 0, 0, 0"
-        clamp = KINDS[op.kind].clamp_max(op) if KINDS[op.kind].clamp_max else 0  # qv_op_t.clamp_max
+        clamp = KINDS[op.kind].clamp_max(op)  # qv_op_t.clamp_max
         geo = ", ".join(str(d) for d in dims)
         how = f"{call.function.name}{', length on x' if call.length_on_x else ''}"
         rows.append(f"    {{{KINDS[op.kind].c_op}, {call.function.enum}, {call.flags}u, {geo}, {shifts}, {clamp}}}, "
