@@ -80,20 +80,6 @@ CSRC = ROOT / "csrc"
 FIRMWARE = ROOT / "firmware"
 CDEF_FILE = CSRC / "qverify_cdef.h"
 
-ARM_FUNCTIONS = (
-    "arm_convolve_HWC_q15_basic",
-    "arm_convolve_HWC_q15_fast",
-    "arm_convolve_HWC_q15_fast_nonsquare",
-    "arm_fully_connected_q15",
-    "arm_relu_q15",
-)
-QV_FUNCTIONS = (
-    "qv_convolve_HWC_q15_basic_nonsquare",
-    "qv_maxpool_q15_HWC_nonsquare",
-    "qv_avepool_q15_HWC_nonsquare",
-    "qv_global_avepool_q15_HWC",
-    "qv_relu6_q15",
-)
 # headers of ours that the qv_ kernels / runner need when Arm's headers are used
 QV_HEADERS = ("qv_intrinsics.h", "qv_nnfunctions.h", "qv_support.h")
 # Host builds of a tree: the files Arm's headers take the compiler macros and intrinsics from (the core's
@@ -107,17 +93,23 @@ HOST_SOURCES = (CSRC / "qv_host_conv.c",)
 
 
 
-def _load_choices():
-    """qverify.choices, loaded by path (this file runs before the package can be imported)."""
-    if "qverify.choices" in sys.modules:
-        return sys.modules["qverify.choices"]
-    spec = importlib.util.spec_from_file_location("_qverify_build_choices", ROOT / "choices.py")
+def _sibling(name: str):
+    """qverify.<name>, a module that imports nothing of qverify: by path when this file runs before the package
+    can be imported (setup.py hands it to cffi by path)."""
+    if __package__ == "qverify":
+        return importlib.import_module(f"qverify.{name}")
+    spec = importlib.util.spec_from_file_location(f"_qverify_build_{name}", ROOT / f"{name}.py")
+    assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
     spec.loader.exec_module(module)
     return module
 
 
-_CHOICES = _load_choices()
+_CHOICES, _OPKINDS = _sibling("choices"), _sibling("opkinds")
+# the kernels' sources (cmsis/Source/<function>.c): every function an op kind may use (qverify.opkinds)
+ARM_FUNCTIONS = tuple(sorted(f for f in _OPKINDS.FUNCTIONS if f.startswith("arm_")))
+QV_FUNCTIONS = tuple(sorted(f for f in _OPKINDS.FUNCTIONS if f.startswith("qv_")))
 KERNELS = _CHOICES.values(_CHOICES.Kernels)
 ROUNDINGS = _CHOICES.values(_CHOICES.Rounding)
 VARIANTS = {f"{k}_{r}": (k, r) for k in KERNELS for r in ROUNDINGS}

@@ -355,7 +355,7 @@ class Footprint:
 
 
 _GROUPS = (
-    ("kernels", re.compile(r"^(arm_|qv_(convolve|maxpool|avepool|global_avepool|relu6)).*\.o$")),
+    ("kernels", re.compile(rf"^(arm_.*|{'|'.join(build.QV_FUNCTIONS)})\.o$")),
     ("runner", re.compile(r"^qv_runner\.o$")),
     ("network", re.compile(r"^network\.o$")),
     ("harness", re.compile(r"^(startup|qv_semihost|qv_target_main)\.o$")),
