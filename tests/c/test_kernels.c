@@ -905,6 +905,24 @@ static void test_relu_case(size_t n)
     free(expect);
 }
 
+/* qv_relu6_q15: min(max(x, 0), bound), in place; a negative bound acts as 0. */
+static void test_relu6_case(size_t n)
+{
+    int16_t *data = alloc16(n ? n : 1), *expect = alloc16(n ? n : 1);
+    const int16_t bound = (int16_t)(rnd(0, 3) == 0 ? rnd(-3, 2) : (rnd(0, 1) ? 32767 : rnd(0, 32767)));
+    const int16_t hi = bound < 0 ? 0 : bound;
+    size_t i;
+    long d;
+    rand_data(data, n, rand_mode() == 1 ? 1 : 0);
+    for (i = 0; i < n; i++)
+        expect[i] = data[i] < 0 ? 0 : (data[i] > hi ? hi : data[i]);
+    qv_relu6_q15(data, (uint32_t)n, bound);
+    d = first_diff(data, expect, n);
+    CHECK(d < 0, "qv_relu6_q15 n=%lu bound=%d diff@%ld", (unsigned long)n, bound, d);
+    free(data);
+    free(expect);
+}
+
 /* ------------------------------------------------------------------ */
 /* pooling                                                             */
 /* ------------------------------------------------------------------ */
@@ -1349,9 +1367,9 @@ static void test_runner_errors(void)
     CHECK(st == ARM_MATH_LENGTH_ERROR && info.failed_op == 2, "chain mismatch: st=%d failed=%d", (int)st, (int)info.failed_op);
     net.ops[2] = saved;
 
-    /* conv output dims that do not follow from the geometry */
+    /* conv output dims that do not follow from the geometry (+1 may be TensorFlow's 'same' split: +2 never is) */
     saved = net.ops[0];
-    net.ops[0].out_h = (uint16_t)(net.ops[0].out_h + 1);
+    net.ops[0].out_h = (uint16_t)(net.ops[0].out_h + 2);
     net.ops[1].in_h = net.ops[1].out_h = net.ops[0].out_h;
     net.ops[2].in_h = net.ops[2].out_h = net.ops[0].out_h;
     fill16(out0, 512, SENTINEL);
@@ -1445,6 +1463,9 @@ int main(int argc, char **argv)
     for (i = 0; i < cases / 4 + 1; i++)
         test_relu_case((size_t)rnd(0, 100));
     test_relu_case(65535);
+    for (i = 0; i < cases / 4 + 1; i++)
+        test_relu6_case((size_t)rnd(0, 100));
+    test_relu6_case(70000);
     for (i = 0; i < cases; i++)
         test_pool_case();
     for (i = 0; i < cases / 2 + 1; i++)
