@@ -32,15 +32,18 @@ TENSORFLOW = {"linux-x86_64": "tensorflow-cpu", "linux-aarch64": "tensorflow", "
 
 
 def _apt_packages(text: str) -> list[str]:
+    text = re.sub(r"\\\n\s*", " ", text)  # a command continued over lines
     (line,) = [ln for ln in text.splitlines() if re.match(r"\s*(sudo )?apt-get install .*--no-install-recommends", ln)]
     return [w for w in line.split("--no-install-recommends", 1)[1].split() if not w.startswith("-")]
 
 
 def test_ci_installs_exactly_the_readme_packages():
-    """.ci/run's apt-get line names the README's packages, and between them every package a test needs."""
+    """.ci/run's apt-get line names the README's (and CONTRIBUTING's) packages, and between them every package a
+    test needs."""
     ci = _apt_packages((ROOT / ".ci" / "run").read_text())
     readme = _apt_packages((ROOT / "README.md").read_text())
     assert ci == readme
+    assert _apt_packages((ROOT / "CONTRIBUTING.md").read_text()) == ci
     needed = {pkg for pkgs in DEBIAN_PACKAGES.values() for pkg in pkgs.split()}
     assert needed <= set(ci), needed - set(ci)
 
