@@ -184,7 +184,7 @@ def store(cfg: Config, outcome: GateOutcome) -> None:
         outcome.plan.save(tmp)
         arrays = {"input": outcome.sample_input, **{f"out/{k}": v for k, v in outcome.sample_outputs.items()}}
         with open(tmp / "sample0.npz", "wb") as f:
-            np.savez_compressed(f, **arrays)
+            np.savez_compressed(f, allow_pickle=False, **arrays)
         meta = {"format": CACHE_FORMAT, "key": outcome.key, "qverify": __version__, "plan_hash": outcome.plan_hash,
                 "source": cfg.source, "data_name": outcome.data_name, "samples": outcome.samples,
                 "engines": outcome.engines, "engine_info": outcome.engine_info, "summary": outcome.summary,

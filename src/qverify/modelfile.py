@@ -343,6 +343,7 @@ def _from_factory(spec: str):
         if module_name.endswith(".py"):
             path = Path(module_name)
             mod_spec = importlib.util.spec_from_file_location(path.stem, path)
+            assert mod_spec is not None and mod_spec.loader is not None  # a .py path always has a source loader
             module = importlib.util.module_from_spec(mod_spec)
             sys.modules.setdefault(path.stem, module)
             mod_spec.loader.exec_module(module)

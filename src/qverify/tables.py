@@ -19,6 +19,7 @@ def plan_tables(plan: QuantPlan) -> str:
     lines += ["", "weight and bias formats",
               f"  {'op':<24} {'weight':>8} {'bias':>8} {'bias_lshift':>12} {'out_rshift':>11}"]
     for op in weighted:
+        assert op.w_frac is not None and op.b_frac is not None  # every weighted op has both
         lines.append(f"  {op.name:<24} {qm_n(op.w_frac, plan.bits):>8} {qm_n(op.b_frac, plan.bits):>8} "
                      f"{op.bias_lshift:>12} {op.out_rshift:>11}")
     lines += ["", f"bias shifts:   {[op.bias_lshift for op in weighted]}",
