@@ -453,3 +453,34 @@ def test_conv2d_dilation_groups_refused():
         model = keras.Sequential([keras.Input((8, 8, 4)), L.Conv2D(4, 3, name="x", **kw), L.Flatten(), L.Dense(1)])
         with pytest.raises(ModelError, match=rf"'x' \(Conv2D\): {match}.*nearest supported form is a Conv2D"):
             build_graph(model)
+
+
+# ---------------------------------------------------------------- the emulated Cortex-M
+
+def test_new_layers_bit_exact_on_the_emulated_cortex_m(tmp_path, monkeypatch):
+    """network.c carries relu6's clamp_max and the TensorFlow split's output sizes: the Cortex-M4 (DSP) and M3
+    (plain) builds under QEMU equal the shift model on every op."""
+    from qverify.compare import compare_results
+    from qverify.mcu import missing_reason
+    from tools import absent
+
+    reason = missing_reason()
+    if reason is not None:
+        absent(f"the target toolchain is missing: {reason}")
+    monkeypatch.setenv("QVERIFY_CACHE_DIR", str(tmp_path))
+    from qverify.engines.target import TargetEngine
+
+    _seeded()
+    model = _randomize_bn(keras.Sequential([
+        keras.Input((64,)), L.Reshape((64, 1)), L.Conv1D(4, 5, strides=2, padding="same", name="k1"),
+        L.BatchNormalization(name="bn"), L.ReLU(max_value=6, name="r6"), L.ZeroPadding1D((0, 1)),
+        L.Conv1D(4, 3, strides=2, name="k2", kernel_initializer=keras.initializers.RandomUniform(-2, 2)),
+        L.Activation("relu6"), L.Flatten(), L.Dense(3)]))
+    _, plan, x_int = quantized(model, data((64,), n=6, scale=3.0))
+    assert [op.kind for op in plan.ops] == ["conv", "relu6", "conv", "relu6", "flatten", "dense"]
+    shift = make_engine("shift", plan).run(x_int)
+    samples = list(range(len(x_int)))
+    for cpu in ("cortex-m4", "cortex-m3"):
+        got = TargetEngine(plan, cpu=cpu).run(x_int)
+        bad = [(c.name, c.mismatches) for c in compare_results(plan, shift, got, samples) if c.mismatches]
+        assert not bad, (cpu, bad)
