@@ -77,7 +77,7 @@ def test_sample_range(tmp_path):
     assert (cfg.sample_start, cfg.samples) == (100, 64)
     assert cfg.effective()["sample_start"] == 100  # part of the cache key
     cfg = load_config(pyproject(tmp_path, "samples = 8\n"))
-    assert (cfg.sample_start, cfg.samples) == (0, 8)
+    assert (cfg.sample_start, cfg.samples) == (None, 8)
 
 
 def test_factory_models(tmp_path):
@@ -92,7 +92,7 @@ def test_factory_models(tmp_path):
 
 
 @pytest.mark.parametrize("body, message", [
-    ("samplez = 8\n", r"unknown key 'samplez' \(known keys: bits, calib_samples, cmsis_root, data, engines, "),
+    ("samplez = 8\n", r"unknown key 'samplez' \(known keys: bits, calib_data, calib_overlap, calib_samples, cmsis_root, data, "),
     ('samples = "8"\n', r"'samples' must be a positive integer or a range \"START:STOP\" .*, got '8'"),
     ('samples = "9:3"\n', r"'samples' must be a positive integer or a range .*, got '9:3'"),
     ('samples = "a:b"\n', r"'samples' must be a positive integer or a range .*, got 'a:b'"),

@@ -35,9 +35,16 @@ class Config:
         model: a saved model (.keras/.h5), `module:Factory` or `file.py:Factory` (imported from the
             configuration's folder); None or "demo": the shipped demo.
         weights: weights file loaded into the model (the notebook's tf.h5).
-        data: float input .npy (N, ...): calibrates the plan and is evaluated (None: the demo's).
+        data: float input .npy (N, ...): evaluated, and calibrates the plan unless calib_data is given
+            (None: the demo's).
         labels: .npy of class indices (N,) or one-hot (N, K) for `data`: enables the accuracy check.
-        calib_samples: first N samples of the data calibrate (None: all of them; the demo: 1000).
+        calib_data: float input .npy that calibrates the plan (None: `data`, on samples apart from the
+            evaluated ones).
+        calib_samples: how many samples calibrate: `calib_samples = N` the first N, "START:STOP" that
+            range (None: all of calib_data; with one `data` file the first half, at most 1000; the demo: 1000).
+        calib_start: index of the first calibration sample (START of a range; 0 for a count).
+        calib_overlap: allow evaluated samples that calibrated the plan (one `data` file); a count in
+            `samples` then starts at sample 0 again. Without it such an overlap is refused.
         bits, rounding, rule, fit_accumulator: quantization settings (see `qverify quantize`);
             rounding must be how the firmware builds CMSIS-NN (truncate = ARM_NN_TRUNCATE defined).
         kernels: native kernel paths checked, any of 'dsp', 'plain', 'fast' (the first also runs the
@@ -50,9 +57,10 @@ class Config:
         engines: engines compared op by op with the shift model: 'native' and/or 'target'
             ('shift' may be listed; it is always the reference).
         target_cpu: core the target engine emulates ('cortex-m3', 'cortex-m4', 'cortex-m7').
-        samples: how many samples are evaluated and compared: `samples = N` takes the first N,
-            `samples = "START:STOP"` that range (demo: its test split).
-        sample_start: index of the first sample (START of a range; 0 for a count).
+        samples: how many samples are evaluated and compared: `samples = N` takes N (the first N of a
+            data file of their own, else the N right after the calibration samples), `samples =
+            "START:STOP"` that range (demo: its test split).
+        sample_start: index of the first sample (START of a range; None for a count).
         require_bit_exact: every op bit-exact between the shift model and each engine. False: the
             bit-exact checks are still computed and reported but pass ("not required").
         max_accuracy_drop: largest allowed drop of quantized accuracy below float, in percentage
@@ -62,6 +70,12 @@ class Config:
         fail_on_overflow: fail an op whose int32 accumulator wraps on some sample.
         out: where `qverify gate` writes plan.json/.npz, weights.h, sample_input_output.h and
             network.c when every check passes.
+        header: header mode: the committed weights.h, verified against the model's plan and never
+            written (a difference fails the gate with diff-header's text); nothing is written to `out`.
+        sample_header: the committed sample_input_output.h, checked against what the plan computes from
+            its INPUT_DATA (header mode only).
+        header_map: `[tool.qverify.header_map]`, op name → the header's macro stem where they differ
+            (e.g. conv2d = "CONV1"); without it layers match by name, or in order when no name matches.
         pytest: collect the checks in every pytest run (otherwise only with `pytest --qverify`).
         source: the file (and table) the configuration came from, for messages.
         root: the directory holding that file.
@@ -71,7 +85,10 @@ class Config:
     weights: str | None = None
     data: str | None = None
     labels: str | None = None
+    calib_data: str | None = None
     calib_samples: int | None = None
+    calib_start: int = 0
+    calib_overlap: bool = False
     bits: int = 16
     rounding: str = "truncate"
     rule: str = "notebook"
@@ -82,13 +99,16 @@ class Config:
     engines: list[str] = field(default_factory=lambda: ["native"])
     target_cpu: str = "cortex-m4"
     samples: int = 64
-    sample_start: int = 0
+    sample_start: int | None = None
     require_bit_exact: bool = True
     max_accuracy_drop: float | None = None
     min_sqnr_db: float | None = None
     fail_on_overflow: bool = False
     out: str = "qverify_out"
     pytest: bool = False
+    header: str | None = None
+    sample_header: str | None = None
+    header_map: dict[str, str] = field(default_factory=dict)
     source: str = ""
     root: str = "."
 
@@ -107,12 +127,13 @@ class Config:
                 if f.name not in ("out", "pytest", "source", "root")}
 
 
-_KNOWN = tuple(f.name for f in fields(Config) if f.name not in ("source", "root", "sample_start"))
-_PATH_KEYS = ("model", "weights", "data", "labels", "cmsis_root", "out")
-_MUST_EXIST = ("weights", "data", "labels")
+_KNOWN = tuple(f.name for f in fields(Config) if f.name not in ("source", "root", "sample_start", "calib_start"))
+_PATH_KEYS = ("model", "weights", "data", "labels", "calib_data", "cmsis_root", "out", "header", "sample_header")
+_MUST_EXIST = ("weights", "data", "labels", "calib_data", "header", "sample_header")
 _CHOICES = {"rounding": values(Rounding), "rule": values(FormatRule), "bits": BITS, "target_cpu": values(Cpu)}
 _LIST_CHOICES = {"kernels": values(Kernels), "engines": tuple(e.value for e in GATE_ENGINES)}
 _TYPES = {"model": str, "weights": str, "data": str, "labels": str, "calib_samples": int, "bits": int,
+          "calib_data": str, "calib_overlap": bool, "header": str, "sample_header": str, "header_map": dict,
           "rounding": str, "rule": str, "fit_accumulator": bool, "kernels": list, "cmsis_root": str,
           "functions": dict, "engines": list, "target_cpu": str, "samples": int, "require_bit_exact": bool,
           "max_accuracy_drop": float, "min_sqnr_db": float, "fail_on_overflow": bool, "out": str, "pytest": bool}
@@ -181,7 +202,7 @@ def load_config(path: str | Path) -> Config:
     return parse_table(table, path.parent, where)
 
 
-def _sample_range(text: str, where: str) -> tuple[int, int]:
+def _sample_range(text: str, where: str, key: str = "samples") -> tuple[int, int]:
     """'START:STOP' → (START, STOP - START)."""
     start, sep, stop = text.partition(":")
     try:
@@ -189,7 +210,7 @@ def _sample_range(text: str, where: str) -> tuple[int, int]:
     except ValueError:
         lo = hi = -1
     if not sep or lo < 0 or hi <= lo:
-        raise ConfigError(f"{where}: 'samples' must be a positive integer or a range \"START:STOP\" with "
+        raise ConfigError(f"{where}: '{key}' must be a positive integer or a range \"START:STOP\" with "
                           f"0 <= START < STOP, got {text!r}")
     return lo, hi - lo
 
@@ -216,6 +237,8 @@ def parse_table(table: dict, base: Path, where: str) -> Config:
             raise ConfigError(f"{where}: unknown key '{key}' (known keys: {', '.join(sorted(_KNOWN))})")
         if key == "samples" and isinstance(value, str):
             values["sample_start"], value = _sample_range(value, where)
+        if key == "calib_samples" and isinstance(value, str):
+            values["calib_start"], value = _sample_range(value, where, key)
         expected = _TYPES[key]
         if not _type_ok(value, expected):
             raise ConfigError(f"{where}: '{key}' must be {_TYPE_NAMES[expected]}, "
@@ -232,6 +255,10 @@ def parse_table(table: dict, base: Path, where: str) -> Config:
             if bad or not value or len(set(value)) != len(value):
                 raise ConfigError(f"{where}: '{key}' must be a non-empty list of distinct names from "
                                   f"{', '.join(allowed)}, got {value!r}")
+        if key == "header_map" and not all(isinstance(k, str) and isinstance(v, str) and v.isidentifier()
+                                           for k, v in value.items()):
+            raise ConfigError(f"{where}: [header_map] maps op names to the header's macro stems as strings, "
+                              f"e.g. conv2d = \"CONV1\" (for CONV1_WT, CONV1_BIAS ...); got {value!r}")
         if key == "functions" and not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
             raise ConfigError(f"{where}: [functions] maps op names to C function names as strings, "
                               f"e.g. conv2 = \"arm_convolve_HWC_q15_basic\"; got {value!r}")
@@ -271,7 +298,7 @@ def _resolve_paths(values: dict, base: Path, where: str) -> None:
                                       "(expected a .keras/.h5 file, module:Factory or file.py:Factory)")
                 values["model"] = str(path)
             # else module:Factory, imported with the configuration's folder on sys.path
-    for key in ("weights", "data", "labels", "cmsis_root", "out"):
+    for key in ("weights", "data", "labels", "calib_data", "cmsis_root", "out", "header", "sample_header"):
         if key not in values:
             continue
         path = (base / values[key]).resolve()
@@ -292,6 +319,13 @@ def _check_together(values: dict, table: dict, where: str) -> None:
                           "to calibrate and evaluate it")
     if values.get("labels") is not None and data is None:
         raise ConfigError(f"{where}: 'labels' goes with 'data' (a .npy file); the demo's labels come with its data")
+    if values.get("sample_header") is not None and values.get("header") is None:
+        raise ConfigError(f"{where}: 'sample_header' goes with 'header' (header mode: the committed weights.h)")
+    if values.get("header_map") and values.get("header") is None:
+        raise ConfigError(f"{where}: 'header_map' goes with 'header' (the committed weights.h it maps)")
+    if values.get("header") is not None and "out" in table:
+        raise ConfigError(f"{where}: 'out' with 'header': header mode verifies the committed {table['header']} "
+                          "and writes nothing; drop 'out' (or 'header' to regenerate the headers into 'out')")
     if values.get("weights") is not None and "model" not in table:
         raise ConfigError(f"{where}: 'weights' needs 'model' (the architecture the weights are loaded into)")
     if values.get("cmsis_root") is not None and "fast" in values.get("kernels", []):

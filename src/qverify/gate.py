@@ -57,6 +57,8 @@ class GateOutcome:
         sample_input: sample 0 of the calibration data, quantized (1, H, W, C) int16.
         sample_outputs: the shift model's output of each conv/dense op for it (H, W, C).
         wall_seconds: time the checks took to compute (on a hit: when they were computed).
+        header_diffs: header mode: format_diff's text of the committed weights.h (and
+            sample_input_output.h) against the plan; computed on every run, never cached.
     """
 
     checks: list[Check]
@@ -71,6 +73,7 @@ class GateOutcome:
     sample_input: np.ndarray = field(repr=False)
     sample_outputs: dict[str, np.ndarray] = field(repr=False)
     wall_seconds: float = 0.0
+    header_diffs: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -113,19 +116,103 @@ def run_gate(cfg: Config, use_cache: bool = True, progress: Callable[[str], None
         QVerifyError subclasses for a bad model, data, CMSIS tree or toolchain.
     """
     say = progress or (lambda _msg: None)
+    split = calibration_split(cfg)  # a refused overlap or a range past the data: before anything runs
+    if cfg.header:
+        _read_headers(cfg)  # a malformed committed header too
     key = gate_cache.cache_key(cfg)
-    if use_cache:
-        hit = gate_cache.load(cfg, key)
-        if hit is not None:
-            say(f"qverify: checks of plan {hit.plan_hash[:16]} from the cache ({gate_cache.cache_root(cfg)})")
-            return hit
-    outcome = _compute(cfg, key, say, progress is not None)
-    if use_cache:
-        gate_cache.store(cfg, outcome)
+    outcome = gate_cache.load(cfg, key) if use_cache else None
+    if outcome is not None:
+        say(f"qverify: checks of plan {outcome.plan_hash[:16]} from the cache ({gate_cache.cache_root(cfg)})")
+    else:
+        outcome = _compute(cfg, key, split, say, progress is not None)
+        if use_cache:
+            gate_cache.store(cfg, outcome)
+    if cfg.header:  # the committed files are read afresh every run: their content is not in the cache key
+        _header_checks(cfg, outcome)
     return outcome
 
 
-def _compute(cfg: Config, key: str, say: Callable[[str], None], bar: bool) -> GateOutcome:
+def calibration_split(cfg: Config):
+    """workflow.Split of the configuration: calibration apart from the evaluated samples by default.
+
+    Raises:
+        DataError: an overlap calib_overlap does not allow, or a range past the end of the data.
+    """
+    from qverify.workflow import split_samples
+
+    return split_samples(cfg.data, cfg.calib_data, (cfg.calib_start or None, cfg.calib_samples),
+                         (cfg.sample_start, cfg.samples), cfg.calib_overlap,
+                         names=(f"{cfg.source}: 'calib_samples'", f"{cfg.source}: 'samples'",
+                                "calib_overlap = true"))
+
+
+def _read_headers(cfg: Config):
+    from qverify.header import read_header
+
+    weights = read_header(cfg.header)
+    weights.check()
+    sample = read_header(cfg.sample_header) if cfg.sample_header else None
+    if sample is not None:
+        sample.array("INPUT_DATA")
+    return weights, sample
+
+
+def _header_checks(cfg: Config, outcome: GateOutcome) -> None:
+    """Header mode: the committed weights.h (and sample_input_output.h) against the model's plan, as
+    diff-header compares them: one header[STEM] check per conv/dense op, and model-level checks holding the
+    whole diff. The header is only read."""
+    from qverify.header import diff_sample, diff_weights, format_diff, read_sample, read_weights
+
+    plan = outcome.plan
+    weights_h, sample_h = _read_headers(cfg)
+    read = read_weights(weights_h, plan, cfg.header_map)
+    diff = diff_weights(read, plan)
+    name = Path(cfg.header).name
+    by_op = {d.op: d for d in diff.ops}
+    for op in plan.ops:
+        d = by_op.get(op.name)
+        if d is None:
+            continue
+        what = ", ".join(f"{p.part} ({p.differ}/{p.size}: {p.cause})" for p in d.parts)
+        msg = (f"{name} {d.stem}_* differ from the plan: {what}" if d.parts else
+               f"{name} {d.stem}_* equal the plan's weights, bias and shifts")
+        check = Check(f"qverify.{op.name}", f"header[{d.stem}]", not d.parts, msg)
+        at = max((i for i, c in enumerate(outcome.checks) if c.classname == f"qverify.{op.name}"), default=None)
+        outcome.checks.insert(len(outcome.checks) if at is None else at + 1, check)
+    texts = [format_diff(diff)]
+    bad = sum(1 for d in diff.ops if d.parts)
+    msg = (f"{cfg.header} matches the model's plan {plan.hash[:16]} (verified, not rewritten)"
+           + "".join(f"; note: {n}" for n in diff.notes) if diff.identical else
+           f"{cfg.header} no longer matches the model's plan {plan.hash[:16]}: {bad} of {len(diff.ops)} conv/dense "
+           f"op(s) differ" + (f", {len(diff.unmapped)} header layer(s) unmapped" if diff.unmapped else ""))
+    outcome.checks.append(Check(MODEL, f"header[{name}]", diff.identical, msg, texts[0]))
+    if sample_h is not None:
+        sample = read_sample(sample_h, plan, {layer.op: layer.stem for layer in read.layers})
+        same = (sample.input.tolist() == np.asarray(outcome.sample_input).ravel().tolist()
+                and all(v.tolist() == np.asarray(outcome.sample_outputs[k]).ravel().tolist()
+                        for k, v in sample.outputs.items()))
+        sname = Path(cfg.sample_header).name
+        if same:  # sample 0 of the calibration data as the gate computed it: no engine needed
+            msg = f"{cfg.sample_header}: INPUT_DATA and every conv/dense output equal the plan's (sample 0)"
+            outcome.checks.append(Check(MODEL, f"sample_header[{sname}]", True, msg))
+        else:
+            from qverify.engines.shift import ShiftEngine
+
+            other = "round" if plan.rounding == "truncate" else "truncate"
+            sdiff = diff_sample(sample, plan, ShiftEngine(plan), ShiftEngine(plan, rounding=other))
+            text = format_diff(sdiff)
+            texts.append(text)
+            first = next((d for d in sdiff.ops if d.parts), None)
+            msg = (f"{cfg.sample_header}: every conv/dense output is what the plan computes from the header's input"
+                   if first is None else
+                   f"{cfg.sample_header}: {first.op} ({first.stem}) is not what the plan computes from the header's "
+                   f"input to it" + (f" (and {n - 1} more op(s))" if (n := sum(1 for d in sdiff.ops if d.parts)) > 1
+                                     else ""))
+            outcome.checks.append(Check(MODEL, f"sample_header[{sname}]", first is None, msg, text))
+    outcome.header_diffs = texts
+
+
+def _compute(cfg: Config, key: str, split, say: Callable[[str], None], bar: bool) -> GateOutcome:
     from qverify import evaluate as ev
     from qverify.checks import add_checks
     from qverify.dataset import demo_dataset, load_dataset
@@ -140,8 +227,9 @@ def _compute(cfg: Config, key: str, say: Callable[[str], None], bar: bool) -> Ga
     if added:
         sys.path.insert(0, cfg.root)
     try:
-        q = quantize(cfg.model, cfg.weights, cfg.data, cfg.calib_samples, cfg.bits, cfg.rounding, cfg.rule,
-                     cfg.fit_accumulator, functions=cfg.functions, paths=_device_paths(cfg))
+        q = quantize(cfg.model, cfg.weights, split.calib_data, split.calib_samples, cfg.bits, cfg.rounding,
+                     cfg.rule, cfg.fit_accumulator, functions=cfg.functions, paths=_device_paths(cfg),
+                     calib_start=split.calib[0])
     finally:
         if added and cfg.root in sys.path:
             sys.path.remove(cfg.root)
@@ -155,8 +243,10 @@ def _compute(cfg: Config, key: str, say: Callable[[str], None], bar: bool) -> Ga
         return GateOutcome(contracts, plan, False, key, "-", 0, [], {}, [], x0, sample_outputs,
                            time.perf_counter() - t0)
 
-    data = (load_dataset(plan, cfg.data, cfg.labels, cfg.samples, cfg.sample_start) if cfg.data
-            else demo_dataset(cfg.samples, first=cfg.sample_start))
+    first, count = split.eval[0], split.eval_samples
+    data = (load_dataset(plan, cfg.data, cfg.labels, count, first) if cfg.data
+            else demo_dataset(count, first=first))
+    say(f"qverify: {split.note}")
     eval_engines = ["float", "shift"] + (["native"] if "native" in cfg.engines else [])
     built = ev.make_engines(plan, graph, eval_engines, cfg.kernels[0], None, cfg.cmsis_root)
     say(f"qverify: evaluating {len(data)} sample(s) of {data.name}: {', '.join(eval_engines)}")
@@ -182,7 +272,7 @@ def _compute(cfg: Config, key: str, say: Callable[[str], None], bar: bool) -> Ga
     checks = _merge_checks(plan, result.checks, isolated, cfg.require_bit_exact)
     info = {e: result.engine_info[e] for e in eval_engines}
     info.update({f"bit_exact[{label}]": engine.describe() for label, engine in tested.items()})
-    summary = _summary(result)
+    summary = [split.note] + _summary(result)
     engines = eval_engines + (["target"] if "shift-target" in tested else [])
     return GateOutcome(checks, plan, False, key, data.name, len(data), engines, info, summary, x0, sample_outputs,
                        time.perf_counter() - t0)
@@ -346,23 +436,19 @@ def _extra_texts(outcome: GateOutcome) -> dict[str, bytes]:
 
 
 def write_outputs(outcome: GateOutcome, out_dir: str | Path) -> list[Path]:
-    """Write plan.json, plan.npz, weights.h, sample_input_output.h and network.c into out_dir.
+    """Write plan.json, plan.npz, weights.h, sample_input_output.h and network.c into out_dir, as one set.
 
-    Everything is rendered before the first file is written; each file is replaced atomically.
+    Everything is rendered before the first file is written; the set is written as qverify.outputs.write_set
+    does (a manifest before and after, each file replaced atomically), so a kill at any point leaves the
+    previous set or this one, or a mix every reader refuses.
 
     Raises:
         QVerifyError: the outcome has a failed check (unverified headers are never written).
     """
     from qverify.errors import QVerifyError
-    from qverify.fs import atomic_write
     from qverify.workflow import write_plan_and_headers
 
     if not outcome.ok:
         raise QVerifyError(f"{len(outcome.failures)} check(s) failed: not writing unverified headers")
-    extra = _extra_texts(outcome)
-    out = Path(out_dir)
-    paths = write_plan_and_headers(outcome.plan, outcome.sample_input, out, outcome.sample_outputs)
-    for name, blob in extra.items():
-        atomic_write(out / name, blob)
-        paths.append(out / name)
-    return paths
+    return write_plan_and_headers(outcome.plan, outcome.sample_input, Path(out_dir), outcome.sample_outputs,
+                                  extra=_extra_texts(outcome))

@@ -27,28 +27,140 @@ class Quantized:
     x: np.ndarray
 
 
-def load_inputs(shapes, data: str | None, samples: int | None = None, demo_split: str = "calib") -> np.ndarray:
+def load_inputs(shapes, data: str | None, samples: int | None = None, demo_split: str = "calib",
+                first: int = 0) -> np.ndarray:
     """Prepared float data (N, H, W, C) for a Graph or plan (`shapes`): from a .npy file, or the demo's
-    synthetic set when data is None or 'demo:<split>'. `samples` keeps the first N."""
+    synthetic set when data is None or 'demo:<split>'. `samples` keeps N of them from sample `first`
+    (None: to the end; the demo: 1000)."""
     if samples is not None and samples <= 0:
         raise DataError(f"sample count {samples} must be positive")
     if data is None or data.startswith("demo:"):
         from qverify import demo
 
         split = demo_split if data is None else data.split(":", 1)[1]
-        x, _ = demo.make_dataset(samples or DEMO_CALIB_SAMPLES, split)
-        return prepare_input(x, shapes, f"demo data ({split})")
+        x, _ = demo.make_dataset(first + (samples or DEMO_CALIB_SAMPLES), split)
+        return prepare_input(x[first:], shapes, f"demo data ({split})")
     x = load_data(data)
-    if samples is not None:
-        x = x[:samples]
+    if first or samples is not None:
+        stop = len(x) if samples is None else first + samples
+        if stop > len(x):
+            raise DataError(f"samples {first}:{stop} requested but {data} has {len(x)} samples")
+        x = x[first:stop]
     return prepare_input(x, shapes, str(data))
+
+
+@dataclass(frozen=True)
+class Split:
+    """Where a plan is calibrated and what is evaluated: (start, stop) ranges, a stop of None meaning
+    the end of the file. calib_data None is the demo's calibration split; eval_data None the demo's test split."""
+
+    calib_data: str | None
+    calib: tuple[int, int | None]
+    eval_data: str | None
+    eval: tuple[int, int | None]
+    note: str
+
+    @property
+    def calib_samples(self) -> int | None:
+        start, stop = self.calib
+        return None if stop is None else stop - start
+
+    @property
+    def eval_samples(self) -> int | None:
+        start, stop = self.eval
+        return None if stop is None else stop - start
+
+
+def split_samples(data: str | None, calib_data: str | None, calib: tuple[int | None, int | None],
+                  evaluated: tuple[int | None, int | None], overlap: bool = False, default_eval: int | None = None,
+                  names: tuple[str, str, str] = ("calib_samples", "samples", "calib_overlap")) -> Split:
+    """Calibration and evaluation samples, disjoint by default when one data file does both.
+
+    calib and evaluated: (start, count) as given, None where not given: calib (None, N) is the first N,
+    (a, n) the range a:a+n; evaluated (None, n) is n samples right after the calibration range when one
+    file does both (from 0 in a file of its own), (a, n) the range a:a+n. default_eval: the count when
+    none is given (None: to the end). With one file and no calibration count, the first half, at most
+    DEMO_CALIB_SAMPLES, calibrates. An evaluated range given explicitly that overlaps the calibration
+    range is refused unless `overlap` (then counts start at 0 again, as before calibration and
+    evaluation were kept apart). names: how messages name the settings (config keys or CLI flags).
+
+    Raises:
+        DataError: a range past the end of its file, or an overlap the user did not allow.
+    """
+    c_name, e_name, o_name = names
+    c_start, c_count = calib
+    e_start, e_count = evaluated
+    e_count = default_eval if e_count is None else e_count
+    demo = calib_data is None or calib_data.startswith("demo:")
+    same = (data is not None and not data.startswith("demo:")
+            and (calib_data is None or (not demo and Path(calib_data).resolve() == Path(data).resolve())))
+    if not same:  # the demo's splits, or two files: nothing to keep apart
+        c0, e0 = c_start or 0, e_start or 0
+        c_stop = c0 + (c_count or DEMO_CALIB_SAMPLES) if demo else None if c_count is None else c0 + c_count
+        e = (e0, None if e_count is None else e0 + e_count)
+        note = (f"calibrated on samples {c0}:{c_stop or 'N'} of {calib_data or DEMO_DATA}, evaluated on samples "
+                f"{e0}:{e[1] or 'N'} of {data or 'demo:test'}")
+        return Split(calib_data, (c0, c_stop), data, e, note)
+    assert data is not None
+    n = len(load_data_header(data))
+    if c_count is None:
+        if c_start is None and n < 2:
+            raise DataError(f"{data} has {n} sample: it cannot both calibrate and be evaluated apart; give "
+                            f"separate calibration data, or {o_name} to evaluate on the calibration samples")
+        c = (c_start or 0, None) if c_start is not None else (0, min(DEMO_CALIB_SAMPLES, n // 2))
+    else:
+        c = (c_start or 0, (c_start or 0) + c_count)
+    c_stop = n if c[1] is None else c[1]
+    if c_stop > n:
+        raise DataError(f"{c_name}: calibration samples {c[0]}:{c_stop} requested but {data} has {n} samples")
+    if e_start is None:
+        if overlap:
+            e_first = 0
+        elif c_stop < n:
+            e_first = c_stop
+        elif c[0] > 0:
+            e_first = 0
+            e_count = min(e_count, c[0]) if e_count is not None else c[0]
+        else:
+            raise DataError(f"{c_name}: the calibration takes every sample of {data} (0:{n}), none is left to "
+                            f"evaluate; calibrate on fewer, give separate calibration data, or set {o_name}")
+    else:
+        e_first = e_start
+    e_stop = n if e_count is None else e_first + e_count
+    if e_stop > n:
+        raise DataError(f"{e_name}: samples {e_first}:{e_stop} requested but {data} has {n} samples "
+                        f"(calibration: {c[0]}:{c_stop})")
+    apart = e_stop <= c[0] or e_first >= c_stop
+    if not apart and not overlap:
+        raise DataError(f"{e_name}: evaluated samples {e_first}:{e_stop} overlap the calibration samples "
+                        f"{c[0]}:{c_stop} of {data}: accuracy and SQNR would measure the calibration set; "
+                        f"choose disjoint ranges, give separate calibration data, or set {o_name} to allow it")
+    how = "disjoint" if apart else f"OVERLAPPING: {o_name} allows it; accuracy and SQNR include the calibration set"
+    note = (f"calibrated on samples {c[0]}:{c_stop}, evaluated on {e_first}:{e_stop} of {data} "
+            f"(N = {n}; {how})")
+    return Split(data, (c[0], c_stop), data, (e_first, e_stop), note)
+
+
+def load_data_header(path: str | Path) -> np.ndarray:
+    """A .npy file memory-mapped: its length without reading it."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"data file {p} does not exist")
+    try:
+        return np.load(p, mmap_mode="r", allow_pickle=False)
+    except Exception as exc:
+        raise DataError(f"data file {p} is not a readable .npy array: {exc}") from exc
 
 
 def quantize(model: str | None = None, weights: str | None = None, data: str | None = None,
              calib_samples: int | None = None, bits: int = 16, rounding: str = "truncate",
              rule: str = "notebook", fit_accumulator: bool = True,
-             functions: dict[str, str] | None = None, paths: tuple[str, ...] | None = None) -> Quantized:
+             functions: dict[str, str] | None = None, paths: tuple[str, ...] | None = None,
+             calib_start: int = 0) -> Quantized:
     """Load, calibrate and plan. With no model and no data, the shipped demo.
+
+    calib_samples, calib_start: calibrate on samples calib_start:calib_start + calib_samples of the data
+    (None: to the end); a start other than 0 is recorded in the plan's source as calib_first.
 
     functions: {op name: C function} the firmware calls for those ops (default: the fastest legal).
     paths: the code paths the firmware runs, 'dsp' and/or 'plain' (default both).
@@ -62,7 +174,7 @@ def quantize(model: str | None = None, weights: str | None = None, data: str | N
     if model is not None and data is None and weights is None and not str(model).startswith("demo"):
         raise DataError("a user model needs calibration data: pass --data X.npy")
     graph = build_graph(load_model(model, weights))
-    x = load_inputs(graph, data, calib_samples)
+    x = load_inputs(graph, data, calib_samples, first=calib_start)
     ranges = calibrate(graph, x)
     source = {
         "model": "demo" if model is None else _absolute(model),
@@ -71,6 +183,8 @@ def quantize(model: str | None = None, weights: str | None = None, data: str | N
         # the demo's data is generated, so its name is its content
         "data_digest": DEMO_DATA if data is None else (data if data.startswith("demo:") else file_digest(data)),
     }
+    if calib_start:
+        source["calib_first"] = calib_start  # only then: plans calibrated from sample 0 keep their hash
     plan = make_plan(graph, ranges, bits=bits, rounding=rounding, rule=rule, source=source,
                      fit_accumulator=fit_accumulator, declared=functions, **({"paths": tuple(paths)} if paths else {}))
     return Quantized(plan, graph, x)
@@ -102,11 +216,14 @@ def graph_for(plan: QuantPlan) -> Graph:
 
 
 def write_plan_and_headers(plan: QuantPlan, x_int: np.ndarray, out_dir: str | Path,
-                           outputs: dict[str, np.ndarray] | None = None) -> list[Path]:
-    """Write plan.json, plan.npz, weights.h and sample_input_output.h (sample 0 of x_int) into out_dir.
+                           outputs: dict[str, np.ndarray] | None = None,
+                           extra: dict[str, bytes] | None = None) -> list[Path]:
+    """Write plan.json, plan.npz, weights.h and sample_input_output.h (sample 0 of x_int) into out_dir, as one set.
 
-    Every text is computed before the first byte is written and each file is replaced atomically,
-    so a failure leaves the previous files in place, never a partial one.
+    Every byte is computed before the first is written; the files and qverify-manifest.json are written as
+    qverify.outputs.write_set does, so that a failure or a kill at any point leaves the previous set or the
+    new one (or a mix every reader and the C compiler refuse), never a partial file. Other files in out_dir
+    are left alone.
 
     Args:
         plan: the plan.
@@ -114,21 +231,19 @@ def write_plan_and_headers(plan: QuantPlan, x_int: np.ndarray, out_dir: str | Pa
         out_dir: the output directory (created if needed).
         outputs: sample 0's per-op outputs of the shift model when already computed (op name →
             (H, W, C) or (1, H, W, C)); otherwise the shift model runs on sample 0.
+        extra: more files of the set (the gate's network.c), name → bytes.
 
     Returns:
-        The paths written.
+        The paths written, the manifest last.
     """
     from qverify.export import sample_header, weights_header
-    from qverify.fs import atomic_write
+    from qverify.outputs import write_set
 
     x0 = np.asarray(x_int)[:1]
     if outputs is None:
         from qverify.engines.shift import ShiftEngine
 
         outputs = {k: v[0] for k, v in ShiftEngine(plan).run(x0).outputs.items()}
-    texts = {"weights.h": weights_header(plan), "sample_input_output.h": sample_header(plan, x0[0], outputs)}
-    out = Path(out_dir)
-    plan.save(out)
-    for name, text in texts.items():
-        atomic_write(out / name, text.encode())
-    return [out / "plan.json", out / "plan.npz", *(out / name for name in texts)]
+    files = {**plan.files(), "weights.h": weights_header(plan).encode(),
+             "sample_input_output.h": sample_header(plan, x0[0], outputs).encode(), **(extra or {})}
+    return write_set(out_dir, files, plan.hash)

@@ -134,3 +134,21 @@ def choices(flag: str, value: str, allowed: tuple[str, ...], count: int | None =
         many = f"{count} different" if count else "distinct"
         raise ArgumentError(f"{flag} {value}: expected {many} names from {', '.join(allowed)}, comma-separated")
     return names
+
+
+def header_flags(args) -> None:
+    """--header / --sample-header / --map and the model flags that go with them."""
+    header, sample = getattr(args, "header", None), getattr(args, "sample_header", None)
+    input_file("--header", header, "a weights.h written by qverify, the notebook or by hand")
+    input_file("--sample-header", sample, "a sample_input_output.h beside the weights.h")
+    if sample is not None and header is None:
+        raise ArgumentError(f"--sample-header {sample} needs --header (the weights.h whose integers it is checked "
+                            "against)")
+    if getattr(args, "map", None) and header is None:
+        raise ArgumentError("--map names the macros of a header: it needs --header WEIGHTS_H")
+    spec, weights = getattr(args, "model", None), getattr(args, "weights", None)
+    if getattr(args, "plan", None) and (spec or weights):
+        raise ArgumentError(f"--plan {args.plan} with --model/--weights: give the plan or the model, not both")
+    if weights is not None and spec is None:
+        raise ArgumentError(f"--weights {weights} needs --model (the architecture the weights are loaded into)")
+    model(spec, weights)

@@ -168,3 +168,101 @@ def load_samples(plan, data: str | None, samples: list[int]):
     if samples[-1] >= len(x):
         raise DataError(f"sample {samples[-1]} requested but the data has {len(x)} samples")
     return quantize_input(plan, x[samples])[0]
+
+
+def count_or_range(text: str) -> tuple[int | None, int]:
+    """N (start where the command says: the first N, or right after the calibration samples) or START:STOP,
+    as (start or None, count)."""
+    if ":" in text:
+        r = sample_range(text)
+        return r[0], len(r)
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a sample count N or a range like 0:64") from None
+    if n <= 0:
+        raise argparse.ArgumentTypeError(f"{n} samples: expected N > 0 or START:STOP")
+    return None, n
+
+
+def header_args(p: argparse.ArgumentParser, model: bool = True) -> None:
+    """--header, --sample-header, --map (and --model, --weights): run a weights.h as the plan."""
+    from qverify.commands.diff_header import stem_decl
+
+    if model:
+        p.add_argument("--model", help="saved model (.keras/.h5) or module:Factory / file.py:Factory, quantized "
+                                       "afresh on --data (default: the demo); with --header, its geometry")
+        p.add_argument("--weights", help="weights file loaded into the model (the notebook's tf.h5)")
+    p.add_argument("--header", metavar="WEIGHTS_H",
+                   help="run this weights.h: its integers and shifts become the plan, on the geometry, formats and "
+                        "functions of the model's plan (--plan, or --model quantized afresh, or the demo)")
+    p.add_argument("--sample-header", metavar="SAMPLE_H",
+                   help="with --header: check this sample_input_output.h (INPUT_DATA and each conv/dense output) "
+                        "against what the header computes; a difference fails, naming the op")
+    p.add_argument("--map", type=stem_decl, action="append", default=[], metavar="OP=STEM",
+                   help="with --header: the header's macro stem of an op whose name differs (repeatable), e.g. "
+                        "conv2d=CONV1; when no stem is named like the plan's ops, they are matched in order")
+
+
+def read_headers(args):
+    """The --header and --sample-header files scanned (a malformed macro fails here, before any model loads)."""
+    from qverify.header import read_header
+
+    weights = sample = None
+    if getattr(args, "header", None):
+        weights = read_header(args.header)
+        weights.check()
+    if getattr(args, "sample_header", None):
+        sample = read_header(args.sample_header)
+        sample.array("INPUT_DATA")
+    return weights, sample
+
+
+def plan_and_header(args, declared, base=None, headers=None):
+    """(the plan to run, the HeaderPlan or None): --header's integers on the model's plan (`base`, else --plan,
+    else --model quantized afresh on --data, else the demo's), with the declared functions set; the lines
+    saying where the plan came from are printed."""
+    from qverify import kernels
+    from qverify.header import plan_from_header
+
+    weights, _ = headers if headers is not None else read_headers(args)
+    if base is None:
+        from qverify.plan import QuantPlan
+
+        rounding = (weights.string("QVERIFY_ROUNDING") if weights is not None else None) or "truncate"
+        if args.plan:
+            base = QuantPlan.load(args.plan)
+        else:
+            from qverify.workflow import quantize
+
+            base = quantize(getattr(args, "model", None), getattr(args, "weights", None), args.data,
+                            rounding=rounding).plan
+    kernels.assign(base, dict(declared or {}))
+    if weights is None:
+        return base, None
+    run = plan_from_header(weights, base, dict(args.map))
+    kernels.assign(run.plan, dict(declared or {}))
+    print("\n".join(run.lines()))
+    print()
+    return run.plan, run
+
+
+def sample_header_failed(run, sample) -> bool:
+    """--sample-header against the header's own plan (diff-header's check): print the table; True when an op's
+    expected output is not what the header computes (a FAIL line names the first)."""
+    from qverify.engines.shift import ShiftEngine
+    from qverify.header import diff_sample, format_diff, read_sample
+
+    if run is None or sample is None:
+        return False
+    plan = run.plan
+    other = "round" if plan.rounding == "truncate" else "truncate"
+    diff = diff_sample(read_sample(sample, plan, run.stems), plan, ShiftEngine(plan), ShiftEngine(plan, rounding=other))
+    print()
+    print(format_diff(diff))
+    bad = [d for d in diff.ops if d.parts]
+    if bad:
+        causes = "; ".join(p.cause for p in bad[0].parts)
+        print(f"FAIL: {sample.path}: {bad[0].op} ({bad[0].stem}) is not what the header computes from its input to "
+              f"that op ({causes})" + (f"; {len(bad) - 1} more op(s) differ" if len(bad) > 1 else ""))
+    return bool(bad)

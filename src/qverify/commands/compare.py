@@ -11,10 +11,13 @@ from qverify.commands.common import (
     EXIT_OK,
     contract_failed,
     function_args,
-    load_plan,
+    header_args,
     load_samples,
+    plan_and_header,
     positive,
+    read_headers,
     sample_args,
+    sample_header_failed,
 )
 from qverify.errors import ArgumentError
 
@@ -23,9 +26,11 @@ def run(args) -> int:
     if args.sanitize and args.kernels == "fast":
         raise ArgumentError("--sanitize runs the kernels firmware compiles: use --kernels dsp or --kernels plain")
     checks.plan_dir(args.plan)
+    checks.header_flags(args)
     checks.data("--data", args.data)
     checks.cmsis_root(args.cmsis_root)
     json_path = checks.output_file("--json", args.json)
+    headers = read_headers(args)
     # only now the imports: numpy, and TensorFlow once the demo's plan is quantized afresh
     import json
 
@@ -37,7 +42,7 @@ def run(args) -> int:
     names = checks.choices("--engines", args.engines, ENGINES, count=2)
     if "native" in names:
         checks.tree_kernels(args.kernels, args.cmsis_root)
-    plan = load_plan(args.plan, args.functions)
+    plan, header_run = plan_and_header(args, args.functions, headers=headers)
     if args.layer:
         plan.op(args.layer)  # unknown name: clear error before any work
     if contract_failed(plan, args.rounding, kernels.paths_of(args.kernels)):
@@ -57,9 +62,14 @@ def run(args) -> int:
     if args.layer:
         print()
         print(format_detail(next(op for op in result.ops if op.name == args.layer), args.max_lines))
+    sample_bad = sample_header_failed(header_run, headers[1])
     if json_path:
-        atomic_write(json_path, json.dumps(result.to_dict(), indent=1).encode())
-    return EXIT_OK if result.ok else EXIT_MISMATCH
+        report = result.to_dict()
+        if header_run is not None:
+            report["header"] = {"path": header_run.weights.path, "plan_hash": plan.hash,
+                                "model_plan_hash": header_run.base.hash, "diff": header_run.diff.to_dict()}
+        atomic_write(json_path, json.dumps(report, indent=1).encode())
+    return EXIT_OK if result.ok and not sample_bad else EXIT_MISMATCH
 
 
 def detail_args(p) -> None:
@@ -73,7 +83,9 @@ def detail_args(p) -> None:
 def add_parser(sub) -> None:
     p = sub.add_parser("compare", help="run two engines on the same inputs and compare every op bit for bit")
     p.add_argument("--plan", help="plan directory written by quantize (default: the demo's plan)")
-    p.add_argument("--data", help="input .npy (default: the data the plan was calibrated on)")
+    p.add_argument("--data", help="input .npy (default: the data the plan was calibrated on); with --model it "
+                                  "also calibrates")
+    header_args(p)
     detail_args(p)
     sample_args(p, 64)
     p.add_argument("--engines", default="shift,native", help="reference,tested (default shift,native)")

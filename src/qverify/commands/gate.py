@@ -52,11 +52,13 @@ def format_outcome(outcome, verbose: bool = False) -> str:
         lines += ["", f"FAILED ({len(failures)}):"]
         for c in failures:
             lines.append(f"  {check_id(c)}: {c.message}")
-            detail = c.details.splitlines()
+            detail = [] if c.name.startswith(("header[", "sample_header[")) else c.details.splitlines()
             cut = detail[:FIRST_DETAIL_LINES] + (["..."] if len(detail) > FIRST_DETAIL_LINES else [])
             lines += [f"      {d}" for d in cut]
 
     groups: dict[str, list] = {}
+    for text in outcome.header_diffs if any(c.name.startswith(("header[", "sample_header[")) for c in failures) else []:
+        lines += ["", *text.splitlines()]  # header mode: diff-header's whole text
     for c in outcome.checks:
         groups.setdefault(c.classname.removeprefix("qverify."), []).append(c)
     model = groups.pop("model", [])
@@ -102,7 +104,11 @@ def run(args) -> int:
         atomic_write(p, blob)
     print(text)
     written = [str(p) for p in blobs]
-    if outcome.ok:
+    if cfg.header:
+        print(f"header mode: {cfg.header} " + ("verified against the model's plan; " if outcome.ok else "")
+              + "never rewritten" + ("" if outcome.ok else ": fix it or regenerate it (`qverify quantize`, or "
+                                                           "drop 'header' so the gate writes 'out')"))
+    elif outcome.ok:
         try:
             written += [str(p) for p in write_outputs(outcome, cfg.out)]
         except OSError as exc:

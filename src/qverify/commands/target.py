@@ -15,10 +15,13 @@ from qverify.commands.common import (
     EXIT_OK,
     contract_failed,
     function_args,
-    load_plan,
+    header_args,
     load_samples,
+    plan_and_header,
     positive_number,
+    read_headers,
     sample_args,
+    sample_header_failed,
 )
 
 
@@ -29,10 +32,12 @@ def run(args) -> int:
     core = lookup_cpu(args.cpu)
     find_toolchain()  # a missing program is what a first run most likely meets: said first
     checks.plan_dir(args.plan)
+    checks.header_flags(args)
     checks.data("--data", args.data)
     checks.cmsis_root(args.cmsis_root)
     checks.tree_kernels(args.kernels, args.cmsis_root)
     json_path = checks.output_file("--json", args.json)
+    headers = read_headers(args)
     # only now the imports: numpy, and TensorFlow once the demo's plan is quantized afresh
     import json
 
@@ -40,19 +45,21 @@ def run(args) -> int:
     from qverify.fs import atomic_write
     from qverify.mcu import report
     from qverify.mcu.errors import TargetRunError
-    from qverify.mcu.run import TargetRun
+    from qverify.mcu.run import TargetRun, selftest_header
 
-    plan = load_plan(args.plan, args.functions)
+    plan, header_run = plan_and_header(args, args.functions, headers=headers)
     if args.layer:
         plan.op(args.layer)
     rounding = args.rounding or plan.rounding
     if contract_failed(plan, rounding, ("dsp",) if core.dsp else ("plain",)):  # the core's own path
         return EXIT_MISMATCH
     cflags = tuple(args.cflags.split()) if args.cflags else None
-    session = TargetRun.start(plan, core, rounding, args.kernels, args.cmsis_root, args.timeout, cflags)
-    target = session.target
     x = load_samples(plan, args.data, args.samples)
     samples = list(args.samples)
+    # the image runs network.c's self-test on the plan folder's sample_input_output.h (else one written now)
+    selftest = selftest_header(plan, args.plan, x, samples[0])
+    session = TargetRun.start(plan, core, rounding, args.kernels, args.cmsis_root, args.timeout, cflags, selftest)
+    target = session.target
 
     try:
         comparisons = session.compare(x, samples, args.mode)
@@ -73,9 +80,15 @@ def run(args) -> int:
             print()
             print(format_detail(next(op for op in c.ops if op.name == args.layer), args.max_lines))
     ok = all(c.ok for c in comparisons)
+    if sample_header_failed(header_run, headers[1]):
+        ok = False
     print()
     verdicts = [f"{c.reference.split(' ', 1)[0]}: {'bit-exact' if c.ok else 'DIFFERS at ' + c.first_divergent.name}"
                 for c in comparisons]
+    if session.selftest is not None:  # a failing self-test fails the run (exit 1), naming the op
+        print(session.selftest_line())
+        ok = ok and session.selftest.ok
+        verdicts.append(f"self-test: {'pass' if session.selftest.ok else 'FAILS'}")
     print(f"{'PASS' if ok else 'FAIL'}: target {core.name} vs {'; vs '.join(verdicts)}")
 
     fp, scratch = session.measurements()
@@ -97,7 +110,9 @@ def add_parser(sub) -> None:
     p = sub.add_parser("target", help="cross-compile the kernels for a Cortex-M, run them under QEMU and compare "
                                       "every op with the shift model and the host kernels")
     p.add_argument("--plan", help="plan directory written by quantize (default: the demo's plan)")
-    p.add_argument("--data", help="input .npy (default: the data the plan was calibrated on)")
+    p.add_argument("--data", help="input .npy (default: the data the plan was calibrated on); with --model it "
+                                  "also calibrates")
+    header_args(p)
     p.add_argument("--cpu", choices=values(Cpu), default=Cpu.CORTEX_M4.value,
                    help="core and QEMU board: cortex-m4 (MPS2 AN386, DSP path; default), cortex-m7 (AN500, DSP), "
                         "cortex-m3 (AN385, plain path)")
