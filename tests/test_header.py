@@ -466,6 +466,8 @@ def test_plans_saved_before_the_content_hash_still_load(plan, tmp_path):
     plan = copy.deepcopy(plan)
     plan.source.update(model="/old/checkout/m.keras", data="/old/checkout/x.npy")
     plan.save(tmp_path)
+    (tmp_path / "qverify-manifest.json").unlink()  # an older qverify wrote no manifest, no hash in plan.npz
+    np.savez(tmp_path / "plan.npz", **plan._arrays())
     meta = json.loads((tmp_path / "plan.json").read_text())
     del meta["unhashed"]
     meta["hash"] = plan._hash(source_paths=True)
@@ -476,3 +478,117 @@ def test_plans_saved_before_the_content_hash_still_load(plan, tmp_path):
     (tmp_path / "plan.json").write_text(json.dumps(meta))
     with pytest.raises(Exception, match="does not match its hash"):
         QuantPlan.load(tmp_path)
+
+
+# ---- the header as the plan: compare, eval and target run it (item 3) ------------------------------
+
+
+def test_qverify_header_round_trips_to_the_same_plan_hash(plan):
+    """header → plan → the original plan's hash; the notebook's header makes a valid plan of its own integers."""
+    from qverify.header import plan_from_header
+
+    run = plan_from_header(Header(weights_header(plan), "weights.h"), plan)
+    assert run.plan.hash == plan.hash and run.diff.identical
+    assert "matches the plan read from it" in "\n".join(run.lines())
+    text = notebook_weights_h([("CONV1", W1, B1), ("FC1", W2, B2)], [(-1.0, 0.99), RANGES["conv1"], RANGES["fc1"]])
+    nb = plan_from_header(Header(text, "nb.h"), plan)
+    assert nb.plan.hash != plan.hash and not nb.diff.identical
+    header = read_weights(Header(text, "nb.h"), plan)
+    for op, layer in zip([o for o in nb.plan.ops if o.weighted], header.layers, strict=True):
+        assert op.weights.tolist() == layer.weights.tolist() and op.out_rshift == layer.out_rshift
+    # the float32 range gave conv1 one more frac bit: the header's formats follow from its shifts
+    assert (nb.plan.op("conv1").out_frac, nb.plan.op("fc1").in_frac) == (14, 14)
+    assert nb.plan.op("relu1").out_frac == 14
+
+
+def test_hand_edited_weight_becomes_the_plan(plan):
+    """One weight changed: the plan holds it (and only it differs), with an adjustment naming the edit."""
+    from qverify.header import plan_from_header
+
+    run = plan_from_header(Header(edit_weight(weights_header(plan), plan), "w.h"), plan)
+    got, want = run.plan.op("conv1").weights, plan.op("conv1").weights
+    assert np.flatnonzero(got != want).tolist() == [7] and int(got[7]) == int(want[7]) + 1
+    assert run.plan.op("fc1").weights.tolist() == plan.op("fc1").weights.tolist()
+    assert run.plan.hash != plan.hash and "1 value(s) edited" in run.plan.op("conv1").adjustments[-1]
+    assert "differs from the model's own plan" in "\n".join(run.lines())
+
+
+@pytest.fixture(scope="module")
+def keras_project(tmp_path_factory):
+    """A small Keras model (Conv1D 3x1 → Dense → Dense), 24 frames, and its headers written by quantize."""
+    import keras
+
+    root = tmp_path_factory.mktemp("hdr")
+    keras.utils.set_random_seed(7)
+    keras.Sequential([keras.Input((16, 1)), keras.layers.Conv1D(4, 3, name="conv1"), keras.layers.Flatten(),
+                      keras.layers.Dense(6, name="fc1"), keras.layers.Dense(1, name="fc2")]).save(root / "m.keras")
+    np.save(root / "x.npy", np.random.default_rng(1).uniform(-1, 1, (24, 16)).astype(np.float32))
+    assert main(["quantize", "--model", str(root / "m.keras"), "--data", str(root / "x.npy"),
+                 "--out", str(root / "nn")]) == 0
+    text = (root / "nn" / "weights.h").read_text()
+    fc1 = QuantPlan.load(root / "nn").op("fc1").weights.copy()
+    fc1[0] = -fc1[0] if fc1[0] else 9999
+    (root / "edited.h").write_text(set_array(text, "FC1_WT", fc1))
+    return root
+
+
+def test_compare_runs_the_header_and_checks_its_sample(keras_project, capsys):
+    """compare --header: the header's integers run (its plan hash in the table); the model's own header is
+    identical; an edited weight is shown against the model's plan, still bit-exact between the engines;
+    the original sample header against the edited weights is a FAIL naming fc1 (exit 1)."""
+    root = keras_project
+    argv = ["compare", "--model", str(root / "m.keras"), "--data", str(root / "x.npy"), "--samples", "4"]
+    capsys.readouterr()
+    assert main([*argv, "--header", str(root / "nn" / "weights.h"),
+                 "--sample-header", str(root / "nn" / "sample_input_output.h")]) == 0
+    out = capsys.readouterr().out
+    planned = QuantPlan.load(root / "nn")
+    assert f"plan {planned.hash[:16]}" in out and "the header equals the model's own plan" in out
+    assert "PASS: all 4 ops bit-exact" in out and "IDENTICAL: every output" in out
+
+    assert main([*argv, "--header", str(root / "edited.h"), "--json", str(root / "c.json")]) == 0
+    out = capsys.readouterr().out
+    assert "differs from the model's own plan" in out and "fc1              FC1            weights" in out
+    report = json.loads((root / "c.json").read_text())
+    assert report["header"]["model_plan_hash"] == planned.hash != report["header"]["plan_hash"]
+    assert report["plan_hash"] == report["header"]["plan_hash"]
+
+    assert main([*argv, "--header", str(root / "edited.h"),
+                 "--sample-header", str(root / "nn" / "sample_input_output.h")]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL: " in out and "fc1 (FC1) is not what the header computes" in out
+
+
+def test_eval_reports_the_headers_accuracy_and_sqnr(keras_project, capsys):
+    """eval --header: SQNR against float of the header's integers: equal for the model's own header, lower at
+    fc1 (and after it) for the edited one."""
+    root = keras_project
+    sqnr = {}
+    for name in ("nn/weights.h", "edited.h"):
+        assert main(["eval", "--model", str(root / "m.keras"), "--data", str(root / "x.npy"), "--calib-overlap",
+                     "--calib-samples", "24", "--header", str(root / name), "--json", str(root / "e.json")]) == 0
+        report = json.loads((root / "e.json").read_text())
+        sqnr[name] = {op["name"]: op["vs_float"]["shift"]["sqnr_db"] for op in report["ops"]}
+    assert report["plan_hash"] != QuantPlan.load(root / "nn").hash  # the edited header's own plan
+    assert sqnr["nn/weights.h"]["conv1"] == sqnr["edited.h"]["conv1"]
+    assert sqnr["edited.h"]["fc1"] < sqnr["nn/weights.h"]["fc1"] - 3
+    out = capsys.readouterr().out
+    assert "OVERLAPPING: --calib-overlap allows it" in out
+
+
+def test_target_runs_the_header(keras_project, capsys):
+    """target --header: the emulated core runs the edited header's integers, bit-exact with the shift model."""
+    from qverify.mcu import missing_reason
+    from tools import absent
+
+    reason = missing_reason()
+    if reason is not None:
+        absent(f"the target toolchain is missing: {reason}")
+    root = keras_project
+    capsys.readouterr()
+    status = main(["target", "--model", str(root / "m.keras"), "--data", str(root / "x.npy"), "--samples", "2",
+                   "--header", str(root / "edited.h"), "--cpu", "cortex-m3"])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    hashed = re.search(r"the header's QVERIFY_PLAN_HASH \w+ does not match the plan read from it \((\w+)\)", out)
+    assert hashed and f"plan {hashed.group(1)}" in out and "PASS: target cortex-m3" in out

@@ -19,7 +19,6 @@ from qverify import __version__, kernels, plancheck
 from qverify.calibrate import Ranges
 from qverify.choices import BITS, Rounding, values
 from qverify.errors import PlanError
-from qverify.fs import atomic_write
 from qverify.graph import Graph, Op
 from qverify.layout import conv_to_cmsis, dense_to_cmsis
 from qverify.opkinds import KINDS, Kind
@@ -173,26 +172,36 @@ class QuantPlan:
             h.update(np.ascontiguousarray(arr).tobytes())
         return h.hexdigest()
 
-    def save(self, directory: str | Path) -> None:
-        """Write plan.json and plan.npz into directory, each atomically."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
+    def files(self) -> dict[str, bytes]:
+        """The bytes of plan.json and plan.npz; each states the plan's hash (plan.npz as its QVERIFY_PLAN_HASH)."""
+        from qverify.outputs import NPZ_KEY
+
         meta = self._meta()
         meta["hash"] = self.hash
         meta["unhashed"] = [f"source.{k}" for k in UNHASHED_SOURCE]  # what a reader must not expect the hash to cover
-        atomic_write(directory / "plan.json", json.dumps(meta, indent=1).encode())
         buf = io.BytesIO()
-        np.savez(buf, allow_pickle=False, **self._arrays())
-        atomic_write(directory / "plan.npz", buf.getvalue())
+        np.savez(buf, allow_pickle=False, **self._arrays(), **{NPZ_KEY: np.array(self.hash)})
+        return {"plan.json": json.dumps(meta, indent=1).encode(), "plan.npz": buf.getvalue()}
+
+    def save(self, directory: str | Path) -> None:
+        """Write plan.json and plan.npz into directory as one set (qverify.outputs.write_set: a reader never
+        sees the two files of different plans; headers of another plan that qverify wrote there are removed)."""
+        from qverify.outputs import write_set
+
+        write_set(directory, self.files(), self.hash)
 
     @classmethod
     def load(cls, directory: str | Path) -> QuantPlan:
-        """Read a plan written by save(); checks its hash.
+        """Read a plan written by save(); checks its hash, and that the folder holds one set (qverify.outputs).
 
         Raises:
-            PlanError: missing files, unreadable content or a hash that does not match.
+            PlanError: missing files, unreadable content, a hash that does not match, or files of two plans
+                in the folder (an interrupted write).
         """
+        from qverify.outputs import check_set
+
         directory = Path(directory)
+        check_set(directory)  # plan.json, plan.npz and the headers beside them are one set, or a PlanError
         jpath, npath = directory / "plan.json", directory / "plan.npz"
         for p in (jpath, npath):
             if not p.is_file():
