@@ -16,7 +16,6 @@ import numpy as np
 from qverify import __version__, kernels
 from qverify.choices import Rounding
 from qverify.errors import PlanError
-from qverify.fs import atomic_write
 from qverify.plan import QuantPlan
 
 PER_LINE = 16
@@ -29,7 +28,10 @@ def macro_name(op_name: str) -> str:
 
 
 GUARDS = ("QVERIFY_WEIGHTS_H", "QVERIFY_SAMPLE_INPUT_OUTPUT_H")
-FIXED_MACROS = ("INPUT_DATA", "QVERIFY_PLAN_HASH", "QVERIFY_ROUNDING", *GUARDS)
+PLAN_MACROS = {"weights.h": "QVERIFY_WEIGHTS_PLAN", "sample_input_output.h": "QVERIFY_SAMPLE_PLAN",
+               "network.c": "QVERIFY_NETWORK_PLAN"}
+NO_PLAN_CHECK = "QVERIFY_NO_PLAN_CHECK"
+FIXED_MACROS = ("INPUT_DATA", "QVERIFY_PLAN_HASH", "QVERIFY_ROUNDING", *GUARDS, *PLAN_MACROS.values())
 SUFFIXES = ("_WT", "_BIAS", "_BIAS_LSHIFT", "_OUT_RSHIFT", "")
 
 
@@ -68,12 +70,60 @@ def _preamble(plan: QuantPlan, guard: str, what: str) -> str:
         f"#ifndef {guard}\n#define {guard}\n\n"
         f'#define QVERIFY_PLAN_HASH "{plan.hash}"\n'
         f'#define QVERIFY_ROUNDING "{plan.rounding}"\n\n'
+        + plan_check(plan.hash, "weights.h" if guard == GUARDS[0] else "sample_input_output.h")
     )
 
 
+def plan_number(plan_hash: str) -> str:
+    """The plan hash as a number the C preprocessor compares: its first 60 bits."""
+    return "0x" + plan_hash[:15]
+
+
+def plan_check(plan_hash: str, name: str) -> str:
+    """C text defining name's QVERIFY_*_PLAN macro and failing the compile where a generated file of another
+    plan is already included (each of weights.h, sample_input_output.h and network.c checks the others
+    included before it): a folder holding files of two plans, such as an interrupted write leaves, does not
+    build. QVERIFY_NO_PLAN_CHECK skips it."""
+    own = PLAN_MACROS[name]
+    text = (f"/* The plan as a number: generated files of different plans fail to compile together\n"
+            f" * (define {NO_PLAN_CHECK} to skip the check). */\n#define {own} {plan_number(plan_hash)}\n")
+    for other, macro in PLAN_MACROS.items():
+        if other != name:
+            text += (f"#if !defined({NO_PLAN_CHECK}) && defined({macro}) && {macro} != {own}\n"
+                     f'#error "qverify: {name} is of plan {plan_hash[:12]} but the {other} in the same build is of '
+                     f'another plan (an interrupted write, or files of two runs): write the folder again"\n'
+                     "#endif\n")
+    return text + "\n"
+
+
+NO_ROUNDING_CHECK = "QVERIFY_NO_ROUNDING_CHECK"
+
+
+def rounding_guard(rounding: str) -> str:
+    """The preprocessor check of weights.h: a unit compiled with the other rounding build of CMSIS-NN fails to
+    compile, naming the rounding the plan was verified for and both fixes; QVERIFY_NO_ROUNDING_CHECK skips it."""
+    if rounding == Rounding.TRUNCATE:
+        test, have, want, other = "!defined(ARM_NN_TRUNCATE)", "without ARM_NN_TRUNCATE", "defined", "round"
+        fix = "define ARM_NN_TRUNCATE (-DARM_NN_TRUNCATE) for CMSIS-NN and this file"
+    else:
+        test, have, want, other = "defined(ARM_NN_TRUNCATE)", "with ARM_NN_TRUNCATE", "undefined", "truncate"
+        fix = "build CMSIS-NN and this file without ARM_NN_TRUNCATE"
+    message = (f"qverify: this plan was verified for rounding = {rounding} (CMSIS-NN built with ARM_NN_TRUNCATE "
+               f"{want}), but this file is compiled {have}: about half of a conv's outputs would differ by one LSB. "
+               f"Fix: {fix}, or re-quantize with --rounding {other} (gate: rounding = '{other}'). "
+               f"Define {NO_ROUNDING_CHECK} if this file cannot see the CMSIS-NN flags.")
+    return (f"/* The rounding build this plan was verified for: compiling this header {have} is an error.\n"
+            f" * Define {NO_ROUNDING_CHECK} to skip the check where the CMSIS-NN flags are not visible to the\n"
+            f" * unit that includes it (CMSIS-NN itself must still be built with ARM_NN_TRUNCATE {want}). */\n"
+            f"#if !defined({NO_ROUNDING_CHECK}) && {test}\n"
+            f'#error "{message}"\n'
+            f"#endif\n\n")
+
+
 def weights_header(plan: QuantPlan) -> str:
-    """Text of weights.h: per conv/dense op its weights, bias and both shifts."""
+    """Text of weights.h: the rounding guard, then per conv/dense op its weights, bias and both shifts."""
     text = _preamble(plan, GUARDS[0], "weights.h: quantized weights, biases and shifts")
+    text += rounding_guard(plan.rounding)
     for op_name, stem in _macro_names(plan).items():
         op = plan.op(op_name)
         call = kernels.call(op)
@@ -87,6 +137,24 @@ def weights_header(plan: QuantPlan) -> str:
     return text + "#endif\n"
 
 
+def selftest_cost(plan: QuantPlan) -> dict[str, int]:
+    """Flash bytes of the self-test's arrays (network.c, QVERIFY_SELFTEST): the input, every conv/dense op's
+    expected output, and the last one's only (QVERIFY_SELFTEST_LAST_ONLY)."""
+    weighted = [op for op in plan.ops if op.weighted]
+    sizes = [2 * int(np.prod(op.out_shape)) for op in weighted]
+    return {"input": 2 * int(np.prod(plan.input_shape)), "every_op": sum(sizes), "last_op": sizes[-1] if sizes else 0,
+            "ops": len(sizes)}
+
+
+def selftest_cost_comment(plan: QuantPlan) -> str:
+    cost = selftest_cost(plan)
+    return (f"/* Macros only: nothing here takes flash until a unit instantiates it. network.c's self-test\n"
+            f" * (qv_selftest(), compiled with QVERIFY_SELFTEST) holds INPUT_DATA ({cost['input']} bytes) and the\n"
+            f" * expected output of each of the {cost['ops']} conv/dense ops ({cost['every_op']} bytes), or with\n"
+            f" * QVERIFY_SELFTEST_LAST_ONLY the last one's only ({cost['last_op']} bytes: a divergence is then\n"
+            f" * named at that op, not where it began). */\n")
+
+
 def sample_header(plan: QuantPlan, x_int: np.ndarray, outputs: dict[str, np.ndarray]) -> str:
     """Text of sample_input_output.h for one sample.
 
@@ -97,6 +165,7 @@ def sample_header(plan: QuantPlan, x_int: np.ndarray, outputs: dict[str, np.ndar
             Each conv/dense output is after shift and saturation, before any ReLU.
     """
     text = _preamble(plan, GUARDS[1], "sample_input_output.h: one input and every layer's output")
+    text += selftest_cost_comment(plan)
     text += f"/* input: {plan.input_shape} (H, W, C), frac {plan.input_frac} */\n"
     text += _array("INPUT_DATA", x_int)
     for op_name, stem in _macro_names(plan).items():
@@ -108,12 +177,8 @@ def sample_header(plan: QuantPlan, x_int: np.ndarray, outputs: dict[str, np.ndar
 
 def write_headers(plan: QuantPlan, out_dir: str | Path, x_int: np.ndarray,
                   outputs: dict[str, np.ndarray]) -> list[Path]:
-    """Write both headers atomically into out_dir; returns their paths."""
-    out_dir = Path(out_dir)
+    """Write both headers into out_dir as one set (qverify.outputs.write_set); returns their paths."""
+    from qverify.outputs import write_set
+
     texts = {"weights.h": weights_header(plan), "sample_input_output.h": sample_header(plan, x_int, outputs)}
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, text in texts.items():
-        atomic_write(out_dir / name, text.encode())
-        paths.append(out_dir / name)
-    return paths
+    return write_set(out_dir, {name: text.encode() for name, text in texts.items()}, plan.hash)[:-1]
