@@ -74,6 +74,8 @@ class SanitizedEngine(Engine):
         texts = {"weights.h": weights_header(self.plan), "network.c": network_c(self.plan), **spec["staged"]}
         args = [f"-I{FOLDER}", *(f"-I{d}" for d in spec["include_dirs"])]  # the folder first: staged shims win
         args += [f"-D{k}" if v is None else f"-D{k}={v}" for k, v in spec["macros"]]
+        if self.rounding != self.plan.rounding:  # a deliberate cross-check: weights.h would refuse the build
+            args.append("-DQVERIFY_NO_ROUNDING_CHECK")
         args += [str(p) for p in spec["sources"]] + [str(HOST_MAIN), f"{FOLDER}/network.c"]
         return args, texts
 

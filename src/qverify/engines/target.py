@@ -57,6 +57,8 @@ class TargetEngine(Engine):
         patch: test hook, called with the folder of the generated weights.h / network.c before they
             are compiled (e.g. to alter one weight in the target build only).
         inject: test hooks {'hang'|'crash'|'stack': op name} compiled into the harness.
+        selftest: text of a sample_input_output.h: the image runs network.c's qv_selftest() on it at boot
+            and every run's result carries it (last_run.selftest).
     """
 
     name = "target"
@@ -64,7 +66,8 @@ class TargetEngine(Engine):
     def __init__(self, plan: QuantPlan, cpu: str = "cortex-m4", rounding: str | None = None,
                  cmsis_root: str | None = None, timeout: float | None = None,
                  cflags: tuple[str, ...] | list[str] | None = None,
-                 patch: Callable[[Path], None] | None = None, inject: dict | None = None):
+                 patch: Callable[[Path], None] | None = None, inject: dict | None = None,
+                 selftest: str | None = None):
         super().__init__(plan)
         self.rounding = rounding or plan.rounding
         if self.rounding not in ROUNDINGS:
@@ -75,7 +78,7 @@ class TargetEngine(Engine):
         self.builder = ImageBuilder(self.toolchain, self.cpu, self.rounding, cmsis_root,
                                     tuple(cflags) if cflags is not None else None)
         hooks = {k: plan.index(v) if isinstance(v, str) else int(v) for k, v in (inject or {}).items()}
-        self.image = self.builder.image(plan, patch, hooks)
+        self.image = self.builder.image(plan, patch, hooks, selftest)
         self.kernels_used: list[str] = []
         self.instructions: dict[str, float] = {}
         self.last_run: qemu.RunOutput | None = None

@@ -36,6 +36,10 @@
 #define QV_REC_ERROR 0x52525245u  /* a = error code (QV_ERR_*), b = detail (e.g. arm_status) */
 #define QV_REC_FAULT 0x544C4146u  /* a = exception number, b = stacked pc; payload: uint32 regs */
 #define QV_REC_DONE 0x454E4F44u   /* all requested ops ran */
+/* network.c's qv_selftest() at boot (images built with a sample_input_output.h): op = the divergent or
+ * failing op (-1), a = QV_SELFTEST_* status, b = first differing element; payload: int32 expected, got,
+ * n_differ, n_elements, arm_status, n_checked, n_expected */
+#define QV_REC_SELFTEST 0x464C4553u /* "SELF" */
 
 /* QV_REC_ERROR codes */
 #define QV_ERR_INPUT_OPEN 1     /* the input file cannot be opened */

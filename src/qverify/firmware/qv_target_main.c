@@ -11,6 +11,9 @@
  * time; a calibration loop of known length converts ticks to instructions.
  * An emulator figure, not silicon cycles.
  *
+ * Built with a sample_input_output.h (QVERIFY_SELFTEST), it first runs network.c's qv_selftest() and
+ * writes its result (QV_REC_SELFTEST), then serves the host's inputs as usual.
+ *
  * Test hooks (never in a normal build): QV_INJECT_HANG_OP=i spins forever
  * before op i, QV_INJECT_CRASH_OP=i reads unmapped memory before op i,
  * QV_INJECT_STACK_OP=i pushes until the thread stack overflows.
@@ -22,6 +25,9 @@
 #include "qv_runner.h"
 #include "qv_semihost.h"
 #include "qv_target.h"
+#if defined(QVERIFY_SELFTEST)
+#include "qv_network.h"
+#endif
 
 /* generated network.c */
 extern const qv_op_t qv_net_ops[];
@@ -264,6 +270,23 @@ int main(void)
         /* a = the scratch qv_run needs for the whole plan in one call (a deployment's RAM) */
         qv_record(QV_REC_KERNELS, -1, -1, qv_scratch_words(qv_net_ops, n_ops), 0u, names, len);
     }
+
+#if defined(QVERIFY_SELFTEST)
+    {
+        /* network.c's self-test on sample_input_output.h, as a firmware runs it at boot */
+        qv_selftest_result_t st;
+        int32_t words[7];
+        (void)qv_selftest(&st);
+        words[0] = st.expected;
+        words[1] = st.got;
+        words[2] = (int32_t)st.n_differ;
+        words[3] = (int32_t)st.n_elements;
+        words[4] = st.arm_status;
+        words[5] = st.n_checked;
+        words[6] = st.n_expected;
+        qv_record(QV_REC_SELFTEST, st.op, -1, (uint32_t)st.status, st.element, words, sizeof(words));
+    }
+#endif
 
     qv_timer_start();
     qv_calibrate();

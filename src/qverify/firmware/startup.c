@@ -4,7 +4,8 @@
  *
  * Reset copies .data, zeroes .bss, makes the lowest 256 bytes of the thread
  * stack inaccessible with the MPU (a stack guard), switches thread mode to
- * the process stack (PSP, bottom of RAM) and calls main(); exceptions run on
+ * the process stack (PSP, bottom of RAM) and calls main(), then qv_main_returned()
+ * with its result (weak: spins; a board file may end the emulation); exceptions run on
  * the main stack (MSP), a separate region, so a fault caused by a
  * thread-stack overflow can still be reported.  Every fault and unexpected exception
  * goes to qv_fault_report() in qv_target_main.c, which writes a FAULT
@@ -44,6 +45,7 @@ static void qv_stack_guard(void)
 }
 
 int main(void);
+void qv_main_returned(int32_t code);
 void qv_fault_report(uint32_t psp, uint32_t msp, uint32_t exc_return, uint32_t ipsr) __attribute__((noreturn));
 void qv_reset_handler(void) __attribute__((noreturn));
 void qv_fault_entry(void) __attribute__((naked, noreturn));
@@ -75,7 +77,19 @@ static void qv_start_main(void)
                      "msr control, r0\n\t"
                      "isb\n\t"
                      "bl main\n\t"
+                     "bl qv_main_returned\n\t"
                      "1: b 1b\n\t");
+}
+
+/* main's return value: a firmware that returns from main (the example firmware) ends the emulation here
+ * (its board file defines this); the target harness never returns. */
+void qv_main_returned(int32_t code) __attribute__((weak));
+void qv_main_returned(int32_t code)
+{
+    (void)code;
+    for (;;)
+    {
+    }
 }
 
 /* Passes both stack pointers, EXC_RETURN and the exception number on. */

@@ -44,7 +44,7 @@ DEFAULT_CFLAGS = ("-O2", "-fwrapv")
 BASE_CFLAGS = ("-mthumb", "-mfloat-abi=soft", "-std=c99", "-ffunction-sections", "-fdata-sections", "-g")
 FIRMWARE_LIB = ("startup.c", "qv_semihost.c")
 FIRMWARE_MAIN = "qv_target_main.c"
-FIRMWARE_HEADERS = ("qv_semihost.h", "qv_target.h")
+FIRMWARE_HEADERS = ("qv_semihost.h", "qv_target.h", "qv_network.h")
 LINKER_SCRIPT = "mps2.ld"
 INJECT_MACROS = {"hang": "QV_INJECT_HANG_OP", "crash": "QV_INJECT_CRASH_OP", "stack": "QV_INJECT_STACK_OP"}
 
@@ -251,13 +251,18 @@ class ImageBuilder:
 
     # ---- the image ---------------------------------------------------------
     def image(self, plan: QuantPlan, patch: Callable[[Path], None] | None = None,
-              inject: dict | None = None) -> Image:
+              inject: dict | None = None, sample_header: str | None = None) -> Image:
         """Build (or reuse) the image of a plan.
 
         patch: called with the folder holding the generated weights.h and
             network.c before they are compiled (tests alter the target build's
             copy of a weight this way).
         inject: test hooks {'hang'|'crash'|'stack': op index} compiled into the harness.
+        sample_header: text of a sample_input_output.h: network.c is compiled with QVERIFY_SELFTEST and
+            the harness runs qv_selftest() on it before the host's inputs.
+
+        weights.h refuses a build of the other rounding; an image built with a rounding other than the
+        plan's (a deliberate cross-check, `target --rounding`) is compiled with QVERIFY_NO_ROUNDING_CHECK.
         """
         import time
 
@@ -272,10 +277,11 @@ class ImageBuilder:
         root = cache_root()
         stage = Path(tempfile.mkdtemp(prefix=".img-", dir=root))
         try:
-            codegen.write_sources(plan, stage)
+            codegen.write_sources(plan, stage, sample_header)
             if patch is not None:
                 patch(stage)
-            parts = ["img", 1, lib_dir.name, sorted(inject.items())]
+            macros = self.image_macros(plan, sample_header is not None)
+            parts = ["img", 1, lib_dir.name, sorted(inject.items()), macros]
             for f in sorted(stage.iterdir()):
                 parts += [f.name, f.read_bytes()]
             final = root / f"img-{self.cpu.name}-{_sha(parts)}"
@@ -283,7 +289,7 @@ class ImageBuilder:
             if cached:
                 _touch(final)
             else:
-                self._link(stage, lib_dir, inject)
+                self._link(stage, lib_dir, inject, macros)
                 _publish(stage, final)
         finally:
             if stage.exists():
@@ -294,10 +300,17 @@ class ImageBuilder:
                      self.cflags, lib_dir, cached and lib_cached, time.perf_counter() - t0, inject,
                      self.missing_functions)
 
-    def _link(self, stage: Path, lib_dir: Path, inject: dict) -> None:
+    def image_macros(self, plan: QuantPlan, selftest: bool) -> list[str]:
+        """Flags of network.c and the harness beyond the library's: the self-test, the rounding opt-out."""
+        macros = ["-DQVERIFY_SELFTEST"] if selftest else []
+        if self.rounding != plan.rounding:
+            macros.append("-DQVERIFY_NO_ROUNDING_CHECK")
+        return macros
+
+    def _link(self, stage: Path, lib_dir: Path, inject: dict, macros: list[str]) -> None:
         includes = [f"-I{stage}"] + [f"-I{d}" for d in self.include_dirs(lib_dir)]
         hooks = [f"-D{INJECT_MACROS[k]}={int(v)}" for k, v in sorted(inject.items())]
-        common = [self.toolchain.gcc, *self._arch_flags(), *self.cflags, *self.defines(), *includes]
+        common = [self.toolchain.gcc, *self._arch_flags(), *self.cflags, *self.defines(), *macros, *includes]
         _compile_all([
             [*common, "-c", str(stage / "network.c"), "-o", str(stage / "network.o")],
             [*common, *hooks, "-c", str(self.fw / FIRMWARE_MAIN), "-o", str(stage / "qv_target_main.o")],

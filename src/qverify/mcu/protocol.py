@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -21,6 +21,7 @@ REC_OUTPUT = 0x5054554F
 REC_ERROR = 0x52525245
 REC_FAULT = 0x544C4146
 REC_DONE = 0x454E4F44
+REC_SELFTEST = 0x464C4553
 
 ERR_INPUT_OPEN, ERR_INPUT_HEADER, ERR_INPUT_SHORT, ERR_VALIDATE, ERR_KERNEL, ERR_SCRATCH, ERR_OVERRUN = range(1, 8)
 ERROR_TEXT = {
@@ -42,6 +43,60 @@ EXCEPTIONS = {2: "NMI", 3: "HardFault", 4: "MemManage fault", 5: "BusFault", 6: 
               12: "DebugMonitor", 14: "PendSV", 15: "SysTick"}
 
 _HEAD = struct.Struct("<6I")
+
+# QV_SELFTEST_* of firmware/qv_network.h
+SELFTEST_PASS, SELFTEST_MISMATCH, SELFTEST_OTHER_PLAN, SELFTEST_INVALID, SELFTEST_KERNEL, SELFTEST_BUFFERS = range(6)
+SELFTEST_TEXT = {
+    SELFTEST_OTHER_PLAN: "weights.h and sample_input_output.h come from different plans",
+    SELFTEST_INVALID: "qv_run refused the op table",
+    SELFTEST_KERNEL: "a kernel returned an error",
+    SELFTEST_BUFFERS: "network.c's buffers are too small for an op",
+}
+
+
+@dataclass
+class SelfTest:
+    """network.c's qv_selftest() as the firmware ran it (QV_REC_SELFTEST)."""
+
+    status: int
+    op: int               # index of the divergent or failing op, -1 if none
+    element: int          # first differing element (flat HWC) of that op's output
+    expected: int
+    got: int
+    n_differ: int
+    n_elements: int
+    arm_status: int
+    n_checked: int        # ops compared with sample_input_output.h
+    n_expected: int       # ops with an expected output in the build
+
+    @property
+    def ok(self) -> bool:
+        return self.status == SELFTEST_PASS
+
+    @classmethod
+    def from_record(cls, rec: Record) -> SelfTest:
+        words = struct.unpack_from("<7i", rec.payload.ljust(28, b"\0"))
+        return cls(rec.a, rec.op, rec.b, *words)
+
+    def describe(self, op_names: list[str]) -> str:
+        """One line: the verdict, and where it failed by op name, index and element."""
+        name = op_names[self.op] if 0 <= self.op < len(op_names) else "?"
+        if self.ok:
+            return (f"PASS: {self.n_checked} op(s) bit-exact with sample_input_output.h "
+                    f"({len(op_names)} ops ran)")
+        if self.status == SELFTEST_MISMATCH:
+            return (f"FAIL: op '{name}' (index {self.op}): {self.n_differ} of {self.n_elements} values differ from "
+                    f"sample_input_output.h; first at element {self.element}: expected {self.expected}, "
+                    f"got {self.got}")
+        where = f" at op '{name}' (index {self.op})" if self.op >= 0 else ""
+        status = f", arm_status {self.arm_status}" if self.arm_status else ""
+        return f"FAIL: {SELFTEST_TEXT.get(self.status, f'status {self.status}')}{where}{status}"
+
+    def to_dict(self, op_names: list[str]) -> dict:
+        d = asdict(self)
+        d.update(ok=self.ok, op_name=op_names[self.op] if 0 <= self.op < len(op_names) else None,
+                 message=self.describe(op_names))
+        return d
 
 
 def input_bytes(first: int, last: int, mode: int, blocks: list[np.ndarray], n_samples: int) -> bytes:

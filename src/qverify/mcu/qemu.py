@@ -44,6 +44,7 @@ class RunOutput:
     calibration: tuple[int, int, int]         # (ticks, instructions, overhead ticks)
     wall_seconds: float
     command: list[str] = field(default_factory=list)
+    selftest: P.SelfTest | None = None        # network.c's qv_selftest() at boot (images with a sample header)
 
 
 def qemu_command(toolchain: Toolchain, image: Image) -> list[str]:
@@ -204,6 +205,7 @@ class _Context:
         hello = stream.first(P.REC_HELLO)
         kernels_rec = stream.first(P.REC_KERNELS)
         calib = stream.first(P.REC_CALIB)
+        selftest = stream.first(P.REC_SELFTEST)
         kernels = kernels_rec.payload.decode(errors="replace").split("\0")[:-1] if kernels_rec else []
         cal_ticks, cal_insns = (calib.a, calib.b) if calib else (0, 0)
         overhead = int.from_bytes(calib.payload[:4], "little") if calib and len(calib.payload) >= 4 else 0
@@ -221,4 +223,5 @@ class _Context:
                                   f"'{self.name(i)}', expected {self.n_samples}", "exit", i, None)
         return RunOutput(outputs, ticks, insns, kernels, kernels_rec.a if kernels_rec else 0,
                          hello.payload.decode(errors="replace") if hello else "",
-                         (cal_ticks, cal_insns, overhead), wall, self.cmd)
+                         (cal_ticks, cal_insns, overhead), wall, self.cmd,
+                         P.SelfTest.from_record(selftest) if selftest is not None else None)
