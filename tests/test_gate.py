@@ -3,6 +3,7 @@ written only when every check passes."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -21,7 +22,8 @@ from tools import absent, require
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "firmware"
-HEADERS = ("plan.json", "plan.npz", "weights.h", "sample_input_output.h", "network.c")
+# the set and its manifest (outputs.write_set)
+HEADERS = ("plan.json", "plan.npz", "weights.h", "sample_input_output.h", "network.c", "qverify-manifest.json")
 
 
 # ---------------------------------------------------------------- a small user project
@@ -253,3 +255,97 @@ def test_gate_usage_errors_exit_2(tmp_path, monkeypatch, capsys):
     assert main(["gate", "--junit", str(tmp_path / "missing" / "r.xml")]) == 2
     assert "directory" in capsys.readouterr().err
     assert not (empty / ".qverify_cache").exists()
+
+
+# ---------------------------------------------------------------- header mode (issue 16 item 4)
+
+
+def test_header_mode_verifies_the_committed_header_and_never_writes(tmp_path, capsys, monkeypatch):
+    """header = "nn/weights.h": a header the model's plan wrote passes and stays byte-identical (nothing is
+    written); one weight edited by hand fails with diff-header's text, naming the op, and is not rewritten."""
+    repo = tmp_path / "repo"
+    config = make_user_project(repo, 'out = "nn"\n')
+    monkeypatch.chdir(repo)
+    assert main(["gate", "--no-cache"]) == 0
+    text = config.read_text().replace('out = "nn"\n', "")
+    config.write_text(text + 'header = "nn/weights.h"\nsample_header = "nn/sample_input_output.h"\n')
+    before = snapshot(repo / "nn")
+    capsys.readouterr()
+    assert main(["gate"]) == 0
+    out = capsys.readouterr().out
+    assert "model::header[weights.h]        ok" in out and "never rewritten" in out
+    assert "sample_header[sample_input_output.h] ok" in out
+    assert snapshot(repo / "nn") == before
+
+    weights = (repo / "nn" / "weights.h").read_text()
+    first = re.search(r"#define FC1_WT \{ \\\n +(-?\d+)", weights)
+    edited = weights[:first.start(1)] + str(int(first.group(1)) + 100) + weights[first.end(1):]
+    (repo / "fw").mkdir()
+    (repo / "fw" / "weights.h").write_text(edited)
+    config.write_text(text + 'header = "fw/weights.h"\n')
+    committed = snapshot(repo / "fw")
+    assert main(["gate"]) == 1  # the model's checks come from the cache; the header is read afresh
+    out = capsys.readouterr().out
+    assert "fc1::header[FC1]: weights.h FC1_* differ from the plan: weights (1/360: 1 value(s) edited" in out, out
+    w0 = int(first.group(1))
+    assert f"fc1              FC1            weights            1/360  [0] {w0 + 100} / {w0}" in out  # diff-header
+    assert "DIFFERENT: 1 of 3 conv/dense ops differ" in out and "never rewritten" in out
+    assert snapshot(repo / "fw") == committed and snapshot(repo / "nn") == before
+
+
+# ---------------------------------------------------------------- calibration apart from evaluation (item 6)
+
+
+def _spy_evaluate(monkeypatch) -> list:
+    import qverify.evaluate
+
+    seen, real = [], qverify.evaluate.evaluate
+
+    def spy(plan, graph, data, *args, **kwargs):
+        seen.append((data.name, data.first, data.first + len(data)))
+        return real(plan, graph, data, *args, **kwargs)
+
+    monkeypatch.setattr(qverify.evaluate, "evaluate", spy)
+    return seen
+
+
+def test_gate_evaluates_samples_apart_from_calibration(tmp_path, monkeypatch):
+    """One data file (40 frames), samples = 8: the first 20 calibrate, 20:28 are evaluated and compared, and the
+    output says so; an explicit overlapping range is refused unless calib_overlap = true."""
+    from qverify.errors import DataError
+
+    config = make_user_project(tmp_path / "repo")
+    seen = _spy_evaluate(monkeypatch)
+    outcome = run_gate(load_config(config), use_cache=False)
+    assert outcome.ok and outcome.plan.source["calib_samples"] == 20 and "calib_first" not in outcome.plan.source
+    assert [s[1:] for s in seen] == [(20, 28)]
+    assert outcome.summary[0].startswith("calibrated on samples 0:20, evaluated on 20:28 of ")
+
+    text = config.read_text()
+    config.write_text(text.replace("samples = 8", 'samples = "0:8"\ncalib_samples = 16'))
+    with pytest.raises(DataError, match=r"'samples': evaluated samples 0:8 overlap the calibration samples 0:16 .*"
+                                        r"calib_overlap = true"):
+        run_gate(load_config(config), use_cache=False)
+    config.write_text(text.replace("samples = 8", 'samples = 4\ncalib_samples = "10:30"'))
+    outcome = run_gate(load_config(config), use_cache=False)
+    assert seen[-1][1:] == (30, 34) and outcome.plan.source["calib_first"] == 10
+    config.write_text(text.replace("samples = 8", 'samples = 8\ncalib_overlap = true'))
+    outcome = run_gate(load_config(config), use_cache=False)
+    assert seen[-1][1:] == (0, 8) and "OVERLAPPING" in outcome.summary[0]
+
+
+def test_gate_calibrates_on_calib_data(tmp_path, monkeypatch):
+    """calib_data = "c.npy": the plan is calibrated on it (its recorded data and digest), data from sample 0 is
+    evaluated."""
+    from qverify.workflow import file_digest
+
+    config = make_user_project(tmp_path / "repo", 'calib_data = "c.npy"\n')
+    np.save(tmp_path / "repo" / "c.npy", (0.5 * np.random.default_rng(3).standard_normal((12, 32, 1))).astype(
+        np.float32))
+    seen = _spy_evaluate(monkeypatch)
+    outcome = run_gate(load_config(config), use_cache=False)
+    src = outcome.plan.source
+    assert src["data"] == str(tmp_path / "repo" / "c.npy") and src["calib_samples"] == 12
+    assert src["data_digest"] == file_digest(tmp_path / "repo" / "c.npy")
+    assert seen == [(str(tmp_path / "repo" / "x.npy"), 0, 8)]
+    assert outcome.summary[0].startswith(f"calibrated on samples 0:N of {tmp_path / 'repo' / 'c.npy'}")
