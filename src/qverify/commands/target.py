@@ -85,11 +85,12 @@ def run(args) -> int:
     print()
     verdicts = [f"{c.reference.split(' ', 1)[0]}: {'bit-exact' if c.ok else 'DIFFERS at ' + c.first_divergent.name}"
                 for c in comparisons]
+    selftest = ""
     if session.selftest is not None:  # a failing self-test fails the run (exit 1), naming the op
         print(session.selftest_line())
         ok = ok and session.selftest.ok
-        verdicts.append(f"self-test: {'pass' if session.selftest.ok else 'FAILS'}")
-    print(f"{'PASS' if ok else 'FAIL'}: target {core.name} vs {'; vs '.join(verdicts)}")
+        selftest = "; self-test: pass" if session.selftest.ok else "; self-test: FAILS"
+    print(f"{'PASS' if ok else 'FAIL'}: target {core.name} vs {'; vs '.join(verdicts)}{selftest}")
 
     fp, scratch = session.measurements()
     print()
