@@ -257,14 +257,43 @@ def test_cli_target_pass_json_and_tables(demo, capsys, tmp_path):
     out = capsys.readouterr().out
     assert code == 0, out
     assert "== target vs shift ==" in out and "== target vs native ==" in out
-    assert "PASS: target cortex-m4 vs shift: bit-exact; vs native: bit-exact" in out
+    assert "PASS: target cortex-m4 vs shift: bit-exact; vs native: bit-exact; self-test: pass" in out
+    assert "self-test on the device (network.c qv_selftest() on data-set sample 0 (shift model)): PASS: 11 op(s)" in out
     assert "footprint of the real build (arm-none-eabi-size -A" in out
     assert "real build and estimate agree" in out
     assert "emulator instructions (QEMU -icount), not silicon cycles" in out
     doc = json.loads(out_json.read_text())
     assert doc["ok"] and doc["footprint"]["weights"] >= doc["footprint"]["estimate"]["flash_bytes"]
     assert doc["footprint"]["disagreements"] == []
+    assert doc["selftest"]["ok"] and doc["selftest"]["n_checked"] == 11
     assert set(doc["instructions"]["per_op_mean"]) == {op.name for op in demo[0].ops}
+
+
+def test_cli_target_selftest_names_an_edited_expected_value(demo, capsys, tmp_path):
+    """The plan folder's sample_input_output.h with one expected value of conv3 edited: the image's boot self-test
+    (network.c's qv_selftest() on the emulated core) names that op and element, and `qverify target` exits 1
+    although every comparison is bit-exact."""
+    from qverify.engines.shift import ShiftEngine
+    from qverify.export import sample_header
+
+    plan, saved, x = demo
+    folder = tmp_path / "plan"
+    shutil.copytree(saved, folder)
+    outputs = {k: v[0] for k, v in ShiftEngine(plan).run(x[:1]).outputs.items()}
+    text = sample_header(plan, x[0], outputs)
+    start = text.index("\n", text.index("#define CONV3 {"))
+    value = list(re.finditer(r"-?\d+", text[start:]))[17]
+    good = int(value.group())
+    (folder / "sample_input_output.h").write_text(text[:start + value.start()] + str(good + 1)
+                                                 + text[start + value.end():])
+    code = main(["target", "--plan", str(folder), "--sample", "0"])
+    out = capsys.readouterr().out
+    assert code == 1, out
+    size = int(np.prod(plan.op("conv3").out_shape))
+    assert (f"self-test on the device (network.c qv_selftest() on {folder / 'sample_input_output.h'}): "
+            f"FAIL: op 'conv3' (index 5): 1 of {size} values differ from sample_input_output.h; first at element 17: "
+            f"expected {good + 1}, got {good}") in out
+    assert "FAIL: target cortex-m4 vs shift: bit-exact; vs native: bit-exact; self-test: FAILS" in out
 
 
 def test_cli_target_rounding_mismatch_exits_1(demo, capsys):
