@@ -131,6 +131,29 @@ CASES = [
     case("diff-header: missing header", "diff-header", "missing.h", "--plan", "plan", named="missing.h", plan=True),
     case("diff-header: --map names no op", "diff-header", "plan/weights.h", "--plan", "plan", "--map", "conv9=X",
          named="no conv/dense op 'conv9'", plan=True),
+    # running a header (issue 16 item 3)
+    case("compare --header missing", "compare", "--header", "missing.h", named="--header missing.h"),
+    case("eval --header malformed", "eval", "--plan", "plan", "--data", "x.npy", "--header", "bad.h",
+         named="bad.h:1: CONV1D_WT", plan=True),
+    case("compare --sample-header without --header", "compare", "--sample-header", "afile.txt",
+         named="needs --header"),
+    case("eval --map without --header", "eval", "--map", "conv1d=CONV1", named="needs --header"),
+    case("compare --plan with --model", "compare", "--plan", "plan", "--model", "m.keras", named="not both",
+         plan=True),
+    case("target --weights without --model", "target", "--weights", "m.keras"),  # or: the toolchain is missing
+    case("compare --header of another geometry", "compare", "--plan", "plan", "--header", "short.h",
+         named="CONV1D_WT: has 2 values", plan=True),
+    # calibration apart from evaluation (issue 16 item 6)
+    case("eval --calib-data with --plan", "eval", "--plan", "plan", "--data", "x.npy", "--calib-data", "x.npy",
+         named="the plan is already calibrated", plan=True),
+    case("eval: evaluated samples overlap the calibration", "eval", "--model", "m.keras", "--data", "x.npy",
+         "--samples", "0:4", named="--samples: evaluated samples 0:4 overlap the calibration samples 0:4", plan=True,
+         in_process=True),
+    case("eval --calib-samples past the data", "eval", "--model", "m.keras", "--data", "x.npy", "--calib-samples",
+         "20", named="calibration samples 0:20 requested but x.npy has 8", plan=True, in_process=True),
+    case("gate: samples overlap the calibration", "gate", "--config", "overlap.toml",
+         named="overlap the calibration samples 0:4", plan=True),
+    case("gate: sample_header without header", "gate", "--config", "nohdr.toml", named="goes with 'header'"),
 ]
 CASES += [case(f"test_cli_fast: {' '.join(argv)}", *argv, named=named) for argv, named in FAST_CASES]
 assert len({c.id for c in CASES}) == len(CASES)
@@ -179,6 +202,10 @@ def work(tmp_path, request):
     (tmp_path / "bad.toml").write_text("samples = 8.5\n")
     (tmp_path / "net.py").write_text("raise SystemExit('imported')\n")  # found, never run
     (tmp_path / "bad.h").write_text("#define CONV1D_WT {1, 2,\n")
+    (tmp_path / "short.h").write_text("#define CONV1D_WT {1, 2}\n#define CONV1D_BIAS {0, 0}\n"
+                                      "#define CONV1D_BIAS_LSHIFT 0\n#define CONV1D_OUT_RSHIFT 1\n")
+    (tmp_path / "overlap.toml").write_text('model = "m.keras"\ndata = "x.npy"\nsamples = "0:4"\n')
+    (tmp_path / "nohdr.toml").write_text('sample_header = "afile.txt"\n')
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "keep.txt").write_text("keep me")
     (tmp_path / "ro").mkdir()

@@ -92,7 +92,8 @@ def test_factory_models(tmp_path):
 
 
 @pytest.mark.parametrize("body, message", [
-    ("samplez = 8\n", r"unknown key 'samplez' \(known keys: bits, calib_data, calib_overlap, calib_samples, cmsis_root, data, "),
+    ("samplez = 8\n", r"unknown key 'samplez' \(known keys: bits, calib_data, calib_overlap, calib_samples, "
+                      r"cmsis_root, data, "),
     ('samples = "8"\n', r"'samples' must be a positive integer or a range \"START:STOP\" .*, got '8'"),
     ('samples = "9:3"\n', r"'samples' must be a positive integer or a range .*, got '9:3'"),
     ('samples = "a:b"\n', r"'samples' must be a positive integer or a range .*, got 'a:b'"),
@@ -178,3 +179,27 @@ def test_reading_a_configuration_imports_no_tensorflow(tmp_path):
             "print('tensorflow' in sys.modules, 'keras' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_calibration_and_header_keys(tmp_path):
+    """calib_data, calib_samples as a range, calib_overlap; header, sample_header, header_map: paths relative
+    to the file, and the combinations that do not go together refused."""
+    for name in ("x.npy", "c.npy", "w.h", "s.h"):
+        write(tmp_path / name, "")
+    cfg = load_config(pyproject(tmp_path, 'data = "x.npy"\ncalib_data = "c.npy"\ncalib_samples = "10:30"\n'
+                                          'calib_overlap = true\nheader = "w.h"\nsample_header = "s.h"\n'
+                                          '[tool.qverify.header_map]\nconv2d = "CONV1"\n'))
+    assert (cfg.calib_data, cfg.calib_start, cfg.calib_samples, cfg.calib_overlap) == (
+        str(tmp_path / "c.npy"), 10, 20, True)
+    assert (cfg.header, cfg.sample_header, cfg.header_map) == (str(tmp_path / "w.h"), str(tmp_path / "s.h"),
+                                                               {"conv2d": "CONV1"})
+    assert load_config(pyproject(tmp_path, "calib_samples = 500\n")).calib_start == 0
+    for body, message in [('calib_data = "nope.npy"\n', r"'calib_data' file .*nope.npy does not exist"),
+                          ('calib_samples = "5:5"\n', r"'calib_samples' must be a positive integer or a range"),
+                          ('header = "nope.h"\n', r"'header' file .*nope.h does not exist"),
+                          ('sample_header = "s.h"\n', r"'sample_header' goes with 'header'"),
+                          ('header = "w.h"\nout = "nn"\n', r"'out' with 'header': header mode verifies"),
+                          ('header = "w.h"\n[tool.qverify.header_map]\nconv2d = "1X"\n', r"\[header_map\] maps"),
+                          ('[tool.qverify.header_map]\nconv2d = "CONV1"\n', r"'header_map' goes with 'header'")]:
+        with pytest.raises(ConfigError, match=message):
+            load_config(pyproject(tmp_path, body))
