@@ -133,3 +133,67 @@ def test_network_check_catches_a_flipped_weight_lsb():
 
     find(net_specs(), broken, settings=settings(max_examples=40, database=None, deadline=None,
                                                  phases=[Phase.generate]), random=random.Random(11))
+
+
+# The shift engine's two ways to a conv sum (engines/shift.py TAPS_MAX: shifted slices, or float64 conv2d)
+# and its two output stages (shift_ops.XLA_MIN_SIZE: eager, or XLA fused with the taps sum), each forced.
+SHIFT_PATHS = {"taps+xla": (10**9, 0), "taps+eager": (10**9, 2**62), "conv2d+xla": (0, 0),
+               "conv2d+eager": (0, 2**62)}
+
+
+def check_shift_paths(plan, x_int) -> None:
+    """Every path of the shift engine equals the numpy int64 reference (outputs and counts), whole-network
+    graph (run) and op by op (run_op)."""
+    from unittest import mock
+
+    from qverify.engines import shift as shift_mod
+    from qverify.engines import shift_ops
+
+    want = ref.run_plan(plan, x_int)
+    for path, (taps_max, xla_min) in SHIFT_PATHS.items():
+        with mock.patch.object(shift_mod, "TAPS_MAX", taps_max), mock.patch.object(shift_ops, "XLA_MIN_SIZE", xla_min):
+            engine = make_engine("shift", plan)
+            got = engine.run(x_int)
+            h = x_int
+            for i, op in enumerate(plan.ops):
+                one = engine.run_op(i, h)
+                h = one.out
+                out, sats, ovfs = want[op.name]
+                for how, o, s, v in (("run", got.outputs[op.name], got.saturations[op.name], got.overflows[op.name]),
+                                     ("run_op", one.out, one.saturations, one.overflows)):
+                    assert np.array_equal(o, out), f"{path} {how}: shift differs from the reference at {op.name}"
+                    if op.weighted:
+                        assert (s, v) == (sats, ovfs), f"{path} {how}: counts at {op.name}"
+
+
+@settings(max_examples=examples(0.25))
+@given(spec=net_specs())
+@example(spec=NET_3X2)
+@example(spec=NET_1D)
+@example(spec=NET_SAME)
+@example(spec=NET_ADJUSTED)
+def test_random_networks_every_shift_path_is_exact(spec):
+    """On random Keras networks each shift-engine path (taps or conv2d sum, eager or XLA output stage,
+    whole-network graph or op by op) gives the int64 reference's integers and counts."""
+    built = quantized(spec)
+    assume(built is not None)
+    check_shift_paths(*built)
+
+
+def test_shift_path_check_catches_a_broken_taps_sum():
+    """The property rejects a shifted-slices sum that drops one tap (NET_1D's 9-tap conv takes that path)."""
+    from unittest import mock
+
+    from qverify.engines import shift as shift_mod
+
+    plan, x_int = quantized(NET_1D)
+    assert not fails(check_shift_paths, plan, x_int)
+    real = shift_mod._conv_by_taps
+
+    def dropped_tap(h, w, strides, padding):
+        acc = real(h, w, strides, padding)
+        last = real(h, w * np.eye(w.shape[0])[-1][:, None, None, None], strides, padding)  # the last row's term
+        return acc - last
+
+    with mock.patch.object(shift_mod, "_conv_by_taps", dropped_tap):
+        assert fails(check_shift_paths, plan, x_int)

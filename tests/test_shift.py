@@ -18,6 +18,15 @@ def output_stage(request, monkeypatch):
     return request.param
 
 
+@pytest.fixture(params=["taps", "conv2d"], autouse=True)
+def conv_path(request, monkeypatch):
+    """Every conv sums both ways: shifted slices (shift.TAPS_MAX large) and float64 conv2d (TAPS_MAX 0)."""
+    from qverify.engines import shift
+
+    monkeypatch.setattr(shift, "TAPS_MAX", 10**9 if request.param == "taps" else 0)
+    return request.param
+
+
 def check(plan, x, rounding):
     got = ShiftEngine(plan, rounding=rounding).run(x)
     want = ref.run_plan(plan, x, rounding)

@@ -130,7 +130,10 @@ def load_dataset(plan: QuantPlan, data: str | Path, labels: str | Path | None = 
 
 
 def demo_dataset(samples: int | None = None, split: str = DEMO_SPLIT, first: int = 0) -> DataSet:
-    """The demo's synthetic frames and labels (default: its 2,000 held-out test frames), from sample `first`."""
+    """The demo's synthetic frames and labels (default: its 2,000 held-out test frames), from sample `first`.
+
+    The frames are not made here: x is a DemoFrames, which makes (or reads from the cache) the blocks a
+    slice needs when it is sliced, so eval's memory does not grow with the sample count."""
     from qverify import demo
 
     n = DEMO_SAMPLES if samples is None else samples
@@ -138,8 +141,136 @@ def demo_dataset(samples: int | None = None, split: str = DEMO_SPLIT, first: int
         raise DataError(f"sample count {n} must be positive")
     if split not in demo.SPLIT_SEEDS:
         raise DataError(f"unknown demo split '{split}'; expected one of {', '.join(demo.SPLIT_SEEDS)}")
-    x, y = demo.make_dataset(first + n, split)
-    return DataSet(x[first:], y[first:].astype(np.int64), f"demo:{split}", first)
+    return DataSet(DemoFrames(split, first, n), demo_labels(first, first + n), f"demo:{split}", first)
+
+
+def demo_labels(start: int, stop: int) -> np.ndarray:
+    """The demo's labels of samples start..stop-1: sample i has label i % 2 (qverify.demo.DESCRIPTION)."""
+    return np.arange(start, stop, dtype=np.int64) % 2
+
+
+DEMO_BLOCK = 1024  # demo frames made (and cached) per block; a multiple of the generator's own 32-row steps
+_GEN_ROWS = 32
+
+
+class DemoFrames:
+    """Rows first .. first+n-1 of a demo split, float32 (n, 4096), as an array-like made block by block.
+
+    Slicing (step 1) or np.asarray gives a numpy array. Each block of DEMO_BLOCK frames is made once per
+    process (the last one is kept) and kept on disk under the user cache dir, keyed by the generator's
+    source (demo_key); a cache file that cannot be read or written is ignored (the frames are made again:
+    the cache saves time, it never changes a frame)."""
+
+    dtype = np.dtype(np.float32)
+    ndim = 2
+
+    def __init__(self, split: str, first: int, n: int):
+        from qverify import demo
+
+        self.split, self.first, self.n = split, first, n
+        self.shape = (n, demo.FRAME_LEN)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __array__(self, dtype=None, copy=None):
+        x = self[0:self.n]
+        return x if dtype is None else x.astype(dtype)
+
+    def __getitem__(self, key):
+        if isinstance(key, (int, np.integer)):
+            i = int(key) + (self.n if key < 0 else 0)
+            if not 0 <= i < self.n:
+                raise IndexError(f"sample {key} of {self.n}")
+            return self[i:i + 1][0]
+        if not isinstance(key, slice):
+            raise TypeError("demo frames take an integer or a slice")
+        start, stop, step = key.indices(self.n)
+        if step != 1:
+            return np.asarray(self)[key]
+        a, b = self.first + start, self.first + max(start, stop)
+        parts = [demo_block(self.split, k)[max(a, k * DEMO_BLOCK) - k * DEMO_BLOCK:min(b, (k + 1) * DEMO_BLOCK)
+                                           - k * DEMO_BLOCK]
+                 for k in range(a // DEMO_BLOCK, -(-b // DEMO_BLOCK))]
+        if not parts:
+            return np.empty((0, self.shape[1]), np.float32)
+        return parts[0].copy() if len(parts) == 1 else np.concatenate(parts)
+
+
+def demo_key() -> str:
+    """The demo frames' content key: a digest of the source that synthesises them (qverify.demo.signals)."""
+    import hashlib
+    import inspect
+
+    from qverify.demo import signals
+
+    return hashlib.sha256(inspect.getsource(signals).encode()).hexdigest()[:16]
+
+
+def demo_cache_dir() -> Path:
+    """Where made demo frames are kept: $QVERIFY_CACHE_DIR/demo, else ~/.cache/qverify/demo."""
+    from qverify.native_lib import cache_dir
+
+    return cache_dir().parent / "demo"
+
+
+_LAST_BLOCK: dict[str, tuple[tuple, np.ndarray]] = {}  # per split: (key, frames) of the last block used
+
+
+def demo_block(split: str, block: int) -> np.ndarray:
+    """Frames block*DEMO_BLOCK .. (block+1)*DEMO_BLOCK-1 of a demo split (read-only float32 array)."""
+    key = (demo_key(), block)
+    last = _LAST_BLOCK.get(split)
+    if last is not None and last[0] == key:
+        return last[1]
+    path = demo_cache_dir() / f"{split}-{key[0]}-{DEMO_BLOCK}-{block}.npy"
+    x = _read_block(path)
+    if x is None:
+        x = _make_block(split, block)
+        _write_block(path, x)
+    x.flags.writeable = False
+    _LAST_BLOCK[split] = (key, x)
+    return x
+
+
+def _make_block(split: str, block: int) -> np.ndarray:
+    """The block's frames, made exactly as qverify.demo.make_dataset makes them (the same 32-row steps)."""
+    from qverify.demo import signals
+
+    start = block * DEMO_BLOCK
+    synth, uniforms = getattr(signals, "_synth", None), getattr(signals, "_uniforms", None)
+    if synth is None or uniforms is None:  # the generator changed shape: the public way (slower)
+        return signals.make_dataset(start + DEMO_BLOCK, split)[0][start:]
+    seed = signals.SPLIT_SEEDS[split]
+    y = (np.arange(start, start + DEMO_BLOCK) % 2).astype(np.int8)
+    x = np.empty((DEMO_BLOCK, signals.FRAME_LEN), np.float32)
+    for a in range(0, DEMO_BLOCK, _GEN_ROWS):
+        x[a:a + _GEN_ROWS] = synth(uniforms(seed, start + a, start + a + _GEN_ROWS), y[a:a + _GEN_ROWS])
+    return x
+
+
+def _read_block(path: Path) -> np.ndarray | None:
+    from qverify import demo
+
+    try:
+        x = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError):
+        return None
+    return x if x.shape == (DEMO_BLOCK, demo.FRAME_LEN) and x.dtype == np.float32 else None
+
+
+def _write_block(path: Path, x: np.ndarray) -> None:
+    import io
+
+    from qverify.fs import atomic_write
+
+    buf = io.BytesIO()
+    np.save(buf, x, allow_pickle=False)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, buf.getvalue())
+    except OSError:  # a read-only or full cache: the frames are still right, only not kept
+        pass
 
 
 def prepare_chunk(raw: np.ndarray, plan: QuantPlan, name: str, start: int) -> np.ndarray:

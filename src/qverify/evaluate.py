@@ -113,6 +113,7 @@ class EvalResult:
     seconds: dict[str, float]
     wall_seconds: float
     footprint: Footprint
+    stage_seconds: dict[str, float] = field(default_factory=dict)
     scores: dict[str, np.ndarray] = field(repr=False, default_factory=dict)
     predictions: dict[str, np.ndarray] = field(repr=False, default_factory=dict)
     labels: np.ndarray | None = field(repr=False, default=None)
@@ -144,7 +145,7 @@ class EvalResult:
             "decisions": {e: d.to_dict(self.samples) for e, d in self.decisions.items()},
             "ops": [op.to_dict() for op in self.ops],
             "checks": [vars(c) for c in self.checks], "thresholds": self.thresholds,
-            "seconds": self.seconds, "wall_seconds": self.wall_seconds,
+            "seconds": self.seconds, "wall_seconds": self.wall_seconds, "stage_seconds": self.stage_seconds,
             "samples_per_second": {e: (self.samples / s if s else None) for e, s in self.seconds.items()},
             "footprint": self.footprint.to_dict(),
         }
@@ -262,6 +263,7 @@ def evaluate(plan: QuantPlan, graph, data: DataSet, engines: list[str] | tuple[s
     scores = {e: np.empty(n, np.float32) for e in engines}
     predictions = {e: np.empty(n, np.int32) for e in engines}
     seconds = {e: 0.0 for e in engines}
+    stages = {"data": 0.0, "statistics": 0.0}
     exact_samples = 0 if pair else None
     first_inexact: list[int] = []
     input_sats = 0
@@ -272,9 +274,11 @@ def evaluate(plan: QuantPlan, graph, data: DataSet, engines: list[str] | tuple[s
         for start in range(0, n, chunk):
             stop = min(n, start + chunk)
             at = data.first + start  # index of this chunk's first sample in the source data
+            t = time.perf_counter()
             xf = prepare_chunk(data.x[start:stop], plan, data.name, at)
             xi, sats = quantize_input(plan, xf)
             input_sats += sats
+            stages["data"] += time.perf_counter() - t
             floats, runs = None, {}
             if have_float:
                 t = time.perf_counter()
@@ -285,6 +289,7 @@ def evaluate(plan: QuantPlan, graph, data: DataSet, engines: list[str] | tuple[s
                 runs[e] = built[e].run(xi)
                 seconds[e] += time.perf_counter() - t
 
+            t = time.perf_counter()
             same_op = {}
             if pair:
                 same = np.ones(stop - start, bool)
@@ -322,6 +327,7 @@ def evaluate(plan: QuantPlan, graph, data: DataSet, engines: list[str] | tuple[s
                 predictions[e][start:stop] = cls
                 _tally(decisions[e], cls, float_cls, y, start, scores.get("float"), scores[e], data.first)
 
+            stages["statistics"] += time.perf_counter() - t
             if start < dump_samples:
                 _dump(dump, plan, start, min(stop, dump_samples), xf, xi, floats, runs, y, data.first)
             del floats, runs
@@ -336,7 +342,7 @@ def evaluate(plan: QuantPlan, graph, data: DataSet, engines: list[str] | tuple[s
         info["native"] += f"; {nat.kernels} kernels ({picked})"
     return EvalResult(plan.hash, plan.rounding, engines, info, data.name, n, classes, final, ops, decisions,
                       exact_samples, first_inexact, input_sats, seconds, time.perf_counter() - t_start,
-                      footprint(plan), scores, predictions, data.labels, dump)
+                      footprint(plan), {**seconds, **stages}, scores, predictions, data.labels, dump)
 
 
 def _tally(d: Decisions, cls, float_cls, y, start: int, float_scores, scores, first: int = 0) -> None:

@@ -6,6 +6,13 @@ the exact integer (float32 does not: docs/design.md rule 4). The exact sum is th
 wrapped to int32 as the device does, every wrap is counted, and the output
 is shifted (arithmetic, floor) and saturated in int64, in one XLA-fused pass
 for large batches (shift_ops.py). ReLU and max pooling work on the int16 values.
+
+Two ways to the same exact sum of a conv, chosen by its taps (k_h * k_w * c_in, `_by_taps`):
+TensorFlow's float64 conv2d (Eigen), or, for an op with at most TAPS_MAX taps (the demo's conv1:
+9), one shifted slice of the input per tap, multiplied and added in float64, compiled by XLA together
+with the output stage, so the float64 sum is never written to memory. Both sums are exact (every
+partial sum is an integer below 2^53), so they are equal; the tests run each path on every case.
+`run` executes the whole network as one TensorFlow graph per batch; `run_op` one op eagerly.
 """
 
 from __future__ import annotations
@@ -13,13 +20,17 @@ from __future__ import annotations
 import numpy as np
 
 from qverify.choices import Rounding
-from qverify.engines.base import Engine, OpResult
+from qverify.engines.base import Engine, OpResult, RunResult
 from qverify.errors import PlanError
 from qverify.layout import conv_from_cmsis, dense_from_cmsis
 from qverify.opkinds import Kind, conv_pads, relu6_max
 from qverify.plan import ROUNDINGS, OpPlan, QuantPlan
 
 EXACT_LIMIT = 2**53
+# A conv with at most this many taps (k_h * k_w * c_in) sums by shifted slices under XLA. Measured on the
+# demo (256 samples, 2 cores): conv1 (9 taps) 197 ms that way against 1,533 ms through Eigen's float64
+# conv2d; conv4 (96 taps) 150 ms against 43 ms, so wide ops keep conv2d.
+TAPS_MAX = 16
 
 
 class ShiftEngine(Engine):
@@ -33,13 +44,14 @@ class ShiftEngine(Engine):
 
     name = "shift"
 
-    def __init__(self, plan: QuantPlan, rounding: str | None = None, batch: int = 64):
+    def __init__(self, plan: QuantPlan, rounding: str | None = None, batch: int = 256):
         super().__init__(plan)
         self.rounding = rounding or plan.rounding
         if self.rounding not in ROUNDINGS:
             raise PlanError(f"rounding '{self.rounding}' is not one of {', '.join(ROUNDINGS)}")
         self.batch = batch
-        self._weights, self._stage = {}, {}
+        self._network = None  # the whole network as one graph function (run), traced per batch shape
+        self._weights, self._stage, self._fused = {}, {}, {}
         for op in plan.ops:
             if op.weighted:
                 self._weights[op.name] = self._prepare(op)
@@ -70,6 +82,35 @@ class ShiftEngine(Engine):
 
         return tuple(tf.constant(v, tf.int64) for v in (op.out_rshift, self.plan.qmin, self.plan.qmax))
 
+    def run(self, x: np.ndarray) -> RunResult:
+        """Propagated mode, every op of a batch in one TensorFlow graph call (the same ops as run_op)."""
+        import tensorflow as tf
+
+        h = self.check_input(x)
+        if self._network is None:
+            self._network = tf.function(self._graph)
+        outs: dict[str, list[np.ndarray]] = {op.name: [] for op in self.plan.ops}
+        counts = dict.fromkeys(outs, 0)
+        for start in range(0, len(h), self.batch):
+            got, tallies = self._network(tf.constant(h[start:start + self.batch]))
+            for op, out, c in zip(self.plan.ops, got, tallies, strict=True):
+                outs[op.name].append(out.numpy())
+                counts[op.name] += int(c)
+        result = RunResult(self.name)
+        for op in self.plan.ops:
+            parts, c = outs[op.name], counts[op.name]
+            out = parts[0] if len(parts) == 1 else np.concatenate(parts)
+            result.add(op.name, OpResult(out, *((c & 0xFFFFFFFF, c >> 32) if op.weighted else (0, 0))))
+        return result
+
+    def _graph(self, h):
+        outs, counts = [], []
+        for op in self.plan.ops:
+            h, c = self._op_tensors(op, h)
+            outs.append(h)
+            counts.append(c)
+        return outs, counts
+
     def run_op(self, index: int, x: np.ndarray) -> OpResult:
         op = self.plan.ops[index]
         outs, sats, ovfs = [], 0, 0
@@ -83,14 +124,37 @@ class ShiftEngine(Engine):
     def _op(self, op: OpPlan, x: np.ndarray):
         import tensorflow as tf
 
+        out, counts = self._op_tensors(op, tf.constant(x))
+        counts = int(counts)
+        return out.numpy(), counts & 0xFFFFFFFF, counts >> 32
+
+    def _op_tensors(self, op: OpPlan, h):
+        """(int16 output, counts) of one op on an int16 tensor; counts = saturations + 2^32 * overflows."""
+        import tensorflow as tf
+
         from qverify.engines import shift_ops
 
         if op.weighted:
             w, start = self._weights[op.name]
-            acc = _SUMS[op.kind](op, tf.cast(tf.constant(x), tf.float64), w)
-            out, sats, overflows = shift_ops.requantize(acc, start, *self._stage[op.name])
-            return out.numpy(), sats, overflows
-        return tf.cast(_VALUES[op.kind](op, tf.constant(x)), tf.int16).numpy(), 0, 0
+            size = None if h.shape[0] is None else h.shape[0] * int(np.prod(op.out_shape))
+            if _by_taps(op) and size is not None and shift_ops.XLA_MIN_SIZE <= size < 2**32:
+                if op.name not in self._fused:
+                    self._fused[op.name] = shift_ops.fuse(_weighted_sum, op)
+                return self._fused[op.name](h, w, start, *self._stage[op.name])
+            return shift_ops.requantize(_weighted_sum(op, h, w), start, *self._stage[op.name])
+        return tf.cast(_VALUES[op.kind](op, h), tf.int16), tf.constant(0, tf.int64)
+
+
+def _by_taps(op: OpPlan) -> bool:
+    """A conv whose sum is formed by shifted slices (XLA, fused with its output stage); see TAPS_MAX."""
+    return op.kind == Kind.CONV and op.kernel[0] * op.kernel[1] * op.in_shape[2] <= TAPS_MAX
+
+
+def _weighted_sum(op, h, w):
+    """The exact sum of products of a conv or dense op, float64, from its int16 input tensor."""
+    import tensorflow as tf
+
+    return _SUMS[op.kind](op, tf.cast(h, tf.float64), w)
 
 
 # The exact integer sums of the weighted kinds (float64 holds them exactly; the bias and the output
@@ -99,7 +163,28 @@ def _conv_sum(op, h, w):
     import tensorflow as tf
 
     pad_h, pad_w = conv_pads(op)  # p before, p or (TensorFlow's 'same') p + 1 after: docs/design.md rule 4
-    return tf.nn.conv2d(h, w, strides=[1, *op.stride, 1], padding=[[0, 0], list(pad_h), list(pad_w), [0, 0]])
+    conv = _conv_by_taps if _by_taps(op) else tf.nn.conv2d
+    return conv(h, w, strides=[1, *op.stride, 1], padding=[[0, 0], list(pad_h), list(pad_w), [0, 0]])
+
+
+def _conv_by_taps(h, w, strides, padding):
+    """tf.nn.conv2d's sum as one term per tap: the padded input shifted to the tap, strided, times its
+    weights. h (N, H, W, C_in) and w (k_h, k_w, C_in, C_out) are float64 integers; each term, and every
+    partial sum, is an integer below 2^53, so the order of the additions cannot change the result."""
+    import tensorflow as tf
+
+    kh, kw, cin, _ = w.shape
+    _, sh, sw, _ = strides
+    x = tf.pad(h, padding)
+    oh = (x.shape[1] - kh) // sh + 1
+    ow = (x.shape[2] - kw) // sw + 1
+    acc = None
+    for i in range(kh):
+        for j in range(kw):
+            for c in range(cin):
+                part = x[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw, c:c + 1] * w[i, j, c]
+                acc = part if acc is None else acc + part
+    return acc
 
 
 def _dense_sum(op, h, w):

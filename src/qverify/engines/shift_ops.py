@@ -43,12 +43,21 @@ def requantize(acc, start, out_rshift, qmin, qmax):
 
     acc + start is an exact integer, so the int64 cast is exact; it is wrapped to int32 as the
     device does, shifted (arithmetic, floor) and saturated, with no data-dependent branch.
-    Returns (out int16 tensor, saturated outputs, outputs whose accumulator left int32); a batch
-    has far fewer than 2^32 values, so each count fits its 32 bits.
+    Returns (out int16 tensor, counts int64 scalar tensor): saturated outputs in the low 32 bits,
+    outputs whose accumulator left int32 above them; a batch has far fewer than 2^32 values, so each
+    count fits its 32 bits. Works eagerly and inside a graph function (the batch size must be static
+    there for the XLA choice; an unknown one runs the eager form).
     """
-    if acc.shape.num_elements() >= 2**32:
-        raise ValueError(f"{acc.shape.num_elements()} values in one batch: too many to count in 32 bits")
-    step = _requantize_xla if acc.shape.num_elements() >= XLA_MIN_SIZE else _requantize
-    out, counts = step(acc, start, out_rshift, qmin, qmax)
-    counts = int(counts)
-    return out, counts & 0xFFFFFFFF, counts >> 32
+    size = acc.shape.num_elements()
+    if size is not None and size >= 2**32:
+        raise ValueError(f"{size} values in one batch: too many to count in 32 bits")
+    step = _requantize_xla if size is not None and size >= XLA_MIN_SIZE else _requantize
+    return step(acc, start, out_rshift, qmin, qmax)
+
+
+def fuse(weighted_sum, op):
+    """weighted_sum(op, h, w) and the output stage as one XLA function (compiled once per input shape), so
+    the float64 sum never goes to memory. Call it as requantize: (h, w, start, out_rshift, qmin, qmax) ->
+    (out int16, counts). ShiftEngine uses it for a batch of XLA_MIN_SIZE output values or more."""
+    return tf.function(lambda h, w, s, r, lo, hi: _requantize(weighted_sum(op, h, w), s, r, lo, hi),
+                       jit_compile=True)
