@@ -174,8 +174,8 @@ def quantized(tmp_path_factory):
 
     def small(seed):
         keras.utils.set_random_seed(seed)
-        return keras.Sequential([keras.Input((16, 1)), keras.layers.Conv1D(2, 3), keras.layers.Flatten(),
-                                 keras.layers.Dense(1)])
+        return keras.Sequential([keras.Input((16, 1)), keras.layers.Conv1D(2, 3, name="conv1d"),
+                                 keras.layers.Flatten(name="flatten"), keras.layers.Dense(1, name="dense")])
 
     small(0).save(root / "m.keras")
     small(99).save(root / "other.keras")
