@@ -84,6 +84,10 @@ def split_samples(data: str | None, calib_data: str | None, calib: tuple[int | N
     range is refused unless `overlap` (then counts start at 0 again, as before calibration and
     evaluation were kept apart). names: how messages name the settings (config keys or CLI flags).
 
+    Why an explicit overlap is refused rather than obeyed: a range written for the old behaviour
+    (`samples = "0:64"` when the first samples calibrated too) would silently keep measuring the
+    calibration set, the very bug this split fixes; only calib_overlap says the user wants that.
+
     Raises:
         DataError: a range past the end of its file, or an overlap the user did not allow.
     """
