@@ -70,8 +70,28 @@ def _flatten(op, x):
     return tf.reshape(x, (-1, 1, 1, op.out_shape[2]))
 
 
+def _sigmoid(op, x):
+    import tensorflow as tf
+
+    return tf.math.sigmoid(x)
+
+
+def _tanh(op, x):
+    import tensorflow as tf
+
+    return tf.math.tanh(x)
+
+
+def _softmax(op, x):
+    """The model's softmax (natural base, over the channels); the device's base-2 one is rule 11's."""
+    import tensorflow as tf
+
+    return tf.nn.softmax(x, axis=-1)
+
+
 _OPS = {Kind.CONV: _conv, Kind.DENSE: _dense, Kind.RELU: _relu, Kind.MAXPOOL: _maxpool, Kind.AVGPOOL: _avgpool,
-        Kind.GAP: _gap, Kind.FLATTEN: _flatten, Kind.RELU6: _relu6}
+        Kind.GAP: _gap, Kind.FLATTEN: _flatten, Kind.RELU6: _relu6, Kind.SIGMOID: _sigmoid, Kind.TANH: _tanh,
+        Kind.SOFTMAX: _softmax}
 
 
 def run_chain(ops: list[Op], x: np.ndarray, batch: int = 256) -> Iterator[tuple[int, list[np.ndarray]]]:

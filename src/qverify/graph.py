@@ -29,8 +29,10 @@ SUPPORTED = (
     "Conv1D, Conv2D (valid or same padding, linear, relu or relu6), Dense, BatchNormalization right after "
     "a conv or Dense, ZeroPadding1D/2D before a conv, ReLU, ReLU6 (ReLU(max_value=6), Activation('relu6')), "
     "MaxPooling1D/2D, AveragePooling1D/2D (valid), GlobalAveragePooling1D/2D, Flatten, Reshape, Dropout, "
-    "and a final sigmoid/softmax"
+    "sigmoid and tanh anywhere (arm_nn_activations_direct_q15), and a final softmax (arm_softmax_q15, or in float)"
 )
+# how a final sigmoid or softmax runs: 'device' (an op of the plan, Arm's function) or 'float' (after the plan)
+FINAL_ACTIVATIONS = ("float", "device")
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,8 @@ class Graph:
         input_shape: (H, W, C) of the first op's input.
         model_input_shape: the Keras model's own input shape (no batch axis).
         ops: the ops in execution order.
-        final_activation: 'sigmoid', 'softmax' or None, applied in float.
+        final_activation: 'sigmoid', 'softmax' or None, applied in float (build_graph's final_activation
+            'float'); with 'device' a final sigmoid or softmax is the last op instead, and this is None.
         model: the Keras model the graph was read from.
     """
 
@@ -148,7 +151,7 @@ def _chain(model) -> list:
     return layers
 
 
-def build_graph(model) -> Graph:
+def build_graph(model, final_activation: str = "float") -> Graph:
     """Turn a Keras model that is a linear chain into ops.
 
     Each layer goes to the handler of its class (handlers(); a subclass to its nearest registered base). A
@@ -157,6 +160,10 @@ def build_graph(model) -> Graph:
 
     Args:
         model: a built Keras model (functional or Sequential).
+        final_activation: 'float': a final sigmoid or softmax is applied in float after the plan (the
+            Graph's final_activation); 'device': it is the plan's last op (arm_nn_activations_direct_q15,
+            arm_softmax_q15), verified like every other. A sigmoid or tanh anywhere else, and a final tanh, is
+            always an op.
 
     Returns:
         The Graph.
@@ -172,7 +179,10 @@ def build_graph(model) -> Graph:
         raise ModelError(f"the model's input shape {tuple(model.inputs[0].shape)} has an unknown dimension beyond "
                          "the batch; give keras.Input a fixed shape (the firmware's buffers are sized by it)")
     model_input_shape = tuple(int(d) for d in dims)
+    if final_activation not in FINAL_ACTIVATIONS:
+        raise ModelError(f"final activation '{final_activation}' is not one of {', '.join(FINAL_ACTIVATIONS)}")
     b = _Build(_hwc(model_input_shape, "the model's input"))
+    b.final_mode = final_activation
     chain = _chain(model)
     for i, layer in enumerate(chain):
         b.layer, b.last = layer, i == len(chain) - 1
@@ -207,6 +217,7 @@ class _Build:
         self.input_shape = shape    # the first op's input (a Reshape before any op changes it)
         self.ops: list[Op] = []
         self.final: str | None = None
+        self.final_mode = "float"   # a final sigmoid/softmax: 'float' (Graph.final_activation) or 'device' (an op)
         self.layer = None
         self.last = False
         self.foldable = False       # the last op is a linear conv/dense a BatchNormalization may fold into
@@ -321,11 +332,23 @@ def _fused(b: _Build, layer) -> None:
         kind = Kind.RELU if name == "relu" else Kind.RELU6
         b.add(Op(f"{layer.name}_{name}", kind, b.shape, b.shape, layer=layer.name))
         return
-    if name in ("sigmoid", "softmax") and b.last:
+    if name in ("sigmoid", "tanh") or (name == "softmax" and b.last):
+        _device_activation(b, name, f"{layer.name}_{name}", layer)
+        return
+    where = " here (only as the last layer)" if name == "softmax" else ""
+    raise ModelError(f"{b.where}: fused activation '{name}' is not supported{where}; the nearest supported forms "
+                     "are activation='relu', 'relu6', 'sigmoid' or 'tanh' (or a final softmax). Supported: "
+                     + SUPPORTED)
+
+
+def _device_activation(b: _Build, name: str, op_name: str, layer) -> None:
+    """A sigmoid, tanh or (last) softmax: an op of the plan, or, for a final sigmoid/softmax with the 'float'
+    mode, the Graph's final activation."""
+    if b.last and name in ("sigmoid", "softmax") and b.final_mode == "float":
         b.final = name
         return
-    raise ModelError(f"{b.where}: fused activation '{name}' is not supported; the nearest supported forms are "
-                     "activation='relu' or 'relu6' (or a final sigmoid/softmax). Supported: " + SUPPORTED)
+    kind = {"sigmoid": Kind.SIGMOID, "tanh": Kind.TANH, "softmax": Kind.SOFTMAX}[name]
+    b.add(Op(op_name, kind, b.shape, b.shape, layer=layer.name))
 
 
 def _batchnorm(b: _Build, layer) -> None:
@@ -377,18 +400,23 @@ def _activation(b: _Build, layer) -> None:
     name = _activation_name(layer)
     if name in ("relu", "relu6"):
         b.add(Op(layer.name, Kind.RELU if name == "relu" else Kind.RELU6, b.shape, b.shape, layer=layer.name))
-    elif name in ("sigmoid", "softmax") and b.last:
-        b.final = name
+    elif name in ("sigmoid", "tanh") or (name == "softmax" and b.last):
+        _device_activation(b, name, layer.name, layer)
     elif name != "linear":
-        where = "here (only as the last layer, computed in float)" if name in ("sigmoid", "softmax") else ""
+        where = "here (only as the last layer)" if name == "softmax" else ""
         raise ModelError(f"{b.where}: activation '{name}' is not supported {where}".rstrip() +
-                         "; the nearest supported forms are Activation('relu') and Activation('relu6')")
+                         "; the nearest supported forms are Activation('relu'), 'relu6', 'sigmoid' and 'tanh'")
 
 
 def _softmax(b: _Build, layer) -> None:
     if not b.last:
-        raise ModelError(f"{b.where}: a Softmax is supported only as the last layer (computed in float)")
-    b.final = "softmax"
+        raise ModelError(f"{b.where}: a Softmax is supported only as the last layer (arm_softmax_q15 or in float)")
+    axes = list(layer.axis) if isinstance(layer.axis, (list, tuple)) else [layer.axis]
+    rank = len(layer.input.shape)
+    if [a % rank for a in axes] != [rank - 1]:
+        raise ModelError(f"{b.where}: axis {layer.axis} is not the channel axis (-1); arm_softmax_q15 normalises "
+                         "the channels of each position: use Softmax(axis=-1)")
+    _device_activation(b, "softmax", layer.name, layer)
 
 
 def _pool(b: _Build, layer) -> None:

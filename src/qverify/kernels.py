@@ -37,9 +37,10 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
+from qverify.activations import INT_WIDTH_MAX, SOFTMAX_DIM_MAX
 from qverify.choices import CodePath, Kernels, Rounding
 from qverify.errors import PlanError
-from qverify.opkinds import FUNCTION_KIND, FUNCTIONS, KINDS, Function, Kind
+from qverify.opkinds import FUNCTION_KINDS, FUNCTIONS, KINDS, Function, Kind
 
 UINT16_MAX = 0xFFFF
 INT16_MAX = 0x7FFF
@@ -177,13 +178,38 @@ def _conv_violations(c: Call) -> list[tuple[str, str, tuple[str, ...]]]:
     return out
 
 
+def _activation_violations(op) -> list[tuple[str, str, tuple[str, ...]]]:
+    """arm_nn_activations_direct_q15's int_width (15 - the input's frac bits) within its table's range."""
+    width = 15 - op.in_frac
+    fmt = f"input Q{width}.{op.in_frac}"
+    if width < 0:
+        return [(f"int_width 0 to {INT_WIDTH_MAX}, an input format of frac 12 to 15 (this op: {fmt}, int_width "
+                 f"{width})", f"int_width is a uint16_t: {width} becomes {width & 0xFFFF} and its shift 11 - "
+                 "int_width is negative, undefined in C", BOTH)]
+    if width > INT_WIDTH_MAX:
+        effect = ("its table index v >> (11 - int_width) needs more than the table's 8 bits: Arm's code wraps it "
+                  "to uint8_t and reads f at x wrapped into [-8, 8) for |x| >= 8 (a sigmoid of 9 gives "
+                  "sigmoid(-7))"
+                  if width <= 11 else "its shift 11 - int_width is negative, undefined in C")
+        return [(f"int_width at most {INT_WIDTH_MAX}, an input format of frac 12 to 15 (this op: {fmt}, int_width "
+                 f"{width})", effect, BOTH)]
+    return []
+
+
 def violations(op, rounding: str, paths: tuple[str, ...] = PATHS) -> list[Violation]:
     """Every condition of the op's function that the op breaks on the given code paths (empty: the call is
     safe on every core those paths build for)."""
     fn = FUNCTIONS[op.function]
     c = call(op, fn)
-    kind = FUNCTION_KIND[fn.name]
+    kinds = FUNCTION_KINDS[fn.name]
+    kind = op.kind if op.kind in kinds else kinds[0]
     found = _conv_violations(c) if kind == Kind.CONV else []
+    if kind in (Kind.SIGMOID, Kind.TANH):
+        found += _activation_violations(op)
+    if kind == Kind.SOFTMAX and op.in_shape[2] > SOFTMAX_DIM_MAX:
+        found.append((f"dim_vec (the channels) up to {SOFTMAX_DIM_MAX} (this op: {op.in_shape[2]})",
+                      "its q31 sum of up to 2^16 per value overflows past that and its loop counter is 16 bits: "
+                      "the outputs are wrong", BOTH))
     if kind == Kind.DENSE:
         n_in, n_out = op.in_shape[0] * op.in_shape[1] * op.in_shape[2], op.out_shape[2]
         if max(n_in, n_out) > UINT16_MAX:
@@ -200,9 +226,9 @@ def check_function(op, name: str) -> Function:
     """The function called name, if it can compute op at all (else PlanError naming the ones that can)."""
     fn = FUNCTIONS.get(name)
     allowed = [f.name for f in PREFERENCE.get(op.kind, ())]
-    if fn is None or FUNCTION_KIND[fn.name] != op.kind:
+    if fn is None or op.kind not in FUNCTION_KINDS[fn.name]:
         what = ("is not a function qverify runs" if fn is None
-                else f"computes {FUNCTION_KIND[fn.name]} ops, not {op.kind}")
+                else f"computes {'/'.join(FUNCTION_KINDS[fn.name])} ops, not {op.kind}")
         raise PlanError(f"kernel for op '{op.name}': {name} {what}; expected one of {', '.join(allowed)}")
     return fn
 

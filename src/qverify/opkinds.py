@@ -32,6 +32,9 @@ class Kind(StrEnum):
     GAP = "gap"
     FLATTEN = "flatten"
     RELU6 = "relu6"
+    SIGMOID = "sigmoid"
+    TANH = "tanh"
+    SOFTMAX = "softmax"
 
 
 @dataclass(frozen=True)
@@ -151,6 +154,17 @@ def _relu6_clamp(op) -> int:  # min(max(x, 0), 6.0 at the op's format): its form
     return relu6_max(op.out_frac)
 
 
+def _int_width(op) -> int:  # arm_nn_activations_direct_q15's int_width: the input's integer bits (15 - frac)
+    return 15 - op.in_frac
+
+
+# the legacy activations' q15 output format: Q0.15 (docs/design.md rules 10 and 11)
+ACTIVATION_OUT_FRAC = 15
+# the kinds computed by Arm's legacy activation functions, and the Keras activation each one is
+ACTIVATIONS = {"sigmoid": "sigmoid", "tanh": "tanh", "softmax": "softmax"}
+_ACTIVATIONS_DIRECT = Function("arm_nn_activations_direct_q15", "QV_KERNEL_ACTIVATIONS_DIRECT")
+
+
 @dataclass(frozen=True)
 class OpKind:
     """What qverify knows about one op kind.
@@ -166,7 +180,9 @@ class OpKind:
         window: how its kernel meets the input: 'padded' (zero padding allowed), 'valid' (the window fits
             the input) or None (no window: kernel, stride and padding unused).
         weight_bits: bits per stored weight.
-        clamp_max: the value of qv_op_t.clamp_max for an op of this kind (0: unused).
+        clamp_max: the value of qv_op_t.clamp_max for an op of this kind (0: unused; sigmoid and tanh pass
+            their int_width in it).
+        out_frac: the output format the kind's function fixes (None: the plan's format rules decide).
     """
 
     kind: Kind
@@ -179,6 +195,7 @@ class OpKind:
     window: str | None = None
     weight_bits: int = 16
     clamp_max: Callable[..., int] = _none
+    out_frac: int | None = None
 
     @property
     def weighted(self) -> bool:
@@ -208,8 +225,20 @@ KINDS: dict[str, OpKind] = {k.kind: k for k in (
     OpKind(Kind.FLATTEN, "QV_OP_FLATTEN", _flat_out, (Function("copy", "QV_KERNEL_COPY"),)),
     OpKind(Kind.RELU6, "QV_OP_RELU6", _same, (Function("qv_relu6_q15", "QV_KERNEL_RELU6"),),
            clamp_max=_relu6_clamp),
+    OpKind(Kind.SIGMOID, "QV_OP_SIGMOID", _same, (_ACTIVATIONS_DIRECT,), clamp_max=_int_width,
+           out_frac=ACTIVATION_OUT_FRAC),
+    OpKind(Kind.TANH, "QV_OP_TANH", _same, (_ACTIVATIONS_DIRECT,), clamp_max=_int_width,
+           out_frac=ACTIVATION_OUT_FRAC),
+    OpKind(Kind.SOFTMAX, "QV_OP_SOFTMAX", _same, (Function("arm_softmax_q15", "QV_KERNEL_SOFTMAX"),),
+           out_frac=ACTIVATION_OUT_FRAC),
 )}
 WEIGHTED = tuple(k.kind for k in KINDS.values() if k.weighted)
 # every function, and the kind it computes
 FUNCTIONS: dict[str, Function] = {f.name: f for k in KINDS.values() for f in k.functions}
-FUNCTION_KIND: dict[str, Kind] = {f.name: k.kind for k in KINDS.values() for f in k.functions}
+# the kinds each function computes (arm_nn_activations_direct_q15: sigmoid and tanh), and the first of them
+FUNCTION_KINDS: dict[str, tuple[Kind, ...]] = {}
+for _k in KINDS.values():
+    for _f in _k.functions:
+        FUNCTION_KINDS[_f.name] = (*FUNCTION_KINDS.get(_f.name, ()), _k.kind)
+del _k, _f
+FUNCTION_KIND: dict[str, Kind] = {name: kinds[0] for name, kinds in FUNCTION_KINDS.items()}

@@ -284,10 +284,11 @@ def make_plan(graph: Graph, ranges: Ranges, bits: int = 16, rounding: str = "tru
     input_frac = frac_bits(*ranges.input, bits=bits, rule=rule)
     f_in = input_frac
     ops = []
-    for op in graph.ops:
+    for i, op in enumerate(graph.ops):
         lo, hi = ranges.ops[op.name]
         if KINDS[op.kind].weighted:
-            planned = _plan_weighted(op, f_in, (lo, hi), bits, rule, rounding, fit_accumulator)
+            planned = _plan_weighted(op, f_in, (lo, hi), bits, rule, rounding, fit_accumulator,
+                                     _feeds_activation(graph.ops, i))
         else:
             planned = _plan_plain(op, f_in, (lo, hi))
         ops.append(planned)
@@ -310,8 +311,31 @@ def _geometry(op: Op) -> dict:
 
 
 def _plan_plain(op: Op, f_in: int, rng) -> OpPlan:
-    # ReLU, pooling and flatten keep their input's format (docs/design.md rules 1 and 5-8).
-    return OpPlan(**_geometry(op), in_frac=f_in, out_frac=f_in, range=_pair(rng))
+    # ReLU, pooling and flatten keep their input's format (docs/design.md rules 1 and 5-8); the legacy
+    # activations output their function's fixed format, Q0.15 (rules 10 and 11).
+    fixed = KINDS[op.kind].out_frac
+    adjustments = []
+    if op.kind == Kind.SOFTMAX:
+        adjustments.append(
+            f"arm_softmax_q15 is base 2 on the integer inputs: at input frac {f_in} it computes "
+            f"softmax(z * 2^{f_in} * ln 2) in Q0.15, the argmax of softmax(z) but not its scores (rule 11)")
+    return OpPlan(**_geometry(op), in_frac=f_in, out_frac=f_in if fixed is None else fixed, range=_pair(rng),
+                  adjustments=adjustments)
+
+
+# the input formats arm_nn_activations_direct_q15 takes: int_width 0..3 (docs/design.md rule 10)
+ACTIVATION_IN_FRAC = (12, 15)
+_KEEPS_FORMAT = (Kind.RELU, Kind.RELU6, Kind.MAXPOOL, Kind.AVGPOOL, Kind.GAP, Kind.FLATTEN)
+
+
+def _feeds_activation(ops: list[Op], i: int) -> Op | None:
+    """The sigmoid/tanh op that takes op i's output format (through ops that keep it), if any."""
+    for op in ops[i + 1:]:
+        if op.kind in (Kind.SIGMOID, Kind.TANH):
+            return op
+        if op.kind not in _KEEPS_FORMAT:
+            return None
+    return None
 
 
 def _pair(rng) -> tuple[float, float]:
@@ -319,13 +343,24 @@ def _pair(rng) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
-def _plan_weighted(op: Op, f_in: int, rng, bits: int, rule: str, rounding: str, fit_accumulator: bool) -> OpPlan:
+def _plan_weighted(op: Op, f_in: int, rng, bits: int, rule: str, rounding: str, fit_accumulator: bool,
+                   activation: Op | None = None) -> OpPlan:
     weights, bias = op.weights, op.bias
     assert weights is not None and bias is not None  # the graph gives every weighted op both
     w_frac = frac_bits(weights.min(), weights.max(), bits, rule)
     b_frac = frac_bits(bias.min(), bias.max(), bits, rule)
     out_frac = frac_bits(*_pair(rng), bits=bits, rule=rule)
     adjustments, warnings = list(op.notes), []  # what the graph changed (a folded BatchNormalization, ...)
+    if activation is not None and not ACTIVATION_IN_FRAC[0] <= out_frac <= ACTIVATION_IN_FRAC[1]:
+        # docs/design.md rule 10: arm_nn_activations_direct_q15 takes an input of int_width 0..3
+        fitted = min(max(out_frac, ACTIVATION_IN_FRAC[0]), ACTIVATION_IN_FRAC[1])
+        limit = "3.4e-4 of 0 or 1" if activation.kind == Kind.SIGMOID else "2.3e-7 of -1 or 1"
+        adjustments.append(
+            f"output format f_out = {fitted} instead of {out_frac} for {activation.kind} op '{activation.name}': "
+            f"arm_nn_activations_direct_q15 takes int_width 0 to 3 (frac {ACTIVATION_IN_FRAC[0]} to "
+            f"{ACTIVATION_IN_FRAC[1]})" +
+            (f"; values beyond +-8 saturate, where {activation.kind} is within {limit}" if fitted > out_frac else ""))
+        out_frac = fitted
     # The accumulator holds the output at f_w + f_in frac bits before the shift.
     peak = max(abs(rng[0]), abs(rng[1]))
     if peak * 2.0 ** (w_frac + f_in) >= 2.0**31:

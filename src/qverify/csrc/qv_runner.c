@@ -19,12 +19,15 @@
  */
 #if !defined(QV_HAVE_ARM_CONVOLVE_HWC_Q15_BASIC) && !defined(QV_HAVE_ARM_CONVOLVE_HWC_Q15_FAST) && \
     !defined(QV_HAVE_ARM_CONVOLVE_HWC_Q15_FAST_NONSQUARE) && !defined(QV_HAVE_ARM_FULLY_CONNECTED_Q15) && \
-    !defined(QV_HAVE_ARM_RELU_Q15)
+    !defined(QV_HAVE_ARM_RELU_Q15) && !defined(QV_HAVE_ARM_NN_ACTIVATIONS_DIRECT_Q15) && \
+    !defined(QV_HAVE_ARM_SOFTMAX_Q15)
 #define QV_HAVE_ARM_CONVOLVE_HWC_Q15_BASIC
 #define QV_HAVE_ARM_CONVOLVE_HWC_Q15_FAST
 #define QV_HAVE_ARM_CONVOLVE_HWC_Q15_FAST_NONSQUARE
 #define QV_HAVE_ARM_FULLY_CONNECTED_Q15
 #define QV_HAVE_ARM_RELU_Q15
+#define QV_HAVE_ARM_NN_ACTIVATIONS_DIRECT_Q15
+#define QV_HAVE_ARM_SOFTMAX_Q15
 #endif
 
 #ifndef QV_KERNELS_SOURCE
@@ -163,6 +166,25 @@ static int32_t qv_check_op(const qv_op_t *op, const qv_op_t *prev, int32_t *kern
 
     case QV_OP_RELU6:
         if ((in_n != out_n) || (op->kernel != QV_KERNEL_RELU6) || (op->clamp_max < 0))
+        {
+            return ARM_MATH_ARGUMENT_ERROR;
+        }
+        *kernel = op->kernel;
+        return ARM_MATH_SUCCESS;
+
+    case QV_OP_SIGMOID:
+    case QV_OP_TANH: /* int_width (clamp_max) within the table's range: docs/design.md rule 10 */
+        if ((in_n != out_n) || (op->kernel != QV_KERNEL_ACTIVATIONS_DIRECT) || (op->clamp_max < 0) ||
+            (op->clamp_max > 3))
+        {
+            return ARM_MATH_ARGUMENT_ERROR;
+        }
+        *kernel = op->kernel;
+        return ARM_MATH_SUCCESS;
+
+    case QV_OP_SOFTMAX: /* per pixel over the channels, at most 32767 of them: rule 11 */
+        if ((op->out_h != op->in_h) || (op->out_w != op->in_w) || (op->out_c != op->in_c) ||
+            (op->in_c > 32767u) || (op->kernel != QV_KERNEL_SOFTMAX))
         {
             return ARM_MATH_ARGUMENT_ERROR;
         }
@@ -444,6 +466,42 @@ static int32_t qv_exec_op(const qv_op_t *op, int32_t kernel, const int16_t *src,
         }
         qv_relu6_q15(dst, (uint32_t)in_n, op->clamp_max);
         return ARM_MATH_SUCCESS;
+#if defined(QV_HAVE_ARM_NN_ACTIVATIONS_DIRECT_Q15)
+    case QV_KERNEL_ACTIVATIONS_DIRECT:
+    {
+        const arm_nn_activation_type type = (op->kind == QV_OP_SIGMOID) ? ARM_SIGMOID : ARM_TANH;
+        size_t done = 0u;
+        if (dst != src) /* in place when it can, as a ReLU */
+        {
+            memcpy(dst, src, in_n * sizeof(int16_t));
+        }
+        while (done < in_n) /* its size is a uint16_t */
+        {
+            const size_t n = ((in_n - done) < QV_RELU_CHUNK) ? (in_n - done) : QV_RELU_CHUNK;
+            arm_nn_activations_direct_q15(dst + done, (uint16_t)n, (uint16_t)op->clamp_max, type);
+            done += n;
+        }
+        return ARM_MATH_SUCCESS;
+    }
+#else
+    case QV_KERNEL_ACTIVATIONS_DIRECT: /* not compiled: a trimmed CMSIS tree */
+        return QV_STATUS_NO_FUNCTION;
+#endif
+#if defined(QV_HAVE_ARM_SOFTMAX_Q15)
+    case QV_KERNEL_SOFTMAX:
+    {
+        size_t p;
+        const size_t pixels = (size_t)op->in_h * (size_t)op->in_w;
+        for (p = 0u; p < pixels; p++) /* never in place: src and dst are different buffers */
+        {
+            arm_softmax_q15(src + p * op->in_c, op->in_c, dst + p * op->in_c);
+        }
+        return ARM_MATH_SUCCESS;
+    }
+#else
+    case QV_KERNEL_SOFTMAX: /* not compiled: a trimmed CMSIS tree */
+        return QV_STATUS_NO_FUNCTION;
+#endif
     case QV_KERNEL_MAXPOOL:
         return (int32_t)qv_maxpool_q15_HWC_nonsquare(src, op->in_w, op->in_h, op->in_c, op->k_w, op->k_h,
                                                      op->stride_w, op->stride_h, op->out_w, op->out_h, dst);
@@ -558,6 +616,7 @@ int32_t qv_run(const qv_op_t *ops,
                 out_guard = (guard_outputs != 0) ? outputs[i] + (size_t)n_samples * out_n : NULL;
             }
             else if ((cur >= 0) && ((kernel == QV_KERNEL_RELU) || (kernel == QV_KERNEL_RELU6) ||
+                                     (kernel == QV_KERNEL_ACTIVATIONS_DIRECT) ||
                                      (kernel == QV_KERNEL_COPY)))
             {
                 dst = sc.region[cur]; /* element-wise: in place */
@@ -636,6 +695,10 @@ const char *qv_kernel_name(int32_t kernel_id)
         return "qv_host_conv_q15";
     case QV_KERNEL_RELU6:
         return "qv_relu6_q15";
+    case QV_KERNEL_ACTIVATIONS_DIRECT:
+        return "arm_nn_activations_direct_q15";
+    case QV_KERNEL_SOFTMAX:
+        return "arm_softmax_q15";
     default:
         return "unknown";
     }

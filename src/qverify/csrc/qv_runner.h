@@ -23,7 +23,10 @@ enum
     QV_OP_AVGPOOL = 4,
     QV_OP_GAP = 5,
     QV_OP_FLATTEN = 6,
-    QV_OP_RELU6 = 7 /* min(max(x, 0), clamp_max) */
+    QV_OP_RELU6 = 7,  /* min(max(x, 0), clamp_max) */
+    QV_OP_SIGMOID = 8, /* arm_nn_activations_direct_q15(ARM_SIGMOID), int_width in clamp_max */
+    QV_OP_TANH = 9,    /* arm_nn_activations_direct_q15(ARM_TANH), int_width in clamp_max */
+    QV_OP_SOFTMAX = 10 /* arm_softmax_q15 over the channels of each pixel */
 };
 
 /* The function an op calls (qv_op_t.kernel, chosen by the plan: qverify/kernels.py), also reported in
@@ -42,7 +45,9 @@ enum
     QV_KERNEL_GLOBAL_AVEPOOL = 9,       /* qv_global_avepool_q15_HWC */
     QV_KERNEL_COPY = 10,                /* flatten: plain copy (HWC is already flat) */
     QV_KERNEL_HOST_CONV = 11,           /* qv_host_conv_q15: host SIMD conv (the "fast" build only) */
-    QV_KERNEL_RELU6 = 12                /* qv_relu6_q15 */
+    QV_KERNEL_RELU6 = 12,               /* qv_relu6_q15 */
+    QV_KERNEL_ACTIVATIONS_DIRECT = 13,  /* arm_nn_activations_direct_q15 */
+    QV_KERNEL_SOFTMAX = 14              /* arm_softmax_q15 */
 };
 
 /* qv_op_t.flags */
@@ -81,7 +86,8 @@ typedef struct
     uint16_t bias_lshift, out_rshift;
     const int16_t *weights;       /* conv [c_out][k_h][k_w][c_in]; dense [out][in] */
     const int16_t *bias;
-    int16_t clamp_max;            /* QV_OP_RELU6: the upper bound, 6.0 in the op's format rounded down */
+    int16_t clamp_max;            /* QV_OP_RELU6: the upper bound, 6.0 in the op's format rounded down;
+                                     QV_OP_SIGMOID, QV_OP_TANH: int_width, the input's integer bits (0..3) */
 } qv_op_t;
 
 /* What qv_run reports beside its status. */

@@ -28,7 +28,10 @@ enum {
     QV_OP_AVGPOOL = 4,
     QV_OP_GAP = 5,
     QV_OP_FLATTEN = 6,
-    QV_OP_RELU6 = 7
+    QV_OP_RELU6 = 7,
+    QV_OP_SIGMOID = 8,
+    QV_OP_TANH = 9,
+    QV_OP_SOFTMAX = 10
 };
 
 enum {
@@ -44,7 +47,9 @@ enum {
     QV_KERNEL_GLOBAL_AVEPOOL = 9,
     QV_KERNEL_COPY = 10,
     QV_KERNEL_HOST_CONV = 11,
-    QV_KERNEL_RELU6 = 12
+    QV_KERNEL_RELU6 = 12,
+    QV_KERNEL_ACTIVATIONS_DIRECT = 13,
+    QV_KERNEL_SOFTMAX = 14
 };
 
 #define QV_CALL_LENGTH_ON_X ...
@@ -124,6 +129,16 @@ arm_status arm_fully_connected_q15(const q15_t *pV, const q15_t *pM, uint16_t di
                                    const q15_t *bias, q15_t *pOut, q15_t *vec_buffer);
 
 void arm_relu_q15(q15_t *data, uint16_t size);
+
+typedef enum {
+    ARM_SIGMOID = 0,
+    ARM_TANH = 1,
+    ...
+} arm_nn_activation_type;
+
+void arm_nn_activations_direct_q15(q15_t *data, uint16_t size, uint16_t int_width, arm_nn_activation_type type);
+
+void arm_softmax_q15(const q15_t *vec_in, const uint16_t dim_vec, q15_t *p_out);
 
 /* ---- qverify's own kernels (qv_nnfunctions.h) ---- */
 

@@ -44,7 +44,7 @@ class ShiftEngine(Engine):
 
     name = "shift"
 
-    def __init__(self, plan: QuantPlan, rounding: str | None = None, batch: int = 256):
+    def __init__(self, plan: QuantPlan, rounding: str | None = None, batch: int = 64):
         super().__init__(plan)
         self.rounding = rounding or plan.rounding
         if self.rounding not in ROUNDINGS:
@@ -235,6 +235,55 @@ def _flatten(op, h):
     return tf.reshape(h, (-1, *op.out_shape))
 
 
+def _activation_direct(op, h, name):
+    """arm_nn_activations_direct_q15 (docs/design.md rule 10): with s = 11 - int_width = in_frac - 4, entry
+    k = v >> s of the 256-entry table (index k & 0xFF), interpolated with the next one by the s bits below it,
+    ((2^s - w) T[k] + w T[k + 1]) >> s; the last entry (k = 127) as it is. int32 holds every term exactly."""
+    import tensorflow as tf
+
+    from qverify.activations import INT_WIDTH_MAX, table
+
+    width = 15 - op.in_frac
+    if not 0 <= width <= INT_WIDTH_MAX:
+        raise PlanError(f"op '{op.name}': int_width {width} (input frac {op.in_frac}) is outside 0 to "
+                        f"{INT_WIDTH_MAX}, the range of arm_nn_activations_direct_q15's table (docs/design.md rule 10)")
+    s = 11 - width
+    v = tf.cast(h, tf.int32)
+    k = tf.bitwise.right_shift(v, s)  # arithmetic: floor
+    w = tf.bitwise.bitwise_and(v, (1 << s) - 1)
+    t = tf.constant(table(name).astype(np.int32))
+    lo = tf.gather(t, tf.bitwise.bitwise_and(k, 255))
+    hi = tf.gather(t, tf.bitwise.bitwise_and(k + 1, 255))
+    mixed = tf.bitwise.right_shift(((1 << s) - w) * lo + w * hi, s)
+    return tf.where(tf.equal(k, 127), lo, mixed)
+
+
+def _sigmoid(op, h):
+    return _activation_direct(op, h, "sigmoid")
+
+
+def _tanh(op, h):
+    return _activation_direct(op, h, "tanh")
+
+
+def _softmax(op, h):
+    """arm_softmax_q15 over the channels of each pixel (docs/design.md rule 11), in int64: base = max - 16;
+    d = v - base; sum of 2^d over d > 0; scale = floor(2^32 / sum); out = min(scale >> (17 - d), 32767) where
+    d > 0, else 0."""
+    import tensorflow as tf
+
+    from qverify.activations import SOFTMAX_RANGE
+
+    v = tf.cast(h, tf.int64)
+    d = v - (tf.reduce_max(v, axis=-1, keepdims=True) - SOFTMAX_RANGE)
+    live = d > 0
+    d_live = tf.where(live, d, tf.zeros_like(d))
+    terms = tf.where(live, tf.bitwise.left_shift(tf.ones_like(d), d_live), tf.zeros_like(d))
+    scale = tf.math.floordiv(tf.constant(1 << 32, tf.int64), tf.reduce_sum(terms, axis=-1, keepdims=True))
+    out = tf.bitwise.right_shift(scale, tf.where(live, SOFTMAX_RANGE + 1 - d, tf.zeros_like(d)))
+    return tf.where(live, tf.minimum(out, 32767), tf.zeros_like(out))
+
+
 _SUMS = {Kind.CONV: _conv_sum, Kind.DENSE: _dense_sum}
 _VALUES = {Kind.RELU: _relu, Kind.MAXPOOL: _maxpool, Kind.AVGPOOL: _avgpool, Kind.GAP: _gap, Kind.FLATTEN: _flatten,
-           Kind.RELU6: _relu6}
+           Kind.RELU6: _relu6, Kind.SIGMOID: _sigmoid, Kind.TANH: _tanh, Kind.SOFTMAX: _softmax}

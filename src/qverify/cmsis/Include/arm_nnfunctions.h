@@ -101,6 +101,21 @@ arm_status arm_fully_connected_q15(const q15_t *pV,
 /* In-place ReLU: negative values become 0. */
 void arm_relu_q15(q15_t *data, uint16_t size);
 
+/* The activation arm_nn_activations_direct_q15 computes. */
+typedef enum
+{
+    ARM_SIGMOID = 0,
+    ARM_TANH = 1
+} arm_nn_activation_type;
+
+/* In-place sigmoid or tanh by a 256-entry table of f(k / 16), k = -128..127, with linear
+ * interpolation.  int_width: integer bits of the input (frac 15 - int_width), at most 3.  Out: Q0.15. */
+void arm_nn_activations_direct_q15(q15_t *data, uint16_t size, uint16_t int_width, arm_nn_activation_type type);
+
+/* Base-2 softmax of dim_vec q15 values: p_out[i] ~ 2^15 * 2^vec_in[i] / sum_j 2^vec_in[j] (Q0.15);
+ * values 16 or more below the largest give 0. */
+void arm_softmax_q15(const q15_t *vec_in, const uint16_t dim_vec, q15_t *p_out);
+
 #ifdef __cplusplus
 }
 #endif
