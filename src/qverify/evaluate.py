@@ -270,14 +270,69 @@ def evaluate(plan: QuantPlan, graph, data: DataSet, engines: list[str] | tuple[s
     dump: dict[str, np.ndarray] = {}
     t_start = time.perf_counter()
 
-    with _progress(n, progress) as bar:
+    # The TensorFlow engines (float, shift) run in this thread; the native engine, the statistics and the
+    # decisions of a chunk run in one worker thread while this thread computes the next chunk (both
+    # release the GIL in their C code). At most one finished chunk waits, so memory stays one chunk deep.
+    in_worker = [e for e in quantized if e == Engine.NATIVE.value]
+    counters = {"exact": exact_samples, "input_sats": 0}
+
+    def finish(start: int, stop: int, at: int, xf, xi, floats, runs) -> None:
+        for e in in_worker:
+            t = time.perf_counter()
+            runs[e] = built[e].run(xi)
+            seconds[e] += time.perf_counter() - t
+        t = time.perf_counter()
+        same_op = {}
+        if pair:
+            same = np.ones(stop - start, bool)
+            for o in ops:
+                eq = o.pair.update(runs["shift"].outputs[o.name], runs["native"].outputs[o.name], at)
+                same &= eq
+                same_op[o.name] = bool(eq.all())
+            counters["exact"] += int(same.sum())
+            if len(first_inexact) < FIRST_FLIPS:
+                first_inexact.extend(at + int(i) for i in np.flatnonzero(~same)[:FIRST_FLIPS - len(first_inexact)])
+        if have_float:
+            for o in ops:
+                summary = None
+                for e in quantized:
+                    r = runs[e]
+                    if e == "native" and summary is not None and same_op.get(o.name):
+                        o.quant[e].add(summary)  # identical integers: identical statistics
+                    else:
+                        summary = o.quant[e].update(floats[o.name], r.outputs[o.name], r.saturations.get(o.name),
+                                                    r.overflows.get(o.name))
+
+        last = plan.ops[-1].name
+        z = floats[last].reshape(stop - start, -1) if have_float else None
+        float_cls = decide_float(z, final) if have_float else None
+        y = None if data.labels is None else data.labels[start:stop]
+        if have_float:
+            scores["float"][start:stop] = _scores(z, final, float_cls)
+            predictions["float"][start:stop] = float_cls
+            _tally(decisions["float"], float_cls, float_cls, y, start, None, None, data.first)
+        for e in quantized:
+            q = runs[e].outputs[last].reshape(stop - start, -1)
+            cls = decide_int(q)
+            deq = q.astype(np.float64) * 2.0**-plan.ops[-1].out_frac
+            scores[e][start:stop] = _scores(deq, final, float_cls if have_float else cls)
+            predictions[e][start:stop] = cls
+            _tally(decisions[e], cls, float_cls, y, start, scores.get("float"), scores[e], data.first)
+        stages["statistics"] += time.perf_counter() - t
+        if start < dump_samples:
+            _dump(dump, plan, start, min(stop, dump_samples), xf, xi, floats, runs, y, data.first)
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    with _progress(n, progress) as bar, ThreadPoolExecutor(1, thread_name_prefix="qverify-eval") as worker:
+        waiting, waiting_size = None, 0
         for start in range(0, n, chunk):
             stop = min(n, start + chunk)
             at = data.first + start  # index of this chunk's first sample in the source data
             t = time.perf_counter()
             xf = prepare_chunk(data.x[start:stop], plan, data.name, at)
             xi, sats = quantize_input(plan, xf)
-            input_sats += sats
+            counters["input_sats"] += sats
             stages["data"] += time.perf_counter() - t
             floats, runs = None, {}
             if have_float:
@@ -285,53 +340,20 @@ def evaluate(plan: QuantPlan, graph, data: DataSet, engines: list[str] | tuple[s
                 floats = built["float"].run_float(xf)
                 seconds["float"] += time.perf_counter() - t
             for e in quantized:
-                t = time.perf_counter()
-                runs[e] = built[e].run(xi)
-                seconds[e] += time.perf_counter() - t
-
-            t = time.perf_counter()
-            same_op = {}
-            if pair:
-                same = np.ones(stop - start, bool)
-                for o in ops:
-                    eq = o.pair.update(runs["shift"].outputs[o.name], runs["native"].outputs[o.name], at)
-                    same &= eq
-                    same_op[o.name] = bool(eq.all())
-                exact_samples += int(same.sum())
-                if len(first_inexact) < FIRST_FLIPS:
-                    first_inexact += [at + int(i) for i in np.flatnonzero(~same)[:FIRST_FLIPS - len(first_inexact)]]
-            if have_float:
-                for o in ops:
-                    summary = None
-                    for e in quantized:
-                        r = runs[e]
-                        if e == "native" and summary is not None and same_op.get(o.name):
-                            o.quant[e].add(summary)  # identical integers: identical statistics
-                        else:
-                            summary = o.quant[e].update(floats[o.name], r.outputs[o.name], r.saturations.get(o.name),
-                                                        r.overflows.get(o.name))
-
-            last = plan.ops[-1].name
-            z = floats[last].reshape(stop - start, -1) if have_float else None
-            float_cls = decide_float(z, final) if have_float else None
-            y = None if data.labels is None else data.labels[start:stop]
-            if have_float:
-                scores["float"][start:stop] = _scores(z, final, float_cls)
-                predictions["float"][start:stop] = float_cls
-                _tally(decisions["float"], float_cls, float_cls, y, start, None, None, data.first)
-            for e in quantized:
-                q = runs[e].outputs[last].reshape(stop - start, -1)
-                cls = decide_int(q)
-                deq = q.astype(np.float64) * 2.0**-plan.ops[-1].out_frac
-                scores[e][start:stop] = _scores(deq, final, float_cls if have_float else cls)
-                predictions[e][start:stop] = cls
-                _tally(decisions[e], cls, float_cls, y, start, scores.get("float"), scores[e], data.first)
-
-            stages["statistics"] += time.perf_counter() - t
-            if start < dump_samples:
-                _dump(dump, plan, start, min(stop, dump_samples), xf, xi, floats, runs, y, data.first)
-            del floats, runs
-            bar.update(stop - start)
+                if e not in in_worker:
+                    t = time.perf_counter()
+                    runs[e] = built[e].run(xi)
+                    seconds[e] += time.perf_counter() - t
+            if waiting is not None:
+                waiting.result()  # the previous chunk (raises what it raised)
+                bar.update(waiting_size)
+            waiting, waiting_size = worker.submit(finish, start, stop, at, xf, xi, floats, runs), stop - start
+            del floats, runs, xf, xi
+        if waiting is not None:
+            waiting.result()
+            bar.update(waiting_size)
+    exact_samples = counters["exact"] if pair else None
+    input_sats = counters["input_sats"]
 
     if data.labels is not None:
         dump["labels"] = data.labels[:dump_samples]
