@@ -1,6 +1,7 @@
 """A plain numpy int64 reference of the numeric contract (docs/design.md rules 4-8), written for clarity, not speed.
 
-The tests hold every engine to this: it shares no code with the engines.
+The tests hold every engine to this: it shares no code with the engines (nor with qverify.opkinds: a conv's pad
+after the input and ReLU6's bound are worked out here from the rules, not taken from the code under test).
 """
 
 from __future__ import annotations
@@ -27,15 +28,34 @@ def finish(acc: np.ndarray, out_rshift: int):
     return np.clip(shifted, QMIN, QMAX).astype(np.int16), sats, overflows
 
 
-def conv(x, w, bias, bias_lshift, out_rshift, stride=(1, 1), pad=(0, 0), rounding="truncate"):
-    """x (N, H, W, Cin) ints; w (kh, kw, Cin, Cout) Keras layout; returns (out, sats, overflows)."""
+def pad_after(n: int, k: int, s: int, p: int, out: int) -> int:
+    """Zeros after the input (bottom, right) that docs/design.md rule 4 pads on an axis of n values, kernel k,
+    stride s, p zeros before and `out` outputs: p (symmetric), or p + 1 where `out` is TensorFlow's 'same' size
+    for an odd total (its split: total // 2 before, the extra after).
+
+    Worked out here from the sizes rather than with qverify.opkinds.conv_pads, so the reference does not trust
+    the code under test: the last of `out` windows ends at (out - 1) * s + k, which is n + p + the pad after it
+    reaches. A symmetric window that leaves the last rows unreached needs less than p there; its output is the
+    same with p, so p is returned. Anything past p + 1 is no padding the rule (or a CMSIS kernel) has."""
+    reached = (out - 1) * s + k - n - p
+    assert reached <= p + 1, f"{out} outputs of n {n}, k {k}, s {s}, pad {p} need {reached} zeros after (rule 4)"
+    return p + 1 if reached == p + 1 else p
+
+
+def conv(x, w, bias, bias_lshift, out_rshift, stride=(1, 1), pad=(0, 0), rounding="truncate", out_hw=None):
+    """x (N, H, W, Cin) ints; w (kh, kw, Cin, Cout) Keras layout; returns (out, sats, overflows).
+
+    pad is the zeros before each axis (top, left); after it (bottom, right) the same, or one more where out_hw
+    (the op's output (H, W), default the symmetric window) is TensorFlow's 'same' size (pad_after, rule 4)."""
     x = np.asarray(x, np.int64)
     w = np.asarray(w, np.int64)
     kh, kw, _, cout = w.shape
     (sh, sw), (ph, pw) = stride, pad
-    xp = np.pad(x, ((0, 0), (ph, ph), (pw, pw), (0, 0)))
-    oh = (xp.shape[1] - kh) // sh + 1
-    ow = (xp.shape[2] - kw) // sw + 1
+    _, h, wd, _ = x.shape
+    if out_hw is None:
+        out_hw = ((h + 2 * ph - kh) // sh + 1, (wd + 2 * pw - kw) // sw + 1)
+    oh, ow = out_hw
+    xp = np.pad(x, ((0, 0), (ph, pad_after(h, kh, sh, ph, oh)), (pw, pad_after(wd, kw, sw, pw, ow)), (0, 0)))
     acc = np.zeros((len(x), oh, ow, cout), np.int64)
     for i in range(kh):
         for j in range(kw):
@@ -54,6 +74,19 @@ def dense(x, w, bias, bias_lshift, out_rshift, rounding="truncate"):
 
 def relu(x):
     return np.maximum(np.asarray(x), 0).astype(np.int16)
+
+
+def relu6_bound(frac: int) -> int:
+    """ReLU6's upper bound at `frac` bits (docs/design.md rule 5.1): 6.0 in that format rounded down,
+    floor(6 * 2^frac), at most QMAX (f >= 13 would reach 49152 and more). Exact integers: 6 * 2^f for f >= 0,
+    and for f < 0 the floor division 6 // 2^-f."""
+    bound = 6 * 2**frac if frac >= 0 else 6 // 2**-frac
+    return min(bound, QMAX)
+
+
+def relu6(x, frac: int):
+    """min(max(v, 0), relu6_bound(frac)) on the int16 values."""
+    return np.clip(np.asarray(x, np.int64), 0, relu6_bound(frac)).astype(np.int16)
 
 
 def _windows(x, k, s):
@@ -89,13 +122,15 @@ def run_op(op, x, rounding):
     if op.kind == "conv":
         kh, kw = op.kernel
         w = np.asarray(op.weights).reshape(op.out_shape[2], kh, kw, op.in_shape[2]).transpose(1, 2, 3, 0)
-        return conv(x, w, op.bias, op.bias_lshift, op.out_rshift, op.stride, op.pad, rounding)
+        return conv(x, w, op.bias, op.bias_lshift, op.out_rshift, op.stride, op.pad, rounding, op.out_shape[:2])
     if op.kind == "dense":
         w = np.asarray(op.weights).reshape(op.out_shape[2], op.in_shape[2]).T
         out, s, o = dense(x, w, op.bias, op.bias_lshift, op.out_rshift, rounding)
         return out.reshape(len(x), 1, 1, -1), s, o
     if op.kind == "relu":
         return relu(x), 0, 0
+    if op.kind == "relu6":  # its format is its input's (in_frac = out_frac)
+        return relu6(x, op.out_frac), 0, 0
     if op.kind == "maxpool":
         return maxpool(x, op.kernel, op.stride), 0, 0
     if op.kind == "avgpool":

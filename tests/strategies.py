@@ -2,7 +2,7 @@
 Hypothesis strategies of the property suite (tests/test_properties_*.py) built on them:
 
     OpCase / op_cases(), conv_cases(), dense_cases(), pool_cases(), shape_cases(), wrapping_cases()
-        one op with its integer input, every kind, shapes, shifts 0..31, value fills;
+        one op with its integer input, every kind, shapes, shifts 0..31, value fills, formats (relu6);
     NetSpec / net_specs(), Layer, layer_chains()
         small random Keras networks (2-6 ops) with their data;
     chain_plan()
@@ -24,16 +24,21 @@ from qverify.layout import conv_to_cmsis, dense_to_cmsis
 from qverify.plan import OpPlan, QuantPlan
 
 
-def out_hw(n: int, k: int, s: int, p: int) -> int:
-    return (n + 2 * p - k) // s + 1
+def out_hw(n: int, k: int, s: int, p: int, p_after: int | None = None) -> int:
+    """Windows of k at stride s over n values padded p before and p_after (default p) after."""
+    return (n + p + (p if p_after is None else p_after) - k) // s + 1
 
 
 def op_plan(kind, in_shape, *, cout=None, kernel=(1, 1), stride=(1, 1), pad=(0, 0), weights=None, bias=None,
-            bias_lshift=0, out_rshift=0, name=None) -> OpPlan:
-    """An OpPlan with explicit geometry; weights in Keras layout (converted to CMSIS here)."""
+            bias_lshift=0, out_rshift=0, name=None, out_size=None, frac=15) -> OpPlan:
+    """An OpPlan with explicit geometry; weights in Keras layout (converted to CMSIS here). out_size: a conv's
+    (H, W) output when it is not the symmetric window (TensorFlow's 'same' split: one more zero after); frac:
+    the format of an unweighted op (in = out: a relu6's bound follows from it)."""
     h, w, c = in_shape
     if kind == "conv":
         out = (out_hw(h, kernel[0], stride[0], pad[0]), out_hw(w, kernel[1], stride[1], pad[1]), cout)
+        if out_size is not None:
+            out = (*out_size, cout)
         flat = conv_to_cmsis(np.asarray(weights, np.int16))
     elif kind == "dense":
         out, flat = (1, 1, cout), dense_to_cmsis(np.asarray(weights, np.int16))
@@ -46,8 +51,9 @@ def op_plan(kind, in_shape, *, cout=None, kernel=(1, 1), stride=(1, 1), pad=(0, 
     else:
         out = in_shape
     weighted = kind in ("conv", "dense")
+    f = 15 if weighted else frac
     return OpPlan(name or kind, kind, tuple(in_shape), tuple(out), tuple(kernel), tuple(stride), tuple(pad),
-                  in_frac=15, out_frac=15, range=(0.0, 0.0),
+                  in_frac=f, out_frac=f, range=(0.0, 0.0),
                   w_frac=15 if weighted else None, b_frac=15 if weighted else None,
                   bias_lshift=bias_lshift if weighted else None, out_rshift=out_rshift if weighted else None,
                   weights=flat if weighted else None,
@@ -77,7 +83,7 @@ QMIN, QMAX = -32768, 32767
 # Ordered simplest first: Hypothesis shrinks sampled_from towards the front.
 FILLS = ("zero", "small", "full", "extreme", "pow2", "qmin", "qmax")
 WRAP_FILLS = ("extreme", "qmin", "qmax", "pow2", "full")
-KINDS = ("conv", "dense", "relu", "maxpool", "avgpool", "gap", "flatten")
+KINDS = ("conv", "dense", "relu", "maxpool", "avgpool", "gap", "flatten", "relu6")
 
 
 def examples(share: float) -> int:
@@ -139,6 +145,7 @@ class OpCase:
     x: tuple | None = None
     w: tuple | None = None
     b: tuple | None = None
+    frac: int = 15  # an unweighted op's format (relu6: its bound)
 
     @property
     def weighted(self) -> bool:
@@ -175,7 +182,7 @@ class OpCase:
         _, w, b = self.tensors()
         return op_plan(self.kind, self.in_shape, cout=self.cout or None, kernel=self.kernel, stride=self.stride,
                        pad=self.pad, weights=w, bias=b, bias_lshift=self.bias_lshift, out_rshift=self.out_rshift,
-                       name=name)
+                       name=name, frac=self.frac)
 
     def plan(self, rounding: str = "truncate") -> QuantPlan:
         return plan_of([self.op()], rounding)
@@ -252,14 +259,20 @@ def pool_cases(draw, max_hw: int = 24, max_ch: int = 64) -> OpCase:
                   stride=stride, x_fill=draw(fills), seed=draw(seeds))
 
 
+# ReLU6's formats: its bound 6 * 2^f rounded down is QMAX from f = 13 (15 and 12, 13 the edges), small and zero
+# below f = 0 (f = -3: 0, every positive value clipped to 0).
+relu6_fracs = st.one_of(st.sampled_from([15, 13, 12, -3]), st.integers(-4, 15))
+
+
 @st.composite
-def shape_cases(draw, kinds=("relu", "gap", "flatten"), max_hw: int = 24, max_ch: int = 64) -> OpCase:
-    """ReLU, global average pooling and flatten on 1-D and 2-D activations."""
+def shape_cases(draw, kinds=("relu", "gap", "flatten", "relu6"), max_hw: int = 24, max_ch: int = 64) -> OpCase:
+    """ReLU, global average pooling, flatten and ReLU6 (at a drawn format) on 1-D and 2-D activations."""
     one_d = draw(st.booleans())
     shape = (draw(st.integers(1, max_hw)), 1 if one_d else draw(st.integers(1, max_hw)),
              draw(st.integers(1, max_ch)))
-    return OpCase(draw(st.sampled_from(kinds)), shape, draw(st.integers(1, 2)), x_fill=draw(fills),
-                  seed=draw(seeds))
+    kind = draw(st.sampled_from(kinds))
+    return OpCase(kind, shape, draw(st.integers(1, 2)), x_fill=draw(fills), seed=draw(seeds),
+                  frac=draw(relu6_fracs) if kind == "relu6" else 15)
 
 
 def op_cases(kinds=KINDS) -> st.SearchStrategy[OpCase]:
@@ -271,7 +284,7 @@ def op_cases(kinds=KINDS) -> st.SearchStrategy[OpCase]:
         parts.append(dense_cases())
     if {"maxpool", "avgpool"} & set(kinds):
         parts.append(pool_cases().filter(lambda c: c.kind in kinds))
-    rest = tuple(k for k in kinds if k in ("relu", "gap", "flatten"))
+    rest = tuple(k for k in kinds if k in ("relu", "gap", "flatten", "relu6"))
     if rest:
         parts.append(shape_cases(rest))
     return st.one_of(parts)
@@ -292,9 +305,10 @@ def wrapping_cases() -> st.SearchStrategy[OpCase]:
 class Layer:
     """One Keras layer of a random chain.
 
-    kind: conv | dense | relu | maxpool | avgpool | gap | flatten.
+    kind: conv | dense | relu | relu6 (ReLU(max_value=6)) | maxpool | avgpool | gap | flatten.
     units: conv filters / dense units; kernel: conv kernel or pool window; stride: None = the
-    pool window; padding: 'valid' | 'same' (conv); activation: None | 'relu' (fused, conv/dense);
+    pool window; padding: 'valid' | 'same' (conv; TensorFlow's split, an odd total's extra zero after);
+    activation: None | 'relu' | 'relu6' (fused, conv/dense);
     w_exp / b_exp: weights and bias are N(0, 1) · 2^exp / sqrt(fan in) (bias without the root);
     w_fill: 'normal' | 'pow2' (each weight ±2^k exactly) | 'zero' (all-zero kernel and bias).
     """
@@ -311,14 +325,22 @@ class Layer:
 
 
 def _same_pads(n: int, k: int, s: int) -> int | None:
-    """Keras 'same' total padding on one axis halved, or None when it is asymmetric."""
+    """The zeros before the input of Keras 'same' on one axis: TensorFlow's split, total // 2 before and the rest
+    (one more for an odd total) after, which a plan keeps as pad = total // 2 and TensorFlow's output size,
+    ceil(n / s). None where qverify refuses it: a kernel larger than the input padded total // 2 on both sides."""
     out = -(-n // s)
     total = max((out - 1) * s + k - n, 0)
-    return None if total % 2 else total // 2
+    return None if k > n + 2 * (total // 2) else total // 2
+
+
+def same_is_split(n: int, k: int, s: int) -> bool:
+    """Keras 'same' pads one more zero after than before on this axis (an odd total)."""
+    return max((-(-n // s) - 1) * s + k - n, 0) % 2 == 1
 
 
 def layer_out_shape(layer: Layer, shape: tuple[int, int, int]) -> tuple[tuple[int, int, int], tuple[int, int]]:
-    """(output (H, W, C), symmetric pad) of a layer on an HWC shape."""
+    """(output (H, W, C), pad before) of a layer on an HWC shape ('same': TensorFlow's output size, so a conv
+    with an odd total pads one more after)."""
     h, w, c = shape
     if layer.kind == "conv":
         (kh, kw), (sh, sw) = layer.kernel, layer.stride
@@ -379,6 +401,8 @@ class NetSpec:
                 layers.append(L.Dense(spec.units, activation=spec.activation, name=name))
             elif spec.kind == "relu":
                 layers.append(L.ReLU(name=name))
+            elif spec.kind == "relu6":
+                layers.append(L.ReLU(max_value=6.0, name=name))
             elif spec.kind in ("maxpool", "avgpool"):
                 if self.one_d:
                     cls = L.MaxPooling1D if spec.kind == "maxpool" else L.AveragePooling1D
@@ -436,8 +460,10 @@ def layer_chains(draw, one_d: bool, input_shape, min_layers: int = 2, max_layers
         h, w, c = shape
         options = ["relu"] + (["dense"] if flat else ["conv", "maxpool", "avgpool", "gap", "flatten"])
         kind = draw(st.sampled_from(options))
+        if kind == "relu":
+            kind = draw(st.sampled_from(["relu", "relu6"]))
         if kind in ("conv", "dense"):
-            act = draw(st.sampled_from([None, "relu"])) if ops_left >= 2 else None
+            act = draw(st.sampled_from([None, "relu", "relu6"])) if ops_left >= 2 else None
             ops_left -= act is not None
             w_exp = draw(st.integers(-4, 10))
             b_exp = draw(st.integers(-6, 0))
@@ -447,9 +473,16 @@ def layer_chains(draw, one_d: bool, input_shape, min_layers: int = 2, max_layers
             kw = 1 if one_d else draw(st.integers(1, min(w, 9)))
             sh = draw(st.integers(1, 2))
             sw = 1 if one_d else draw(st.integers(1, 2))
-            padding = draw(st.sampled_from(["valid", "same"]))
+            padding = draw(st.sampled_from(["valid", "same", "same"]))
+            if padding == "same" and draw(st.sampled_from([False, True, True])) and not (same_is_split(h, kh, sh) or
+                                                                   same_is_split(w, kw, sw)):
+                # TensorFlow's split wanted: a kernel one larger or smaller makes the total odd on an axis
+                if h > 1:
+                    kh = kh + 1 if kh < min(h, 9) else kh - 1
+                elif w > 1:
+                    kw = kw + 1 if kw < min(w, 9) else kw - 1
             if padding == "same" and (_same_pads(h, kh, sh) is None or _same_pads(w, kw, sw) is None):
-                padding = "valid"
+                padding = "valid"  # refused by qverify (never with kh <= h, kw <= w: kept for the rule's sake)
             layer = Layer("conv", draw(st.integers(1, max_units)), (kh, kw), (sh, sw), padding, act, w_exp, b_exp,
                           w_fill)
         elif kind == "dense":
@@ -492,6 +525,7 @@ def chain_plan(input_shape, layers, names, seed: int, shifts_: list[tuple[int, i
             bl, rs = shifts_[k]
             k += 1
             ops.append(op_plan("conv", shape, cout=layer.units, kernel=layer.kernel, stride=layer.stride, pad=pad,
+                               out_size=out[:2],
                                weights=fill_q15(rng, (*layer.kernel, shape[2], layer.units), "full"),
                                bias=fill_q15(rng, (layer.units,), "full"), bias_lshift=bl, out_rshift=rs, name=name))
         elif layer.kind == "dense":

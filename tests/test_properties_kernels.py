@@ -18,6 +18,7 @@ check holds them to agree on it.
 
 from __future__ import annotations
 
+import math
 import random
 
 import numpy as np
@@ -28,7 +29,7 @@ from hypothesis import strategies as st
 import reference as ref
 from native_paths import NATIVE_PATHS, native_engine
 from qverify.engines.shift import ShiftEngine
-from strategies import QMAX, QMIN, OpCase, examples, fails, op_cases, wrapping_cases
+from strategies import QMAX, QMIN, OpCase, examples, fails, op_cases, shape_cases, wrapping_cases
 
 ROUNDINGS = ("truncate", "round")
 KERNELS = NATIVE_PATHS
@@ -221,6 +222,8 @@ WRAP = OpCase("conv", (3, 3, 4), cout=2, kernel=(3, 3), x_fill="qmin", w_fill="q
 # A 3x2 kernel (k_h != k_w, odd channels) with 'same'-style padding and strides.
 CONV_3X2 = OpCase("conv", (7, 6, 3), batch=2, cout=5, kernel=(3, 2), stride=(2, 1), pad=(1, 0), bias_lshift=4,
                   out_rshift=17, seed=1)
+# ReLU6 at f = -2: 6 * 2^-2 = 1.5, the bound 1 (rounded down); x 0..3 and a negative.
+RELU6_F_MINUS_2 = OpCase("relu6", (1, 1, 5), x=(0, 1, 2, 3, -5), frac=-2)
 # out_rshift 31 with rounding: +2^30 everywhere (see the module docstring); bias_lshift 31.
 SHIFT_31 = OpCase("dense", (1, 1, 3), cout=2, bias_lshift=31, out_rshift=31, x_fill="extreme", w_fill="extreme",
                   seed=3)
@@ -241,6 +244,7 @@ SHIFT_31 = OpCase("dense", (1, 1, 3), cout=2, bias_lshift=31, out_rshift=31, x_f
          rounding="round")  # the widest dense
 @example(case=OpCase("conv", (10, 9, 64), cout=64, kernel=(9, 9), pad=(4, 4), stride=(3, 3), bias_lshift=3,
                      out_rshift=22, seed=6), rounding="truncate")  # the largest kernel and channel counts
+@example(case=RELU6_F_MINUS_2, rounding="truncate")
 def test_kernels_exact_across_engines(case, rounding):
     """Property 4: every op kind: reference == shift engine == native (DSP and plain) with matching rounding."""
     event(case.kind)
@@ -309,6 +313,22 @@ def test_exactness_check_catches_float32_and_floor_models():
          random=random.Random(6))
     find(weighted, lambda c: fails(check_kernel_exactness, c, "round", FloorShiftEngine), settings=FIND,
          random=random.Random(7))
+
+
+def test_exactness_check_catches_a_relu6_bound_rounded_up():
+    """Property 4 rejects a shift model whose ReLU6 bound is 6 * 2^f rounded up (2 at f = -2), not down."""
+    from unittest import mock
+
+    from qverify.engines import shift as shift_mod
+
+    def rounded_up(frac, bits=16):
+        return min(math.ceil(math.ldexp(6.0, frac)), QMAX)
+
+    assert not fails(check_kernel_exactness, RELU6_F_MINUS_2, "truncate")
+    with mock.patch.object(shift_mod, "relu6_max", rounded_up):
+        assert fails(check_kernel_exactness, RELU6_F_MINUS_2, "truncate")
+        find(shape_cases(("relu6",)), lambda c: fails(check_kernel_exactness, c, "truncate"), settings=FIND,
+             random=random.Random(9))
 
 
 def test_paths_check_catches_a_saturating_accumulator():

@@ -23,6 +23,7 @@ from qverify.compare import format_detail, format_table, run_compare
 from qverify.engines import make_engine, quantize_input
 from qverify.errors import PlanError
 from qverify.graph import build_graph
+from qverify.opkinds import conv_pads, relu6_max
 from qverify.plan import make_plan
 from strategies import QMAX, QMIN, Layer, NetSpec, examples, fails, net_specs
 
@@ -96,11 +97,37 @@ NET_SAME = NetSpec((9, 7, 3), False, (Layer("conv", 2, (3, 3), (2, 2), "same", N
                                       Layer("avgpool", kernel=(2, 3), stride=(1, 1)), Layer("relu"),
                                       Layer("gap"), Layer("dense", 3, activation="relu")), seed=3, x_exp=2)
 
+# TensorFlow's 'same' split (an odd total: one more zero after than before): Conv1D k 4 (1 before, 2 after) with a
+# fused relu6, then k 5 stride 2 on 11 (the keyword-spotting form: 2 before, 2 + 1 after), a ReLU6 layer.
+NET_TF_SPLIT_1D = NetSpec((11, 1, 2), True, (Layer("conv", 3, (4, 1), (1, 1), "same", "relu6", 2, -1),
+                                             Layer("conv", 2, (5, 1), (2, 1), "same", None, 1, -2), Layer("relu6"),
+                                             Layer("flatten"), Layer("dense", 2)), seed=5, x_exp=3, samples=4)
+# 2-D: a (2, 3) kernel at stride (2, 2) on 7 x 6 (rows 0 + 1, columns 1 + 2), relu6 fused into a dense.
+NET_TF_SPLIT_2D = NetSpec((7, 6, 2), False, (Layer("conv", 3, (2, 3), (2, 2), "same", "relu", 3, -1),
+                                             Layer("gap"), Layer("dense", 3, activation="relu6", w_exp=4)),
+                          seed=6, x_exp=2, samples=4, rounding="round")
+
 # Large weights and inputs with a small bias: bias_lshift would be negative in both weighted ops, so
 # both biases are re-quantized (rule 3); formats go down to f = -9.
 NET_ADJUSTED = NetSpec((10, 1, 2), True, (Layer("conv", 3, (3, 1), (1, 1), "same", None, 10, -6), Layer("relu"),
                                           Layer("flatten"), Layer("dense", 5, w_exp=4, b_exp=-6)),
                        seed=4, x_exp=10, samples=4, rounding="round")
+
+
+def tf_split(plan) -> bool:
+    """A conv of the plan pads one more zero after than before (TensorFlow's 'same' with an odd total)."""
+    return any(op.kind == "conv" and any(a != b for b, a in conv_pads(op)) for op in plan.ops)
+
+
+def clipping_relu6(plan, x_int) -> bool:
+    """A relu6 op of the plan whose bound is below QMAX meets a value above it (ReLU6 is not a ReLU there)."""
+    outs = ref.run_plan(plan, x_int)
+    h = x_int
+    for op in plan.ops:
+        if op.kind == "relu6" and relu6_max(op.out_frac) < QMAX and (h > relu6_max(op.out_frac)).any():
+            return True
+        h = outs[op.name][0]
+    return False
 
 
 @settings(max_examples=examples(0.5))
@@ -109,6 +136,8 @@ NET_ADJUSTED = NetSpec((10, 1, 2), True, (Layer("conv", 3, (3, 1), (1, 1), "same
 @example(spec=NET_1D)
 @example(spec=NET_SAME)
 @example(spec=NET_ADJUSTED)
+@example(spec=NET_TF_SPLIT_1D)
+@example(spec=NET_TF_SPLIT_2D)
 def test_random_networks_engines_agree(spec):
     """Property 7: on random Keras networks, shift == native (DSP, plain) on every op, propagated and isolated."""
     built = quantized(spec)
@@ -117,6 +146,8 @@ def test_random_networks_engines_agree(spec):
     plan, x_int = built
     event(f"{len(plan.ops)} ops")
     event(f"adjusted: {bool(plan.adjustments)}")
+    event(f"TensorFlow 'same' split: {tf_split(plan)}")
+    event(f"relu6 clips: {clipping_relu6(plan, x_int)}" if any(op.kind == "relu6" for op in plan.ops) else "no relu6")
     check_network(plan, x_int)
 
 
@@ -133,6 +164,62 @@ def test_network_check_catches_a_flipped_weight_lsb():
 
     find(net_specs(), broken, settings=settings(max_examples=40, database=None, deadline=None,
                                                  phases=[Phase.generate]), random=random.Random(11))
+
+
+def extra_zero_before(op):
+    """A broken conv_pads: TensorFlow's extra zero put before the input (top, left) instead of after."""
+    (top, bottom), (left, right) = conv_pads(op)
+    return (bottom, top), (right, left)
+
+
+def test_network_check_catches_the_split_extra_zero_before():
+    """Property 7 rejects a shift model that pads TensorFlow's odd 'same' total with the extra zero before the
+    input rather than after (same output size, shifted windows): on both split pins and on a generated network."""
+    from unittest import mock
+
+    from qverify.engines import shift as shift_mod
+
+    for spec in (NET_TF_SPLIT_1D, NET_TF_SPLIT_2D):
+        plan, x_int = quantized(spec)
+        assert tf_split(plan) and not fails(check_network, plan, x_int)
+        with mock.patch.object(shift_mod, "conv_pads", extra_zero_before):
+            assert fails(check_network, plan, x_int)
+
+    def broken(spec):
+        built = quantized(spec)
+        if built is None or not tf_split(built[0]):
+            return False
+        with mock.patch.object(shift_mod, "conv_pads", extra_zero_before):
+            return fails(check_network, *built)
+
+    find(net_specs(), broken, settings=settings(max_examples=60, database=None, deadline=None,
+                                                 phases=[Phase.generate]), random=random.Random(12))
+
+
+def test_network_check_catches_a_relu6_without_its_bound():
+    """Property 7 rejects a shift model whose ReLU6 is a ReLU (its bound QMAX at every format), on the split pin
+    and on a generated network."""
+    from unittest import mock
+
+    from qverify.engines import shift as shift_mod
+
+    def no_bound(frac, bits=16):
+        return QMAX
+
+    plan, x_int = quantized(NET_TF_SPLIT_1D)
+    assert clipping_relu6(plan, x_int)
+    with mock.patch.object(shift_mod, "relu6_max", no_bound):
+        assert fails(check_network, plan, x_int)
+
+    def broken(spec):
+        built = quantized(spec)
+        if built is None or not clipping_relu6(*built):
+            return False
+        with mock.patch.object(shift_mod, "relu6_max", no_bound):
+            return fails(check_network, *built)
+
+    find(net_specs(), broken, settings=settings(max_examples=80, database=None, deadline=None,
+                                                 phases=[Phase.generate]), random=random.Random(13))
 
 
 # The shift engine's two ways to a conv sum (engines/shift.py TAPS_MAX: shifted slices, or float64 conv2d)
@@ -172,6 +259,7 @@ def check_shift_paths(plan, x_int) -> None:
 @example(spec=NET_1D)
 @example(spec=NET_SAME)
 @example(spec=NET_ADJUSTED)
+@example(spec=NET_TF_SPLIT_1D)
 def test_random_networks_every_shift_path_is_exact(spec):
     """On random Keras networks each shift-engine path (taps or conv2d sum, eager or XLA output stage,
     whole-network graph or op by op) gives the int64 reference's integers and counts."""
