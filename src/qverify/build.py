@@ -193,11 +193,15 @@ def find_cmsis_nn(cmsis_root: str | os.PathLike) -> dict:
             f"(searched {nn_dir / 'Source'}/**/<function>.c; they exist in CMSIS_5 5.3-5.9)"
         )
 
+    # Arm's arm_nn_activations_direct_q15 reads its tables from the tree's arm_nntables.c: compiled with it
+    support: list[Path] = []
+    if "arm_nn_activations_direct_q15" in sources:
+        support = sorted(nn_dir.joinpath("Source").rglob("arm_nntables.c"), key=lambda p: (len(p.parts), str(p)))[:1]
     cmsis_dir = nn_dir.parent
     include_dirs = [nn_dir / "Include"]
     include_dirs += [cmsis_dir / sub for sub in ("DSP/Include", "DSP/PrivateInclude") if (cmsis_dir / sub).is_dir()]
     core = cmsis_dir / "Core" / "Include"
-    return {"root": root, "nn_dir": nn_dir, "sources": sources,
+    return {"root": root, "nn_dir": nn_dir, "sources": sources, "support": support,
             "missing": tuple(fn for fn in ARM_FUNCTIONS if fn not in sources),
             "include_dirs": include_dirs, "core_include": core if core.is_dir() else None}
 
@@ -223,6 +227,7 @@ def source_files(cmsis_root: str | os.PathLike | None = None) -> list[Path]:
     if cmsis_root is not None:
         tree = find_cmsis_nn(cmsis_root)
         files.extend(tree["sources"].values())
+        files.extend(tree["support"])
         for d in [*tree["include_dirs"], tree["core_include"]]:
             if d is not None:
                 files.extend(sorted(p for p in d.rglob("*.h") if p.is_file()))
@@ -292,17 +297,19 @@ def build_spec(kernels: str, rounding: str, cmsis_root: str | os.PathLike | None
         # headers of their names on the path
         include_dirs = [str(d) for d in tree["include_dirs"]] + [str(CSRC)]
         kernels_source = str(tree["root"])
+        support = list(tree["support"])
     else:
         if kernels == "dsp":
             macros.append(("ARM_MATH_DSP", None))
         arm_sources, missing = {fn: CMSIS_SOURCE / f"{fn}.c" for fn in ARM_FUNCTIONS}, ()
         include_dirs = [str(CMSIS_INCLUDE), str(CSRC)]
+        support = []  # the bundled activation function holds its own tables
         kernels_source = "bundled"
     functions = tuple(fn for fn in ARM_FUNCTIONS if fn in arm_sources)
     macros += [(m, None) for m in have_macros(functions)]
     macros.append(("QV_KERNELS_SOURCE", c_string(kernels_source)))
     macros.append(("QV_SOURCE_DIGEST", c_string(source_digest(cmsis_root))))
-    sources = [arm_sources[fn] for fn in functions] + [CMSIS_SOURCE / f"{fn}.c" for fn in QV_FUNCTIONS]
+    sources = [arm_sources[fn] for fn in functions] + support + [CMSIS_SOURCE / f"{fn}.c" for fn in QV_FUNCTIONS]
     sources += [RUNNER_SOURCE, *HOST_SOURCES]
     return {"sources": sources, "include_dirs": include_dirs, "macros": macros, "extra_compile_args": args,
             "staged": staged, "functions": functions, "missing": missing, "kernels_source": kernels_source}
