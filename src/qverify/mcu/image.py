@@ -194,8 +194,10 @@ class ImageBuilder:
     def kernel_sources(self) -> list[Path]:
         b = self.build
         arm = self._tree["sources"] if self._tree else {fn: b.CMSIS_SOURCE / f"{fn}.c" for fn in b.ARM_FUNCTIONS}
-        return ([Path(arm[fn]) for fn in self.functions] + [b.CMSIS_SOURCE / f"{fn}.c" for fn in b.QV_FUNCTIONS]
-                + [b.RUNNER_SOURCE])
+        # a tree's arm_nntables.c: the tables its activation functions read (the bundled ones hold their own)
+        support = [Path(p) for p in self._tree["support"]] if self._tree else []
+        return ([Path(arm[fn]) for fn in self.functions] + support
+                + [b.CMSIS_SOURCE / f"{fn}.c" for fn in b.QV_FUNCTIONS] + [b.RUNNER_SOURCE])
 
     def _firmware_files(self) -> list[Path]:
         return [self.fw / n for n in (*FIRMWARE_LIB, FIRMWARE_MAIN, *FIRMWARE_HEADERS, LINKER_SCRIPT)]
