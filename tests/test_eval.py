@@ -269,6 +269,22 @@ def test_decisions_follow_design_rule_9():
     np.testing.assert_array_equal(ev.decide_int(np.array([[1, 5, 2], [7, 0, 0]])), [1, 0])
 
 
+def test_a_sigmoid_of_the_plan_decides_at_one_half():
+    """A plan whose last op is the device's sigmoid outputs probabilities (Q0.15): both the float model and the
+    integer engines decide at 0.5 (16384), not at 0, where every probability would be class 1."""
+    from types import SimpleNamespace
+
+    def plan(kind, out_frac=15):
+        return SimpleNamespace(ops=[SimpleNamespace(kind=kind, out_frac=out_frac)])
+
+    assert ev.decision_cut(plan("sigmoid")) == (0.5, 16384)
+    assert ev.decision_cut(plan("dense", 9)) == (0.0, 0) and ev.decision_cut(plan("tanh")) == (0.0, 0)
+    cut, cut_q = ev.decision_cut(plan("sigmoid"))
+    np.testing.assert_array_equal(ev.decide_int(np.array([[16384], [16385], [100]]), cut_q), [0, 1, 0])
+    np.testing.assert_array_equal(ev.decide_float(np.array([[0.5], [0.5001], [0.1]], np.float32), None, cut),
+                                  [0, 1, 0])
+
+
 def test_streaming_memory_does_not_grow_with_samples(tmp_path):
     """Python-side peak memory (tracemalloc sees every numpy buffer) is bounded by the chunk, not the data set.
 

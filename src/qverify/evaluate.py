@@ -31,6 +31,7 @@ from qverify.engines.base import quantize_input
 from qverify.errors import QVerifyError
 from qverify.footprint import Footprint, footprint
 from qverify.metrics import PairStats, QuantStats
+from qverify.opkinds import Kind
 from qverify.plan import QuantPlan
 from qverify.qformat import qm_n
 
@@ -172,18 +173,29 @@ def _scores(z: np.ndarray, final: str | None, cls: np.ndarray | None) -> np.ndar
     return p[np.arange(len(z)), cls]
 
 
-def decide_float(z: np.ndarray, final: str | None) -> np.ndarray:
-    """Float model's classes from its final-op outputs z (N, K)."""
+def decide_float(z: np.ndarray, final: str | None, cut: float = 0.0) -> np.ndarray:
+    """Float model's classes from its final-op outputs z (N, K); one unit: above `cut` (0.5 where the last op is a
+    sigmoid of the plan, whose outputs are probabilities), or sigmoid(z) > 0.5 with a float final sigmoid."""
     if z.shape[1] == 1:
-        return ((_sigmoid(z[:, 0]) > 0.5) if final == "sigmoid" else (z[:, 0] > 0)).astype(np.int64)
+        return ((_sigmoid(z[:, 0]) > 0.5) if final == "sigmoid" else (z[:, 0] > cut)).astype(np.int64)
     return np.argmax(z, axis=1)
 
 
-def decide_int(q: np.ndarray) -> np.ndarray:
-    """Integer engine's classes from its final-op outputs q (N, K): `q > 0` for one unit (rule 9), else argmax."""
+def decide_int(q: np.ndarray, cut: int = 0) -> np.ndarray:
+    """Integer engine's classes from its final-op outputs q (N, K): `q > cut` for one unit (rule 9; `cut` is 0.5 in
+    the last op's format for a sigmoid of the plan), else argmax."""
     if q.shape[1] == 1:
-        return (q[:, 0] > 0).astype(np.int64)
+        return (q[:, 0] > cut).astype(np.int64)
     return np.argmax(q, axis=1)
+
+
+def decision_cut(plan: QuantPlan) -> tuple[float, int]:
+    """The one-unit decision threshold of the last op's values, in float and in its format: 0.5 for a sigmoid of
+    the plan (its outputs are probabilities), else 0 (a logit; a tanh's sign)."""
+    last = plan.ops[-1]
+    if last.kind == Kind.SIGMOID:
+        return 0.5, 1 << (last.out_frac - 1)
+    return 0.0, 0
 
 
 # ---------------------------------------------------------------- evaluation
@@ -259,6 +271,7 @@ def evaluate(plan: QuantPlan, graph, data: DataSet, engines: list[str] | tuple[s
             o.pair = PairStats()
     decisions = {e: Decisions(e, 0 if data.labels is not None else None) for e in engines}
     final = plan.final_activation
+    cut, cut_q = decision_cut(plan)
     classes = n_classes(plan)
     scores = {e: np.empty(n, np.float32) for e in engines}
     predictions = {e: np.empty(n, np.int32) for e in engines}
@@ -305,7 +318,7 @@ def evaluate(plan: QuantPlan, graph, data: DataSet, engines: list[str] | tuple[s
 
         last = plan.ops[-1].name
         z = floats[last].reshape(stop - start, -1) if have_float else None
-        float_cls = decide_float(z, final) if have_float else None
+        float_cls = decide_float(z, final, cut) if have_float else None
         y = None if data.labels is None else data.labels[start:stop]
         if have_float:
             scores["float"][start:stop] = _scores(z, final, float_cls)
@@ -313,7 +326,7 @@ def evaluate(plan: QuantPlan, graph, data: DataSet, engines: list[str] | tuple[s
             _tally(decisions["float"], float_cls, float_cls, y, start, None, None, data.first)
         for e in quantized:
             q = runs[e].outputs[last].reshape(stop - start, -1)
-            cls = decide_int(q)
+            cls = decide_int(q, cut_q)
             deq = q.astype(np.float64) * 2.0**-plan.ops[-1].out_frac
             scores[e][start:stop] = _scores(deq, final, float_cls if have_float else cls)
             predictions[e][start:stop] = cls
