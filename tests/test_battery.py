@@ -154,6 +154,33 @@ CASES = [
     case("gate: samples overlap the calibration", "gate", "--config", "overlap.toml",
          named="overlap the calibration samples 0:4", plan=True),
     case("gate: sample_header without header", "gate", "--config", "nohdr.toml", named="goes with 'header'"),
+    # the names of the macros qverify writes (issue 16 item 1)
+    case("quantize --map not OP=STEM", "quantize", "--data", "x.npy", "--map", "conv1d", named="is not OP=STEM"),
+    case("quantize --map stem not a C identifier", "quantize", "--data", "x.npy", "--map", "conv1d=1X",
+         named="'1X' is not a C identifier"),
+    case("quantize --map stem a C keyword", "quantize", "--data", "x.npy", "--map", "conv1d=int",
+         named="'int' is a C keyword"),
+    case("quantize --map two ops one stem", "quantize", "--data", "x.npy", "--map", "conv1d=L,dense=L",
+         named="ops 'conv1d' and 'dense' both named L"),
+    case("quantize --map one op twice", "quantize", "--data", "x.npy", "--map", "conv1d=A", "--map", "conv1d=B",
+         named="op 'conv1d' is named twice"),
+    case("quantize --map stem clashing with qverify's macros", "quantize", "--data", "x.npy", "--map",
+         "conv1d=INPUT_DATA", named="would define C macro INPUT_DATA, which qverify already defines"),
+    case("quantize --map stems clashing with each other", "quantize", "--data", "x.npy", "--map",
+         "conv1d=A,dense=A_BIAS", named="would define C macro A_BIAS, which op 'conv1d' already defines"),
+    case("quantize --map with --names-from", "quantize", "--data", "x.npy", "--map", "conv1d=A", "--names-from",
+         "short.h", named="name the macros one way, not both"),
+    case("quantize --names-from missing", "quantize", "--data", "x.npy", "--names-from", "missing.h",
+         named="--names-from missing.h"),
+    case("quantize --names-from a header without layers", "quantize", "--data", "x.npy", "--names-from",
+         "afile.txt", named="defines no STEM_WT macro"),
+    case("quantize --names-from a header of another layer count", "quantize", "--model", "m.keras", "--data",
+         "x.npy", "--names-from", "short.h", named="the header has 1 layer(s) (CONV1D) but the model has 2",
+         plan=True, in_process=True),
+    case("quantize --map names no op", "quantize", "--model", "m.keras", "--data", "x.npy", "--map", "nope=X",
+         named="the model has no conv/dense op 'nope'", plan=True, in_process=True),
+    case("gate: header_map stem not a C identifier", "gate", "--config", "hmap.toml",
+         named="[header_map] maps op names to C macro stems: op 'conv1d': '1X' is not a C identifier"),
 ]
 CASES += [case(f"test_cli_fast: {' '.join(argv)}", *argv, named=named) for argv, named in FAST_CASES]
 assert len({c.id for c in CASES}) == len(CASES)
@@ -206,6 +233,7 @@ def work(tmp_path, request):
                                       "#define CONV1D_BIAS_LSHIFT 0\n#define CONV1D_OUT_RSHIFT 1\n")
     (tmp_path / "overlap.toml").write_text('model = "m.keras"\ndata = "x.npy"\nsamples = "0:4"\n')
     (tmp_path / "nohdr.toml").write_text('sample_header = "afile.txt"\n')
+    (tmp_path / "hmap.toml").write_text('header_map = { conv1d = "1X" }\n')
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "keep.txt").write_text("keep me")
     (tmp_path / "ro").mkdir()

@@ -285,6 +285,138 @@ def test_layers_matched_by_order_or_by_map(plan, tmp_path, capsys):
         diff_text(plan, swapped, tmp_path)
 
 
+# ---- the names of the macros qverify writes (item 1) ----------------------------------------------
+
+rng_nb = np.random.default_rng(161)
+# the notebook's Net() in small: unnamed layers, so Keras names them conv2d, conv2d_1, ..., dense_2
+NB_LAYERS = [("conv2d", "CONV1", rng_nb.uniform(-0.9, 0.9, (3, 1, 1, 2)), rng_nb.uniform(-0.3, 0.3, 2)),
+             ("conv2d_1", "CONV2", rng_nb.uniform(-0.9, 0.9, (3, 1, 2, 2)), rng_nb.uniform(-0.3, 0.3, 2)),
+             ("dense", "FC1", rng_nb.uniform(-0.9, 0.9, (6, 4)), rng_nb.uniform(-0.3, 0.3, 4)),
+             ("dense_1", "FC2", rng_nb.uniform(-0.9, 0.9, (4, 3)), rng_nb.uniform(-0.3, 0.3, 3)),
+             ("dense_2", "FC3", rng_nb.uniform(-0.9, 0.9, (3, 1)), rng_nb.uniform(-0.3, 0.3, 1))]
+
+
+def unnamed_net() -> tuple[Graph, Ranges]:
+    (c1, _, w1, b1), (c2, _, w2, b2), (d1, _, w3, b3), (d2, _, w4, b4), (d3, _, w5, b5) = NB_LAYERS
+    ops = [Op(c1, "conv", (10, 1, 1), (8, 1, 2), (3, 1), weights=w1, bias=b1),
+           Op(c2, "conv", (8, 1, 2), (6, 1, 2), (3, 1), weights=w2, bias=b2),
+           Op("max_pooling2d", "maxpool", (6, 1, 2), (3, 1, 2), (2, 1), stride=(2, 1)),
+           Op("flatten", "flatten", (3, 1, 2), (1, 1, 6)),
+           Op(d1, "dense", (1, 1, 6), (1, 1, 4), weights=w3, bias=b3),
+           Op(d2, "dense", (1, 1, 4), (1, 1, 3), weights=w4, bias=b4),
+           Op(d3, "dense", (1, 1, 3), (1, 1, 1), weights=w5, bias=b5)]
+    ranges = {op.name: (-2.0, 2.0) for op in ops}
+    return Graph((10, 1, 1), (10, 1, 1), ops, None), Ranges((-1.0, 0.99), ranges, 10)
+
+
+def notebook_headers() -> tuple[str, str]:
+    """The notebook's weights.h and sample_input_output.h of the named Net (CONV1 ... FC3), as its cells write."""
+    weights = notebook_weights_h([(stem, w, b) for _, stem, w, b in NB_LAYERS], [(-1.0, 0.99)] + [(-2.0, 2.0)] * 5)
+    sample = "#define INPUT_DATA {1, 2, 3}\n" + "".join(f"#define {stem} {{0}}\n" for _, stem, _, _ in NB_LAYERS)
+    return weights, sample
+
+
+def c_macros(text: str) -> set[str]:
+    """The macros a header defines that the firmware may use (not qverify's own QVERIFY_* checks)."""
+    return {name for name in Header(text).defines if not name.startswith("QVERIFY_")}
+
+
+def test_notebook_names_name_the_macros_qverify_writes(tmp_path):
+    """A plan of the unnamed Net named from the notebook's header (in op order) writes exactly the notebook's
+    macros, and firmware written against CONV1_WT ... FC3_BIAS builds with them unchanged."""
+    from qverify.engines.shift import ShiftEngine
+    from qverify.export import sample_header
+    from qverify.mcu.codegen import network_c
+    from qverify.workflow import named_ops
+    from tools import require_compiler
+
+    graph_, ranges = unnamed_net()
+    nb_weights, nb_sample = notebook_headers()
+    plain = make_plan(graph_, ranges)
+    assert "CONV2D_1_WT" in weights_header(plain)  # what `quantize --model nb:Net` wrote before
+    names = named_ops(graph_, names_in_order=("nb.h", Header(nb_weights).stems()))
+    assert names == {op: stem for op, stem, _, _ in NB_LAYERS}
+    plan = make_plan(graph_, ranges, macro_names=names)
+    assert plan.macro_names == names and plan.hash != plain.hash  # the names change the headers: in the hash
+    x = fill_q15(np.random.default_rng(1), (1, *plan.input_shape), "full")
+    outputs = {k: v[0] for k, v in ShiftEngine(plan).run(x).outputs.items()}
+    ours_w, ours_s = weights_header(plan), sample_header(plan, x[0], outputs)
+    assert c_macros(ours_w) == c_macros(nb_weights) and c_macros(ours_s) == c_macros(nb_sample)
+    assert "CONV1_WT" in network_c(plan) and "CONV2D" not in network_c(plan)
+    # the plan records them: saved, loaded and read back by name, the same hash
+    plan.save(tmp_path / "nn")
+    loaded = QuantPlan.load(tmp_path / "nn")
+    assert loaded.macro_names == names and loaded.hash == plan.hash
+    read = read_weights(Header(ours_w, "weights.h"), loaded)
+    assert read.matched == "name" and [layer.stem for layer in read.layers] == [s for _, s, _, _ in NB_LAYERS]
+    assert diff_weights(read, loaded).identical and read.plan_hash == plan.hash
+    # firmware written against the notebook's header
+    (tmp_path / "weights.h").write_text(ours_w)
+    (tmp_path / "sample_input_output.h").write_text(ours_s)
+    arrays = "".join(f"static const short w{i}[] = {stem}_WT, b{i}[] = {stem}_BIAS, e{i}[] = {stem};\n"
+                     for i, (_, stem, _, _) in enumerate(NB_LAYERS))
+    uses = " + ".join(f"w{i}[0] + b{i}[0] + {stem}_BIAS_LSHIFT + {stem}_OUT_RSHIFT + e{i}[0]"
+                      for i, (_, stem, _, _) in enumerate(NB_LAYERS))
+    (tmp_path / "fw.c").write_text('#include "weights.h"\n#include "sample_input_output.h"\n'
+                                   f"{arrays}static const short in[] = INPUT_DATA;\n"
+                                   f"int main(void) {{ return in[0] + {uses}; }}\n")
+    cc = require_compiler("gcc")
+    built = subprocess.run([cc, "-std=c99", "-Wall", "-Werror", "-DARM_NN_TRUNCATE", "-fsyntax-only",
+                            f"-I{tmp_path}", str(tmp_path / "fw.c")], capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+
+
+@pytest.mark.parametrize("names, message", [
+    ({"conv2d": "1X"}, "'1X' is not a C identifier"),
+    ({"conv2d": "FC", "dense": "FC"}, "ops 'conv2d' and 'dense' both named FC"),
+    ({"conv2d": "INPUT_DATA"}, "would define C macro INPUT_DATA, which qverify already defines"),
+    ({"dense": "CONV2D_1_BIAS"}, "op 'dense' would define C macro CONV2D_1_BIAS, which op 'conv2d_1' already"),
+    ({"flatten": "F"}, "the plan has no conv/dense op 'flatten'"),
+])
+def test_bad_macro_names_are_refused(names, message, tmp_path):
+    """A stem that is not a C identifier, two ops of one stem, a stem clashing with qverify's macros or another
+    op's; also in a plan.json edited to hold one (its hash recomputed)."""
+    from qverify.errors import PlanError
+
+    graph_, ranges = unnamed_net()
+    with pytest.raises(PlanError, match=re.escape(message)):
+        make_plan(graph_, ranges, macro_names=names)
+    plan = make_plan(graph_, ranges, macro_names={"conv2d": "CONV1"})
+    plan.save(tmp_path)
+    meta = json.loads((tmp_path / "plan.json").read_text())
+    meta["macro_names"] = names
+    (tmp_path / "plan.json").write_text(json.dumps(meta))
+    (tmp_path / "qverify-manifest.json").unlink()
+    with pytest.raises(PlanError, match=re.escape(message)):
+        QuantPlan.load(tmp_path)
+
+
+def test_quantize_names_the_macros_from_a_map_or_a_header(keras_project, tmp_path, capsys):
+    """quantize --map and --names-from: the names said in the output, recorded in plan.json, used by weights.h,
+    sample_input_output.h and diff-header; a header of another layer count refused before calibrating."""
+    root = keras_project
+    base = ["quantize", "--model", str(root / "m.keras"), "--data", str(root / "x.npy")]
+    assert main([*base, "--map", "conv1=CONV1X,fc2=OUT", "--out", str(tmp_path / "a")]) == 0
+    out = capsys.readouterr().out
+    assert "macro names (from --map): conv1 → CONV1X, fc1 → FC1, fc2 → OUT" in out
+    assert json.loads((tmp_path / "a" / "plan.json").read_text())["macro_names"] == {"conv1": "CONV1X", "fc2": "OUT"}
+    w, s = ((tmp_path / "a" / n).read_text() for n in ("weights.h", "sample_input_output.h"))
+    assert {"CONV1X_WT", "FC1_WT", "OUT_OUT_RSHIFT"} <= c_macros(w) and "CONV1_WT" not in w
+    assert {"CONV1X", "FC1", "OUT"} <= c_macros(s)
+    assert main(["diff-header", str(tmp_path / "a" / "weights.h"), "--plan", str(tmp_path / "a")]) == 0
+    assert "layers matched by name" in capsys.readouterr().out
+    (tmp_path / "fw.h").write_text("#define L1_WT {0}\n#define L2_WT {0}\n#define L3_WT {0}\n")
+    assert main([*base, "--names-from", str(tmp_path / "fw.h"), "--out", str(tmp_path / "b")]) == 0
+    assert f"macro names (from {tmp_path / 'fw.h'}, in op order): conv1 → L1, fc1 → L2, fc2 → L3" in \
+        capsys.readouterr().out
+    assert {"L1_WT", "L2_BIAS", "L3_OUT_RSHIFT"} <= c_macros((tmp_path / "b" / "weights.h").read_text())
+    (tmp_path / "two.h").write_text("#define L1_WT {0}\n#define L2_WT {0}\n")
+    assert main([*base, "--names-from", str(tmp_path / "two.h"), "--out", str(tmp_path / "c")]) == 2
+    assert "the header has 2 layer(s) (L1, L2) but the model has 3 conv/dense op(s) (conv1, fc1, fc2)" in \
+        capsys.readouterr().err
+    assert not (tmp_path / "c").exists()
+
+
 # ---- write -> read, for any plan ----------------------------------------------------------------
 
 
@@ -469,6 +601,7 @@ def test_plans_saved_before_the_content_hash_still_load(plan, tmp_path):
     (tmp_path / "qverify-manifest.json").unlink()  # an older qverify wrote no manifest, no hash in plan.npz
     np.savez(tmp_path / "plan.npz", **plan._arrays())
     meta = json.loads((tmp_path / "plan.json").read_text())
+    meta["source"].update(model="/old/checkout/m.keras", data="/old/checkout/x.npy")  # absolute, as it wrote them
     del meta["unhashed"]
     meta["hash"] = plan._hash(source_paths=True)
     assert meta["hash"] != plan.hash

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from qverify.choices import BITS, COMPARED_ENGINES, CodePath, Cpu, Engine, FormatRule, Kernels, Rounding, values
 from qverify.errors import QVerifyError
+from qverify.macros import clash
 
 # the gate's `engines`: the shift model (always the reference) and the engines compared with it
 GATE_ENGINES = (Engine.SHIFT, *COMPARED_ENGINES)
@@ -75,7 +76,9 @@ class Config:
         sample_header: the committed sample_input_output.h, checked against what the plan computes from
             its INPUT_DATA (header mode only).
         header_map: `[tool.qverify.header_map]`, op name → the header's macro stem where they differ
-            (e.g. conv2d = "CONV1"); without it layers match by name, or in order when no name matches.
+            (e.g. conv2d = "CONV1"): in regenerate mode the names of the macros written to `out` (recorded
+            in the plan, as `quantize --map` does); in header mode the committed header's names too (without
+            it, layers match by name, or in order when no name matches).
         pytest: collect the checks in every pytest run (otherwise only with `pytest --qverify`).
         source: the file (and table) the configuration came from, for messages.
         root: the directory holding that file.
@@ -255,10 +258,11 @@ def parse_table(table: dict, base: Path, where: str) -> Config:
             if bad or not value or len(set(value)) != len(value):
                 raise ConfigError(f"{where}: '{key}' must be a non-empty list of distinct names from "
                                   f"{', '.join(allowed)}, got {value!r}")
-        if key == "header_map" and not all(isinstance(k, str) and isinstance(v, str) and v.isidentifier()
-                                           for k, v in value.items()):
+        if key == "header_map" and not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
             raise ConfigError(f"{where}: [header_map] maps op names to the header's macro stems as strings, "
                               f"e.g. conv2d = \"CONV1\" (for CONV1_WT, CONV1_BIAS ...); got {value!r}")
+        if key == "header_map" and (problem := clash(value)):
+            raise ConfigError(f"{where}: [header_map] maps op names to C macro stems: {problem}")
         if key == "functions" and not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
             raise ConfigError(f"{where}: [functions] maps op names to C function names as strings, "
                               f"e.g. conv2 = \"arm_convolve_HWC_q15_basic\"; got {value!r}")
@@ -321,8 +325,6 @@ def _check_together(values: dict, table: dict, where: str) -> None:
         raise ConfigError(f"{where}: 'labels' goes with 'data' (a .npy file); the demo's labels come with its data")
     if values.get("sample_header") is not None and values.get("header") is None:
         raise ConfigError(f"{where}: 'sample_header' goes with 'header' (header mode: the committed weights.h)")
-    if values.get("header_map") and values.get("header") is None:
-        raise ConfigError(f"{where}: 'header_map' goes with 'header' (the committed weights.h it maps)")
     if values.get("header") is not None and "out" in table:
         raise ConfigError(f"{where}: 'out' with 'header': header mode verifies the committed {table['header']} "
                           "and writes nothing; drop 'out' (or 'header' to regenerate the headers into 'out')")

@@ -2,18 +2,19 @@
 
 Macro names are the notebook's (CONV1_WT, CONV1_BIAS, CONV1_BIAS_LSHIFT,
 CONV1_OUT_RSHIFT, INPUT_DATA, CONV1 ...), so firmware written against it
-compiles unchanged; the layouts are CMSIS's (HWC, [c_out][k_h][k_w][c_in]),
+compiles unchanged: the op's name upper-cased, or the stem the plan records for
+it (QuantPlan.macro_names, from `quantize --map` / `--names-from` or the gate's
+header_map; qverify.macros). The layouts are CMSIS's (HWC, [c_out][k_h][k_w][c_in]),
 which for 2-D kernels is not what the notebook wrote.
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
 
-from qverify import __version__, kernels
+from qverify import __version__, kernels, macros
 from qverify.choices import Rounding
 from qverify.errors import PlanError
 from qverify.plan import QuantPlan
@@ -21,33 +22,19 @@ from qverify.plan import QuantPlan
 PER_LINE = 16
 
 
-def macro_name(op_name: str) -> str:
-    """C macro stem for an op: upper-cased, anything but [A-Z0-9_] replaced by '_'."""
-    name = re.sub(r"[^A-Za-z0-9_]", "_", op_name).upper()
-    return f"_{name}" if name[0].isdigit() else name
-
-
-GUARDS = ("QVERIFY_WEIGHTS_H", "QVERIFY_SAMPLE_INPUT_OUTPUT_H")
-PLAN_MACROS = {"weights.h": "QVERIFY_WEIGHTS_PLAN", "sample_input_output.h": "QVERIFY_SAMPLE_PLAN",
-               "network.c": "QVERIFY_NETWORK_PLAN"}
+GUARDS, PLAN_MACROS, FIXED_MACROS, SUFFIXES = macros.GUARDS, macros.PLAN_MACROS, macros.FIXED_MACROS, macros.SUFFIXES
 NO_PLAN_CHECK = "QVERIFY_NO_PLAN_CHECK"
-FIXED_MACROS = ("INPUT_DATA", "QVERIFY_PLAN_HASH", "QVERIFY_ROUNDING", *GUARDS, *PLAN_MACROS.values())
-SUFFIXES = ("_WT", "_BIAS", "_BIAS_LSHIFT", "_OUT_RSHIFT", "")
+macro_name = macros.macro_name
 
 
 def _macro_names(plan: QuantPlan) -> dict[str, str]:
-    """Macro stem per conv/dense op; refuses any macro the two headers would define twice."""
-    names, defined = {}, {m: "qverify" for m in FIXED_MACROS}
-    for op in plan.ops:
-        if op.weighted:
-            stem = macro_name(op.name)
-            for macro in (stem + suffix for suffix in SUFFIXES):
-                if macro in defined:
-                    raise PlanError(f"op '{op.name}' would define C macro {macro}, which "
-                                    f"{'qverify' if defined[macro] == 'qverify' else 'op ' + repr(defined[macro])} "
-                                    "already defines; rename the layer")
-                defined[macro] = op.name
-            names[op.name] = stem
+    """Macro stem per conv/dense op (the plan's recorded name, else macro_name of the op's); refuses a stem that
+    is not a C identifier, two ops of one stem and any macro the two headers would define twice."""
+    names = {op.name: plan.stem(op.name) for op in plan.ops if op.weighted}
+    problem = macros.clash(names)
+    if problem:
+        fix = "choose another name (--map / header_map)" if plan.macro_names else "rename the layer"
+        raise PlanError(f"{problem}; {fix}")
     return names
 
 

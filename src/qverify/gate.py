@@ -229,7 +229,7 @@ def _compute(cfg: Config, key: str, split, say: Callable[[str], None], bar: bool
     try:
         q = quantize(cfg.model, cfg.weights, split.calib_data, split.calib_samples, cfg.bits, cfg.rounding,
                      cfg.rule, cfg.fit_accumulator, functions=cfg.functions, paths=_device_paths(cfg),
-                     calib_start=split.calib[0])
+                     calib_start=split.calib[0], macro_names=cfg.header_map)
     finally:
         if added and cfg.root in sys.path:
             sys.path.remove(cfg.root)
@@ -272,7 +272,7 @@ def _compute(cfg: Config, key: str, split, say: Callable[[str], None], bar: bool
     checks = _merge_checks(plan, result.checks, isolated, cfg.require_bit_exact)
     info = {e: result.engine_info[e] for e in eval_engines}
     info.update({f"bit_exact[{label}]": engine.describe() for label, engine in tested.items()})
-    summary = [split.note] + _summary(result)
+    summary = [split.note] + _summary(result) + _names_summary(plan)
     engines = eval_engines + (["target"] if "shift-target" in tested else [])
     return GateOutcome(checks, plan, False, key, data.name, len(data), engines, info, summary, x0, sample_outputs,
                        time.perf_counter() - t0)
@@ -405,6 +405,14 @@ def _merge_checks(plan: QuantPlan, evaluated: list[Check], isolated: dict[str, l
                 c.passed = True
                 c.message += _NOT_REQUIRED
     return checks
+
+
+def _names_summary(plan: QuantPlan) -> list[str]:
+    """'macro names (header_map): conv2d → CONV1, ...' when the plan names ops' macros otherwise than after them."""
+    if not plan.macro_names:
+        return []
+    return ["macro names (header_map): " + ", ".join(f"{op.name} → {plan.stem(op.name)}" for op in plan.ops
+                                                      if op.weighted)]
 
 
 def _summary(result) -> list[str]:

@@ -7,7 +7,8 @@ octal and binary literals with U/L suffixes, negative values. It is not a prepro
 are not evaluated (a macro defined twice differently is refused) and a macro computed from other
 macros is not read. Every problem is one HeaderError naming the file, the line and the macro.
 
-A header's layers map to the plan's conv/dense ops by export.macro_name of the op name, by an explicit
+A header's layers map to the plan's conv/dense ops by the plan's macro stems (QuantPlan.stem: the names it
+records, else export.macro_name of the op name), by an explicit
 {op name: STEM}, or, when none of the header's stems is one of the plan's, by the order of the ops.
 diff_weights compares weights.h with the plan; diff_sample compares sample_input_output.h with what an
 engine it is given computes from the header's own values.
@@ -25,7 +26,6 @@ from pathlib import Path
 import numpy as np
 
 from qverify.errors import ArgumentError, QVerifyError
-from qverify.export import macro_name
 from qverify.layout import conv_from_cmsis, dense_from_cmsis, notebook_conv_order
 from qverify.plan import MAX_SHIFT, OpPlan, QuantPlan
 from qverify.qformat import qm_n
@@ -327,7 +327,7 @@ def map_stems(header: Header, plan: QuantPlan, mapping: dict[str, str] | None = 
         if name not in weighted:
             raise ArgumentError(f"--map {name}={mapping[name]}: the plan has no conv/dense op '{name}'; "
                                 f"its conv/dense ops are: {', '.join(weighted)}")
-    stems = {name: mapping.get(name, macro_name(name)) for name in weighted}
+    stems = {name: mapping.get(name, plan.stem(name)) for name in weighted}  # the plan's names where not mapped
     found = header.stems()
     if not mapping and found and not set(stems.values()) & set(found):
         # none of the plan's names: a team that renamed its layers, the layers in the same order
@@ -636,7 +636,7 @@ def plan_from_header(path: str | Path | Header, base: QuantPlan, mapping: dict[s
         f_in = new.out_frac
     plan = QuantPlan(base.bits, weights.rounding or base.rounding, base.rule, base.input_shape,
                      base.model_input_shape, input_frac, base.input_range, ops, base.final_activation,
-                     dict(base.source), base.version, base.paths)
+                     dict(base.source), base.version, base.paths, dict(base.macro_names))
     return HeaderPlan(plan, base, diff, weights)
 
 

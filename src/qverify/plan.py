@@ -21,14 +21,17 @@ from qverify.choices import BITS, Rounding, values
 from qverify.errors import PlanError
 from qverify.graph import Graph, Op
 from qverify.layout import conv_to_cmsis, dense_to_cmsis
+from qverify.macros import clash, macro_name
 from qverify.opkinds import KINDS, Kind
 from qverify.qformat import frac_bits, quantize
 
 ROUNDINGS = values(Rounding)
 MAX_SHIFT = plancheck.MAX_SHIFT
-# Where the model, weights and data were read from: kept in plan.json for information, left out of the
-# hash (the model's fingerprint and the data's digest stand for them), so that the same content gives the
-# same QVERIFY_PLAN_HASH, and byte-identical headers, in every checkout.
+# Where the model, weights and data were read from: left out of the hash (the model's fingerprint and the
+# data's digest stand for them), so that the same content gives the same QVERIFY_PLAN_HASH, and byte-identical
+# headers, in every checkout. plan.json stores them relative to its own folder, with '/' (so its bytes are the
+# same in every checkout too), and QuantPlan.load resolves them against the folder it reads (eval --plan
+# reloads the model and data from there).
 UNHASHED_SOURCE = ("model", "weights", "data")
 
 
@@ -92,6 +95,9 @@ class QuantPlan:
         source: how the model and data were given: model, weights, data (paths, not hashed), data_digest,
             calib_samples, model_fingerprint.
         version: qverify version that wrote the plan.
+        macro_names: {conv/dense op name: C macro stem} where the headers name an op otherwise than its name
+            upper-cased (qverify.macros; `quantize --map` / `--names-from`, the gate's header_map). Part of the
+            hash, since the headers change with it; empty (and not written) when every op keeps its own name.
     """
 
     bits: int
@@ -108,6 +114,7 @@ class QuantPlan:
     # the code paths the firmware runs: 'dsp' (ARM_MATH_DSP, Cortex-M4/M7) and/or 'plain' (Cortex-M0/M3);
     # each op's function must meet its contract on every one of them (qverify.kernels)
     paths: tuple[str, ...] = kernels.PATHS
+    macro_names: dict[str, str] = field(default_factory=dict)
 
     def op(self, name: str) -> OpPlan:
         for op in self.ops:
@@ -117,6 +124,10 @@ class QuantPlan:
 
     def index(self, name: str) -> int:
         return self.ops.index(self.op(name))
+
+    def stem(self, name: str) -> str:
+        """The C macro stem of conv/dense op `name` in the headers (STEM_WT, ...): recorded, or its name upper-cased."""
+        return self.macro_names.get(name) or macro_name(name)
 
     @property
     def qmin(self) -> int:
@@ -137,12 +148,17 @@ class QuantPlan:
     def __post_init__(self):
         plancheck.validate(self)  # consistent geometry, counts and shifts, wherever the plan comes from
         kernels.assign(self)  # every op names the function the firmware calls (the chosen one if not given)
+        self.macro_names = dict(self.macro_names or {})
+        if self.macro_names:
+            check_macro_names(self.ops, self.macro_names)
 
     # ---- serialisation -------------------------------------------------
     def _meta(self, functions: bool = True) -> dict:
         meta = {k: v for k, v in asdict(self).items() if k != "ops"}
         if tuple(meta["paths"]) == kernels.PATHS:
             del meta["paths"]  # the default, as plans written before it existed hold it
+        if not meta["macro_names"]:
+            del meta["macro_names"]  # every op named after itself: the hash of plans written before names
         drop = ("weights", "bias") if functions else ("weights", "bias", "function")
         meta["ops"] = [{k: v for k, v in asdict(op).items() if k not in drop} for op in self.ops]
         return meta
@@ -172,11 +188,17 @@ class QuantPlan:
             h.update(np.ascontiguousarray(arr).tobytes())
         return h.hexdigest()
 
-    def files(self) -> dict[str, bytes]:
-        """The bytes of plan.json and plan.npz; each states the plan's hash (plan.npz as its QVERIFY_PLAN_HASH)."""
+    def files(self, directory: str | Path | None = None) -> dict[str, bytes]:
+        """The bytes of plan.json and plan.npz; each states the plan's hash (plan.npz as its QVERIFY_PLAN_HASH).
+
+        directory: the folder they are written to; the source paths are stored relative to it (POSIX
+        separators), so that the bytes depend on content and where the sources are beside the output, not on
+        where the checkout is. None: as they are (absolute)."""
         from qverify.outputs import NPZ_KEY
 
         meta = self._meta()
+        if directory is not None:
+            meta["source"] = relative_source(meta["source"], directory)
         meta["hash"] = self.hash
         meta["unhashed"] = [f"source.{k}" for k in UNHASHED_SOURCE]  # what a reader must not expect the hash to cover
         buf = io.BytesIO()
@@ -188,7 +210,7 @@ class QuantPlan:
         sees the two files of different plans; headers of another plan that qverify wrote there are removed)."""
         from qverify.outputs import write_set
 
-        write_set(directory, self.files(), self.hash)
+        write_set(directory, self.files(directory), self.hash)
 
     @classmethod
     def load(cls, directory: str | Path) -> QuantPlan:
@@ -235,7 +257,62 @@ class QuantPlan:
         if content != stored:
             raise PlanError(f"plan in {directory} does not match its hash (edited or corrupted): "
                             f"stored {stored[:12]}, content {content[:12]}")
+        plan.source = absolute_source(plan.source, directory)  # unhashed: read where the plan is read
         return plan
+
+
+def _source_paths(source: dict, convert) -> dict:
+    """source with each path of its model, weights and data (not demo, not a module:Factory) converted."""
+    out = dict(source)
+    for key in UNHASHED_SOURCE:
+        value = out.get(key)
+        if not isinstance(value, str) or not value or value == "demo" or value.startswith("demo:"):
+            continue
+        file, sep, attr = value.rpartition(":")
+        if key == "model" and sep and file.endswith(".py"):  # file.py:Factory
+            out[key] = f"{convert(file)}:{attr}"
+        elif key != "model" or not sep or "/" in value or "\\" in value:
+            out[key] = convert(value)  # a path; a bare module:Factory (nb:Net) is found on sys.path, as given
+    return out
+
+
+def relative_source(source: dict, directory: str | Path) -> dict:
+    """The source's absolute paths relative to directory, with '/' (left absolute where there is no relative
+    path, another drive on Windows)."""
+    import os
+
+    base = os.path.realpath(directory)
+
+    def convert(value: str) -> str:
+        if not os.path.isabs(value):
+            return value
+        try:
+            return Path(os.path.relpath(os.path.realpath(value), base)).as_posix()
+        except ValueError:
+            return value
+    return _source_paths(source, convert)
+
+
+def absolute_source(source: dict, directory: str | Path) -> dict:
+    """The inverse of relative_source: relative paths resolved against directory (absolute ones kept)."""
+    base = Path(directory).resolve()
+    return _source_paths(source, lambda v: v if Path(v).is_absolute() else str((base / v).resolve()))
+
+
+def check_macro_names(ops: list, names: dict[str, str]) -> None:
+    """A plan's macro_names name conv/dense ops of it, each a C identifier of its own, clashing with no macro.
+
+    Raises:
+        PlanError: naming the op, the stem and what is wrong.
+    """
+    weighted = [op.name for op in ops if KINDS.get(op.kind) is not None and KINDS[op.kind].weighted]
+    for name, stem in names.items():
+        if name not in weighted:
+            raise PlanError(f"macro name {name}={stem}: the plan has no conv/dense op '{name}'; its conv/dense ops "
+                            f"are: {', '.join(weighted) or '(none)'}")
+    problem = clash({name: names.get(name) or macro_name(name) for name in weighted})
+    if problem:
+        raise PlanError(f"macro names: {problem}; choose another name")
 
 
 def model_fingerprint(graph: Graph) -> str:
@@ -251,7 +328,8 @@ def model_fingerprint(graph: Graph) -> str:
 
 def make_plan(graph: Graph, ranges: Ranges, bits: int = 16, rounding: str = "truncate",
               rule: str = "notebook", source: dict | None = None, fit_accumulator: bool = False,
-              declared: dict[str, str] | None = None, paths: tuple[str, ...] = kernels.PATHS) -> QuantPlan:
+              declared: dict[str, str] | None = None, paths: tuple[str, ...] = kernels.PATHS,
+              macro_names: dict[str, str] | None = None) -> QuantPlan:
     """Quantize a graph to a plan.
 
     Args:
@@ -269,6 +347,8 @@ def make_plan(graph: Graph, ranges: Ranges, bits: int = 16, rounding: str = "tru
             fastest legal one (qverify.kernels.choose).
         paths: the code paths the firmware runs ('dsp' for Cortex-M4/M7, 'plain' for M0/M3): every
             function must meet its contract on each.
+        macro_names: {conv/dense op name: C macro stem} for the headers (QuantPlan.macro_names); the others
+            are named after the op. A stem equal to that default is not recorded.
 
     Returns:
         The plan.
@@ -300,7 +380,8 @@ def make_plan(graph: Graph, ranges: Ranges, bits: int = 16, rounding: str = "tru
     if bad or not paths:
         raise PlanError(f"paths {list(paths)}: expected one or both of {', '.join(kernels.PATHS)}")
     plan = QuantPlan(bits, rounding, rule, graph.input_shape, graph.model_input_shape, input_frac,
-                     _pair(ranges.input), ops, graph.final_activation, src, paths=tuple(paths))
+                     _pair(ranges.input), ops, graph.final_activation, src, paths=tuple(paths),
+                     macro_names={k: v for k, v in (macro_names or {}).items() if v != macro_name(k)})
     kernels.assign(plan, declared)
     return plan
 

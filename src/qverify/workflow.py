@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from qverify.calibrate import calibrate, load_data, prepare_input
-from qverify.errors import DataError, PlanError
+from qverify.errors import ArgumentError, DataError, PlanError
 from qverify.graph import Graph, build_graph
 from qverify.modelfile import load_model
 from qverify.plan import QuantPlan, make_plan, model_fingerprint
@@ -160,7 +160,8 @@ def quantize(model: str | None = None, weights: str | None = None, data: str | N
              calib_samples: int | None = None, bits: int = 16, rounding: str = "truncate",
              rule: str = "notebook", fit_accumulator: bool = True,
              functions: dict[str, str] | None = None, paths: tuple[str, ...] | None = None,
-             calib_start: int = 0) -> Quantized:
+             calib_start: int = 0, final_activation: str = "float", macro_names: dict[str, str] | None = None,
+             names_in_order: tuple[str, list[str]] | None = None) -> Quantized:
     """Load, calibrate and plan. With no model and no data, the shipped demo.
 
     calib_samples, calib_start: calibrate on samples calib_start:calib_start + calib_samples of the data
@@ -168,6 +169,11 @@ def quantize(model: str | None = None, weights: str | None = None, data: str | N
 
     functions: {op name: C function} the firmware calls for those ops (default: the fastest legal).
     paths: the code paths the firmware runs, 'dsp' and/or 'plain' (default both).
+    final_activation: a final sigmoid/softmax in 'float' after the plan, or on the 'device' as its last op
+        (graph.build_graph).
+    macro_names: {conv/dense op name: C macro stem} the headers name those ops by (QuantPlan.macro_names).
+    names_in_order: (where, stems): one stem per conv/dense op, in op order (`--names-from`'s header stems);
+        a count that differs is refused before calibration.
 
     Unlike make_plan, fit_accumulator defaults to True here: a plan whose own calibration
     data wraps the int32 accumulator is not one to flash (pass False for the notebook's formats).
@@ -177,7 +183,8 @@ def quantize(model: str | None = None, weights: str | None = None, data: str | N
     """
     if model is not None and data is None and weights is None and not str(model).startswith("demo"):
         raise DataError("a user model needs calibration data: pass --data X.npy")
-    graph = build_graph(load_model(model, weights))
+    graph = build_graph(load_model(model, weights), final_activation)
+    names = named_ops(graph, macro_names, names_in_order)  # refused now, not after calibrating
     x = load_inputs(graph, data, calib_samples, first=calib_start)
     ranges = calibrate(graph, x)
     source = {
@@ -190,8 +197,39 @@ def quantize(model: str | None = None, weights: str | None = None, data: str | N
     if calib_start:
         source["calib_first"] = calib_start  # only then: plans calibrated from sample 0 keep their hash
     plan = make_plan(graph, ranges, bits=bits, rounding=rounding, rule=rule, source=source,
-                     fit_accumulator=fit_accumulator, declared=functions, **({"paths": tuple(paths)} if paths else {}))
+                     fit_accumulator=fit_accumulator, declared=functions, **({"paths": tuple(paths)} if paths else {}),
+                     macro_names=names)
     return Quantized(plan, graph, x)
+
+
+def named_ops(graph: Graph, macro_names: dict[str, str] | None = None,
+              names_in_order: tuple[str, list[str]] | None = None) -> dict[str, str]:
+    """{op name: macro stem} for the graph's conv/dense ops from a mapping, or from stems in op order.
+
+    Raises:
+        ArgumentError: a mapped op the model has no conv/dense op of, or a count of stems that differs.
+        PlanError: stems that are not C identifiers of their own (qverify.plan.check_macro_names).
+    """
+    from qverify.opkinds import KINDS
+    from qverify.plan import check_macro_names
+
+    weighted = [op.name for op in graph.ops if KINDS[op.kind].weighted]
+    if names_in_order is not None:
+        where, stems = names_in_order
+        if len(stems) != len(weighted):
+            raise ArgumentError(
+                f"{where}: the header has {len(stems)} layer(s) ({', '.join(stems) or 'no *_WT macro'}) but the "
+                f"model has {len(weighted)} conv/dense op(s) ({', '.join(weighted)}): names are matched in order, "
+                "so the counts must agree; name them with --map OP=STEM instead")
+        names = dict(zip(weighted, stems, strict=True))
+    else:
+        names = dict(macro_names or {})
+        unknown = [n for n in names if n not in weighted]
+        if unknown:
+            raise ArgumentError(f"macro name {unknown[0]}={names[unknown[0]]}: the model has no conv/dense op "
+                                f"'{unknown[0]}'; its conv/dense ops are: {', '.join(weighted) or '(none)'}")
+    check_macro_names(graph.ops, names)
+    return names
 
 
 def file_digest(path: str | Path) -> str:
@@ -204,15 +242,22 @@ def file_digest(path: str | Path) -> str:
 
 
 def _absolute(model: str) -> str:
+    """A model path resolved, and the file of a file.py:Factory; a module:Factory as given (found on sys.path)."""
     path = Path(model)
-    return str(path.resolve()) if path.exists() else model
+    if path.exists():
+        return str(path.resolve())
+    file, sep, attr = model.rpartition(":")
+    if sep and file.endswith(".py") and Path(file).is_file():
+        return f"{Path(file).resolve()}:{attr}"
+    return model
 
 
 def graph_for(plan: QuantPlan) -> Graph:
     """Reload the model a plan was made from and check it is the same model."""
     src = plan.source
     model = None if src.get("model") == "demo" else src.get("model")
-    graph = build_graph(load_model(model, src.get("weights")))
+    # a plan with a float final activation was made in 'float' mode; any other as its ops say ('device')
+    graph = build_graph(load_model(model, src.get("weights")), "float" if plan.final_activation else "device")
     if model_fingerprint(graph) != src.get("model_fingerprint"):
         raise PlanError(f"the model at {src.get('model')} is not the model this plan was made from "
                         "(fingerprint differs); re-run quantize")
@@ -248,6 +293,6 @@ def write_plan_and_headers(plan: QuantPlan, x_int: np.ndarray, out_dir: str | Pa
         from qverify.engines.shift import ShiftEngine
 
         outputs = {k: v[0] for k, v in ShiftEngine(plan).run(x0).outputs.items()}
-    files = {**plan.files(), "weights.h": weights_header(plan).encode(),
+    files = {**plan.files(out_dir), "weights.h": weights_header(plan).encode(),
              "sample_input_output.h": sample_header(plan, x0[0], outputs).encode(), **(extra or {})}
     return write_set(out_dir, files, plan.hash)

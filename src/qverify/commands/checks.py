@@ -2,7 +2,8 @@
 
 A mistyped path must fail in a fraction of a second, not after TensorFlow has loaded (seconds)
 or a model has been calibrated (minutes). So this module imports only the standard library,
-qverify.errors and qverify.modelfile (h5py only for an HDF5 model or weights file), and checks only
+qverify.errors, qverify.macros and qverify.modelfile (h5py only for an HDF5 model or weights file; numpy for
+a header --names-from reads), and checks only
 what needs neither TensorFlow nor the model: paths exist and are of the right kind, a model or
 weights file is what it claims to be (empty, zip or HDF5 by its first bytes; model or which weights
 layout by its HDF5 top level), a module:Factory's module can be found (without importing it), flags
@@ -152,3 +153,44 @@ def header_flags(args) -> None:
     if weights is not None and spec is None:
         raise ArgumentError(f"--weights {weights} needs --model (the architecture the weights are loaded into)")
     model(spec, weights)
+
+
+def macro_map(flag: str, values: list[str] | None) -> dict[str, str]:
+    """--map OP=STEM[,OP=STEM...] (repeatable) as {op name: STEM}: C identifiers, one op each, one stem each,
+    none of qverify's own macros (qverify.macros). Whether the ops exist is known once the model is loaded."""
+    from qverify.macros import clash
+
+    names: dict[str, str] = {}
+    for value in values or []:
+        for item in (v.strip() for v in value.split(",")):
+            op, sep, stem = item.partition("=")
+            op, stem = op.strip(), stem.strip()
+            if not sep or not op or not stem:
+                raise ArgumentError(f"{flag} {value}: '{item}' is not OP=STEM; expected e.g. {flag} conv2d=CONV1 "
+                                    "(for CONV1_WT, CONV1_BIAS ...), comma-separated or repeated")
+            if op in names:
+                raise ArgumentError(f"{flag} {value}: op '{op}' is named twice ({names[op]}, {stem})")
+            names[op] = stem
+    problem = clash(names)
+    if problem:
+        raise ArgumentError(f"{flag}: {problem}")
+    return names
+
+
+def header_stems(flag: str, path: str | None) -> list[str] | None:
+    """--names-from WEIGHTS_H: its layers' macro stems (the STEM of each STEM_WT) in file order, checked to be
+    C identifiers of their own that clash with no macro of qverify's."""
+    if path is None:
+        return None
+    input_file(flag, path, "a weights.h whose STEM_WT macros name the conv/dense ops in order")
+    from qverify.header import read_header  # numpy only, no TensorFlow
+    from qverify.macros import clash
+
+    stems = read_header(path).stems()
+    if not stems:
+        raise ArgumentError(f"{_named(flag, path)} defines no STEM_WT macro; expected a weights.h whose STEM_WT "
+                            "macros name the conv/dense ops in order")
+    problem = clash({stem: stem for stem in stems}, "layer")
+    if problem:
+        raise ArgumentError(f"{flag} {path}: {problem}")
+    return stems

@@ -15,21 +15,30 @@ from qverify.commands.common import (
     paths_arg,
     positive,
 )
+from qverify.errors import ArgumentError
 
 
 def run(args) -> int:
     checks.model(args.model, args.weights)
     checks.data("--data", args.data)
     checks.output_dir("--out", args.out)
+    if args.map and args.names_from:
+        raise ArgumentError(f"--map with --names-from {args.names_from}: name the macros one way, not both")
+    mapping = checks.macro_map("--map", args.map)
+    in_order = checks.header_stems("--names-from", args.names_from)
     # only now the imports that lead to TensorFlow
     from qverify.engines.base import quantize_input
     from qverify.tables import plan_tables
     from qverify.workflow import quantize, write_plan_and_headers
 
     q = quantize(args.model, args.weights, args.data, args.calib_samples, args.bits, args.rounding, args.rule,
-                 args.fit_accumulator, functions=dict(args.functions), paths=args.paths)
+                 args.fit_accumulator, functions=dict(args.functions), paths=args.paths,
+                 final_activation=args.final_activation or default_final_activation(), macro_names=mapping,
+                 names_in_order=None if in_order is None else (f"--names-from {args.names_from}", in_order))
     plan = q.plan
     print(plan_tables(plan))
+    if plan.macro_names:
+        print(macro_names_line(plan, f"from {args.names_from}, in op order" if in_order else "from --map"))
     if contract_failed(plan):  # headers for calls Arm's code cannot compute are not written
         return EXIT_MISMATCH
     x_int, input_sats = quantize_input(plan, q.x)
@@ -41,6 +50,23 @@ def run(args) -> int:
     print(f"\nwrote {out}/plan.json, plan.npz, weights.h, sample_input_output.h "
           f"({plan.source['calib_samples']} calibration samples)")
     return EXIT_OK
+
+
+def macro_names_line(plan, how: str) -> str:
+    """'macro names (from --map): conv2d → CONV1, conv2d_1 → CONV2, dense → DENSE': every conv/dense op's stem."""
+    names = ", ".join(f"{op.name} → {plan.stem(op.name)}" for op in plan.ops if op.weighted)
+    return f"macro names ({how}): {names}"
+
+
+def default_final_activation(cmsis_root: str | None = None) -> str:
+    """'device' when the firmware's build has both of Arm's functions (the bundled kernels always do; a tree
+    when its NN sources hold them), else 'float'."""
+    from qverify import build
+
+    if cmsis_root is None:
+        return "device"
+    have = build.find_cmsis_nn(cmsis_root)["sources"]
+    return "device" if {"arm_nn_activations_direct_q15", "arm_softmax_q15"} <= set(have) else "float"
 
 
 def add_parser(sub) -> None:
@@ -61,5 +87,16 @@ def add_parser(sub) -> None:
     p.add_argument("--paths", type=paths_arg, default=values(CodePath),
                    help="the code paths your firmware runs: dsp (ARM_MATH_DSP, Cortex-M4/M7), plain (M0/M3) or "
                         "dsp,plain (default): every op's function must meet its contract on each")
+    p.add_argument("--final-activation", choices=("float", "device"), default=None,
+                   help="a final sigmoid/softmax: device = the plan's last op (arm_nn_activations_direct_q15, "
+                        "arm_softmax_q15), verified bit for bit; float = applied after the plan (default: device, "
+                        "since the bundled kernels have both functions)")
+    p.add_argument("--map", action="append", default=[], metavar="OP=STEM[,OP=STEM...]",
+                   help="name op OP's macros STEM_WT, STEM_BIAS, STEM_BIAS_LSHIFT, STEM_OUT_RSHIFT and STEM (e.g. "
+                        "conv2d=CONV1,dense_2=FC3), so the headers build into firmware written against those names; "
+                        "recorded in the plan (the other ops keep their names upper-cased)")
+    p.add_argument("--names-from", metavar="WEIGHTS_H",
+                   help="take the macro names from an existing header: its STEM_WT stems in file order name the "
+                        "conv/dense ops in plan order (the counts must agree)")
     p.add_argument("--out", default="qverify_out", help="output directory (default: qverify_out)")
     p.set_defaults(func=run)

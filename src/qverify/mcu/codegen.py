@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from qverify import kernels
-from qverify.export import NO_PLAN_CHECK, macro_name, plan_check, weights_header
+from qverify.export import NO_PLAN_CHECK, plan_check, weights_header
 from qverify.footprint import runner_scratch_layout, runner_scratch_words
 from qverify.opkinds import KINDS
 from qverify.plan import QuantPlan
@@ -56,7 +56,7 @@ def network_c(plan: QuantPlan) -> str:
         call = kernels.call(op)  # checks the uint16_t range of every dimension
         dims = (*op.in_shape, *op.out_shape, *op.kernel, *op.stride, *op.pad)
         if op.weighted:
-            stem = macro_name(op.name)
+            stem = plan.stem(op.name)  # weights.h's macro names (QuantPlan.macro_names)
             w_count = KINDS[op.kind].weight_count(op)
             lines += [
                 f"/* op {i}: {_c_comment(op.name)} ({op.kind}) */",
@@ -244,7 +244,7 @@ def _selftest(plan: QuantPlan) -> list[str]:
     for k, (i, op) in enumerate(weighted):
         last = k == len(weighted) - 1
         size = op.out_shape[0] * op.out_shape[1] * op.out_shape[2]
-        array = [f"static const int16_t qv_st_e{i}[] QV_SELFTEST_DATA = {macro_name(op.name)}; "
+        array = [f"static const int16_t qv_st_e{i}[] QV_SELFTEST_DATA = {plan.stem(op.name)}; "
                  f"/* {_c_comment(op.name)} */",
                  f"QV_CHECK_COUNT(qv_check_st_e{i}, qv_st_e{i}, {size});"]
         lines += array if last else ["#if !defined(QVERIFY_SELFTEST_LAST_ONLY)", *array, "#endif"]
