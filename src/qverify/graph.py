@@ -18,7 +18,9 @@ keeps with its adjustments and `quantize` prints.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -212,16 +214,17 @@ def build_graph(model, final_activation: str = "float") -> Graph:
 class _Build:
     """What the handlers read and change while the chain is walked."""
 
-    def __init__(self, shape):
+    def __init__(self, shape: tuple[int, int, int]) -> None:
         self.shape = shape          # the current activation, HWC
         self.input_shape = shape    # the first op's input (a Reshape before any op changes it)
         self.ops: list[Op] = []
         self.final: str | None = None
         self.final_mode = "float"   # a final sigmoid/softmax: 'float' (Graph.final_activation) or 'device' (an op)
-        self.layer = None
+        self.layer: Any = None      # the Keras layer being read
         self.last = False
         self.foldable = False       # the last op is a linear conv/dense a BatchNormalization may fold into
-        self.zero_pad = None        # (first ZeroPadding layer, ((top, bottom), (left, right))) awaiting a conv
+        # (first ZeroPadding layer, ((top, bottom), (left, right))) awaiting a conv
+        self.zero_pad: tuple[Any, tuple[tuple[int, ...], ...]] | None = None
 
     @property
     def where(self) -> str:
@@ -257,7 +260,7 @@ def _conv(b: _Build, layer) -> None:
     zp_layer, zp = b.zero_pad if b.zero_pad is not None else (None, ((0, 0), (0, 0)))
     b.zero_pad = None
     out = _hwc(layer.output.shape[1:])
-    pads = []
+    pads: list[int] = []  # one per axis, rows then columns
     for axis, n, kk, ss, (z_before, z_after), o in zip(("rows (H)", "columns (W)"), b.shape[:2], k, s, zp, out[:2],
                                                          strict=True):
         n_padded = n + z_before + z_after
@@ -291,7 +294,7 @@ def _conv(b: _Build, layer) -> None:
     bias, notes = _bias(layer, kern)
     if zp_layer is not None:
         notes.append(f"{zp_layer.name} ({type(zp_layer).__name__}) folded into the padding: {_pads_text(zp, one_d)}")
-    b.add(Op(layer.name, Kind.CONV, b.shape, out, k, s, tuple(pads), kern, bias, layer.name, tuple(notes)))
+    b.add(Op(layer.name, Kind.CONV, b.shape, out, k, s, (pads[0], pads[1]), kern, bias, layer.name, tuple(notes)))
     _fused(b, layer)
 
 
@@ -370,6 +373,8 @@ def _batchnorm(b: _Build, layer) -> None:
         raise ModelError(f"{b.where}: axis {layer.axis} is not the channel axis (-1); only per-channel "
                          "BatchNormalization folds into a conv or Dense")
     op = b.ops[-1]
+    # b.foldable: the last op is a conv or Dense, and those always carry weights and bias
+    assert op.weights is not None and op.bias is not None
     c = op.out_shape[2]
     mean = np.asarray(layer.moving_mean.numpy(), np.float64)
     var = np.asarray(layer.moving_variance.numpy(), np.float64)
@@ -460,6 +465,7 @@ def _zero_padding(b: _Build, layer) -> None:
     """Held for the next conv, which folds it into its padding."""
     from keras import layers as L
 
+    pad: tuple[tuple[int, ...], ...]  # ((before, after) per axis): rows, then columns
     if isinstance(layer, L.ZeroPadding1D):
         pad = (tuple(int(v) for v in layer.padding), (0, 0))
     else:
@@ -497,11 +503,11 @@ def _unsupported(b: _Build, layer) -> None:
 
 
 @functools.cache
-def handlers() -> dict[type, object]:
+def handlers() -> dict[type, Callable[[_Build, Any], None]]:
     """{Keras layer class: handler}, built once (Keras is imported lazily)."""
     from keras import layers as L
 
-    table = {
+    table: dict[type, Callable[[_Build, Any], None]] = {
         L.Conv1D: _conv, L.Conv2D: _conv, L.Dense: _dense, L.BatchNormalization: _batchnorm,
         L.ReLU: _relu, L.Activation: _activation, L.Softmax: _softmax,
         L.MaxPooling1D: _pool, L.MaxPooling2D: _pool, L.AveragePooling1D: _pool, L.AveragePooling2D: _pool,

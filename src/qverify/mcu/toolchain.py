@@ -46,7 +46,8 @@ class Core:
         return CodePath.DSP if self.dsp else CodePath.PLAIN
 
 
-CPUS = {core.name: core for core in (
+# keyed by str: a Cpu is a str, and callers look cores up by the names the config and the CLI hold
+CPUS: dict[str, Core] = {core.name: core for core in (
     Core(Cpu.CORTEX_M3, "mps2-an385", "MPS2 AN385", False, "Armv7-M"),
     Core(Cpu.CORTEX_M4, "mps2-an386", "MPS2 AN386", True, "Armv7E-M"),
     Core(Cpu.CORTEX_M7, "mps2-an500", "MPS2 AN500", True, "Armv7E-M"),
@@ -87,10 +88,16 @@ class Toolchain:
         return self.qemu
 
 
-def _which(key: str, why: str, required: bool = True) -> str | None:
-    name, package = PROGRAMS[key]
-    path = shutil.which(name)
-    if path is None and required:
+def _find(key: str) -> str | None:
+    """The program on PATH, or None."""
+    return shutil.which(PROGRAMS[key][0])
+
+
+def _which(key: str, why: str) -> str:
+    """The program on PATH; raises ToolchainError (saying why it is needed) when it is missing."""
+    path = _find(key)
+    if path is None:
+        name, package = PROGRAMS[key]
         raise _missing(name, package, why)
     return path
 
@@ -114,8 +121,8 @@ def find_toolchain(need_qemu: bool = True) -> Toolchain:
     size = _which("size", "it measures the image")
     objdump = _which("objdump", "it disassembles the kernels")
     nm = _which("nm", "it measures the image's arrays")
-    addr2line = _which("addr2line", "", required=False)
-    qemu = _which("qemu", "it runs the image", required=need_qemu)
+    addr2line = _find("addr2line")
+    qemu = _which("qemu", "it runs the image") if need_qemu else _find("qemu")
     version, newlib = _probe(gcc)
     if not newlib:
         raise ToolchainError(
