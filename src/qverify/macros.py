@@ -50,7 +50,8 @@ def clash(stems: dict[str, str], what: str = "op") -> str | None:
         if problem:
             return f"{what} '{op}': {problem}"
         if stem in owner:
-            return f"{what}s '{owner[stem]}' and '{op}' both named {stem}: each conv/dense op needs its own macro names"
+            return (f"{what}s '{owner[stem]}' and '{op}' both named {stem} (C macros {stem}_WT, {stem}_BIAS ...): "
+                    "each conv/dense op needs its own")
         owner[stem] = op
         for macro in (stem + suffix for suffix in SUFFIXES):
             if macro in defined:
