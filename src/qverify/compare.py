@@ -160,7 +160,7 @@ def _patterns(expected: np.ndarray, got: np.ndarray, bad: np.ndarray, layout: Mi
         (at,) = np.argwhere(bad).tolist()
         return [f"a single value differs (sample {samples[at[0]]}, h {at[1]}, w {at[2]}, c {at[3]})"]
     found = [_shifted(expected, got, bad), _subset(layout.channels, "channel", "channels", n * h * w)]
-    alternate = _alternate(bad.any(axis=(0, 3)))  # over (H, W): a pixel with any differing value
+    alternate = _alternate(np.asarray(bad.any(axis=(0, 3))))  # over (H, W): a pixel with any differing value
     if alternate:
         found.append(alternate)
     else:
@@ -344,8 +344,9 @@ def _strip(name: str, counts: list[int], per: int, ids: list[int] | None) -> str
         marks.append("." if share == 0 else "#" if share >= 1 else str(min(9, max(1, int(10 * share)))))
     bad = sum(1 for k in counts if k)
     each = f", {group} per mark" if group > 1 else ""
-    contiguous = ids is not None and ids == list(range(ids[0], ids[0] + size))
-    span = f"{ids[0]}..{ids[-1]}" if contiguous else f"0..{size - 1}"  # data-set indices, else batch rows
+    span = f"0..{size - 1}"  # batch rows, unless the data-set indices are contiguous
+    if ids is not None and ids == list(range(ids[0], ids[0] + size)):
+        span = f"{ids[0]}..{ids[-1]}"
     return f"    {name:<7}{span:>11} |{''.join(marks)}| {bad} of {size} differ{each}"
 
 

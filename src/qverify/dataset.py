@@ -25,11 +25,12 @@ DEMO_SAMPLES = 2000  # the demo's held-out set (qverify.demo.metrics())
 
 @dataclass
 class DataSet:
-    """Samples to evaluate: x is (N, ...) raw float data (an array or a read-only memmap of a .npy file),
-    labels (N,) class indices or None, name says where they came from, first is the index of x[0]
-    in that source (reports give sample indices in the source's numbering)."""
+    """Samples to evaluate: x is (N, ...) raw float data (an array, a read-only memmap of a .npy file, or the
+    demo's DemoFrames, an array-like that slices to arrays), labels (N,) class indices or None, name says
+    where they came from, first is the index of x[0] in that source (reports give sample indices in the
+    source's numbering)."""
 
-    x: np.ndarray
+    x: np.ndarray | DemoFrames
     labels: np.ndarray | None
     name: str
     first: int = 0
@@ -73,9 +74,9 @@ def check_labels(labels: np.ndarray, n: int, classes: int, what: str = "labels")
             bad = int(np.argmin(whole))
             raise DataError(f"{what}: entry {bad} is {y[bad]!r}, not a class index (labels must be whole numbers)")
     y = y.astype(np.int64)
-    bad = (y < 0) | (y >= k)
-    if bad.any():
-        i = int(np.argmax(bad))
+    outside = (y < 0) | (y >= k)
+    if outside.any():
+        i = int(np.argmax(outside))
         raise DataError(f"{what}: entry {i} is {y[i]}, outside the model's classes 0..{k - 1}")
     return y
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -223,8 +223,9 @@ def make_engines(plan: QuantPlan, graph, engines: list[str], kernels: str | None
     from qverify.engines import make_engine
 
     check_engines(engines)
-    options = {Engine.NATIVE: dict(kernels=kernels or fastest_kernels(cmsis_root), threads=threads,
-                                   cmsis_root=cmsis_root)}
+    # keyed by str: an Engine is a str, and engines are named by plain strings here
+    options: dict[str, dict[str, Any]] = {
+        Engine.NATIVE: dict(kernels=kernels or fastest_kernels(cmsis_root), threads=threads, cmsis_root=cmsis_root)}
     return {e: make_engine(e, plan, graph, **options.get(e, {})) for e in engines}
 
 
@@ -262,7 +263,7 @@ def evaluate(plan: QuantPlan, graph, data: DataSet, engines: list[str] | tuple[s
     quantized = [e for e in QUANTIZED if e in engines]
     have_float = "float" in engines
     pair = "shift" in engines and "native" in engines
-    ops = [OpEval(op.name, op.kind, op.out_frac, plan.bits, tuple(op.range)) for op in plan.ops]
+    ops = [OpEval(op.name, op.kind, op.out_frac, plan.bits, (op.range[0], op.range[1])) for op in plan.ops]
     if have_float:
         for o in ops:
             o.quant = {e: QuantStats(o.out_frac, plan.qmin, plan.qmax) for e in quantized}
@@ -277,9 +278,7 @@ def evaluate(plan: QuantPlan, graph, data: DataSet, engines: list[str] | tuple[s
     predictions = {e: np.empty(n, np.int32) for e in engines}
     seconds = {e: 0.0 for e in engines}
     stages = {"data": 0.0, "statistics": 0.0}
-    exact_samples = 0 if pair else None
     first_inexact: list[int] = []
-    input_sats = 0
     dump: dict[str, np.ndarray] = {}
     t_start = time.perf_counter()
 
@@ -287,7 +286,8 @@ def evaluate(plan: QuantPlan, graph, data: DataSet, engines: list[str] | tuple[s
     # decisions of a chunk run in one worker thread while this thread computes the next chunk (both
     # release the GIL in their C code). At most one finished chunk waits, so memory stays one chunk deep.
     in_worker = [e for e in quantized if e == Engine.NATIVE.value]
-    counters = {"exact": exact_samples, "input_sats": 0}
+    # what the worker counts: samples shift and native agree on (when both run), input saturations
+    counters = {"exact": 0, "input_sats": 0}
 
     def finish(start: int, stop: int, at: int, xf, xi, floats, runs) -> None:
         for e in in_worker:
@@ -299,6 +299,7 @@ def evaluate(plan: QuantPlan, graph, data: DataSet, engines: list[str] | tuple[s
         if pair:
             same = np.ones(stop - start, bool)
             for o in ops:
+                assert o.pair is not None  # every op has one when pair (set above)
                 eq = o.pair.update(runs["shift"].outputs[o.name], runs["native"].outputs[o.name], at)
                 same &= eq
                 same_op[o.name] = bool(eq.all())
@@ -317,10 +318,11 @@ def evaluate(plan: QuantPlan, graph, data: DataSet, engines: list[str] | tuple[s
                                                     r.overflows.get(o.name))
 
         last = plan.ops[-1].name
-        z = floats[last].reshape(stop - start, -1) if have_float else None
-        float_cls = decide_float(z, final, cut) if have_float else None
         y = None if data.labels is None else data.labels[start:stop]
+        float_cls = None
         if have_float:
+            z = floats[last].reshape(stop - start, -1)
+            float_cls = decide_float(z, final, cut)
             scores["float"][start:stop] = _scores(z, final, float_cls)
             predictions["float"][start:stop] = float_cls
             _tally(decisions["float"], float_cls, float_cls, y, start, None, None, data.first)
@@ -382,6 +384,7 @@ def evaluate(plan: QuantPlan, graph, data: DataSet, engines: list[str] | tuple[s
 
 def _tally(d: Decisions, cls, float_cls, y, start: int, float_scores, scores, first: int = 0) -> None:
     if y is not None:
+        assert d.correct is not None  # counted from 0 when the data has labels (evaluate)
         d.correct += int(np.count_nonzero(cls == y))
     if float_cls is None or d.engine == "float":
         return

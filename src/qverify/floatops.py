@@ -6,7 +6,8 @@ so both see exactly the model's float arithmetic (float32, as Keras runs it).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -89,9 +90,11 @@ def _softmax(op, x):
     return tf.nn.softmax(x, axis=-1)
 
 
-_OPS = {Kind.CONV: _conv, Kind.DENSE: _dense, Kind.RELU: _relu, Kind.MAXPOOL: _maxpool, Kind.AVGPOOL: _avgpool,
-        Kind.GAP: _gap, Kind.FLATTEN: _flatten, Kind.RELU6: _relu6, Kind.SIGMOID: _sigmoid, Kind.TANH: _tanh,
-        Kind.SOFTMAX: _softmax}
+# keyed by str: a Kind is a str, and ops carry their kind as the plan's string
+_OPS: dict[str, Callable[[Op, Any], Any]] = {
+    Kind.CONV: _conv, Kind.DENSE: _dense, Kind.RELU: _relu, Kind.MAXPOOL: _maxpool, Kind.AVGPOOL: _avgpool,
+    Kind.GAP: _gap, Kind.FLATTEN: _flatten, Kind.RELU6: _relu6, Kind.SIGMOID: _sigmoid, Kind.TANH: _tanh,
+    Kind.SOFTMAX: _softmax}
 
 
 def run_chain(ops: list[Op], x: np.ndarray, batch: int = 256) -> Iterator[tuple[int, list[np.ndarray]]]:

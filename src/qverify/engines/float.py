@@ -10,6 +10,9 @@ calibration measured its ranges with.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 from qverify.engines.base import Engine, OpResult, RunResult
@@ -46,7 +49,8 @@ class FloatEngine(Engine):
                                 f"'{p.name}' ({p.kind}, {p.in_shape} -> {p.out_shape}): not the model of this plan")
         self.graph = graph
         self.batch = batch
-        self._chain = None  # the whole network as one TensorFlow graph function, traced on first use
+        # the whole network as one TensorFlow graph function, traced on first use
+        self._chain: Callable[[Any], list[Any]] | None = None
 
     def describe(self) -> str:
         return "float (the model's ops in float32, TensorFlow)"

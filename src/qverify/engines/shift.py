@@ -17,6 +17,9 @@ partial sum is an integer below 2^53), so they are equal; the tests run each pat
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 from qverify.choices import Rounding
@@ -50,8 +53,11 @@ class ShiftEngine(Engine):
         if self.rounding not in ROUNDINGS:
             raise PlanError(f"rounding '{self.rounding}' is not one of {', '.join(ROUNDINGS)}")
         self.batch = batch
-        self._network = None  # the whole network as one graph function (run), traced per batch shape
-        self._weights, self._stage, self._fused = {}, {}, {}
+        # the whole network as one graph function (run), traced per batch shape: h -> (outputs, counts)
+        self._network: Callable[[Any], tuple[list[Any], list[Any]]] | None = None
+        self._weights: dict[str, tuple[Any, Any]] = {}  # op name -> (float64 weights, start) tensors
+        self._stage: dict[str, tuple[Any, ...]] = {}    # op name -> (out_rshift, qmin, qmax) tensors
+        self._fused: dict[str, Callable[..., tuple[Any, Any]]] = {}  # op name -> shift_ops.fuse's function
         for op in plan.ops:
             if op.weighted:
                 self._weights[op.name] = self._prepare(op)
@@ -63,6 +69,9 @@ class ShiftEngine(Engine):
     def _prepare(self, op: OpPlan):
         import tensorflow as tf
 
+        # a weighted op always has weights, bias and shifts: the plan validates it (plancheck)
+        assert op.weights is not None and op.bias is not None
+        assert op.bias_lshift is not None and op.out_rshift is not None
         if op.kind == Kind.CONV:
             w = conv_from_cmsis(op.weights, *op.kernel, op.in_shape[2], op.out_shape[2])
         else:
@@ -284,6 +293,8 @@ def _softmax(op, h):
     return tf.where(live, tf.minimum(out, 32767), tf.zeros_like(out))
 
 
-_SUMS = {Kind.CONV: _conv_sum, Kind.DENSE: _dense_sum}
-_VALUES = {Kind.RELU: _relu, Kind.MAXPOOL: _maxpool, Kind.AVGPOOL: _avgpool, Kind.GAP: _gap, Kind.FLATTEN: _flatten,
-           Kind.RELU6: _relu6, Kind.SIGMOID: _sigmoid, Kind.TANH: _tanh, Kind.SOFTMAX: _softmax}
+# keyed by str: a Kind is a str, and ops carry their kind as the plan's string
+_SUMS: dict[str, Callable[[OpPlan, Any, Any], Any]] = {Kind.CONV: _conv_sum, Kind.DENSE: _dense_sum}
+_VALUES: dict[str, Callable[[OpPlan, Any], Any]] = {
+    Kind.RELU: _relu, Kind.MAXPOOL: _maxpool, Kind.AVGPOOL: _avgpool, Kind.GAP: _gap, Kind.FLATTEN: _flatten,
+    Kind.RELU6: _relu6, Kind.SIGMOID: _sigmoid, Kind.TANH: _tanh, Kind.SOFTMAX: _softmax}
