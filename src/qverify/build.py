@@ -110,6 +110,8 @@ _CHOICES, _OPKINDS = _sibling("choices"), _sibling("opkinds")
 # the kernels' sources (cmsis/Source/<function>.c): every function an op kind may use (qverify.opkinds)
 ARM_FUNCTIONS = tuple(sorted(f for f in _OPKINDS.FUNCTIONS if f.startswith("arm_")))
 QV_FUNCTIONS = tuple(sorted(f for f in _OPKINDS.FUNCTIONS if f.startswith("qv_")))
+# the file of Arm's tree that holds a function, where it is not <function>.c
+TREE_FILES = {name: f.tree_file for name, f in _OPKINDS.FUNCTIONS.items() if f.tree_file}
 KERNELS = _CHOICES.values(_CHOICES.Kernels)
 ROUNDINGS = _CHOICES.values(_CHOICES.Rounding)
 VARIANTS = {f"{k}_{r}": (k, r) for k in KERNELS for r in ROUNDINGS}
@@ -184,7 +186,8 @@ def find_cmsis_nn(cmsis_root: str | os.PathLike) -> dict:
 
     sources: dict[str, Path] = {}
     for fn in ARM_FUNCTIONS:
-        hits = sorted(nn_dir.joinpath("Source").rglob(f"{fn}.c"), key=lambda p: (len(p.parts), str(p)))
+        name = TREE_FILES.get(fn, f"{fn}.c")
+        hits = sorted(nn_dir.joinpath("Source").rglob(name), key=lambda p: (len(p.parts), str(p)))
         if hits:
             sources[fn] = hits[0]
     if not sources:

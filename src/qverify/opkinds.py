@@ -48,6 +48,7 @@ class Function:
     fast: bool = False  # computes two output pixels at a time along x (even channels, even width)
     loop_shift: int = 0  # its uint16_t inner loop count is (ch_in * k_x * k_y) >> loop_shift
     shifts: bool = False  # takes bias_shift / out_shift
+    tree_file: str = ""  # the source file of Arm's tree that holds it, where it is not <name>.c
 
     @property
     def arm(self) -> bool:
@@ -162,7 +163,8 @@ def _int_width(op) -> int:  # arm_nn_activations_direct_q15's int_width: the inp
 ACTIVATION_OUT_FRAC = 15
 # the kinds computed by Arm's legacy activation functions, and the Keras activation each one is
 ACTIVATIONS = {"sigmoid": "sigmoid", "tanh": "tanh", "softmax": "softmax"}
-_ACTIVATIONS_DIRECT = Function("arm_nn_activations_direct_q15", "QV_KERNEL_ACTIVATIONS_DIRECT")
+_ACTIVATIONS_DIRECT = Function("arm_nn_activations_direct_q15", "QV_KERNEL_ACTIVATIONS_DIRECT",
+                               tree_file="arm_nn_activations_q15.c")
 
 
 @dataclass(frozen=True)
