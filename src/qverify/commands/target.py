@@ -83,14 +83,17 @@ def run(args) -> int:
     if sample_header_failed(header_run, headers[1]):
         ok = False
     print()
-    verdicts = [f"{c.reference.split(' ', 1)[0]}: {'bit-exact' if c.ok else 'DIFFERS at ' + c.first_divergent.name}"
-                for c in comparisons]
-    selftest = ""
+    verdicts = []
+    for c in comparisons:
+        first = c.first_divergent  # None exactly when c.ok: no op has a mismatch
+        verdict = "bit-exact" if first is None else f"DIFFERS at {first.name}"
+        verdicts.append(f"{c.reference.split(' ', 1)[0]}: {verdict}")
+    selftest_verdict = ""
     if session.selftest is not None:  # a failing self-test fails the run (exit 1), naming the op
         print(session.selftest_line())
         ok = ok and session.selftest.ok
-        selftest = "; self-test: pass" if session.selftest.ok else "; self-test: FAILS"
-    print(f"{'PASS' if ok else 'FAIL'}: target {core.name} vs {'; vs '.join(verdicts)}{selftest}")
+        selftest_verdict = "; self-test: pass" if session.selftest.ok else "; self-test: FAILS"
+    print(f"{'PASS' if ok else 'FAIL'}: target {core.name} vs {'; vs '.join(verdicts)}{selftest_verdict}")
 
     fp, scratch = session.measurements()
     print()

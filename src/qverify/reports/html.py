@@ -25,7 +25,7 @@ import numpy as np
 
 from qverify.errors import QVerifyError
 from qverify.evaluate import EvalResult
-from qverify.metrics import ERR_BINS
+from qverify.metrics import ERR_BINS, PairStats
 from qverify.reports.json import eval_json
 from qverify.reports.text import format_eval
 
@@ -168,7 +168,7 @@ def _plot_ranges(r: EvalResult) -> Figure:
     x = np.arange(len(names))
     fig = _figure(max(7.0, 0.32 * len(names) + 2), 4.4)
     ax = fig.add_subplot()
-    for xi, o in zip(x, r.ops, strict=True):
+    for xi, o in enumerate(r.ops):
         s = o.quant[ref]
         lo, hi = s.f_min / s.limit, s.f_max / s.limit
         bad = hi > 1 or lo < -1
@@ -230,7 +230,11 @@ def _flipped(r: EvalResult, e: str) -> np.ndarray:
 
 
 def _plot_pair(r: EvalResult) -> Figure:
-    bad = [o for o in r.ops if o.pair.mismatches]
+    bad: list[tuple[str, PairStats]] = []  # (op name, its pair statistics) of the ops that differ
+    for o in r.ops:
+        assert o.pair is not None  # every op has one when the first has (evaluate: shift and native both ran)
+        if o.pair.mismatches:
+            bad.append((o.name, o.pair))
     if not bad:
         fig = _figure(6.0, 1.6)
         fig.text(0.5, 0.5, f"shift and native: no LSB differences on any op ({r.samples} samples)",
@@ -240,10 +244,10 @@ def _plot_pair(r: EvalResult) -> Figure:
     rows = math.ceil(len(bad) / cols)
     fig = _figure(3.6 * cols, 2.6 * rows + 0.5)
     axes = fig.subplots(rows, cols, squeeze=False)
-    for ax, o in zip(axes.flat, bad, strict=False):
-        ks = sorted(o.pair.histogram)
-        ax.bar([str(k) for k in ks], [o.pair.histogram[k] for k in ks], color=BAD_COLOR)
-        ax.set_title(_cell_title(f"{o.name}: {o.pair.mismatches} of {o.pair.total} differ", 3.6), fontsize=8)
+    for ax, (name, pair) in zip(axes.flat, bad, strict=False):
+        ks = sorted(pair.histogram)
+        ax.bar([str(k) for k in ks], [pair.histogram[k] for k in ks], color=BAD_COLOR)
+        ax.set_title(_cell_title(f"{name}: {pair.mismatches} of {pair.total} differ", 3.6), fontsize=8)
         ax.tick_params(labelsize=7)
     for ax in list(axes.flat)[len(bad):]:
         ax.set_visible(False)
@@ -308,6 +312,7 @@ img{{max-width:100%;border:1px solid #e2e8f0;margin:0.5em 0}}pre{{background:#f7
         if key in images:
             parts.append(f"<h2>{title}</h2><img src=\"{images[key]}\" alt=\"{e(title)}\">")
     # per-op table
+    ref: str | None
     if r.ops and "shift" in r.ops[0].quant:
         ref = "shift"
     else:

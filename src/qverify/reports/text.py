@@ -84,6 +84,7 @@ def format_eval(r: EvalResult) -> str:
         row = f"  {o.name:<14} {o.kind:<8} {o.format:<7}"
         s = o.quant.get(ref) if ref else None
         if has_q:
+            assert s is not None  # with the float engine, evaluate gives every op stats of every quantized engine
             row += (f" {_num(s.sqnr_db):>8} {_num(s.rmse_lsb, '{:.3g}'):>9} {s.cosine:>9.6f} "
                     f"{_num(s.headroom_bits, '{:+.2f}'):>8}")
         if o.pair is not None:
