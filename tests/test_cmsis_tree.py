@@ -22,6 +22,7 @@ import pytest
 from fake_cmsis import fake_cmsis_tree
 from qverify import build, native_lib
 from qverify.errors import NativeBuildError
+from qverify.kernels import release
 
 SENTINEL = 0x5A5B
 CALLS = 80  # random calls of each kind per build in the real-tree check
@@ -330,9 +331,10 @@ def _round_of_zero_is_undefined(tree_root: Path) -> bool:
     return re.search(r"NN_ROUND\(out_shift\)\s*\(\s*0x1\s*<<\s*\(\s*out_shift\s*-\s*1\s*\)", text) is not None
 
 
-def _compare_kernels(tree, ours, rounding: str, rng, shifts) -> dict:
-    """Random calls of the five arm_* functions through both modules; asserts identical statuses and outputs
-    (sentinels included).  Returns {function: calls}."""
+def _compare_kernels(tree, ours, rounding: str, rng, shifts, saturated_index: bool = False) -> dict:
+    """Random calls of the arm_* functions through both modules; asserts identical statuses and outputs
+    (sentinels included); the activation function on every input unless the tree's saturates its index (then
+    _activation_index_saturates has checked what differs).  Returns {function: calls}."""
     lib, ref = tree.lib, ours.lib
     calls = dict.fromkeys(build.ARM_FUNCTIONS, 0)
 
@@ -407,8 +409,48 @@ def _compare_kernels(tree, ours, rounding: str, rng, shifts) -> dict:
             outs.append(d)
         np.testing.assert_array_equal(outs[0], outs[1], err_msg="arm_relu_q15")
         calls["arm_relu_q15"] += 1
+
+        dim = int(rng.integers(1, 40))
+        v = q15((dim,), small)
+        outs = []
+        for nl in (tree, ours):
+            out = np.full(dim, SENTINEL, np.int16)
+            nl.lib.arm_softmax_q15(p(nl, v), dim, p(nl, out))
+            outs.append(out)
+        np.testing.assert_array_equal(outs[0], outs[1], err_msg="arm_softmax_q15")
+        calls["arm_softmax_q15"] += 1
+    if not saturated_index:  # 5.8.0 on: every q15 input, every legal int_width, both functions
+        every = np.arange(-32768, 32768, dtype=np.int16)
+        for kind in (0, 1):  # ARM_SIGMOID, ARM_TANH
+            for width in range(4):
+                outs = []
+                for nl in (tree, ours):
+                    d = every.copy()
+                    for half in (d[:32768], d[32768:]):  # its size is a uint16_t
+                        nl.lib.arm_nn_activations_direct_q15(p(nl, half), half.size, width, kind)
+                    outs.append(d)
+                np.testing.assert_array_equal(outs[0], outs[1], err_msg=f"activation {kind} int_width {width}")
+                calls["arm_nn_activations_direct_q15"] += 1
     assert lib is not ref
     return calls
+
+
+def _activation_index_saturates(tree, ours) -> bool:
+    """Whether the tree's arm_nn_activations_direct_q15 is 5.4.0-5.7.0's, which saturates its table index at 0
+    (kernels.py's condition): every negative input then differs from ours, every positive one below the top bin
+    is equal. Asserts it is exactly one of the two behaviours."""
+    x = np.arange(-32768, 32768, dtype=np.int16)
+    outs = []
+    for nl in (tree, ours):
+        d = x.copy()
+        for half in (d[:32768], d[32768:]):  # its size is a uint16_t
+            nl.lib.arm_nn_activations_direct_q15(nl.ffi.from_buffer("int16_t[]", half), half.size, 0, 0)
+        outs.append(d)
+    differ = outs[0] != outs[1]
+    if not differ.any():
+        return False
+    assert differ[x < 0].all() and not differ[(x >= 0) & (x < 127 << 11)].any(), "neither 5.8's nor 5.4-5.7's"
+    return True
 
 
 @pytest.mark.parametrize("tree_root", _real_trees())
@@ -422,9 +464,13 @@ def test_real_cmsis_tree_matches_the_bundled_kernels(tree_root):
             shifts = [0, 1, 8, 12, 16, 20]
             if rounding == "round" and _round_of_zero_is_undefined(tree_root):
                 shifts.remove(0)
-            calls = _compare_kernels(tree, native_lib.load(kernels, rounding), rounding, np.random.default_rng(11),
-                                     shifts)
-            assert all(calls.values()), calls
+            ours = native_lib.load(kernels, rounding)
+            saturated = _activation_index_saturates(tree, ours)
+            version = tree_root.parent.name
+            if re.fullmatch(r"\d+\.\d+\.\d+", version):  # the contract's claim: 5.4.0-5.7.0 saturate it
+                assert saturated == (release(version) < release("5.8.0")), version
+            calls = _compare_kernels(tree, ours, rounding, np.random.default_rng(11), shifts, saturated)
+            assert all(v for fn, v in calls.items() if not (saturated and fn == "arm_nn_activations_direct_q15")), calls
     # and the dsp build runs Arm's ARM_MATH_DSP path: with an odd output width it computes pixel pairs
     # across rows and never writes the last pixel (CMSIS_API.md), where its plain path is right
     x, w, b = np.arange(12, dtype=np.int16).reshape(2, 3, 2), np.ones((2, 1, 1, 2), np.int16), np.zeros(2, np.int16)

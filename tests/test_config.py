@@ -93,7 +93,7 @@ def test_factory_models(tmp_path):
 
 @pytest.mark.parametrize("body, message", [
     ("samplez = 8\n", r"unknown key 'samplez' \(known keys: bits, calib_data, calib_overlap, calib_samples, "
-                      r"cmsis_root, data, "),
+                      r"cmsis_root, cmsis_version, data, "),
     ('samples = "8"\n', r"'samples' must be a positive integer or a range \"START:STOP\" .*, got '8'"),
     ('samples = "9:3"\n', r"'samples' must be a positive integer or a range .*, got '9:3'"),
     ('samples = "a:b"\n', r"'samples' must be a positive integer or a range .*, got 'a:b'"),
@@ -200,6 +200,7 @@ def test_calibration_and_header_keys(tmp_path):
                           ('sample_header = "s.h"\n', r"'sample_header' goes with 'header'"),
                           ('header = "w.h"\nout = "nn"\n', r"'out' with 'header': header mode verifies"),
                           ('header = "w.h"\n[tool.qverify.header_map]\nconv2d = "1X"\n', r"\[header_map\] maps"),
-                          ('[tool.qverify.header_map]\nconv2d = "CONV1"\n', r"'header_map' goes with 'header'")]:
+                          ('cmsis_version = "5.3.0"\n', r"'cmsis_version' must be one of 5.4.0, .*, 5.9.0"),
+                          ('final_activation = "gpu"\n', r"'final_activation' must be one of float, device")]:
         with pytest.raises(ConfigError, match=message):
             load_config(pyproject(tmp_path, body))

@@ -104,6 +104,38 @@ def test_round_build_out_shift_zero_is_a_violation_and_the_plan_avoids_it():
     assert "out_shift of at least 1 in a rounding build (this op: 0)" in str(v) and "5.4.0 and 5.5.0" in str(v)
 
 
+def test_conditions_of_old_releases_hold_only_for_plans_that_may_build_them():
+    """A condition of Arm's code up to release X holds while the plan's oldest CMSIS_5 release is X or older:
+    5.4.0-5.7.0's signed char positions, 5.4.0/5.5.0's NN_ROUND(0), 5.4.0-5.7.0's saturated sigmoid/tanh table
+    index; the rest hold in every release."""
+    signed_char = conv_op((200, 1, 2), 2, (3, 1))
+    signed_char.function = FAST
+    nn_round = conv_op((8, 1, 2), 2, (3, 1), out_rshift=0)
+    odd = conv_op((9, 1, 2), 2, (3, 1))
+    odd.function = FAST
+    for cmsis, held in [("5.4.0", 1), ("5.7.0", 1), ("5.8.0", 0), ("5.9.0", 0)]:
+        assert len(kernels.violations(signed_char, "truncate", PLAIN, cmsis)) == held, cmsis
+        assert len(kernels.violations(odd, "truncate", DSP, cmsis)) == 1, cmsis  # every release pairs pixels
+    for cmsis, held in [("5.4.0", 1), ("5.5.0", 1), ("5.6.0", 0), ("5.9.0", 0)]:
+        assert len(kernels.violations(nn_round, "round", BOTH, cmsis)) == held, cmsis
+    sigmoid = conv_op((1, 1, 8), 8, (1, 1))
+    sigmoid.kind, sigmoid.function, sigmoid.in_frac = "sigmoid", "arm_nn_activations_direct_q15", 13
+    for cmsis, held in [("5.4.0", 1), ("5.7.0", 1), ("5.8.0", 0)]:
+        found = kernels.violations(sigmoid, "truncate", BOTH, cmsis)
+        assert len(found) == held and all("saturates its table index" in str(v) for v in found), (cmsis, found)
+
+
+def test_a_final_activation_runs_on_the_device_where_arms_function_is_right():
+    """By default a final softmax is the plan's last op in every release; a final sigmoid only when the
+    firmware builds 5.8.0 or later (5.4.0-5.7.0's arm_nn_activations_direct_q15 differs on negative inputs)."""
+    from qverify.workflow import device_activation
+
+    assert device_activation("softmax", "5.4.0") == "device"
+    assert device_activation("sigmoid", "5.4.0") == "float" and device_activation("sigmoid", "5.7.0") == "float"
+    assert device_activation("sigmoid", "5.8.0") == "device" and device_activation("sigmoid", "5.9.0") == "device"
+    assert device_activation(None, "5.9.0") == "float"
+
+
 def test_choice_never_breaks_a_contract_when_arm_has_a_legal_function():
     """Over many random conv shapes: the chosen function breaks no contract, and it is one of Arm's whenever
     one of Arm's is legal (qverify's kernel only where Arm has none)."""

@@ -49,7 +49,7 @@ MUTATIONS = {
     "conv relabelled dense": (_set("kind", "dense"), "op 'c1' (dense): out_shape (8, 6, 4)"),
     "negative bias shift": (_set("bias_lshift", -2), "op 'c1' (conv): bias_lshift -2; expected an integer in [0, 31]"),
     "out shift 32": (_set("out_rshift", 32, "fc"), "op 'fc' (dense): out_rshift 32; expected an integer in [0, 31]"),
-    "unknown kind": (_set("kind", "softmax", "r1"), "op 'r1' (softmax): unknown kind"),
+    "unknown kind": (_set("kind", "hardswish", "r1"), "op 'r1' (hardswish): unknown kind"),
     "bits 8": (_plan_field("bits", 8), "plan: bits 8; qverify verifies q15 (16-bit) kernels only"),
     "chain broken": (_set("in_shape", (1, 1, 47), "fc"), "op 'fc' (dense): in_shape (1, 1, 47) holds 47 values"),
     "bias count": (lambda plan: setattr(plan.op("fc"), "bias", plan.op("fc").bias[:2]),

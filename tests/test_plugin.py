@@ -86,8 +86,9 @@ def test_bad_configuration_is_one_clear_error(pytester):
     errors = [line for line in result.stderr.lines if line.strip()]
     path = pytester.path / "pyproject.toml"
     assert errors == [f"ERROR: qverify: {path} [tool.qverify]: unknown key 'samplez' (known keys: bits, "
-                      "calib_data, calib_overlap, calib_samples, cmsis_root, data, engines, fail_on_overflow, "
-                      "fit_accumulator, functions, header, header_map, kernels, labels, max_accuracy_drop, "
+                      "calib_data, calib_overlap, calib_samples, cmsis_root, cmsis_version, data, engines, "
+                      "fail_on_overflow, final_activation, fit_accumulator, functions, header, header_map, kernels, "
+                      "labels, max_accuracy_drop, "
                       "min_sqnr_db, model, out, pytest, require_bit_exact, rounding, rule, sample_header, samples, "
                       "target_cpu, weights)"]
     assert "passed" not in result.stdout.str()

@@ -58,6 +58,13 @@ class Engine(StrEnum):
     TARGET = "target"  # the firmware image on an emulated Cortex-M
 
 
+class FinalActivation(StrEnum):
+    """Where a model's final sigmoid/softmax runs in the plan."""
+
+    FLOAT = "float"    # after the plan, in float (the plan ends at the logits)
+    DEVICE = "device"  # on the device, as the plan's last op (arm_nn_activations_direct_q15, arm_softmax_q15)
+
+
 class Mode(StrEnum):
     """How compare feeds each op."""
 
@@ -66,6 +73,8 @@ class Mode(StrEnum):
 
 
 BITS = (16,)  # storage widths qverify verifies: q15
+# the CMSIS_5 releases whose legacy q15 code the kernel contracts cover (quantize --cmsis-version)
+CMSIS_RELEASES = ("5.4.0", "5.5.0", "5.6.0", "5.7.0", "5.8.0", "5.9.0")
 # engines an integer plan runs on, compared op by op with the shift model
 COMPARED_ENGINES = (Engine.NATIVE, Engine.TARGET)
 # engines `eval` runs over a data set

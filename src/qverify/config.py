@@ -15,7 +15,19 @@ import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from qverify.choices import BITS, COMPARED_ENGINES, CodePath, Cpu, Engine, FormatRule, Kernels, Rounding, values
+from qverify.choices import (
+    BITS,
+    CMSIS_RELEASES,
+    COMPARED_ENGINES,
+    CodePath,
+    Cpu,
+    Engine,
+    FinalActivation,
+    FormatRule,
+    Kernels,
+    Rounding,
+    values,
+)
 from qverify.errors import QVerifyError
 from qverify.macros import clash
 
@@ -79,6 +91,11 @@ class Config:
             (e.g. conv2d = "CONV1"): in regenerate mode the names of the macros written to `out` (recorded
             in the plan, as `quantize --map` does); in header mode the committed header's names too (without
             it, layers match by name, or in order when no name matches).
+        final_activation: 'float' or 'device': a final sigmoid/softmax as the plan's last op (default as
+            `qverify quantize --final-activation`: device where Arm's function is right in every release
+            from cmsis_version on).
+        cmsis_version: the oldest CMSIS_5 release the firmware may build (default 5.4.0): kernel
+            conditions of older releases only are dropped (see `qverify quantize --cmsis-version`).
         pytest: collect the checks in every pytest run (otherwise only with `pytest --qverify`).
         source: the file (and table) the configuration came from, for messages.
         root: the directory holding that file.
@@ -112,6 +129,8 @@ class Config:
     header: str | None = None
     sample_header: str | None = None
     header_map: dict[str, str] = field(default_factory=dict)
+    final_activation: str | None = None  # None: workflow.device_activation decides
+    cmsis_version: str = CMSIS_RELEASES[0]
     source: str = ""
     root: str = "."
 
@@ -133,13 +152,15 @@ class Config:
 _KNOWN = tuple(f.name for f in fields(Config) if f.name not in ("source", "root", "sample_start", "calib_start"))
 _PATH_KEYS = ("model", "weights", "data", "labels", "calib_data", "cmsis_root", "out", "header", "sample_header")
 _MUST_EXIST = ("weights", "data", "labels", "calib_data", "header", "sample_header")
-_CHOICES = {"rounding": values(Rounding), "rule": values(FormatRule), "bits": BITS, "target_cpu": values(Cpu)}
+_CHOICES = {"rounding": values(Rounding), "rule": values(FormatRule), "bits": BITS, "target_cpu": values(Cpu),
+            "final_activation": values(FinalActivation), "cmsis_version": CMSIS_RELEASES}
 _LIST_CHOICES = {"kernels": values(Kernels), "engines": tuple(e.value for e in GATE_ENGINES)}
 _TYPES = {"model": str, "weights": str, "data": str, "labels": str, "calib_samples": int, "bits": int,
           "calib_data": str, "calib_overlap": bool, "header": str, "sample_header": str, "header_map": dict,
           "rounding": str, "rule": str, "fit_accumulator": bool, "kernels": list, "cmsis_root": str,
           "functions": dict, "engines": list, "target_cpu": str, "samples": int, "require_bit_exact": bool,
-          "max_accuracy_drop": float, "min_sqnr_db": float, "fail_on_overflow": bool, "out": str, "pytest": bool}
+          "max_accuracy_drop": float, "min_sqnr_db": float, "fail_on_overflow": bool, "out": str, "pytest": bool,
+          "final_activation": str, "cmsis_version": str}
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false", list: "a list",
                dict: "a table"}
 

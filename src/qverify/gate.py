@@ -229,7 +229,8 @@ def _compute(cfg: Config, key: str, split, say: Callable[[str], None], bar: bool
     try:
         q = quantize(cfg.model, cfg.weights, split.calib_data, split.calib_samples, cfg.bits, cfg.rounding,
                      cfg.rule, cfg.fit_accumulator, functions=cfg.functions, paths=_device_paths(cfg),
-                     calib_start=split.calib[0], macro_names=cfg.header_map)
+                     calib_start=split.calib[0], macro_names=cfg.header_map, final_activation=cfg.final_activation,
+                     cmsis=cfg.cmsis_version)
     finally:
         if added and cfg.root in sys.path:
             sys.path.remove(cfg.root)
@@ -295,7 +296,7 @@ def _contract_checks(plan: QuantPlan) -> list[Check]:
 
     out = []
     for op in plan.ops:
-        broken = kernels.violations(op, plan.rounding, plan.paths)
+        broken = kernels.violations(op, plan.rounding, plan.paths, plan.cmsis)
         msg = "; ".join(str(v) for v in broken) if broken else \
             f"{op.function} meets its contract on the {' and '.join(plan.paths)} path"
         out.append(Check(f"qverify.{op.name}", f"contract[{op.function}]", not broken, msg))

@@ -38,7 +38,7 @@ import copy
 from dataclasses import dataclass
 
 from qverify.activations import INT_WIDTH_MAX, SOFTMAX_DIM_MAX
-from qverify.choices import CodePath, Kernels, Rounding
+from qverify.choices import CMSIS_RELEASES, CodePath, Kernels, Rounding
 from qverify.errors import PlanError
 from qverify.opkinds import FUNCTION_KINDS, FUNCTIONS, KINDS, Function, Kind
 
@@ -131,20 +131,31 @@ def call(op, function: Function | str | None = None, length_on_x: bool | None = 
 
 PATHS = tuple(CodePath)  # ARM_MATH_DSP builds (Cortex-M4/M7) and plain-C builds (Cortex-M0/M3)
 BOTH = PATHS
+# The CMSIS_5 releases qverify's contracts cover. A plan names the oldest one its firmware may build
+# (QuantPlan.cmsis, default the oldest here): a condition of Arm's code up to release X holds for it
+# when the plan's release is X or older.
+OLDEST = CMSIS_RELEASES[0]
+# (condition, effect, the code paths whose code needs it, the last release whose code needs it or None: all)
+Condition = tuple[str, str, tuple[str, ...], str | None]
 
 
-def _conv_violations(c: Call) -> list[tuple[str, str, tuple[str, ...]]]:
+def release(version: str) -> tuple[int, ...]:
+    """'5.8.0' -> (5, 8, 0), for ordering releases."""
+    return tuple(int(part) for part in version.split("."))
+
+
+def _conv_violations(c: Call) -> list[Condition]:
     """(condition, effect, the code paths it holds for) a conv call breaks."""
     fn = c.function
-    out: list[tuple[str, str, tuple[str, ...]]] = []
+    out: list[Condition] = []
     if fn.square and not (c.in_x == c.in_y and c.k_x == c.k_y and c.pad_x == c.pad_y and c.stride_x == c.stride_y
                           and c.out_x == c.out_y):
         out.append((f"a square image, kernel, padding and stride (this op: input {c.in_x}x{c.in_y}, kernel "
                     f"{c.k_x}x{c.k_y}, padding {c.pad_x}/{c.pad_y}, stride {c.stride_x}/{c.stride_y})",
-                    "it takes one size for both axes and would compute another convolution", BOTH))
+                    "it takes one size for both axes and would compute another convolution", BOTH, None))
     if fn.fast and (c.ch_in % 2 or c.ch_out % 2):
         out.append((f"even input and output channels (this op: {c.ch_in} in, {c.ch_out} out)",
-                    "Arm's code returns ARM_MATH_SIZE_MISMATCH and writes no output", BOTH))
+                    "Arm's code returns ARM_MATH_SIZE_MISMATCH and writes no output", BOTH, None))
     if fn.fast and c.out_x % 2:
         # Arm's DSP path computes a pair when x is odd and resets its im2col pointer only then
         if c.out_x == 1:
@@ -155,12 +166,12 @@ def _conv_violations(c: Call) -> list[tuple[str, str, tuple[str, ...]]]:
         else:
             effect = ("Arm's Cortex-M4/M7 build pairs pixels across rows: outputs shift by one pixel from the "
                       "second row on, the last is never written, and bufferA overruns by one column")
-        out.append((f"an even output width (this op: {c.out_x})", effect, (CodePath.DSP,)))
+        out.append((f"an even output width (this op: {c.out_x})", effect, (CodePath.DSP,), None))
     window = c.ch_in * c.k_x * c.k_y
     if fn.loop_shift and window >> fn.loop_shift > UINT16_MAX:
         out.append((f"ch_in * k_x * k_y below {1 << (16 + fn.loop_shift)} (this op: {window})",
                     f"its uint16_t loop count (ch_in * k_x * k_y) >> {fn.loop_shift} truncates on Cortex-M4/M7, "
-                    "summing only part of each window", (CodePath.DSP,)))
+                    "summing only part of each window", (CodePath.DSP,), None))
     if fn.arm_conv:
         # the last input position a window reaches, and the first (negative in the padding), per axis
         reach_x = (c.out_x - 1) * c.stride_x - c.pad_x + c.k_x
@@ -168,37 +179,42 @@ def _conv_violations(c: Call) -> list[tuple[str, str, tuple[str, ...]]]:
         if max(c.out_x, c.out_y, reach_x, reach_y) > INT16_MAX:
             out.append((f"output sizes and window reach up to {INT16_MAX} (this op: output {c.out_x}x{c.out_y}, "
                         f"reach {reach_x}x{reach_y})",
-                        "its Cortex-M4/M7 build counts pixels in int16_t, which wraps", (CodePath.DSP,)))
+                        "its Cortex-M4/M7 build counts pixels in int16_t, which wraps", (CodePath.DSP,), None))
         # CMSIS_5 5.4.0-5.7.0's plain path holds the input row and column in `signed char`
         if max(reach_x, reach_y) - 1 > INT8_MAX or max(c.pad_x, c.pad_y) > -INT8_MIN:
             out.append((f"window positions within {INT8_MIN}..{INT8_MAX} on each axis (this op: up to "
                         f"{max(reach_x, reach_y) - 1})",
                         "the Cortex-M0/M3 build of CMSIS_5 5.4.0 to 5.7.0 keeps the input row and column in "
-                        "signed char, which wraps: it reads the wrong pixels", (CodePath.PLAIN,)))
+                        "signed char, which wraps: it reads the wrong pixels", (CodePath.PLAIN,), "5.7.0"))
     return out
 
 
-def _activation_violations(op) -> list[tuple[str, str, tuple[str, ...]]]:
+def _activation_violations(op) -> list[Condition]:
     """arm_nn_activations_direct_q15's int_width (15 - the input's frac bits) within its table's range."""
     width = 15 - op.in_frac
     fmt = f"input Q{width}.{op.in_frac}"
     if width < 0:
         return [(f"int_width 0 to {INT_WIDTH_MAX}, an input format of frac 12 to 15 (this op: {fmt}, int_width "
                  f"{width})", f"int_width is a uint16_t: {width} becomes {width & 0xFFFF} and its shift 11 - "
-                 "int_width is negative, undefined in C", BOTH)]
+                 "int_width is negative, undefined in C", BOTH, None)]
     if width > INT_WIDTH_MAX:
         effect = ("its table index v >> (11 - int_width) needs more than the table's 8 bits: Arm's code wraps it "
                   "to uint8_t and reads f at x wrapped into [-8, 8) for |x| >= 8 (a sigmoid of 9 gives "
                   "sigmoid(-7))"
                   if width <= 11 else "its shift 11 - int_width is negative, undefined in C")
         return [(f"int_width at most {INT_WIDTH_MAX}, an input format of frac 12 to 15 (this op: {fmt}, int_width "
-                 f"{width})", effect, BOTH)]
-    return []
+                 f"{width})", effect, BOTH, None)]
+    # 5.4.0-5.7.0 clamp the table index with __USAT(v >> shift, 8) instead of taking its low 8 bits
+    return [("a CMSIS_5 release of 5.8.0 or later (declare it: quantize --cmsis-version 5.8.0, gate "
+             "cmsis_version = \"5.8.0\"; or keep the activation in float: --final-activation float)",
+             "in 5.4.0 to 5.7.0 it saturates its table index at 0 and 255, so every negative input (and, at int_width "
+             "3, the top bin) reads the wrong table entries: the outputs differ from 5.8.0 on, and from the "
+             "definition", BOTH, "5.7.0")]
 
 
-def violations(op, rounding: str, paths: tuple[str, ...] = PATHS) -> list[Violation]:
-    """Every condition of the op's function that the op breaks on the given code paths (empty: the call is
-    safe on every core those paths build for)."""
+def violations(op, rounding: str, paths: tuple[str, ...] = PATHS, cmsis: str = OLDEST) -> list[Violation]:
+    """Every condition of the op's function that the op breaks on the given code paths of the CMSIS_5 releases from
+    `cmsis` on (empty: the call is safe on every core those paths build for, in each of those releases)."""
     fn = FUNCTIONS[op.function]
     c = call(op, fn)
     kinds = FUNCTION_KINDS[fn.name]
@@ -209,17 +225,18 @@ def violations(op, rounding: str, paths: tuple[str, ...] = PATHS) -> list[Violat
     if kind == Kind.SOFTMAX and op.in_shape[2] > SOFTMAX_DIM_MAX:
         found.append((f"dim_vec (the channels) up to {SOFTMAX_DIM_MAX} (this op: {op.in_shape[2]})",
                       "its q31 sum of up to 2^16 per value overflows past that and its loop counter is 16 bits: "
-                      "the outputs are wrong", BOTH))
+                      "the outputs are wrong", BOTH, None))
     if kind == Kind.DENSE:
         n_in, n_out = op.in_shape[0] * op.in_shape[1] * op.in_shape[2], op.out_shape[2]
         if max(n_in, n_out) > UINT16_MAX:
             found.append((f"dim_vec and num_of_rows up to {UINT16_MAX} (this op: {n_in} in, {n_out} out)",
-                          "its uint16_t arguments truncate", BOTH))
+                          "its uint16_t arguments truncate", BOTH, None))
     if fn.shifts and rounding == Rounding.ROUND and c.out_shift == 0:
         found.append(("out_shift of at least 1 in a rounding build (this op: 0)",
                       "CMSIS-NN 5.4.0 and 5.5.0 compute NN_ROUND(0) as 1 << -1, undefined in C "
-                      "(0 on the core, 2^31 on x86)", BOTH))
-    return [Violation(op.name, fn.name, cond, effect) for cond, effect, where in found if set(where) & set(paths)]
+                      "(0 on the core, 2^31 on x86)", BOTH, "5.5.0"))
+    return [Violation(op.name, fn.name, cond, effect) for cond, effect, where, until in found
+            if set(where) & set(paths) and (until is None or release(until) >= release(cmsis))]
 
 
 def check_function(op, name: str) -> Function:
@@ -233,7 +250,7 @@ def check_function(op, name: str) -> Function:
     return fn
 
 
-def choose(op, rounding: str, paths: tuple[str, ...] = PATHS) -> str:
+def choose(op, rounding: str, paths: tuple[str, ...] = PATHS, cmsis: str = OLDEST) -> str:
     """The function a firmware engineer would call for op: the fastest whose contract the op meets.
 
     Arm's functions come first; qverify's qv_ kernel only where Arm has no legal one.
@@ -243,7 +260,7 @@ def choose(op, rounding: str, paths: tuple[str, ...] = PATHS) -> str:
     candidates = PREFERENCE[op.kind]
     for fn in candidates:
         trial = _with_function(op, fn.name)
-        if not violations(trial, rounding, paths):
+        if not violations(trial, rounding, paths, cmsis):
             return fn.name
     return candidates[-1].name
 
@@ -269,7 +286,7 @@ def assign(plan, declared: dict[str, str] | None = None) -> None:
         if op.name in declared:
             op.function = check_function(op, declared[op.name]).name
         elif op.function is None:
-            op.function = choose(op, plan.rounding, plan.paths)
+            op.function = choose(op, plan.rounding, plan.paths, plan.cmsis)
         else:
             check_function(op, op.function)
 
@@ -278,16 +295,16 @@ def notes(plan) -> list[str]:
     """Why each conv that calls one of qverify's own kernels does not call one of Arm's."""
     return [f"{op.name}: {op.function}, qverify's kernel (ship cmsis/Source/{op.function}.c): no Arm q15 "
             f"convolution takes this shape on the {' and '.join(plan.paths)} path: "
-            f"{reason_no_arm(op, plan.rounding, plan.paths)}"
+            f"{reason_no_arm(op, plan.rounding, plan.paths, plan.cmsis)}"
             for op in plan.ops if op.kind == Kind.CONV and not FUNCTIONS[op.function].arm]
 
 
-def reason_no_arm(op, rounding: str, paths: tuple[str, ...] = PATHS) -> str:
+def reason_no_arm(op, rounding: str, paths: tuple[str, ...] = PATHS, cmsis: str = OLDEST) -> str:
     """Why each of Arm's convolutions is ruled out for op (for the report)."""
     parts = []
     for fn in PREFERENCE[Kind.CONV]:
         if fn.arm:
-            v = violations(_with_function(op, fn.name), rounding, paths)
+            v = violations(_with_function(op, fn.name), rounding, paths, cmsis)
             if v:
                 parts.append(f"{fn.name} needs {v[0].condition}")
     return "; ".join(parts)
@@ -296,7 +313,8 @@ def reason_no_arm(op, rounding: str, paths: tuple[str, ...] = PATHS) -> str:
 def check_plan(plan, rounding: str | None = None, paths: tuple[str, ...] | None = None) -> list[Violation]:
     """Every contract violation of the plan's calls, for the firmware's rounding build and code paths (default
     the plan's)."""
-    return [v for op in plan.ops for v in violations(op, rounding or plan.rounding, tuple(paths or plan.paths))]
+    return [v for op in plan.ops
+            for v in violations(op, rounding or plan.rounding, tuple(paths or plan.paths), plan.cmsis)]
 
 
 def paths_of(kernels) -> tuple[str, ...]:

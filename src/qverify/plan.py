@@ -115,6 +115,9 @@ class QuantPlan:
     # each op's function must meet its contract on every one of them (qverify.kernels)
     paths: tuple[str, ...] = kernels.PATHS
     macro_names: dict[str, str] = field(default_factory=dict)
+    # the oldest CMSIS_5 release the firmware may build: conditions of Arm's code only in older releases are
+    # dropped (qverify.kernels; default the oldest release the contracts cover)
+    cmsis: str = kernels.OLDEST
 
     def op(self, name: str) -> OpPlan:
         for op in self.ops:
@@ -157,6 +160,8 @@ class QuantPlan:
         meta = {k: v for k, v in asdict(self).items() if k != "ops"}
         if tuple(meta["paths"]) == kernels.PATHS:
             del meta["paths"]  # the default, as plans written before it existed hold it
+        if meta["cmsis"] == kernels.OLDEST:
+            del meta["cmsis"]  # the default, as plans written before it existed hold it
         if not meta["macro_names"]:
             del meta["macro_names"]  # every op named after itself: the hash of plans written before names
         drop = ("weights", "bias") if functions else ("weights", "bias", "function")
@@ -329,7 +334,7 @@ def model_fingerprint(graph: Graph) -> str:
 def make_plan(graph: Graph, ranges: Ranges, bits: int = 16, rounding: str = "truncate",
               rule: str = "notebook", source: dict | None = None, fit_accumulator: bool = False,
               declared: dict[str, str] | None = None, paths: tuple[str, ...] = kernels.PATHS,
-              macro_names: dict[str, str] | None = None) -> QuantPlan:
+              macro_names: dict[str, str] | None = None, cmsis: str = kernels.OLDEST) -> QuantPlan:
     """Quantize a graph to a plan.
 
     Args:
@@ -347,6 +352,7 @@ def make_plan(graph: Graph, ranges: Ranges, bits: int = 16, rounding: str = "tru
             fastest legal one (qverify.kernels.choose).
         paths: the code paths the firmware runs ('dsp' for Cortex-M4/M7, 'plain' for M0/M3): every
             function must meet its contract on each.
+        cmsis: the oldest CMSIS_5 release the firmware may build (conditions of older releases dropped).
         macro_names: {conv/dense op name: C macro stem} for the headers (QuantPlan.macro_names); the others
             are named after the op. A stem equal to that default is not recorded.
 
@@ -381,7 +387,7 @@ def make_plan(graph: Graph, ranges: Ranges, bits: int = 16, rounding: str = "tru
         raise PlanError(f"paths {list(paths)}: expected one or both of {', '.join(kernels.PATHS)}")
     plan = QuantPlan(bits, rounding, rule, graph.input_shape, graph.model_input_shape, input_frac,
                      _pair(ranges.input), ops, graph.final_activation, src, paths=tuple(paths),
-                     macro_names={k: v for k, v in (macro_names or {}).items() if v != macro_name(k)})
+                     macro_names={k: v for k, v in (macro_names or {}).items() if v != macro_name(k)}, cmsis=cmsis)
     kernels.assign(plan, declared)
     return plan
 

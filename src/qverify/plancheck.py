@@ -8,7 +8,7 @@ PlanError naming the op and the field, with what was expected.
 
 from __future__ import annotations
 
-from qverify.choices import BITS, Rounding, values
+from qverify.choices import BITS, CMSIS_RELEASES, Rounding, values
 from qverify.errors import PlanError
 from qverify.opkinds import KINDS, elems, window
 
@@ -65,6 +65,8 @@ def validate(plan) -> None:
     """Raise PlanError (one line: the op, the field, what was expected) unless the plan is consistent."""
     if plan.bits not in BITS:
         raise PlanError(f"plan: bits {plan.bits!r}; qverify verifies q15 (16-bit) kernels only")
+    if plan.cmsis not in CMSIS_RELEASES:
+        raise PlanError(f"plan: cmsis {plan.cmsis!r}; expected a CMSIS_5 release of {', '.join(CMSIS_RELEASES)}")
     if plan.rounding not in values(Rounding):
         raise PlanError(f"plan: rounding {plan.rounding!r}; expected {' or '.join(values(Rounding))}")
     if not plan.ops:

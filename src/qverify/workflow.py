@@ -9,8 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from qverify.calibrate import calibrate, load_data, prepare_input
+from qverify.choices import CMSIS_RELEASES, FinalActivation
 from qverify.errors import ArgumentError, DataError, PlanError
 from qverify.graph import Graph, build_graph
+from qverify.kernels import release
 from qverify.modelfile import load_model
 from qverify.plan import QuantPlan, make_plan, model_fingerprint
 
@@ -160,8 +162,8 @@ def quantize(model: str | None = None, weights: str | None = None, data: str | N
              calib_samples: int | None = None, bits: int = 16, rounding: str = "truncate",
              rule: str = "notebook", fit_accumulator: bool = True,
              functions: dict[str, str] | None = None, paths: tuple[str, ...] | None = None,
-             calib_start: int = 0, final_activation: str = "float", macro_names: dict[str, str] | None = None,
-             names_in_order: tuple[str, list[str]] | None = None) -> Quantized:
+             calib_start: int = 0, final_activation: str | None = "float", macro_names: dict[str, str] | None = None,
+             names_in_order: tuple[str, list[str]] | None = None, cmsis: str = CMSIS_RELEASES[0]) -> Quantized:
     """Load, calibrate and plan. With no model and no data, the shipped demo.
 
     calib_samples, calib_start: calibrate on samples calib_start:calib_start + calib_samples of the data
@@ -170,10 +172,12 @@ def quantize(model: str | None = None, weights: str | None = None, data: str | N
     functions: {op name: C function} the firmware calls for those ops (default: the fastest legal).
     paths: the code paths the firmware runs, 'dsp' and/or 'plain' (default both).
     final_activation: a final sigmoid/softmax in 'float' after the plan, or on the 'device' as its last op
-        (graph.build_graph).
+        (graph.build_graph); None: device where the firmware's function is right in every release from
+        `cmsis` on (softmax always, sigmoid from 5.8.0), else float.
     macro_names: {conv/dense op name: C macro stem} the headers name those ops by (QuantPlan.macro_names).
     names_in_order: (where, stems): one stem per conv/dense op, in op order (`--names-from`'s header stems);
         a count that differs is refused before calibration.
+    cmsis: the oldest CMSIS_5 release the firmware may build (QuantPlan.cmsis).
 
     Unlike make_plan, fit_accumulator defaults to True here: a plan whose own calibration
     data wraps the int32 accumulator is not one to flash (pass False for the notebook's formats).
@@ -183,7 +187,10 @@ def quantize(model: str | None = None, weights: str | None = None, data: str | N
     """
     if model is not None and data is None and weights is None and not str(model).startswith("demo"):
         raise DataError("a user model needs calibration data: pass --data X.npy")
-    graph = build_graph(load_model(model, weights), final_activation)
+    net = load_model(model, weights)
+    if final_activation is None:
+        final_activation = device_activation(build_graph(net).final_activation, cmsis)
+    graph = build_graph(net, final_activation)
     names = named_ops(graph, macro_names, names_in_order)  # refused now, not after calibrating
     x = load_inputs(graph, data, calib_samples, first=calib_start)
     ranges = calibrate(graph, x)
@@ -198,8 +205,17 @@ def quantize(model: str | None = None, weights: str | None = None, data: str | N
         source["calib_first"] = calib_start  # only then: plans calibrated from sample 0 keep their hash
     plan = make_plan(graph, ranges, bits=bits, rounding=rounding, rule=rule, source=source,
                      fit_accumulator=fit_accumulator, declared=functions, **({"paths": tuple(paths)} if paths else {}),
-                     macro_names=names)
+                     macro_names=names, cmsis=cmsis)
     return Quantized(plan, graph, x)
+
+
+def device_activation(final: str | None, cmsis: str) -> str:
+    """Where a final activation runs by default: on the device where Arm's function computes it as the shift
+    model does in every release from `cmsis` on (arm_softmax_q15 always; arm_nn_activations_direct_q15 from
+    5.8.0: 5.4.0-5.7.0 saturate its table index), else in float."""
+    if final == "softmax" or (final == "sigmoid" and release(cmsis) >= release("5.8.0")):
+        return FinalActivation.DEVICE.value
+    return FinalActivation.FLOAT.value
 
 
 def named_ops(graph: Graph, macro_names: dict[str, str] | None = None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qverify.choices import BITS, CodePath, FormatRule, Rounding, values
+from qverify.choices import BITS, CMSIS_RELEASES, CodePath, FinalActivation, FormatRule, Rounding, values
 from qverify.commands import checks
 from qverify.commands.common import (
     EXIT_MISMATCH,
@@ -33,8 +33,9 @@ def run(args) -> int:
 
     q = quantize(args.model, args.weights, args.data, args.calib_samples, args.bits, args.rounding, args.rule,
                  args.fit_accumulator, functions=dict(args.functions), paths=args.paths,
-                 final_activation=args.final_activation or default_final_activation(), macro_names=mapping,
-                 names_in_order=None if in_order is None else (f"--names-from {args.names_from}", in_order))
+                 final_activation=args.final_activation, macro_names=mapping,
+                 names_in_order=None if in_order is None else (f"--names-from {args.names_from}", in_order),
+                 cmsis=args.cmsis_version)
     plan = q.plan
     print(plan_tables(plan))
     if plan.macro_names:
@@ -58,17 +59,6 @@ def macro_names_line(plan, how: str) -> str:
     return f"macro names ({how}): {names}"
 
 
-def default_final_activation(cmsis_root: str | None = None) -> str:
-    """'device' when the firmware's build has both of Arm's functions (the bundled kernels always do; a tree
-    when its NN sources hold them), else 'float'."""
-    from qverify import build
-
-    if cmsis_root is None:
-        return "device"
-    have = build.find_cmsis_nn(cmsis_root)["sources"]
-    return "device" if {"arm_nn_activations_direct_q15", "arm_softmax_q15"} <= set(have) else "float"
-
-
 def add_parser(sub) -> None:
     p = sub.add_parser("quantize", help="quantize a model to a plan and write the C headers")
     model_args(p)
@@ -87,10 +77,15 @@ def add_parser(sub) -> None:
     p.add_argument("--paths", type=paths_arg, default=values(CodePath),
                    help="the code paths your firmware runs: dsp (ARM_MATH_DSP, Cortex-M4/M7), plain (M0/M3) or "
                         "dsp,plain (default): every op's function must meet its contract on each")
-    p.add_argument("--final-activation", choices=("float", "device"), default=None,
+    p.add_argument("--final-activation", choices=values(FinalActivation), default=None,
                    help="a final sigmoid/softmax: device = the plan's last op (arm_nn_activations_direct_q15, "
-                        "arm_softmax_q15), verified bit for bit; float = applied after the plan (default: device, "
-                        "since the bundled kernels have both functions)")
+                        "arm_softmax_q15), verified bit for bit; float = applied after the plan (default: device "
+                        "where the firmware's function computes it right in every release it may build: softmax "
+                        "always, sigmoid from --cmsis-version 5.8.0 on)")
+    p.add_argument("--cmsis-version", choices=CMSIS_RELEASES, default=CMSIS_RELEASES[0],
+                   help="the oldest CMSIS_5 release your firmware may build (default %(default)s): the kernel "
+                        "contracts drop conditions of older releases only (e.g. 5.4.0-5.7.0's signed char "
+                        "positions, their saturated sigmoid/tanh table index)")
     p.add_argument("--map", action="append", default=[], metavar="OP=STEM[,OP=STEM...]",
                    help="name op OP's macros STEM_WT, STEM_BIAS, STEM_BIAS_LSHIFT, STEM_OUT_RSHIFT and STEM (e.g. "
                         "conv2d=CONV1,dense_2=FC3), so the headers build into firmware written against those names; "
