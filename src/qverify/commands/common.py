@@ -185,9 +185,16 @@ def count_or_range(text: str) -> tuple[int | None, int]:
     return None, n
 
 
+def stem_decl(text: str) -> tuple[str, str]:
+    """--map OP=STEM: the header's macro stem of one conv/dense op."""
+    op, sep, stem = text.partition("=")
+    if not sep or not op.strip() or not stem.strip().isidentifier():
+        raise argparse.ArgumentTypeError(f"'{text}' is not OP=STEM, e.g. conv2d=CONV1 (for CONV1_WT, CONV1_BIAS ...)")
+    return op.strip(), stem.strip()
+
+
 def header_args(p: argparse.ArgumentParser, model: bool = True) -> None:
     """--header, --sample-header, --map (and --model, --weights): run a weights.h as the plan."""
-    from qverify.commands.diff_header import stem_decl
 
     if model:
         p.add_argument("--model", help="saved model (.keras/.h5) or module:Factory / file.py:Factory, quantized "

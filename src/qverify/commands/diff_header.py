@@ -2,20 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
-
 from qverify.choices import FormatRule, Rounding, values
 from qverify.commands import checks
-from qverify.commands.common import EXIT_MISMATCH, EXIT_OK, model_args, positive
+from qverify.commands.common import EXIT_MISMATCH, EXIT_OK, model_args, positive, stem_decl
 from qverify.errors import ArgumentError
-
-
-def stem_decl(text: str) -> tuple[str, str]:
-    """--map OP=STEM: the header's macro stem of one conv/dense op."""
-    op, sep, stem = text.partition("=")
-    if not sep or not op.strip() or not stem.strip().isidentifier():
-        raise argparse.ArgumentTypeError(f"'{text}' is not OP=STEM, e.g. conv2d=CONV1 (for CONV1_WT, CONV1_BIAS ...)")
-    return op.strip(), stem.strip()
 
 
 def run(args) -> int:
