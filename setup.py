@@ -2,5 +2,9 @@
 from setuptools import setup
 
 BUILD = "src/qverify/build.py"
-setup(cffi_modules=[f"{BUILD}:{variant}" for variant in
-                    ("dsp_truncate", "dsp_round", "plain_truncate", "plain_round", "fast_truncate", "fast_round")])
+setup(
+    cffi_modules=[
+        f"{BUILD}:{variant}"
+        for variant in ("dsp_truncate", "dsp_round", "plain_truncate", "plain_round", "fast_truncate", "fast_round")
+    ]
+)

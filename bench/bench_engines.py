@@ -73,12 +73,13 @@ def cpu_model() -> str:
 
 def disassembly(path: str) -> dict[str, str]:
     """objdump -d of a shared object as {function: instructions}."""
-    out = subprocess.run(["objdump", "-d", "--no-show-raw-insn", path], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        ["objdump", "-d", "--no-show-raw-insn", path], capture_output=True, text=True, check=True
+    ).stdout
     functions, name = {}, None
     for line in out.splitlines():
         if line.endswith(">:"):
-            name = line[line.index("<") + 1:-2].split(".")[0]
+            name = line[line.index("<") + 1 : -2].split(".")[0]
             functions.setdefault(name, "")
         elif name:
             functions[name] += line + "\n"
@@ -158,7 +159,7 @@ def main() -> int:
 
     def loop():
         for i in range(n):
-            model(x[i:i + 1], training=False)
+            model(x[i : i + 1], training=False)
 
     # The native rows run first: TensorFlow's thread pools keep spinning for a while after its own
     # work and would steal the cores from the C threads measured right after them.
@@ -168,24 +169,44 @@ def main() -> int:
         eng = engines[kernels] = NativeEngine(plan, kernels=kernels)
         key = "native" if kernels == "fast" else f"native_{kernels}"
         what = f"{kernels} ({eng.native.simd})" if kernels == "fast" else kernels
-        native_rows.append((key, f"(d) native, {what}, {eng.threads} threads, final op only",
-                            timed(lambda eng=eng: eng.run(xi, keep=False))))
+        native_rows.append(
+            (
+                key,
+                f"(d) native, {what}, {eng.threads} threads, final op only",
+                timed(lambda eng=eng: eng.run(xi, keep=False)),
+            )
+        )
         if kernels == "fast":
-            native_rows.append((key + "_keep", f"(d) native, {what}, {eng.threads} threads, all ops kept",
-                                timed(lambda eng=eng: eng.run(xi))))
+            native_rows.append(
+                (
+                    key + "_keep",
+                    f"(d) native, {what}, {eng.threads} threads, all ops kept",
+                    timed(lambda eng=eng: eng.run(xi)),
+                )
+            )
             if eng.native.simd == "avx512-vnni":
                 eng.native.lib.qv_host_simd_limit(1)
-                native_rows.append(("native_avx2",
-                                    f"(d) native, fast capped to avx2, {eng.threads} threads, final op only",
-                                    timed(lambda eng=eng: eng.run(xi, keep=False))))
+                native_rows.append(
+                    (
+                        "native_avx2",
+                        f"(d) native, fast capped to avx2, {eng.threads} threads, final op only",
+                        timed(lambda eng=eng: eng.run(xi, keep=False)),
+                    )
+                )
                 eng.native.lib.qv_host_simd_limit(2)
     one = NativeEngine(plan, kernels="fast", threads=1)
-    native_rows.append(("native_1t", f"(d) native, fast ({one.native.simd}), 1 thread, final op only",
-                        timed(lambda: one.run(xi, keep=False))))
+    native_rows.append(
+        (
+            "native_1t",
+            f"(d) native, fast ({one.native.simd}), 1 thread, final op only",
+            timed(lambda: one.run(xi, keep=False)),
+        )
+    )
 
     rows = [("a", "(a) keras, one sample per call (notebook)", timed(loop, 1))]
-    rows.append(("b", "(b) keras, batched (predict, batch 256)",
-                 timed(lambda: model.predict(x, batch_size=256, verbose=0))))
+    rows.append(
+        ("b", "(b) keras, batched (predict, batch 256)", timed(lambda: model.predict(x, batch_size=256, verbose=0)))
+    )
     rows.append(("calib", "(b) calibration, batched (per-op min/max)", timed(lambda: calibrate(graph, x))))
     float_engine = FloatEngine(plan, graph)
     rows.append(("b2", "(b) float engine, batched, all ops kept", timed(lambda: float_engine.run_float(x))))
@@ -195,19 +216,24 @@ def main() -> int:
 
     rate = {key: n / sec for key, _, sec in rows}
     onednn = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "0") not in ("0", "false", "False")
-    print(f"machine: {cpu_model()}, {os.cpu_count()} cores; python {platform.python_version()}, "
-          f"TensorFlow oneDNN {'on' if onednn else 'off (qverify default)'}")
+    print(
+        f"machine: {cpu_model()}, {os.cpu_count()} cores; python {platform.python_version()}, "
+        f"TensorFlow oneDNN {'on' if onednn else 'off (qverify default)'}"
+    )
     print(f"demo: {macs / 1e6:.2f} MMAC per sample, {n} samples (test split) for every row")
     width = max(len(name) for _, name, _ in rows)
     print(f"{'':<{width}} {'seconds':>8} {'samples/s':>10} {'GMAC/s':>7} {'x (a)':>7} {'x (b)':>6}")
     for key, name, sec in rows:
         r = rate[key]
-        print(f"{name:<{width}} {sec:>8.3f} {r:>10.1f} {r * macs / 1e9:>7.2f} {r / rate['a']:>7.1f} "
-              f"{r / rate['b']:>6.2f}")
+        print(
+            f"{name:<{width}} {sec:>8.3f} {r:>10.1f} {r * macs / 1e9:>7.2f} {r / rate['a']:>7.1f} {r / rate['b']:>6.2f}"
+        )
 
     shift_out = shift.run(xi).outputs
-    same = {k: all(np.array_equal(shift_out[name], out) for name, out in eng.run(xi).outputs.items())
-            for k, eng in engines.items()}
+    same = {
+        k: all(np.array_equal(shift_out[name], out) for name, out in eng.run(xi).outputs.items())
+        for k, eng in engines.items()
+    }
     vec = vectorisation(engines["plain"].native.module_name)
     vec.update(vectorisation(engines["fast"].native.module_name, HOT_FAST))
     pause, busy = gil_check(lambda: one.run(xi, keep=False))
@@ -218,8 +244,10 @@ def main() -> int:
     for kernel, count in vec.items():
         verdict = "objdump missing" if count is None else ("vectorised" if count else "NOT vectorised")
         print(f"  {kernel:<42} {'-' if count is None else count:>4}  {verdict}")
-    print(f"GIL released during a native call: a Python thread never paused longer than {1e3 * pause:.1f} ms "
-          f"while one native call ran {1e3 * busy:.0f} ms ({'released' if pause < busy / 4 else 'HELD'})")
+    print(
+        f"GIL released during a native call: a Python thread never paused longer than {1e3 * pause:.1f} ms "
+        f"while one native call ran {1e3 * busy:.0f} ms ({'released' if pause < busy / 4 else 'HELD'})"
+    )
     print()
     results = {}
     for engine, base, factor in TARGETS:
@@ -228,12 +256,26 @@ def main() -> int:
         print(f"target {engine} >= {factor:g}x ({base}): {got:.1f}x  {'MET' if got >= factor else 'NOT MET'}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"machine": cpu_model(), "cores": os.cpu_count(), "onednn": onednn, "samples": n,
-                       "mmac_per_sample": macs / 1e6,
-                       "rows": [{"key": k, "name": nm, "seconds": s, "samples_per_s": n / s,
-                                 "gmac_per_s": n / s * macs / 1e9} for k, nm, s in rows],
-                       "identical": same, "packed_mac": vec, "gil_longest_python_pause_s": pause, "native_call_s": busy,
-                       "targets": {k: {"ratio": v[0], "met": v[1]} for k, v in results.items()}}, f, indent=1)
+            json.dump(
+                {
+                    "machine": cpu_model(),
+                    "cores": os.cpu_count(),
+                    "onednn": onednn,
+                    "samples": n,
+                    "mmac_per_sample": macs / 1e6,
+                    "rows": [
+                        {"key": k, "name": nm, "seconds": s, "samples_per_s": n / s, "gmac_per_s": n / s * macs / 1e9}
+                        for k, nm, s in rows
+                    ],
+                    "identical": same,
+                    "packed_mac": vec,
+                    "gil_longest_python_pause_s": pause,
+                    "native_call_s": busy,
+                    "targets": {k: {"ratio": v[0], "met": v[1]} for k, v in results.items()},
+                },
+                f,
+                indent=1,
+            )
     return 0
 
 

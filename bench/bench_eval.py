@@ -82,8 +82,12 @@ def cpu_model() -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--samples", type=int, default=DEMO_TEST_SAMPLES, help="demo test samples (default 14544)")
-    ap.add_argument("--memory-samples", type=int, default=None,
-                    help="samples of the second, memory-only eval (default samples/4; 0 skips it)")
+    ap.add_argument(
+        "--memory-samples",
+        type=int,
+        default=None,
+        help="samples of the second, memory-only eval (default samples/4; 0 skips it)",
+    )
     ap.add_argument("--json", help="also write the figures as JSON")
     ap.add_argument("--profile", help="run the eval under cProfile and write its profile here")
     ap.add_argument("--predict-only", type=int, help=argparse.SUPPRESS)
@@ -98,8 +102,9 @@ def main() -> int:
     small_rss = None
     if small:
         with tempfile.TemporaryDirectory() as tmp:
-            _, small_rss, _ = child(["-m", "qverify", "eval", "--samples", str(small), "--json",
-                                     os.path.join(tmp, "e.json")], env)
+            _, small_rss, _ = child(
+                ["-m", "qverify", "eval", "--samples", str(small), "--json", os.path.join(tmp, "e.json")], env
+            )
     _, predict_rss, out = child([os.path.abspath(__file__), "--predict-only", str(n)], env)
     predict_s = json.loads(out.strip().splitlines()[-1])["seconds"]
     with tempfile.TemporaryDirectory() as tmp:
@@ -119,30 +124,54 @@ def main() -> int:
     ratio = eval_s / predict_s
     exact = result.get("bit_exact_samples")
 
-    print(f"machine: {cpu_model()}, {os.cpu_count()} cores; Python {platform.python_version()}; "
-          "TensorFlow oneDNN off (qverify default)")
-    print(f"demo test split, {n} samples; eval: engines {', '.join(result['engines'])}, "
-          f"{exact} of {result['samples']} samples bit-exact shift vs native")
+    print(
+        f"machine: {cpu_model()}, {os.cpu_count()} cores; Python {platform.python_version()}; "
+        "TensorFlow oneDNN off (qverify default)"
+    )
+    print(
+        f"demo test split, {n} samples; eval: engines {', '.join(result['engines'])}, "
+        f"{exact} of {result['samples']} samples bit-exact shift vs native"
+    )
     print(f"(p) keras predict, batch 256          {predict_s:8.2f} s")
-    print(f"(e) qverify eval --samples {n:<9} {eval_s:8.2f} s   ratio (e)/(p) {ratio:.2f}  "
-          f"(target <= {TARGET_RATIO:g}: {'MET' if ratio <= TARGET_RATIO else 'NOT MET'})")
-    print(f"    evaluate() loop {loop:.2f} s wall; main thread (data, float, shift) and worker thread (native, "
-          f"statistics) overlap by {max(0.0, overlap):.2f} s")
+    print(
+        f"(e) qverify eval --samples {n:<9} {eval_s:8.2f} s   ratio (e)/(p) {ratio:.2f}  "
+        f"(target <= {TARGET_RATIO:g}: {'MET' if ratio <= TARGET_RATIO else 'NOT MET'})"
+    )
+    print(
+        f"    evaluate() loop {loop:.2f} s wall; main thread (data, float, shift) and worker thread (native, "
+        f"statistics) overlap by {max(0.0, overlap):.2f} s"
+    )
     print(f"    {'stage':<12} {'seconds':>8} {'share':>7}")
     for s, sec in stages.items():
         print(f"    {s:<12} {sec:>8.2f} {100 * sec / eval_s:>6.1f}%")
-    print(f"peak RSS: eval {n} samples {eval_rss:.2f} GB (target < {TARGET_RSS_GB:g} GB: "
-          f"{'MET' if eval_rss < TARGET_RSS_GB else 'NOT MET'})"
-          + (f"; eval {small} samples {small_rss:.2f} GB" if small_rss is not None else "")
-          + f"; predict {predict_rss:.2f} GB")
+    print(
+        f"peak RSS: eval {n} samples {eval_rss:.2f} GB (target < {TARGET_RSS_GB:g} GB: "
+        f"{'MET' if eval_rss < TARGET_RSS_GB else 'NOT MET'})"
+        + (f"; eval {small} samples {small_rss:.2f} GB" if small_rss is not None else "")
+        + f"; predict {predict_rss:.2f} GB"
+    )
     if args.profile:
         print(f"profile of (e): {args.profile}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"machine": cpu_model(), "cores": os.cpu_count(), "samples": n, "predict_s": predict_s,
-                       "eval_s": eval_s, "ratio": ratio, "stages_s": stages, "loop_s": loop,
-                       "eval_peak_rss_gb": eval_rss, "small_samples": small, "small_peak_rss_gb": small_rss,
-                       "bit_exact_samples": exact}, f, indent=1)
+            json.dump(
+                {
+                    "machine": cpu_model(),
+                    "cores": os.cpu_count(),
+                    "samples": n,
+                    "predict_s": predict_s,
+                    "eval_s": eval_s,
+                    "ratio": ratio,
+                    "stages_s": stages,
+                    "loop_s": loop,
+                    "eval_peak_rss_gb": eval_rss,
+                    "small_samples": small,
+                    "small_peak_rss_gb": small_rss,
+                    "bit_exact_samples": exact,
+                },
+                f,
+                indent=1,
+            )
     return 0
 
 

@@ -45,8 +45,12 @@ LR = 1e-3
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=demo.MODEL_PATH.parent,
-                    help="directory for model.keras and metrics.json (default: the package)")
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=demo.MODEL_PATH.parent,
+        help="directory for model.keras and metrics.json (default: the package)",
+    )
     ap.add_argument("--n-train", type=int, default=N_TRAIN)
     ap.add_argument("--n-test", type=int, default=N_TEST)
     ap.add_argument("--epochs", type=int, default=EPOCHS)
@@ -71,8 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     x_tr, x_ca, x_te = (a.reshape(shape) for a in (x_tr, x_ca, x_te))
     y_tr, y_ca, y_te = (a.astype(np.float32) for a in (y_tr, y_ca, y_te))
     t_data = time.perf_counter() - t
-    print(f"data: train {len(x_tr)}, calib {len(x_ca)}, test {len(x_te)} "
-          f"({t_data:.1f} s)", flush=True)
+    print(f"data: train {len(x_tr)}, calib {len(x_ca)}, test {len(x_te)} ({t_data:.1f} s)", flush=True)
 
     model = demo.Net()
     steps = args.epochs * int(np.ceil(len(x_tr) / args.batch))
@@ -84,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     t = time.perf_counter()
     hist = model.fit(
-        x_tr, y_tr,
+        x_tr,
+        y_tr,
         batch_size=args.batch,
         epochs=args.epochs,
         shuffle=True,

@@ -12,10 +12,12 @@ from pathlib import Path
 
 from qverify.build import CMSIS_DIR
 
-ALTERED_RELU = ('#include "arm_nnfunctions.h"\n'
-                "void arm_relu_q15(q15_t *data, uint16_t size)\n"
-                "{\n    uint32_t i;\n    for (i = 0; i < size; i++)\n        if (data[i] < 0)\n"
-                "            data[i] = 7;\n}\n")
+ALTERED_RELU = (
+    '#include "arm_nnfunctions.h"\n'
+    "void arm_relu_q15(q15_t *data, uint16_t size)\n"
+    "{\n    uint32_t i;\n    for (i = 0; i < size; i++)\n        if (data[i] < 0)\n"
+    "            data[i] = 7;\n}\n"
+)
 FOLDERS = {"arm_relu_q15": "ActivationFunctions", "arm_fully_connected_q15": "FullyConnectedFunctions"}
 
 
@@ -43,12 +45,13 @@ def fake_cmsis_tree(base: Path, omit: str | Iterable[str] | None = None, sources
         dest.write_text(texts.get(src.stem, src.read_text()))
     return root
 
+
 # arm_convolve_HWC_q15_fast_nonsquare as Arm's DSP path behaves, per CMSIS_API.md's "Kernel contracts"
 # (written here from that description, on every path so a host build shows it): output pixels are
 # gathered two columns at a time into bufferA along x; a pair is computed when x is odd, and only then
 # does the im2col pointer go back to the start of bufferA. The inner loop count is a uint16_t of
 # (ch_in * k_x * k_y) / 2 pairs.
-PAIRING_FAST_NONSQUARE = r'''
+PAIRING_FAST_NONSQUARE = r"""
 #include <string.h>
 #include "arm_nnfunctions.h"
 #include "arm_nnsupportfunctions.h"
@@ -112,7 +115,7 @@ arm_status arm_convolve_HWC_q15_fast_nonsquare(const q15_t *Im_in, const uint16_
         }
     return ARM_MATH_SUCCESS;
 }
-'''
+"""
 
 
 def over_reading_fully_connected() -> str:
@@ -121,4 +124,4 @@ def over_reading_fully_connected() -> str:
     text = (CMSIS_DIR / "Source" / "arm_fully_connected_q15.c").read_text()
     marker = "arm_status arm_fully_connected_q15("
     body = text.index("{", text.index(marker))
-    return text[:body + 1] + "\n    { volatile q15_t past = pV[dim_vec]; (void)past; }\n" + text[body + 1:]
+    return text[: body + 1] + "\n    { volatile q15_t past = pV[dim_vec]; (void)past; }\n" + text[body + 1 :]

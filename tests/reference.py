@@ -59,7 +59,7 @@ def conv(x, w, bias, bias_lshift, out_rshift, stride=(1, 1), pad=(0, 0), roundin
     acc = np.zeros((len(x), oh, ow, cout), np.int64)
     for i in range(kh):
         for j in range(kw):
-            patch = xp[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw, :]
+            patch = xp[:, i : i + sh * (oh - 1) + 1 : sh, j : j + sw * (ow - 1) + 1 : sw, :]
             acc += np.einsum("nhwc,co->nhwo", patch, w[i, j])
     acc += np.asarray(bias, np.int64) * 2**bias_lshift + nn_round(out_rshift, rounding)
     return finish(acc, out_rshift)
@@ -94,8 +94,9 @@ def _windows(x, k, s):
     (kh, kw), (sh, sw) = k, s
     oh = (x.shape[1] - kh) // sh + 1
     ow = (x.shape[2] - kw) // sw + 1
-    return np.stack([x[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw, :]
-                     for i in range(kh) for j in range(kw)])
+    return np.stack(
+        [x[:, i : i + sh * (oh - 1) + 1 : sh, j : j + sw * (ow - 1) + 1 : sw, :] for i in range(kh) for j in range(kw)]
+    )
 
 
 def maxpool(x, k, s):

@@ -29,8 +29,22 @@ def out_hw(n: int, k: int, s: int, p: int, p_after: int | None = None) -> int:
     return (n + p + (p if p_after is None else p_after) - k) // s + 1
 
 
-def op_plan(kind, in_shape, *, cout=None, kernel=(1, 1), stride=(1, 1), pad=(0, 0), weights=None, bias=None,
-            bias_lshift=0, out_rshift=0, name=None, out_size=None, frac=15) -> OpPlan:
+def op_plan(
+    kind,
+    in_shape,
+    *,
+    cout=None,
+    kernel=(1, 1),
+    stride=(1, 1),
+    pad=(0, 0),
+    weights=None,
+    bias=None,
+    bias_lshift=0,
+    out_rshift=0,
+    name=None,
+    out_size=None,
+    frac=15,
+) -> OpPlan:
     """An OpPlan with explicit geometry; weights in Keras layout (converted to CMSIS here). out_size: a conv's
     (H, W) output when it is not the symmetric window (TensorFlow's 'same' split: one more zero after); frac:
     the format of an unweighted op (in = out: a relu6's bound follows from it)."""
@@ -52,18 +66,31 @@ def op_plan(kind, in_shape, *, cout=None, kernel=(1, 1), stride=(1, 1), pad=(0, 
         out = in_shape
     weighted = kind in ("conv", "dense")
     f = 15 if weighted else frac
-    return OpPlan(name or kind, kind, tuple(in_shape), tuple(out), tuple(kernel), tuple(stride), tuple(pad),
-                  in_frac=f, out_frac=f, range=(0.0, 0.0),
-                  w_frac=15 if weighted else None, b_frac=15 if weighted else None,
-                  bias_lshift=bias_lshift if weighted else None, out_rshift=out_rshift if weighted else None,
-                  weights=flat if weighted else None,
-                  bias=np.asarray(bias, np.int16) if weighted else None)
+    return OpPlan(
+        name or kind,
+        kind,
+        tuple(in_shape),
+        tuple(out),
+        tuple(kernel),
+        tuple(stride),
+        tuple(pad),
+        in_frac=f,
+        out_frac=f,
+        range=(0.0, 0.0),
+        w_frac=15 if weighted else None,
+        b_frac=15 if weighted else None,
+        bias_lshift=bias_lshift if weighted else None,
+        out_rshift=out_rshift if weighted else None,
+        weights=flat if weighted else None,
+        bias=np.asarray(bias, np.int16) if weighted else None,
+    )
 
 
 def plan_of(ops: list[OpPlan], rounding: str = "truncate") -> QuantPlan:
     """A QuantPlan around hand-made ops (input format Q0.15)."""
-    return QuantPlan(16, rounding, "notebook", ops[0].in_shape, ops[0].in_shape, 15, (-1.0, 1.0), ops, None,
-                     {"model": "test"})
+    return QuantPlan(
+        16, rounding, "notebook", ops[0].in_shape, ops[0].in_shape, 15, (-1.0, 1.0), ops, None, {"model": "test"}
+    )
 
 
 def random_q15(rng: np.random.Generator, shape, scale: int = 32768) -> np.ndarray:
@@ -180,9 +207,20 @@ class OpCase:
 
     def op(self, name: str | None = None) -> OpPlan:
         _, w, b = self.tensors()
-        return op_plan(self.kind, self.in_shape, cout=self.cout or None, kernel=self.kernel, stride=self.stride,
-                       pad=self.pad, weights=w, bias=b, bias_lshift=self.bias_lshift, out_rshift=self.out_rshift,
-                       name=name, frac=self.frac)
+        return op_plan(
+            self.kind,
+            self.in_shape,
+            cout=self.cout or None,
+            kernel=self.kernel,
+            stride=self.stride,
+            pad=self.pad,
+            weights=w,
+            bias=b,
+            bias_lshift=self.bias_lshift,
+            out_rshift=self.out_rshift,
+            name=name,
+            frac=self.frac,
+        )
 
     def plan(self, rounding: str = "truncate") -> QuantPlan:
         return plan_of([self.op()], rounding)
@@ -197,8 +235,9 @@ MAC_BUDGET = 400_000  # multiply-accumulates per conv example (keeps the int64 r
 
 
 @st.composite
-def conv_cases(draw, max_hw: int = 24, max_ch: int = 64, max_k: int = 9, value_fills=fills,
-               mac_budget: int = MAC_BUDGET) -> OpCase:
+def conv_cases(
+    draw, max_hw: int = 24, max_ch: int = 64, max_k: int = 9, value_fills=fills, mac_budget: int = MAC_BUDGET
+) -> OpCase:
     """1-D (W = 1, k_w = 1) and 2-D convolutions: k_h != k_w allowed, kernels 1..max_k,
     channels 1..max_ch (odd and 1 included), strides 1..3, valid or symmetric 'same' padding
     ((k - 1) // 2 on each side), H, W <= max_hw; output size chosen inside a MAC budget."""
@@ -228,8 +267,21 @@ def conv_cases(draw, max_hw: int = 24, max_ch: int = 64, max_k: int = 9, value_f
     w = (ow - 1) * sw + base_w
     h += draw(st.integers(0, min(sh - 1, max(0, max_hw - h))))
     w += 0 if one_d else draw(st.integers(0, min(sw - 1, max(0, max_hw - w))))
-    return OpCase("conv", (h, w, ci), batch, co, (kh, kw), (sh, sw), (ph, pw), draw(shifts), draw(shifts),
-                  draw(value_fills), draw(value_fills), draw(value_fills), draw(seeds))
+    return OpCase(
+        "conv",
+        (h, w, ci),
+        batch,
+        co,
+        (kh, kw),
+        (sh, sw),
+        (ph, pw),
+        draw(shifts),
+        draw(shifts),
+        draw(value_fills),
+        draw(value_fills),
+        draw(value_fills),
+        draw(seeds),
+    )
 
 
 @st.composite
@@ -237,9 +289,18 @@ def dense_cases(draw, max_in: int = 1024, max_out: int = 1024, value_fills=fills
     """Dense layers 1..1024 in and out (the limits drawn often), a batch of 1 or 2."""
     n_in = draw(st.one_of(st.sampled_from([1, max_in]), st.integers(1, max_in)))
     n_out = draw(st.one_of(st.sampled_from([1, max_out]), st.integers(1, max_out)))
-    return OpCase("dense", (1, 1, n_in), draw(st.integers(1, 2)), n_out, bias_lshift=draw(shifts),
-                  out_rshift=draw(shifts), x_fill=draw(value_fills), w_fill=draw(value_fills),
-                  b_fill=draw(value_fills), seed=draw(seeds))
+    return OpCase(
+        "dense",
+        (1, 1, n_in),
+        draw(st.integers(1, 2)),
+        n_out,
+        bias_lshift=draw(shifts),
+        out_rshift=draw(shifts),
+        x_fill=draw(value_fills),
+        w_fill=draw(value_fills),
+        b_fill=draw(value_fills),
+        seed=draw(seeds),
+    )
 
 
 @st.composite
@@ -255,8 +316,15 @@ def pool_cases(draw, max_hw: int = 24, max_ch: int = 64) -> OpCase:
         stride = (kh, kw)
     else:
         stride = (draw(st.integers(1, 3)), 1 if one_d else draw(st.integers(1, 3)))
-    return OpCase(kind, (h, w, draw(st.integers(1, max_ch))), draw(st.integers(1, 2)), kernel=(kh, kw),
-                  stride=stride, x_fill=draw(fills), seed=draw(seeds))
+    return OpCase(
+        kind,
+        (h, w, draw(st.integers(1, max_ch))),
+        draw(st.integers(1, 2)),
+        kernel=(kh, kw),
+        stride=stride,
+        x_fill=draw(fills),
+        seed=draw(seeds),
+    )
 
 
 # ReLU6's formats: its bound 6 * 2^f rounded down is QMAX from f = 13 (15 and 12, 13 the edges), small and zero
@@ -268,11 +336,16 @@ relu6_fracs = st.one_of(st.sampled_from([15, 13, 12, -3]), st.integers(-4, 15))
 def shape_cases(draw, kinds=("relu", "gap", "flatten", "relu6"), max_hw: int = 24, max_ch: int = 64) -> OpCase:
     """ReLU, global average pooling, flatten and ReLU6 (at a drawn format) on 1-D and 2-D activations."""
     one_d = draw(st.booleans())
-    shape = (draw(st.integers(1, max_hw)), 1 if one_d else draw(st.integers(1, max_hw)),
-             draw(st.integers(1, max_ch)))
+    shape = (draw(st.integers(1, max_hw)), 1 if one_d else draw(st.integers(1, max_hw)), draw(st.integers(1, max_ch)))
     kind = draw(st.sampled_from(kinds))
-    return OpCase(kind, shape, draw(st.integers(1, 2)), x_fill=draw(fills), seed=draw(seeds),
-                  frac=draw(relu6_fracs) if kind == "relu6" else 15)
+    return OpCase(
+        kind,
+        shape,
+        draw(st.integers(1, 2)),
+        x_fill=draw(fills),
+        seed=draw(seeds),
+        frac=draw(relu6_fracs) if kind == "relu6" else 15,
+    )
 
 
 def op_cases(kinds=KINDS) -> st.SearchStrategy[OpCase]:
@@ -392,11 +465,27 @@ class NetSpec:
             name = f"l{i}_{spec.kind}"
             if spec.kind == "conv":
                 if self.one_d:
-                    layers.append(L.Conv1D(spec.units, spec.kernel[0], strides=spec.stride[0], padding=spec.padding,
-                                           activation=spec.activation, name=name))
+                    layers.append(
+                        L.Conv1D(
+                            spec.units,
+                            spec.kernel[0],
+                            strides=spec.stride[0],
+                            padding=spec.padding,
+                            activation=spec.activation,
+                            name=name,
+                        )
+                    )
                 else:
-                    layers.append(L.Conv2D(spec.units, spec.kernel, strides=spec.stride, padding=spec.padding,
-                                           activation=spec.activation, name=name))
+                    layers.append(
+                        L.Conv2D(
+                            spec.units,
+                            spec.kernel,
+                            strides=spec.stride,
+                            padding=spec.padding,
+                            activation=spec.activation,
+                            name=name,
+                        )
+                    )
             elif spec.kind == "dense":
                 layers.append(L.Dense(spec.units, activation=spec.activation, name=name))
             elif spec.kind == "relu":
@@ -429,9 +518,10 @@ class NetSpec:
                 kernel, bias = np.zeros_like(kernel), np.zeros_like(bias)
             elif spec.w_fill == "pow2":
                 k = rng.integers(-6, 1, size=kernel.shape) + spec.w_exp
-                kernel = rng.choice([-1.0, 1.0], size=kernel.shape) * 2.0 ** k
-                bias = rng.choice([-1.0, 1.0], size=bias.shape) * 2.0 ** (rng.integers(-6, 1, size=bias.shape)
-                                                                          + spec.b_exp)
+                kernel = rng.choice([-1.0, 1.0], size=kernel.shape) * 2.0**k
+                bias = rng.choice([-1.0, 1.0], size=bias.shape) * 2.0 ** (
+                    rng.integers(-6, 1, size=bias.shape) + spec.b_exp
+                )
             else:
                 kernel = rng.standard_normal(kernel.shape) * 2.0**spec.w_exp / math.sqrt(fan_in)
                 bias = rng.standard_normal(bias.shape) * 2.0**spec.b_exp
@@ -448,8 +538,9 @@ class NetSpec:
 
 
 @st.composite
-def layer_chains(draw, one_d: bool, input_shape, min_layers: int = 2, max_layers: int = 6,
-                 max_units: int = 8) -> tuple[Layer, ...]:
+def layer_chains(
+    draw, one_d: bool, input_shape, min_layers: int = 2, max_layers: int = 6, max_units: int = 8
+) -> tuple[Layer, ...]:
     """Layers that Keras and qverify both accept, drawn one after the other on the running shape,
     making min_layers..max_layers ops (a fused ReLU counts as one more op, as in the graph)."""
     shape = input_shape
@@ -474,8 +565,11 @@ def layer_chains(draw, one_d: bool, input_shape, min_layers: int = 2, max_layers
             sh = draw(st.integers(1, 2))
             sw = 1 if one_d else draw(st.integers(1, 2))
             padding = draw(st.sampled_from(["valid", "same", "same"]))
-            if padding == "same" and draw(st.sampled_from([False, True, True])) and not (same_is_split(h, kh, sh) or
-                                                                   same_is_split(w, kw, sw)):
+            if (
+                padding == "same"
+                and draw(st.sampled_from([False, True, True]))
+                and not (same_is_split(h, kh, sh) or same_is_split(w, kw, sw))
+            ):
                 # TensorFlow's split wanted: a kernel one larger or smaller makes the total odd on an axis
                 if h > 1:
                     kh = kh + 1 if kh < min(h, 9) else kh - 1
@@ -483,11 +577,13 @@ def layer_chains(draw, one_d: bool, input_shape, min_layers: int = 2, max_layers
                     kw = kw + 1 if kw < min(w, 9) else kw - 1
             if padding == "same" and (_same_pads(h, kh, sh) is None or _same_pads(w, kw, sw) is None):
                 padding = "valid"  # refused by qverify (never with kh <= h, kw <= w: kept for the rule's sake)
-            layer = Layer("conv", draw(st.integers(1, max_units)), (kh, kw), (sh, sw), padding, act, w_exp, b_exp,
-                          w_fill)
+            layer = Layer(
+                "conv", draw(st.integers(1, max_units)), (kh, kw), (sh, sw), padding, act, w_exp, b_exp, w_fill
+            )
         elif kind == "dense":
-            layer = Layer("dense", draw(st.integers(1, max_units * 2)), activation=act, w_exp=w_exp, b_exp=b_exp,
-                          w_fill=w_fill)
+            layer = Layer(
+                "dense", draw(st.integers(1, max_units * 2)), activation=act, w_exp=w_exp, b_exp=b_exp, w_fill=w_fill
+            )
         elif kind in ("maxpool", "avgpool"):
             kh = draw(st.integers(1, min(h, 3)))
             kw = 1 if one_d else draw(st.integers(1, min(w, 3)))
@@ -507,13 +603,21 @@ def net_specs(draw, max_h: int = 24, max_w: int = 12, max_c: int = 4) -> NetSpec
     """Small random whole networks (2-6 Keras layers), their data scale and rounding."""
     one_d = draw(st.booleans())
     shape = (draw(st.integers(3, max_h)), 1 if one_d else draw(st.integers(1, max_w)), draw(st.integers(1, max_c)))
-    return NetSpec(shape, one_d, draw(layer_chains(one_d, shape)), draw(st.integers(0, 2**31)),
-                   draw(st.integers(-4, 12)), draw(st.sampled_from(["uniform", "unit"])), draw(st.integers(1, 6)),
-                   draw(st.sampled_from(["truncate", "round"])))
+    return NetSpec(
+        shape,
+        one_d,
+        draw(layer_chains(one_d, shape)),
+        draw(st.integers(0, 2**31)),
+        draw(st.integers(-4, 12)),
+        draw(st.sampled_from(["uniform", "unit"])),
+        draw(st.integers(1, 6)),
+        draw(st.sampled_from(["truncate", "round"])),
+    )
 
 
-def chain_plan(input_shape, layers, names, seed: int, shifts_: list[tuple[int, int]],
-               rounding: str = "truncate") -> QuantPlan:
+def chain_plan(
+    input_shape, layers, names, seed: int, shifts_: list[tuple[int, int]], rounding: str = "truncate"
+) -> QuantPlan:
     """A QuantPlan for a layer chain built directly from OpPlans (no Keras): random q15 weights,
     the given (bias_lshift, out_rshift) per weighted layer, ops named `names` (fused ReLUs are
     not split here: a layer's activation is ignored)."""
@@ -524,15 +628,37 @@ def chain_plan(input_shape, layers, names, seed: int, shifts_: list[tuple[int, i
         if layer.kind == "conv":
             bl, rs = shifts_[k]
             k += 1
-            ops.append(op_plan("conv", shape, cout=layer.units, kernel=layer.kernel, stride=layer.stride, pad=pad,
-                               out_size=out[:2],
-                               weights=fill_q15(rng, (*layer.kernel, shape[2], layer.units), "full"),
-                               bias=fill_q15(rng, (layer.units,), "full"), bias_lshift=bl, out_rshift=rs, name=name))
+            ops.append(
+                op_plan(
+                    "conv",
+                    shape,
+                    cout=layer.units,
+                    kernel=layer.kernel,
+                    stride=layer.stride,
+                    pad=pad,
+                    out_size=out[:2],
+                    weights=fill_q15(rng, (*layer.kernel, shape[2], layer.units), "full"),
+                    bias=fill_q15(rng, (layer.units,), "full"),
+                    bias_lshift=bl,
+                    out_rshift=rs,
+                    name=name,
+                )
+            )
         elif layer.kind == "dense":
             bl, rs = shifts_[k]
             k += 1
-            ops.append(op_plan("dense", shape, cout=layer.units, weights=fill_q15(rng, (shape[2], layer.units), "full"),
-                               bias=fill_q15(rng, (layer.units,), "full"), bias_lshift=bl, out_rshift=rs, name=name))
+            ops.append(
+                op_plan(
+                    "dense",
+                    shape,
+                    cout=layer.units,
+                    weights=fill_q15(rng, (shape[2], layer.units), "full"),
+                    bias=fill_q15(rng, (layer.units,), "full"),
+                    bias_lshift=bl,
+                    out_rshift=rs,
+                    name=name,
+                )
+            )
         else:
             ops.append(op_plan(layer.kind, shape, kernel=layer.kernel, stride=layer.stride or layer.kernel, name=name))
         assert ops[-1].out_shape == out, (layer, ops[-1].out_shape, out)

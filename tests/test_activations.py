@@ -33,6 +33,7 @@ L = keras.layers
 
 # ---------------------------------------------------------------- the int64 reference (from the definition)
 
+
 def ref_table(name: str) -> np.ndarray:
     """Entry k & 0xFF = round(2^15 f(k / 16)), k = -128..127, saturated to q15."""
     k = np.where(np.arange(256) < 128, np.arange(256), np.arange(256) - 256) / 16.0
@@ -85,6 +86,7 @@ EVERY_Q15 = np.arange(-32768, 32768, dtype=np.int16).reshape(1, 256, 1, 256)
 
 # ---------------------------------------------------------------- sigmoid and tanh
 
+
 @pytest.mark.parametrize("name", ["sigmoid", "tanh"])
 @pytest.mark.parametrize("int_width", [0, 1, 2, 3])
 def test_shift_model_equals_reference_on_every_input(name, int_width):
@@ -119,11 +121,14 @@ def test_compiled_tables_are_the_definition(path):
         assert np.array_equal(buf, ref_table(name)[np.arange(-128, 128) % 256]), (path, name)
 
 
-@pytest.mark.parametrize("in_frac,match", [
-    (11, r"int_width at most 3.*input Q4\.11, int_width 4\).*wraps it to uint8_t.*sigmoid\(-7\)"),
-    (0, r"int_width at most 3.*int_width 15\).*shift 11 - int_width is negative"),
-    (16, r"int_width 0 to 3.*int_width -1\).*uint16_t: -1 becomes 65535"),
-])
+@pytest.mark.parametrize(
+    "in_frac,match",
+    [
+        (11, r"int_width at most 3.*input Q4\.11, int_width 4\).*wraps it to uint8_t.*sigmoid\(-7\)"),
+        (0, r"int_width at most 3.*int_width 15\).*shift 11 - int_width is negative"),
+        (16, r"int_width 0 to 3.*int_width -1\).*uint16_t: -1 becomes 65535"),
+    ],
+)
 def test_int_width_beyond_the_table_is_refused(in_frac, match):
     plan = activation_plan("sigmoid", (1, 1, 8), in_frac)
     found = kernels.check_plan(plan)
@@ -156,6 +161,7 @@ def test_property_direct_activation(case):
 
 
 # ---------------------------------------------------------------- softmax
+
 
 @st.composite
 def softmax_cases(draw):
@@ -196,13 +202,20 @@ def test_softmax_dim_vec_limit():
 
 # ---------------------------------------------------------------- Keras models: the graph and the plan
 
+
 def _model(final="sigmoid", units=1):
     keras.backend.clear_session()
     keras.utils.set_random_seed(11)
-    return keras.Sequential([
-        keras.Input((12, 2)), L.Conv1D(4, 3, activation="tanh", name="c1"), L.Flatten(),
-        L.Dense(6, name="d1"), L.Activation("sigmoid", name="s1"),
-        L.Dense(units, activation=final, name="out")])
+    return keras.Sequential(
+        [
+            keras.Input((12, 2)),
+            L.Conv1D(4, 3, activation="tanh", name="c1"),
+            L.Flatten(),
+            L.Dense(6, name="d1"),
+            L.Activation("sigmoid", name="s1"),
+            L.Dense(units, activation=final, name="out"),
+        ]
+    )
 
 
 def _data(n=64):
@@ -216,10 +229,16 @@ def test_keras_graph_device_and_float(final, units):
     model, x = _model(final, units), _data(16)
     g = build_graph(model, "device")
     assert [(op.name, op.kind) for op in g.ops] == [
-        ("c1", "conv"), ("c1_tanh", "tanh"), ("flatten", "flatten"), ("d1", "dense"), ("s1", "sigmoid"),
-        ("out", "dense"), (f"out_{final}", final)]
+        ("c1", "conv"),
+        ("c1_tanh", "tanh"),
+        ("flatten", "flatten"),
+        ("d1", "dense"),
+        ("s1", "sigmoid"),
+        ("out", "dense"),
+        (f"out_{final}", final),
+    ]
     assert g.final_activation is None
-    (_, outs), = list(run_chain(g.ops, prepare_input(x, g)))
+    ((_, outs),) = list(run_chain(g.ops, prepare_input(x, g)))
     np.testing.assert_allclose(outs[-1].reshape(len(x), -1), model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
     g_float = build_graph(model, "float")
     assert g_float.final_activation == final and g_float.ops[-1].kind == "dense"
@@ -269,6 +288,7 @@ def test_softmax_elsewhere_or_on_another_axis_is_refused():
 
 # ---------------------------------------------------------------- the emulated Cortex-M
 
+
 def test_activations_bit_exact_on_the_emulated_cortex_m(tmp_path, monkeypatch):
     """network.c runs both functions (int_width in clamp_max): Cortex-M4 and M3 under QEMU equal the shift model."""
     from qverify.compare import compare_results
@@ -289,6 +309,7 @@ def test_activations_bit_exact_on_the_emulated_cortex_m(tmp_path, monkeypatch):
     shift = make_engine("shift", plan).run(x_int)
     for cpu in ("cortex-m4", "cortex-m3"):
         got = TargetEngine(plan, cpu=cpu).run(x_int)
-        bad = [(c.name, c.mismatches) for c in compare_results(plan, shift, got, list(range(len(x_int))))
-               if c.mismatches]
+        bad = [
+            (c.name, c.mismatches) for c in compare_results(plan, shift, got, list(range(len(x_int)))) if c.mismatches
+        ]
         assert not bad, (cpu, bad)

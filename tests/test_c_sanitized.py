@@ -36,8 +36,7 @@ SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fwrap
 
 def _sources() -> list[str]:
     # qv_host_conv.c compiles to a stub on non-x86 hosts (and is unused without -DQV_HOST_SIMD)
-    files = [ROOT / "tests" / "c" / "test_kernels.c", CSRC / "qv_runner.c",
-             CSRC / "qv_host_conv.c"]
+    files = [ROOT / "tests" / "c" / "test_kernels.c", CSRC / "qv_runner.c", CSRC / "qv_host_conv.c"]
     files += sorted((CMSIS_DIR / "Source").glob("*.c"))
     return [str(f) for f in files]
 
@@ -45,9 +44,21 @@ def _sources() -> list[str]:
 def _compile(cc: str, variant: str, out_dir: Path, flags=SANITIZE) -> tuple[Path, subprocess.CompletedProcess]:
     exe = out_dir / f"test_kernels_{variant}"
     cmd = [
-        cc, "-std=c99", "-Wall", "-Wextra", *flags, *VARIANTS[variant],
-        "-I", str(CMSIS_DIR / "Include"), "-I", str(CSRC), "-I", str(ROOT / "tests" / "c"),
-        *_sources(), "-o", str(exe),
+        cc,
+        "-std=c99",
+        "-Wall",
+        "-Wextra",
+        *flags,
+        *VARIANTS[variant],
+        "-I",
+        str(CMSIS_DIR / "Include"),
+        "-I",
+        str(CSRC),
+        "-I",
+        str(ROOT / "tests" / "c"),
+        *_sources(),
+        "-o",
+        str(exe),
     ]
     return exe, subprocess.run(cmd, capture_output=True, text=True, timeout=300)
 
@@ -88,16 +99,43 @@ def test_kernels_pass_with_real_dsp_instructions(tmp_path, variant):
     (QEMU_ARM,) = require("qemu-arm")
     exe = tmp_path / f"test_kernels_arm_{variant}"
     cmd = [
-        ARM_GCC, "-std=c99", "-O2", "-fwrapv", "-Wall", "-mcpu=cortex-a7", "-mthumb", "-static",
-        *VARIANTS[variant], "-I", str(CMSIS_DIR / "Include"), "-I", str(CSRC),
-        *_sources(), "-o", str(exe),
+        ARM_GCC,
+        "-std=c99",
+        "-O2",
+        "-fwrapv",
+        "-Wall",
+        "-mcpu=cortex-a7",
+        "-mthumb",
+        "-static",
+        *VARIANTS[variant],
+        "-I",
+        str(CMSIS_DIR / "Include"),
+        "-I",
+        str(CSRC),
+        *_sources(),
+        "-o",
+        str(exe),
     ]
     build = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert build.returncode == 0 and "warning" not in build.stderr, build.stderr
     asm = subprocess.run(
-        [ARM_GCC, "-std=c99", "-O2", "-mcpu=cortex-a7", "-mthumb", "-DARM_MATH_DSP", "-I", str(CMSIS_DIR / "Include"),
-         "-S", "-o", "-", str(CMSIS_DIR / "Source" / "arm_convolve_HWC_q15_fast_nonsquare.c")],
-        capture_output=True, text=True, timeout=120,
+        [
+            ARM_GCC,
+            "-std=c99",
+            "-O2",
+            "-mcpu=cortex-a7",
+            "-mthumb",
+            "-DARM_MATH_DSP",
+            "-I",
+            str(CMSIS_DIR / "Include"),
+            "-S",
+            "-o",
+            "-",
+            str(CMSIS_DIR / "Source" / "arm_convolve_HWC_q15_fast_nonsquare.c"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     ).stdout
     assert re.search(r"\bsmlad\b", asm) and re.search(r"\bssat\b", asm), "ACLE intrinsics not used"
     run = subprocess.run([QEMU_ARM, str(exe), "500"], capture_output=True, text=True, timeout=300)

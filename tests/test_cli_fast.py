@@ -24,8 +24,15 @@ HEAVY = ("tensorflow", "keras", "matplotlib")
 def run_cli(args: list[str], cwd: Path) -> tuple[int, list[str], set[str]]:
     """(exit status, stderr lines that are not import timings, top-level names of every module imported)."""
     env = {k: v for k, v in os.environ.items() if k != "QVERIFY_CMSIS_ROOT"}
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "qverify", *args], cwd=cwd, env=env, check=False,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "qverify", *args],
+        cwd=cwd,
+        env=env,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     lines = proc.stderr.splitlines()
     imported = {line.rsplit("|", 1)[1].strip().split(".")[0] for line in lines if line.startswith("import time:")}
     return proc.returncode, [line for line in lines if not line.startswith("import time:")], imported
@@ -108,8 +115,9 @@ def test_eval_reads_the_data_before_loading_the_model(tmp_path):
     from qverify.workflow import quantize
 
     keras.utils.set_random_seed(0)
-    keras.Sequential([keras.Input((16, 1)), keras.layers.Conv1D(2, 3), keras.layers.Flatten(),
-                      keras.layers.Dense(1)]).save(tmp_path / "m.keras")
+    keras.Sequential(
+        [keras.Input((16, 1)), keras.layers.Conv1D(2, 3), keras.layers.Flatten(), keras.layers.Dense(1)]
+    ).save(tmp_path / "m.keras")
     np.save(tmp_path / "x.npy", np.zeros((4, 16), np.float32))
     quantize(str(tmp_path / "m.keras"), data=str(tmp_path / "x.npy")).plan.save(tmp_path / "plan")
     np.save(tmp_path / "wide.npy", np.zeros((4, 17), np.float32))

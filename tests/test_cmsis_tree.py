@@ -51,8 +51,27 @@ def fast_nonsquare(nl, x, w, b, bs, os_, pad, stride):
     out = np.full((oh, ow, co), SENTINEL, np.int16)
     buf = np.zeros(2 * c * kh * kw, np.int16)
     st = nl.lib.arm_convolve_HWC_q15_fast_nonsquare(
-        p(nl, x), wd, h, c, p(nl, w), co, kw, kh, pad[1], pad[0], stride[1], stride[0], p(nl, b), bs, os_,
-        p(nl, out), ow, oh, p(nl, buf), nl.ffi.NULL)
+        p(nl, x),
+        wd,
+        h,
+        c,
+        p(nl, w),
+        co,
+        kw,
+        kh,
+        pad[1],
+        pad[0],
+        stride[1],
+        stride[0],
+        p(nl, b),
+        bs,
+        os_,
+        p(nl, out),
+        ow,
+        oh,
+        p(nl, buf),
+        nl.ffi.NULL,
+    )
     return st, out
 
 
@@ -101,9 +120,10 @@ def test_tree_without_any_function_is_refused(tmp_path):
         native_lib.load("plain", "round", cmsis_root=str(root))
 
 
-@pytest.mark.skipif("QV_HAVE_ARM_RELU_Q15" not in build.RUNNER_SOURCE.read_text(),
-                    reason="the runner has no QV_HAVE_<FUNCTION> guards yet: a missing function it calls "
-                           "leaves an undefined symbol")
+@pytest.mark.skipif(
+    "QV_HAVE_ARM_RELU_Q15" not in build.RUNNER_SOURCE.read_text(),
+    reason="the runner has no QV_HAVE_<FUNCTION> guards yet: a missing function it calls leaves an undefined symbol",
+)
 def test_tree_without_functions_the_runner_calls_builds(tmp_path):
     root = fake_cmsis_tree(tmp_path, omit=["arm_relu_q15", "arm_fully_connected_q15"])
     nl = native_lib.load("plain", "truncate", cmsis_root=str(root))
@@ -193,8 +213,11 @@ def test_dsp_build_of_a_tree_runs_its_dsp_path(tmp_path):
 
 def test_fast_is_refused_for_a_tree_naming_the_flags(tmp_path):
     root = fake_cmsis_tree(tmp_path)
-    with pytest.raises(NativeBuildError, match=r"--kernels fast .*own host convolution.*--kernels plain or "
-                                               r"--kernels dsp .*kernels = \["):
+    with pytest.raises(
+        NativeBuildError,
+        match=r"--kernels fast .*own host convolution.*--kernels plain or "
+        r"--kernels dsp .*kernels = \[",
+    ):
         native_lib.load("fast", "round", cmsis_root=str(root))
     message = ""
     try:
@@ -213,8 +236,10 @@ def _fake_compiler(folder: Path, name: str) -> str:
     """A C compiler of another path (a wrapper of the real one); fails while folder/broken exists."""
     cc = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
     script = folder / name
-    script.write_text(f'#!/bin/sh\nif [ -e "{folder}/broken" ]; then echo "cc1: error: the compiler is broken" >&2; '
-                      f'exit 1; fi\nexec {cc} "$@"\n')
+    script.write_text(
+        f'#!/bin/sh\nif [ -e "{folder}/broken" ]; then echo "cc1: error: the compiler is broken" >&2; '
+        f'exit 1; fi\nexec {cc} "$@"\n'
+    )
     script.chmod(script.stat().st_mode | stat.S_IEXEC)
     return str(script)
 
@@ -299,10 +324,12 @@ def test_cached_module_that_does_not_import_is_rebuilt(tmp_path):
     module.unlink()  # a new file: the loaded one stays mapped as it was
     module.write_bytes(b"not a shared object")
     # another process: this one would reuse the module it has loaded from that path
-    script = ("import numpy as np; from qverify import native_lib; "
-              f"nl = native_lib.load('plain', 'round', cmsis_root={str(root)!r}); "
-              "d = np.array([-3], np.int16); nl.lib.arm_relu_q15(nl.ffi.from_buffer('int16_t[]', d), 1); "
-              "print(int(d[0]))")
+    script = (
+        "import numpy as np; from qverify import native_lib; "
+        f"nl = native_lib.load('plain', 'round', cmsis_root={str(root)!r}); "
+        "d = np.array([-3], np.int16); nl.lib.arm_relu_q15(nl.ffi.from_buffer('int16_t[]', d), 1); "
+        "print(int(d[0]))"
+    )
     r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["7"]
@@ -316,8 +343,11 @@ TREES_ENV = "QVERIFY_CMSIS_TREES"
 
 def _real_trees() -> list:
     folder = os.environ.get(TREES_ENV)
-    reason = (f"set {TREES_ENV} to a folder of <version>/CMSIS trees (Arm's CMSIS_5 releases) to check them"
-              if not folder else f"{TREES_ENV}={folder} holds no <version>/CMSIS/NN folder")
+    reason = (
+        f"set {TREES_ENV} to a folder of <version>/CMSIS trees (Arm's CMSIS_5 releases) to check them"
+        if not folder
+        else f"{TREES_ENV}={folder} holds no <version>/CMSIS/NN folder"
+    )
     found = sorted(d.name for d in Path(folder).iterdir() if (d / "CMSIS" / "NN").is_dir()) if folder else []
     if not found:
         return [pytest.param(None, marks=pytest.mark.skip(reason=reason), id="no-trees")]
@@ -368,10 +398,26 @@ def _compare_kernels(tree, ours, rounding: str, rng, shifts, saturated_index: bo
                 continue
             x, w, b = q15((n, n, c), small), q15((co, k, k, c), small), q15((co,), small)
 
-            def square(nl, out, buf, x=x, w=w, b=b, n=n, c=c, co=co, k=k, pad=pad, stride=stride, on=on, bs=bs,
-                       os_=os_):
-                return (p(nl, x), n, c, p(nl, w), co, k, pad, stride, p(nl, b), bs, os_, p(nl, out), on,
-                        p(nl, buf), nl.ffi.NULL)
+            def square(
+                nl, out, buf, x=x, w=w, b=b, n=n, c=c, co=co, k=k, pad=pad, stride=stride, on=on, bs=bs, os_=os_
+            ):
+                return (
+                    p(nl, x),
+                    n,
+                    c,
+                    p(nl, w),
+                    co,
+                    k,
+                    pad,
+                    stride,
+                    p(nl, b),
+                    bs,
+                    os_,
+                    p(nl, out),
+                    on,
+                    p(nl, buf),
+                    nl.ffi.NULL,
+                )
 
             same(fn, square, (on, on, co), 2 * c * k * k)
 
@@ -386,10 +432,50 @@ def _compare_kernels(tree, ours, rounding: str, rng, shifts, saturated_index: bo
         if ow % 2 == 0:
             x, w, b = q15((h, wd, c), small), q15((co, kh, kw, c), small), q15((co,), small)
 
-            def nonsquare(nl, out, buf, x=x, w=w, b=b, h=h, wd=wd, c=c, co=co, kh=kh, kw=kw, ph=ph, pw=pw,
-                          sh=sh, sw=sw, oh=oh, ow=ow, bs=bs, os_=os_):
-                return (p(nl, x), wd, h, c, p(nl, w), co, kw, kh, pw, ph, sw, sh, p(nl, b), bs, os_, p(nl, out),
-                        ow, oh, p(nl, buf), nl.ffi.NULL)
+            def nonsquare(
+                nl,
+                out,
+                buf,
+                x=x,
+                w=w,
+                b=b,
+                h=h,
+                wd=wd,
+                c=c,
+                co=co,
+                kh=kh,
+                kw=kw,
+                ph=ph,
+                pw=pw,
+                sh=sh,
+                sw=sw,
+                oh=oh,
+                ow=ow,
+                bs=bs,
+                os_=os_,
+            ):
+                return (
+                    p(nl, x),
+                    wd,
+                    h,
+                    c,
+                    p(nl, w),
+                    co,
+                    kw,
+                    kh,
+                    pw,
+                    ph,
+                    sw,
+                    sh,
+                    p(nl, b),
+                    bs,
+                    os_,
+                    p(nl, out),
+                    ow,
+                    oh,
+                    p(nl, buf),
+                    nl.ffi.NULL,
+                )
 
             same("arm_convolve_HWC_q15_fast_nonsquare", nonsquare, (oh, ow, co), 2 * c * kh * kw)
 

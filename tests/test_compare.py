@@ -22,11 +22,18 @@ L = keras.layers
 def small(tmp_path_factory):
     """A 2-D model with a 3x2 kernel (where layouts matter), its plan on disk, data and quantized input."""
     keras.utils.set_random_seed(8)
-    model = keras.Sequential([keras.Input((16, 12, 2)),
-                              L.Conv2D(4, (3, 2), activation="relu", name="conv_a"),
-                              L.Conv2D(6, (3, 3), padding="same", name="conv_b"), L.ReLU(name="relu_b"),
-                              L.MaxPooling2D((2, 2), name="pool"), L.Flatten(name="flat"),
-                              L.Dense(8, activation="relu", name="fc"), L.Dense(1, activation="sigmoid", name="out")])
+    model = keras.Sequential(
+        [
+            keras.Input((16, 12, 2)),
+            L.Conv2D(4, (3, 2), activation="relu", name="conv_a"),
+            L.Conv2D(6, (3, 3), padding="same", name="conv_b"),
+            L.ReLU(name="relu_b"),
+            L.MaxPooling2D((2, 2), name="pool"),
+            L.Flatten(name="flat"),
+            L.Dense(8, activation="relu", name="fc"),
+            L.Dense(1, activation="sigmoid", name="out"),
+        ]
+    )
     g = build_graph(model)
     xf = np.random.default_rng(0).uniform(-1, 1, (24, 16, 12, 2)).astype(np.float32)
     plan = make_plan(g, calibrate(g, prepare_input(xf, g)))
@@ -39,8 +46,9 @@ def small(tmp_path_factory):
 
 
 def compare_with(plan, native_plan, x, mode="propagated", **native):
-    return run_compare(plan, make_engine("shift", plan), make_engine("native", native_plan, **native), x,
-                       list(range(len(x))), mode)
+    return run_compare(
+        plan, make_engine("shift", plan), make_engine("native", native_plan, **native), x, list(range(len(x))), mode
+    )
 
 
 @pytest.mark.parametrize("kernels", ["dsp", "plain"])
@@ -102,8 +110,21 @@ def test_cli_compare_exit_codes_and_json(small, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "PASS: all" in out and "conv_b: 0 of" in out
     js = tmp_path / "c.json"
-    code = main(["compare", "--plan", str(d / "plan"), "--sample", "3", "--rounding", "round",
-                 "--layer", "conv_a", "--json", str(js)])
+    code = main(
+        [
+            "compare",
+            "--plan",
+            str(d / "plan"),
+            "--sample",
+            "3",
+            "--rounding",
+            "round",
+            "--layer",
+            "conv_a",
+            "--json",
+            str(js),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 1 and "first divergent op: conv_a" in out and "first mismatches (sample, h, w, c" in out
     data = json.loads(js.read_text())
@@ -198,8 +219,10 @@ def test_layer_detail_names_every_other_pixel(out):
 def test_layer_detail_names_a_shifted_output(out):
     """The output one row down (a padding offset): named with the index arithmetic, though every value differs."""
     _, lines = _detail(out, np.roll(out, 1, axis=1))
-    assert any(ln.startswith("  pattern: output shifted by +1 row: got[h, w, c] = expected[h-1, w, c] for 100% of")
-               for ln in lines)
+    assert any(
+        ln.startswith("  pattern: output shifted by +1 row: got[h, w, c] = expected[h-1, w, c] for 100% of")
+        for ln in lines
+    )
     _, lines = _detail(out, np.roll(out, -1, axis=3))
     assert any("output shifted by -1 channel: got[h, w, c] = expected[h, w, c+1]" in ln for ln in lines)
 
@@ -213,7 +236,7 @@ def test_layer_detail_of_a_whole_layer_off_stays_on_a_screen(out):
     op, lines = _detail(out, got)
     assert len(lines) <= DETAIL_LINES == 40 and op.mismatches == out.size
     assert any(ln.startswith("  pattern: the whole op is off: 100% of its values differ") for ln in lines)
-    hist = [ln for ln in lines[lines.index(next(ln for ln in lines if "histogram" in ln)) + 1:]]
+    hist = [ln for ln in lines[lines.index(next(ln for ln in lines if "histogram" in ln)) + 1 :]]
     assert sum(int(ln.split(":")[1].split()[0]) for ln in hist) == op.mismatches
     first = [ln for ln in lines if ln.startswith("    (1")]
     assert 3 <= len(first) <= 10 and all(len(ln) <= 120 for ln in lines)
@@ -242,7 +265,7 @@ def test_cli_layer_detail_budget(small, capsys):
     def detail(*extra):
         assert main(args + list(extra)) == 1
         out = capsys.readouterr().out.splitlines()
-        return out[next(i for i, ln in enumerate(out) if ln.startswith("conv_a: ")):]
+        return out[next(i for i, ln in enumerate(out) if ln.startswith("conv_a: ")) :]
 
     short, long = detail(), detail("--max-lines", "80")
     assert any(ln.startswith("  pattern: ") for ln in short) and any("chan c" in ln for ln in short)

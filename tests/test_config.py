@@ -38,7 +38,10 @@ def test_values_and_paths_relative_to_the_file(tmp_path):
     for name in ("model.keras", "x.npy", "y.npy", "w.h5"):
         write(tmp_path / "fw" / "data" / name, "")
     (tmp_path / "fw" / "CMSIS_5").mkdir()
-    cfg = load_config(write(tmp_path / "fw" / "qverify.toml", """
+    cfg = load_config(
+        write(
+            tmp_path / "fw" / "qverify.toml",
+            """
 model = "data/model.keras"
 weights = "data/w.h5"
 data = "data/x.npy"
@@ -57,17 +60,25 @@ min_sqnr_db = 30
 fail_on_overflow = true
 out = "../build/nn"
 pytest = true
-"""))
+""",
+        )
+    )
     d = tmp_path / "fw" / "data"
-    assert (cfg.model, cfg.weights, cfg.data, cfg.labels) == tuple(str(d / n) for n in
-                                                                   ("model.keras", "w.h5", "x.npy", "y.npy"))
+    assert (cfg.model, cfg.weights, cfg.data, cfg.labels) == tuple(
+        str(d / n) for n in ("model.keras", "w.h5", "x.npy", "y.npy")
+    )
     assert cfg.cmsis_root == str(tmp_path / "fw" / "CMSIS_5")
     assert cfg.kernels == ["dsp", "plain"]  # a CMSIS tree builds both of its paths on the host
     assert cfg.compared == ["native", "target"] and cfg.target_cpu == "cortex-m7"
     assert cfg.max_accuracy_drop == 1.0 and isinstance(cfg.max_accuracy_drop, float) and cfg.min_sqnr_db == 30.0
     assert cfg.out == str(tmp_path / "build" / "nn") and cfg.source == str(tmp_path / "fw" / "qverify.toml")
     assert (cfg.calib_samples, cfg.rounding, cfg.rule, cfg.fit_accumulator, cfg.samples) == (
-        500, "round", "tight", True, 8)
+        500,
+        "round",
+        "tight",
+        True,
+        8,
+    )
     assert cfg.pytest and not cfg.require_bit_exact and cfg.fail_on_overflow
 
 
@@ -91,30 +102,38 @@ def test_factory_models(tmp_path):
     assert load_config(pyproject(tmp_path, 'model = "demo"\n')).model is None
 
 
-@pytest.mark.parametrize("body, message", [
-    ("samplez = 8\n", r"unknown key 'samplez' \(known keys: bits, calib_data, calib_overlap, calib_samples, "
-                      r"cmsis_root, cmsis_version, data, "),
-    ('samples = "8"\n', r"'samples' must be a positive integer or a range \"START:STOP\" .*, got '8'"),
-    ('samples = "9:3"\n', r"'samples' must be a positive integer or a range .*, got '9:3'"),
-    ('samples = "a:b"\n', r"'samples' must be a positive integer or a range .*, got 'a:b'"),
-    ("samples = true\n", r"'samples' must be an integer, got bool True"),
-    ("require_bit_exact = 1\n", r"'require_bit_exact' must be true or false, got int 1"),
-    ('max_accuracy_drop = "1%"\n', r"'max_accuracy_drop' must be a number, got str '1%'"),
-    ("max_accuracy_drop = 150\n", r"'max_accuracy_drop' is in percentage points \(0 to 100\), got 150"),
-    ("samples = 0\n", r"'samples' must be positive, got 0"),
-    ('kernels = "dsp"\n', r"'kernels' must be a list, got str 'dsp'"),
-    ('kernels = ["neon"]\n',
-     r"'kernels' must be a non-empty list of distinct names from dsp, plain, fast, got \['neon'\]"),
-    ("engines = []\n", r"'engines' must be a non-empty list"),
-    ('engines = ["shift"]\n', r"'engines' must name 'native' and/or 'target'"),
-    ('rounding = "nearest"\n', r"'rounding' must be one of truncate, round, got 'nearest'"),
-    ("bits = 8\n", r"'bits' must be one of 16 \(the C kernels are q15\), got 8"),
-    ('target_cpu = "cortex-m0"\n', r"'target_cpu' must be one of cortex-m3, cortex-m4, cortex-m7"),
-    ('data = "missing.npy"\n', r"'data' file .*missing.npy does not exist"),
-    ('model = "missing.keras"\n', r"'model' file .*missing.keras does not exist"),
-    ('model = "net:Net"\n', r"'model' is not the demo, so 'data' .* is needed"),
-    ('cmsis_root = "nowhere"\n', r"'cmsis_root' .*nowhere is not a directory"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (
+            "samplez = 8\n",
+            r"unknown key 'samplez' \(known keys: bits, calib_data, calib_overlap, calib_samples, "
+            r"cmsis_root, cmsis_version, data, ",
+        ),
+        ('samples = "8"\n', r"'samples' must be a positive integer or a range \"START:STOP\" .*, got '8'"),
+        ('samples = "9:3"\n', r"'samples' must be a positive integer or a range .*, got '9:3'"),
+        ('samples = "a:b"\n', r"'samples' must be a positive integer or a range .*, got 'a:b'"),
+        ("samples = true\n", r"'samples' must be an integer, got bool True"),
+        ("require_bit_exact = 1\n", r"'require_bit_exact' must be true or false, got int 1"),
+        ('max_accuracy_drop = "1%"\n', r"'max_accuracy_drop' must be a number, got str '1%'"),
+        ("max_accuracy_drop = 150\n", r"'max_accuracy_drop' is in percentage points \(0 to 100\), got 150"),
+        ("samples = 0\n", r"'samples' must be positive, got 0"),
+        ('kernels = "dsp"\n', r"'kernels' must be a list, got str 'dsp'"),
+        (
+            'kernels = ["neon"]\n',
+            r"'kernels' must be a non-empty list of distinct names from dsp, plain, fast, got \['neon'\]",
+        ),
+        ("engines = []\n", r"'engines' must be a non-empty list"),
+        ('engines = ["shift"]\n', r"'engines' must name 'native' and/or 'target'"),
+        ('rounding = "nearest"\n', r"'rounding' must be one of truncate, round, got 'nearest'"),
+        ("bits = 8\n", r"'bits' must be one of 16 \(the C kernels are q15\), got 8"),
+        ('target_cpu = "cortex-m0"\n', r"'target_cpu' must be one of cortex-m3, cortex-m4, cortex-m7"),
+        ('data = "missing.npy"\n', r"'data' file .*missing.npy does not exist"),
+        ('model = "missing.keras"\n', r"'model' file .*missing.keras does not exist"),
+        ('model = "net:Net"\n', r"'model' is not the demo, so 'data' .* is needed"),
+        ('cmsis_root = "nowhere"\n', r"'cmsis_root' .*nowhere is not a directory"),
+    ],
+)
 def test_errors_name_the_key_and_the_file(tmp_path, body, message):
     """Each bad key is one ConfigError that starts with the file and table and names the key."""
     path = pyproject(tmp_path, body)
@@ -135,8 +154,11 @@ def test_keys_that_go_together(tmp_path):
         load_config(pyproject(tmp_path, 'labels = "y.npy"\n'))
     with pytest.raises(ConfigError, match="'weights' needs 'model'"):
         load_config(pyproject(tmp_path, 'weights = "w.h5"\n'))
-    with pytest.raises(ConfigError, match=r"'kernels' = \['dsp', 'fast'\] with 'cmsis_root'.*qverify's own host "
-                                          r"convolution.*kernels = \[\"dsp\", \"plain\"\]"):
+    with pytest.raises(
+        ConfigError,
+        match=r"'kernels' = \['dsp', 'fast'\] with 'cmsis_root'.*qverify's own host "
+        r"convolution.*kernels = \[\"dsp\", \"plain\"\]",
+    ):
         load_config(pyproject(tmp_path, 'cmsis_root = "CMSIS_5"\nkernels = ["dsp", "fast"]\n'))
 
 
@@ -163,9 +185,11 @@ def test_find_config_walks_up_and_prefers_qverify_toml(tmp_path):
     assert find_config(deep) == tmp_path / "pyproject.toml"
     write(tmp_path / "sub" / "qverify.toml", "")
     assert find_config(deep) == tmp_path / "sub" / "qverify.toml"
-    assert load_config(find_config(deep)) == Config(source=str(tmp_path / "sub" / "qverify.toml"),
-                                                   root=str(tmp_path / "sub"),
-                                                   out=str(tmp_path / "sub" / "qverify_out"))
+    assert load_config(find_config(deep)) == Config(
+        source=str(tmp_path / "sub" / "qverify.toml"),
+        root=str(tmp_path / "sub"),
+        out=str(tmp_path / "sub" / "qverify_out"),
+    )
     lonely = tmp_path / "elsewhere"
     lonely.mkdir()
     assert find_config(lonely) in (None, tmp_path / "pyproject.toml")
@@ -174,9 +198,11 @@ def test_find_config_walks_up_and_prefers_qverify_toml(tmp_path):
 def test_reading_a_configuration_imports_no_tensorflow(tmp_path):
     """Finding and loading the configuration (done in every pytest run with the plugin) stays light."""
     pyproject(tmp_path, "samples = 4\n")
-    code = ("import sys; from qverify.config import find_config, load_config; "
-            f"load_config(find_config({str(tmp_path)!r})); import qverify.pytest_plugin; "
-            "print('tensorflow' in sys.modules, 'keras' in sys.modules)")
+    code = (
+        "import sys; from qverify.config import find_config, load_config; "
+        f"load_config(find_config({str(tmp_path)!r})); import qverify.pytest_plugin; "
+        "print('tensorflow' in sys.modules, 'keras' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
 
@@ -186,21 +212,35 @@ def test_calibration_and_header_keys(tmp_path):
     to the file, and the combinations that do not go together refused."""
     for name in ("x.npy", "c.npy", "w.h", "s.h"):
         write(tmp_path / name, "")
-    cfg = load_config(pyproject(tmp_path, 'data = "x.npy"\ncalib_data = "c.npy"\ncalib_samples = "10:30"\n'
-                                          'calib_overlap = true\nheader = "w.h"\nsample_header = "s.h"\n'
-                                          '[tool.qverify.header_map]\nconv2d = "CONV1"\n'))
+    cfg = load_config(
+        pyproject(
+            tmp_path,
+            'data = "x.npy"\ncalib_data = "c.npy"\ncalib_samples = "10:30"\n'
+            'calib_overlap = true\nheader = "w.h"\nsample_header = "s.h"\n'
+            '[tool.qverify.header_map]\nconv2d = "CONV1"\n',
+        )
+    )
     assert (cfg.calib_data, cfg.calib_start, cfg.calib_samples, cfg.calib_overlap) == (
-        str(tmp_path / "c.npy"), 10, 20, True)
-    assert (cfg.header, cfg.sample_header, cfg.header_map) == (str(tmp_path / "w.h"), str(tmp_path / "s.h"),
-                                                               {"conv2d": "CONV1"})
+        str(tmp_path / "c.npy"),
+        10,
+        20,
+        True,
+    )
+    assert (cfg.header, cfg.sample_header, cfg.header_map) == (
+        str(tmp_path / "w.h"),
+        str(tmp_path / "s.h"),
+        {"conv2d": "CONV1"},
+    )
     assert load_config(pyproject(tmp_path, "calib_samples = 500\n")).calib_start == 0
-    for body, message in [('calib_data = "nope.npy"\n', r"'calib_data' file .*nope.npy does not exist"),
-                          ('calib_samples = "5:5"\n', r"'calib_samples' must be a positive integer or a range"),
-                          ('header = "nope.h"\n', r"'header' file .*nope.h does not exist"),
-                          ('sample_header = "s.h"\n', r"'sample_header' goes with 'header'"),
-                          ('header = "w.h"\nout = "nn"\n', r"'out' with 'header': header mode verifies"),
-                          ('header = "w.h"\n[tool.qverify.header_map]\nconv2d = "1X"\n', r"\[header_map\] maps"),
-                          ('cmsis_version = "5.3.0"\n', r"'cmsis_version' must be one of 5.4.0, .*, 5.9.0"),
-                          ('final_activation = "gpu"\n', r"'final_activation' must be one of float, device")]:
+    for body, message in [
+        ('calib_data = "nope.npy"\n', r"'calib_data' file .*nope.npy does not exist"),
+        ('calib_samples = "5:5"\n', r"'calib_samples' must be a positive integer or a range"),
+        ('header = "nope.h"\n', r"'header' file .*nope.h does not exist"),
+        ('sample_header = "s.h"\n', r"'sample_header' goes with 'header'"),
+        ('header = "w.h"\nout = "nn"\n', r"'out' with 'header': header mode verifies"),
+        ('header = "w.h"\n[tool.qverify.header_map]\nconv2d = "1X"\n', r"\[header_map\] maps"),
+        ('cmsis_version = "5.3.0"\n', r"'cmsis_version' must be one of 5.4.0, .*, 5.9.0"),
+        ('final_activation = "gpu"\n', r"'final_activation' must be one of float, device"),
+    ]:
         with pytest.raises(ConfigError, match=message):
             load_config(pyproject(tmp_path, body))

@@ -29,8 +29,18 @@ def conv_op(in_shape, cout, kernel, stride=(1, 1), pad=(0, 0), function=None, ou
     """A conv op as the plan holds it (no weights needed for the contract)."""
     h, w, _ = in_shape
     out = ((h + 2 * pad[0] - kernel[0]) // stride[0] + 1, (w + 2 * pad[1] - kernel[1]) // stride[1] + 1, cout)
-    op = SimpleNamespace(name="c", kind="conv", in_shape=in_shape, out_shape=out, kernel=kernel, stride=stride, pad=pad,
-                         bias_lshift=0, out_rshift=out_rshift, function=None)
+    op = SimpleNamespace(
+        name="c",
+        kind="conv",
+        in_shape=in_shape,
+        out_shape=out,
+        kernel=kernel,
+        stride=stride,
+        pad=pad,
+        bias_lshift=0,
+        out_rshift=out_rshift,
+        function=None,
+    )
     op.function = function or kernels.choose(op, "truncate")
     return op
 
@@ -55,33 +65,66 @@ def test_demo_calls_the_fastest_legal_functions(demo_plan, demo_dsp_plan):
     assert demo_plan.op("conv5").function == FAST
     notes = kernels.notes(demo_plan)
     assert any(n.startswith("conv2:") and "within -128..127" in n for n in notes), notes
-    assert any(n.startswith("conv3:") and "even output width (this op: 253)" in n
-               for n in kernels.notes(demo_dsp_plan))
+    assert any(n.startswith("conv3:") and "even output width (this op: 253)" in n for n in kernels.notes(demo_dsp_plan))
 
 
 DSP, PLAIN, BOTH = ("dsp",), ("plain",), ("dsp", "plain")
 
 
-@pytest.mark.parametrize("op, function, paths, condition, effect", [
-    (conv_op((9, 1, 2), 2, (3, 1)), FAST, DSP, "an even output width (this op: 7)",
-     "never writes the last output pixel"),
-    (conv_op((5, 5, 2), 2, (3, 3)), FAST, DSP, "an even output width (this op: 3)", "pairs pixels across rows"),
-    (conv_op((5, 3, 2), 2, (3, 3)), FAST, DSP, "an even output width (this op: 1)", "no output and overruns bufferA"),
-    (conv_op((9, 1, 2), 2, (3, 1)), FAST, PLAIN, None, None),  # the plain path computes odd widths right
-    (conv_op((8, 8, 3), 2, (3, 3)), FAST, BOTH, "even input and output channels (this op: 3 in, 2 out)",
-     "ARM_MATH_SIZE_MISMATCH"),
-    (conv_op((8, 6, 2), 2, (3, 3)), "arm_convolve_HWC_q15_basic", BOTH, "a square image", "another convolution"),
-    (conv_op((4, 2, 2048), 2, (3, 3), pad=(1, 1)), FAST, BOTH, None, None),  # window 18432 < 2^17
-    (conv_op((8, 5, 8192), 2, (4, 2)), FAST, BOTH, None, None),  # window 65536 < 2^17
-    (conv_op((4, 5, 16384), 2, (4, 2)), FAST, DSP, "ch_in * k_x * k_y below 131072 (this op: 131072)",
-     "truncates on Cortex-M4/M7"),
-    (conv_op((40000, 1, 2), 2, (3, 1)), FAST, DSP, "output sizes and window reach up to 32767", "int16_t"),
-    (conv_op((200, 1, 2), 2, (3, 1)), FAST, PLAIN, "window positions within -128..127 on each axis (this op: up to "
-     "199)", "5.4.0 to 5.7.0 keeps the input row and column in signed char"),
-    (conv_op((200, 1, 2), 2, (3, 1)), FAST, DSP, None, None),  # int16_t on the DSP path: fine
-    (conv_op((9, 9, 4096), 2, (9, 9)), "arm_convolve_HWC_q15_basic", DSP, "ch_in * k_x * k_y below 262144 (this op: "
-     "331776)", "truncates on Cortex-M4/M7"),
-])
+@pytest.mark.parametrize(
+    "op, function, paths, condition, effect",
+    [
+        (
+            conv_op((9, 1, 2), 2, (3, 1)),
+            FAST,
+            DSP,
+            "an even output width (this op: 7)",
+            "never writes the last output pixel",
+        ),
+        (conv_op((5, 5, 2), 2, (3, 3)), FAST, DSP, "an even output width (this op: 3)", "pairs pixels across rows"),
+        (
+            conv_op((5, 3, 2), 2, (3, 3)),
+            FAST,
+            DSP,
+            "an even output width (this op: 1)",
+            "no output and overruns bufferA",
+        ),
+        (conv_op((9, 1, 2), 2, (3, 1)), FAST, PLAIN, None, None),  # the plain path computes odd widths right
+        (
+            conv_op((8, 8, 3), 2, (3, 3)),
+            FAST,
+            BOTH,
+            "even input and output channels (this op: 3 in, 2 out)",
+            "ARM_MATH_SIZE_MISMATCH",
+        ),
+        (conv_op((8, 6, 2), 2, (3, 3)), "arm_convolve_HWC_q15_basic", BOTH, "a square image", "another convolution"),
+        (conv_op((4, 2, 2048), 2, (3, 3), pad=(1, 1)), FAST, BOTH, None, None),  # window 18432 < 2^17
+        (conv_op((8, 5, 8192), 2, (4, 2)), FAST, BOTH, None, None),  # window 65536 < 2^17
+        (
+            conv_op((4, 5, 16384), 2, (4, 2)),
+            FAST,
+            DSP,
+            "ch_in * k_x * k_y below 131072 (this op: 131072)",
+            "truncates on Cortex-M4/M7",
+        ),
+        (conv_op((40000, 1, 2), 2, (3, 1)), FAST, DSP, "output sizes and window reach up to 32767", "int16_t"),
+        (
+            conv_op((200, 1, 2), 2, (3, 1)),
+            FAST,
+            PLAIN,
+            "window positions within -128..127 on each axis (this op: up to 199)",
+            "5.4.0 to 5.7.0 keeps the input row and column in signed char",
+        ),
+        (conv_op((200, 1, 2), 2, (3, 1)), FAST, DSP, None, None),  # int16_t on the DSP path: fine
+        (
+            conv_op((9, 9, 4096), 2, (9, 9)),
+            "arm_convolve_HWC_q15_basic",
+            DSP,
+            "ch_in * k_x * k_y below 262144 (this op: 331776)",
+            "truncates on Cortex-M4/M7",
+        ),
+    ],
+)
 def test_each_contract_condition_is_named(op, function, paths, condition, effect):
     """A call that breaks a condition on a code path gets one violation naming the op, the function, the
     condition with this op's value and what Arm's code does; a legal call gets none."""
@@ -143,11 +186,18 @@ def test_choice_never_breaks_a_contract_when_arm_has_a_legal_function():
     for _ in range(500):
         h, w = int(rng.integers(1, 20)), int(rng.choice([1, int(rng.integers(1, 20))]))
         k = (int(rng.integers(1, min(h, 5) + 1)), int(rng.integers(1, min(w, 5) + 1)))
-        op = conv_op((h, w, int(rng.integers(1, 5))), int(rng.integers(1, 5)), k,
-                     stride=(int(rng.integers(1, 3)), int(rng.integers(1, 3))))
+        op = conv_op(
+            (h, w, int(rng.integers(1, 5))),
+            int(rng.integers(1, 5)),
+            k,
+            stride=(int(rng.integers(1, 3)), int(rng.integers(1, 3))),
+        )
         assert kernels.violations(op, "truncate") == [], (op, op.function)
-        arm_legal = [f.name for f in kernels.PREFERENCE["conv"] if f.arm and not kernels.violations(
-            SimpleNamespace(**{**vars(op), "function": f.name}), "truncate")]
+        arm_legal = [
+            f.name
+            for f in kernels.PREFERENCE["conv"]
+            if f.arm and not kernels.violations(SimpleNamespace(**{**vars(op), "function": f.name}), "truncate")
+        ]
         assert (op.function in arm_legal) if arm_legal else op.function == "qv_convolve_HWC_q15_basic_nonsquare"
 
 
@@ -167,8 +217,10 @@ def test_cli_refuses_a_declared_call_that_breaks_its_contract(tmp_path, capsys):
     code = main(["compare", "--samples", "1", "--function", f"conv3={FAST}"])
     out = capsys.readouterr().out
     assert code == 1
-    assert (f"contract: conv3: {FAST} needs an even output width (this op: 253); Arm's Cortex-M4/M7 build never "
-            "writes the last output pixel") in out
+    assert (
+        f"contract: conv3: {FAST} needs an even output width (this op: 253); Arm's Cortex-M4/M7 build never "
+        "writes the last output pixel"
+    ) in out
     assert "bit-exact" not in out  # nothing ran
     code = main(["quantize", "--out", str(tmp_path / "nn"), "--function", f"conv3={FAST}"])
     assert code == 1 and not (tmp_path / "nn").exists()
@@ -184,8 +236,10 @@ def test_declared_legal_function_is_verified_and_recorded(tmp_path, capsys):
     assert main(["quantize", "--out", str(out), "--function", "conv2=qv_convolve_HWC_q15_basic_nonsquare"]) == 0
     meta = json.loads((out / "plan.json").read_text())
     assert {o["name"]: o["function"] for o in meta["ops"]}["conv2"] == "qv_convolve_HWC_q15_basic_nonsquare"
-    assert "conv2: conv" in (out / "weights.h").read_text() and \
-        "verified as qv_convolve_HWC_q15_basic_nonsquare" in (out / "weights.h").read_text()
+    assert (
+        "conv2: conv" in (out / "weights.h").read_text()
+        and "verified as qv_convolve_HWC_q15_basic_nonsquare" in (out / "weights.h").read_text()
+    )
     capsys.readouterr()
     assert main(["compare", "--plan", str(out), "--samples", "1", "--kernels", "plain"]) == 0
     row = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("conv2 "))
@@ -196,8 +250,15 @@ def test_declared_legal_function_is_verified_and_recorded(tmp_path, capsys):
 
 
 def _pairing_plan(in_shape, cout, kernel, rng):
-    op = op_plan("conv", in_shape, cout=cout, kernel=kernel, out_rshift=12,
-                 weights=random_q15(rng, (*kernel, in_shape[2], cout), 4096), bias=random_q15(rng, (cout,), 4096))
+    op = op_plan(
+        "conv",
+        in_shape,
+        cout=cout,
+        kernel=kernel,
+        out_rshift=12,
+        weights=random_q15(rng, (*kernel, in_shape[2], cout), 4096),
+        bias=random_q15(rng, (cout,), 4096),
+    )
     plan = plan_of([op])
     op.function = FAST  # forced: the engines run what the plan says (the commands check the contract first)
     return plan
@@ -233,7 +294,6 @@ def test_pairing_kernel_odd_width_is_caught(pairing_tree, private_cache):
     want = ShiftEngine(plan).run(x).outputs["conv"]
     np.testing.assert_array_equal(got[:, :, :2], want[:, :, :2])
     assert (got[:, :, 2] != want[:, :, 2]).any()
-
 
 
 def test_pairing_kernel_width_one_overruns_and_is_caught(pairing_tree, private_cache):
@@ -320,7 +380,8 @@ def test_gate_fails_a_declared_call_that_breaks_its_contract(tmp_path):
     from qverify.gate import check_id, run_gate
 
     (tmp_path / "qverify.toml").write_text(
-        f'[tool.qverify]\nsamples = 2\n\n[tool.qverify.functions]\nconv3 = "{FAST}"\n')
+        f'[tool.qverify]\nsamples = 2\n\n[tool.qverify.functions]\nconv3 = "{FAST}"\n'
+    )
     outcome = run_gate(load_config(tmp_path / "qverify.toml"), use_cache=False)
     assert not outcome.ok
     assert [check_id(c) for c in outcome.failures] == [f"conv3::contract[{FAST}]"]
@@ -328,6 +389,6 @@ def test_gate_fails_a_declared_call_that_breaks_its_contract(tmp_path):
     assert not any(c.name.startswith("bit_exact") for c in outcome.checks)  # nothing ran
     bad = tmp_path / "bad"
     bad.mkdir()
-    (bad / "qverify.toml").write_text('[tool.qverify.functions]\nconv3 = 7\n')
+    (bad / "qverify.toml").write_text("[tool.qverify.functions]\nconv3 = 7\n")
     with pytest.raises(Exception, match=r"\[functions\] maps op names to C function names as strings"):
         load_config(bad / "qverify.toml")

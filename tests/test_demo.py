@@ -110,9 +110,7 @@ def test_shipped_model_matches_architecture(shipped_model):
     for name in LAYER_NAMES:
         assert name in names
     fresh = demo.Net()
-    assert [w.shape for w in shipped_model.get_weights()] == [
-        w.shape for w in fresh.get_weights()
-    ]
+    assert [w.shape for w in shipped_model.get_weights()] == [w.shape for w in fresh.get_weights()]
 
 
 def test_shipped_model_float_accuracy(shipped_model):

@@ -55,8 +55,14 @@ def test_shift_and_native_agree_on_every_demo_sample(demo, rounding):
 def test_rounding_mismatch_on_demo_names_conv1(demo):
     """A firmware built with CMSIS's default rounding against the truncate plan fails at conv1 by one LSB."""
     plan, x = demo
-    c = run_compare(plan, make_engine("shift", plan), make_engine("native", plan, rounding="round"), x[:4],
-                    list(range(4)), "isolated")
+    c = run_compare(
+        plan,
+        make_engine("shift", plan),
+        make_engine("native", plan, rounding="round"),
+        x[:4],
+        list(range(4)),
+        "isolated",
+    )
     assert c.first_divergent.name == "conv1" and c.first_divergent.max_diff == 1
     assert 0.3 < c.first_divergent.mismatches / c.first_divergent.total < 0.7
 
@@ -84,28 +90,45 @@ def test_bad_input_is_one_line_and_leaves_nothing(tmp_path, capsys):
     bad = np.zeros((4, 4096), np.float32)
     bad[2, 9] = np.inf
     np.save(tmp_path / "bad.npy", bad)
-    one_line_error(capsys, ["quantize", "--data", str(tmp_path / "bad.npy"), "--out", str(out)],
-                   "sample 2 contains NaN or inf")
+    one_line_error(
+        capsys, ["quantize", "--data", str(tmp_path / "bad.npy"), "--out", str(out)], "sample 2 contains NaN or inf"
+    )
     np.save(tmp_path / "short.npy", np.zeros((4, 100), np.float32))
     one_line_error(capsys, ["quantize", "--data", str(tmp_path / "short.npy"), "--out", str(out)], "shape (4, 100)")
-    one_line_error(capsys, ["quantize", "--model", str(tmp_path / "none.keras"), "--data", str(tmp_path / "bad.npy"),
-                            "--out", str(out)], "does not exist")
+    one_line_error(
+        capsys,
+        ["quantize", "--model", str(tmp_path / "none.keras"), "--data", str(tmp_path / "bad.npy"), "--out", str(out)],
+        "does not exist",
+    )
     import keras
 
-    model = keras.Sequential([keras.Input((32, 1)), keras.layers.Conv1D(2, 3, activation="relu"),
-                              keras.layers.BatchNormalization(name="bn"), keras.layers.Flatten(),
-                              keras.layers.Dense(1)])
+    model = keras.Sequential(
+        [
+            keras.Input((32, 1)),
+            keras.layers.Conv1D(2, 3, activation="relu"),
+            keras.layers.BatchNormalization(name="bn"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(1),
+        ]
+    )
     model.save(tmp_path / "bn.keras")
     np.save(tmp_path / "x32.npy", np.zeros((4, 32), np.float32))
-    one_line_error(capsys, ["quantize", "--model", str(tmp_path / "bn.keras"), "--data", str(tmp_path / "x32.npy"),
-                            "--out", str(out)], "a BatchNormalization must come right after a Conv1D, Conv2D or Dense")
+    one_line_error(
+        capsys,
+        ["quantize", "--model", str(tmp_path / "bn.keras"), "--data", str(tmp_path / "x32.npy"), "--out", str(out)],
+        "a BatchNormalization must come right after a Conv1D, Conv2D or Dense",
+    )
     one_line_error(capsys, ["compare", "--plan", str(tmp_path / "noplan")], "plan.json does not exist")
     assert not out.exists()
 
 
 def test_compare_layer_conv3_as_a_command():
     """`python -m qverify compare --layer conv3` runs on the demo straight after set-up and passes."""
-    proc = subprocess.run([sys.executable, "-m", "qverify", "compare", "--layer", "conv3", "--samples", "0:8"],
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "qverify", "compare", "--layer", "conv3", "--samples", "0:8"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "PASS: all 27 ops bit-exact on 8 sample(s)" in proc.stdout and "conv3: 0 of" in proc.stdout

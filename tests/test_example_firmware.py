@@ -32,13 +32,22 @@ def repo(tmp_path_factory):
     root = tmp_path_factory.mktemp("example") / "firmware"
     shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns("nn", ".qverify_cache", "firmware", "*.elf"))
     keras.utils.set_random_seed(3)
-    keras.Sequential([keras.Input((48, 2)), L.Conv1D(4, 5, activation="relu", name="feat"),
-                      L.MaxPooling1D(2, name="pool"), L.Conv1D(6, 3, padding="same", name="mix"),
-                      L.Flatten(name="flat"), L.Dense(5, activation="relu", name="hidden"),
-                      L.Dense(1, activation="sigmoid", name="score")]).save(root / "model.keras")
+    keras.Sequential(
+        [
+            keras.Input((48, 2)),
+            L.Conv1D(4, 5, activation="relu", name="feat"),
+            L.MaxPooling1D(2, name="pool"),
+            L.Conv1D(6, 3, padding="same", name="mix"),
+            L.Flatten(name="flat"),
+            L.Dense(5, activation="relu", name="hidden"),
+            L.Dense(1, activation="sigmoid", name="score"),
+        ]
+    ).save(root / "model.keras")
     np.save(root / "x.npy", (0.3 * np.random.default_rng(0).standard_normal((40, 48, 2))).astype(np.float32))
-    (root / "pyproject.toml").write_text('[tool.qverify]\nmodel = "model.keras"\ndata = "x.npy"\n'
-                                         'rounding = "truncate"\nkernels = ["plain"]\nsamples = 8\nout = "nn"\n')
+    (root / "pyproject.toml").write_text(
+        '[tool.qverify]\nmodel = "model.keras"\ndata = "x.npy"\n'
+        'rounding = "truncate"\nkernels = ["plain"]\nsamples = 8\nout = "nn"\n'
+    )
     mp = pytest.MonkeyPatch()
     mp.chdir(root)
     try:
@@ -63,7 +72,7 @@ def edit_expected(nn: Path, dest: Path, stem: str, index: int) -> int:
     start = text.index("\n", text.index(f"#define {stem} {{"))
     value = list(re.finditer(r"-?\d+", text[start:]))[index]
     old = int(value.group())
-    path.write_text(text[:start + value.start()] + str(old + 1) + text[start + value.end():])
+    path.write_text(text[: start + value.start()] + str(old + 1) + text[start + value.end() :])
     return old
 
 
@@ -87,8 +96,10 @@ def test_host_build_runs_the_selftest(repo, tmp_path):
     subprocess.run(["make", "-s", "clean"], cwd=repo, check=True)
     ran = make(repo, "run", "CC=gcc", nn=tmp_path / "nn")
     assert ran.returncode != 0
-    assert (f"FAIL: op 3 (mix): 1 of 132 values differ from sample_input_output.h; first at element 7: "
-            f"expected {old + 1}, got {old}") in ran.stdout
+    assert (
+        f"FAIL: op 3 (mix): 1 of 132 values differ from sample_input_output.h; first at element 7: "
+        f"expected {old + 1}, got {old}"
+    ) in ran.stdout
 
     subprocess.run(["make", "-s", "clean"], cwd=repo, check=True)
     made = make(repo, "firmware", "CC=gcc", "ROUNDING_FLAGS=")
@@ -112,6 +123,8 @@ def test_cortex_m4_build_runs_under_qemu(repo, tmp_path):
     subprocess.run(["make", "-s", "clean"], cwd=repo, check=True)
     ran = make(repo, "qemu", "CPU=cortex-m4", nn=tmp_path / "nn")
     assert ran.returncode != 0  # QEMU exits with main's 1
-    assert (f"FAIL: op 5 (hidden): 1 of 5 values differ from sample_input_output.h; first at element 2: "
-            f"expected {old + 1}, got {old}") in ran.stdout
+    assert (
+        f"FAIL: op 5 (hidden): 1 of 5 values differ from sample_input_output.h; first at element 2: "
+        f"expected {old + 1}, got {old}"
+    ) in ran.stdout
     subprocess.run(["make", "-s", "clean"], cwd=repo, check=True)

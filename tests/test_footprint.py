@@ -28,11 +28,17 @@ def plan_for(model, seed: int = 0):
 def image_plan():
     """2-D convs (odd channels, padding, stride), avg pooling, flatten and dense."""
     keras.utils.set_random_seed(2)
-    model = keras.Sequential([keras.Input((20, 18, 3)),
-                              L.Conv2D(5, (3, 3), padding="same", activation="relu", name="c1"),
-                              L.Conv2D(8, (3, 2), strides=(2, 2), name="c2"),
-                              L.AveragePooling2D((2, 2), name="ap"), L.Flatten(name="fl"),
-                              L.Dense(7, activation="relu", name="d1"), L.Dense(3, activation="softmax", name="d2")])
+    model = keras.Sequential(
+        [
+            keras.Input((20, 18, 3)),
+            L.Conv2D(5, (3, 3), padding="same", activation="relu", name="c1"),
+            L.Conv2D(8, (3, 2), strides=(2, 2), name="c2"),
+            L.AveragePooling2D((2, 2), name="ap"),
+            L.Flatten(name="fl"),
+            L.Dense(7, activation="relu", name="d1"),
+            L.Dense(3, activation="softmax", name="d2"),
+        ]
+    )
     return plan_for(model)
 
 
@@ -52,14 +58,16 @@ def test_per_op_rows(image_plan):
     rows = {r.name: r for r in fp.ops}
     assert list(rows) == ["c1", "c1_relu", "c2", "ap", "fl", "d1", "d1_relu", "d2"]
     #                    (macs, weight B, bias B, input B, output B, kernel buffer B)
-    expect = {"c1": (48600, 270, 10, 2160, 3600, 108),
-              "c1_relu": (0, 0, 0, 3600, 3600, 0),
-              "c2": (19440, 480, 16, 3600, 1296, 120),
-              "ap": (0, 0, 0, 1296, 256, 0),
-              "fl": (0, 0, 0, 256, 256, 0),
-              "d1": (896, 1792, 14, 256, 14, 256),
-              "d1_relu": (0, 0, 0, 14, 14, 0),
-              "d2": (21, 42, 6, 14, 6, 14)}
+    expect = {
+        "c1": (48600, 270, 10, 2160, 3600, 108),
+        "c1_relu": (0, 0, 0, 3600, 3600, 0),
+        "c2": (19440, 480, 16, 3600, 1296, 120),
+        "ap": (0, 0, 0, 1296, 256, 0),
+        "fl": (0, 0, 0, 256, 256, 0),
+        "d1": (896, 1792, 14, 256, 14, 256),
+        "d1_relu": (0, 0, 0, 14, 14, 0),
+        "d2": (21, 42, 6, 14, 6, 14),
+    }
     for name, row in rows.items():
         got = (row.macs, row.weight_bytes, row.bias_bytes, row.input_bytes, row.output_bytes, row.kernel_buffer_bytes)
         assert got == expect[name], name
@@ -101,8 +109,15 @@ def test_runner_regions_round_up_to_even():
     scratch 2*22 + 22 + 4*16 = 130 words (not the unrounded 2*21 + 21 + 64 = 127).
     """
     keras.utils.set_random_seed(4)
-    model = keras.Sequential([keras.Input((9, 1)), L.Conv1D(3, 3, name="c"), L.Flatten(name="f"),
-                              L.Dense(5, name="d"), L.Dense(1, activation="sigmoid", name="o")])
+    model = keras.Sequential(
+        [
+            keras.Input((9, 1)),
+            L.Conv1D(3, 3, name="c"),
+            L.Flatten(name="f"),
+            L.Dense(5, name="d"),
+            L.Dense(1, activation="sigmoid", name="o"),
+        ]
+    )
     plan = plan_for(model)
     assert [op.name for op in plan.ops] == ["c", "f", "d", "o"]
     assert runner_scratch_layout(plan.ops) == (22, 22)
@@ -119,11 +134,19 @@ def test_runner_regions_round_up_to_even():
 def test_scratch_mirror_on_random_1d_models(seed):
     """Odd sizes (rounded up to an even word count) and dense-dominated buffers too."""
     rng = np.random.default_rng(seed)
-    length, ch, k, units = (int(v) for v in (rng.integers(9, 60), rng.integers(1, 6), rng.integers(1, 6),
-                                               rng.integers(1, 300)))
+    length, ch, k, units = (
+        int(v) for v in (rng.integers(9, 60), rng.integers(1, 6), rng.integers(1, 6), rng.integers(1, 300))
+    )
     keras.utils.set_random_seed(seed)
-    model = keras.Sequential([keras.Input((length, 1)), L.Conv1D(ch, k, name="c"), L.Flatten(name="f"),
-                              L.Dense(units, name="d"), L.Dense(1, activation="sigmoid", name="o")])
+    model = keras.Sequential(
+        [
+            keras.Input((length, 1)),
+            L.Conv1D(ch, k, name="c"),
+            L.Flatten(name="f"),
+            L.Dense(units, name="d"),
+            L.Dense(1, activation="sigmoid", name="o"),
+        ]
+    )
     plan = plan_for(model, seed)
     assert runner_scratch_words(plan.ops) == NativeEngine(plan, kernels="plain").scratch_words
 

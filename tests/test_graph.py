@@ -18,25 +18,37 @@ L = keras.layers
 def small_2d(names=None):
     names = names or {}
     keras.utils.set_random_seed(1)
-    return keras.Sequential([
-        keras.Input((12, 10, 3)),
-        L.Conv2D(4, (3, 2), strides=(1, 2), padding="valid", activation="relu", name=names.get("c1", "c1")),
-        L.Conv2D(6, (3, 3), padding="same", name=names.get("c2", "c2")),
-        L.Activation("relu"),
-        L.AveragePooling2D((2, 1)),
-        L.MaxPooling2D((1, 2), strides=(1, 1)),
-        L.Dropout(0.3),
-        L.Flatten(),
-        L.Dense(5, activation="relu", name=names.get("d", "d")),
-        L.Dense(3, activation="softmax"),
-    ])
+    return keras.Sequential(
+        [
+            keras.Input((12, 10, 3)),
+            L.Conv2D(4, (3, 2), strides=(1, 2), padding="valid", activation="relu", name=names.get("c1", "c1")),
+            L.Conv2D(6, (3, 3), padding="same", name=names.get("c2", "c2")),
+            L.Activation("relu"),
+            L.AveragePooling2D((2, 1)),
+            L.MaxPooling2D((1, 2), strides=(1, 1)),
+            L.Dropout(0.3),
+            L.Flatten(),
+            L.Dense(5, activation="relu", name=names.get("d", "d")),
+            L.Dense(3, activation="softmax"),
+        ]
+    )
 
 
 def test_ops_shapes_and_fused_relu():
     """Kinds, HWC shapes, paddings and the split of fused ReLUs come out as expected."""
     g = build_graph(small_2d())
-    assert [o.kind for o in g.ops] == ["conv", "relu", "conv", "relu", "avgpool", "maxpool", "flatten", "dense",
-                                       "relu", "dense"]
+    assert [o.kind for o in g.ops] == [
+        "conv",
+        "relu",
+        "conv",
+        "relu",
+        "avgpool",
+        "maxpool",
+        "flatten",
+        "dense",
+        "relu",
+        "dense",
+    ]
     assert g.ops[0].out_shape == (10, 5, 4) and g.ops[0].stride == (1, 2)
     assert g.ops[1].name == "c1_relu"
     assert g.ops[2].pad == (1, 1) and g.ops[2].out_shape == (10, 5, 6)
@@ -55,19 +67,24 @@ def test_float_chain_equals_keras():
     model = small_2d()
     g = build_graph(model)
     x = np.random.default_rng(0).uniform(-1, 1, (6, 12, 10, 3)).astype(np.float32)
-    (_, outs), = list(run_chain(g.ops, prepare_input(x, g)))
+    ((_, outs),) = list(run_chain(g.ops, prepare_input(x, g)))
     logits = outs[-1].reshape(6, -1)
     expect = model.predict(x, verbose=0)
     np.testing.assert_allclose(keras.ops.softmax(logits).numpy(), expect, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("layer,cls", [(L.LeakyReLU(), "LeakyReLU"), (L.LayerNormalization(), "LayerNormalization"),
-                                       (L.Permute((2, 1, 3)), "Permute")])
+@pytest.mark.parametrize(
+    "layer,cls",
+    [(L.LeakyReLU(), "LeakyReLU"), (L.LayerNormalization(), "LayerNormalization"), (L.Permute((2, 1, 3)), "Permute")],
+)
 def test_unsupported_layer_is_named(layer, cls):
     """An unsupported layer is refused with its name, class, the nearest supported form and the supported list."""
     model = keras.Sequential([keras.Input((8, 1, 2)), L.Conv2D(3, (3, 1)), layer, L.Flatten(), L.Dense(1)])
-    with pytest.raises(ModelError, match=rf"layer '{layer.name}' \({cls}\).*nearest supported form is .*"
-                                         "Supported: Conv1D"):
+    with pytest.raises(
+        ModelError,
+        match=rf"layer '{layer.name}' \({cls}\).*nearest supported form is .*"
+        "Supported: Conv1D",
+    ):
         build_graph(model)
 
 
@@ -90,8 +107,9 @@ def test_asymmetric_same_padding_keeps_tensorflow_split():
 
 def test_conv1d_same_and_gap1d():
     """Conv1D with symmetric 'same' padding and GlobalAveragePooling1D map to HWC ops."""
-    model = keras.Sequential([keras.Input((32, 2)), L.Conv1D(4, 5, padding="same", strides=1),
-                              L.GlobalAveragePooling1D(), L.Dense(2)])
+    model = keras.Sequential(
+        [keras.Input((32, 2)), L.Conv1D(4, 5, padding="same", strides=1), L.GlobalAveragePooling1D(), L.Dense(2)]
+    )
     g = build_graph(model)
     assert g.ops[0].in_shape == (32, 1, 2) and g.ops[0].pad == (2, 0) and g.ops[0].kernel == (5, 1)
     assert g.ops[1].kind == "gap" and g.ops[1].out_shape == (1, 1, 4)
@@ -106,7 +124,8 @@ def test_factory_plus_weights_and_saved_model(tmp_path):
     here = str(__import__("pathlib").Path(__file__).parent)
     (tmp_path / "netdef.py").write_text(
         f"import sys\nsys.path.insert(0, {here!r})\nfrom test_graph import small_2d\n"
-        "def Net():\n    return small_2d()\n")
+        "def Net():\n    return small_2d()\n"
+    )
     from_factory = load_model(f"{tmp_path}/netdef.py:Net", str(tmp_path / "w.weights.h5"))
     saved = load_model(str(tmp_path / "m.keras"))
     for m in (from_factory, saved):
@@ -140,11 +159,11 @@ def test_load_model_names_what_the_file_is(tmp_path):
     (tmp_path / "lfs.keras").write_text("version https://git-lfs.github.com/spec/v1\noid sha256:00\n")
     cases = {
         "empty.keras": r"model file .*empty.keras is an empty file \(0 bytes\); expected a model saved with "
-                       r'model.save\("x.keras"\)',
+        r'model.save\("x.keras"\)',
         "text.keras": r"is not a Keras model file: it is a text file starting 'this is not a model'",
         "lfs.keras": r"a Git LFS pointer, not the file itself \(run `git lfs pull`\)",
         "w.h5": r"is a weights file \(Keras 3 weights.*not a model: it has no model config; pass the model's code "
-                r"as --model module:Factory or path/file.py:Factory and this file as --weights",
+        r"as --model module:Factory or path/file.py:Factory and this file as --weights",
         "w.weights.h5": r"is a weights file \(Keras 3 weights",
         "k2.h5": r"is a weights file \(Keras 2 legacy HDF5 weights",
     }
@@ -152,10 +171,15 @@ def test_load_model_names_what_the_file_is(tmp_path):
         with pytest.raises(ModelError, match=message):
             load_model(str(tmp_path / name))
     net = f"{tmp_path}/netdef.py:Net"
-    (tmp_path / "netdef.py").write_text(f"import sys\nsys.path.insert(0, {str(Path(__file__).parent)!r})\n"
-                                        "from test_graph import small_2d\ndef Net():\n    return small_2d()\n")
-    with pytest.raises(ModelError, match=r"w.h5 holds Keras 3 weights .* is named .h5, which Keras reads as Keras 2 "
-                                         r"legacy weights \(and finds 0 layers\); rename it to .*w.weights.h5"):
+    (tmp_path / "netdef.py").write_text(
+        f"import sys\nsys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "from test_graph import small_2d\ndef Net():\n    return small_2d()\n"
+    )
+    with pytest.raises(
+        ModelError,
+        match=r"w.h5 holds Keras 3 weights .* is named .h5, which Keras reads as Keras 2 "
+        r"legacy weights \(and finds 0 layers\); rename it to .*w.weights.h5",
+    ):
         load_model(net, str(tmp_path / "w.h5"))
     with pytest.raises(ModelError, match=r"k2.weights.h5 holds Keras 2 legacy HDF5 weights .*rename it to .*k2.h5"):
         load_model(net, str(tmp_path / "k2.weights.h5"))
@@ -172,16 +196,24 @@ def test_factory_module_not_found_says_where_it_looked(tmp_path, monkeypatch):
     """module:Factory not found names the working directory and sys.path and the path form; the path form loads."""
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    (tmp_path / "mymodel_q15.py").write_text(f"import sys\nsys.path.insert(0, {str(Path(__file__).parent)!r})\n"
-                                            "from test_graph import small_2d\nNet = small_2d\n")
+    (tmp_path / "mymodel_q15.py").write_text(
+        f"import sys\nsys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "from test_graph import small_2d\nNet = small_2d\n"
+    )
     monkeypatch.chdir(elsewhere)
-    with pytest.raises(ModelError, match=rf"no module named 'mymodel_q15' in the working directory {elsewhere} or "
-                                         r"on sys.path .*give its path: --model path/to/mymodel_q15.py:Net"):
+    with pytest.raises(
+        ModelError,
+        match=rf"no module named 'mymodel_q15' in the working directory {elsewhere} or "
+        r"on sys.path .*give its path: --model path/to/mymodel_q15.py:Net",
+    ):
         load_model("mymodel_q15:Net")
     assert build_graph(load_model(f"{tmp_path}/mymodel_q15.py:Net")).ops
     (tmp_path / "broken_q15.py").write_text("import no_such_dependency_q15\n")
-    with pytest.raises(ModelError, match=r"importing '.*broken_q15.py' failed: No module named "
-                                         r"'no_such_dependency_q15' \(a module the factory's code imports\)"):
+    with pytest.raises(
+        ModelError,
+        match=r"importing '.*broken_q15.py' failed: No module named "
+        r"'no_such_dependency_q15' \(a module the factory's code imports\)",
+    ):
         load_model(f"{tmp_path}/broken_q15.py:Net")
 
 

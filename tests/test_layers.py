@@ -36,10 +36,11 @@ L = keras.layers
 
 # ---------------------------------------------------------------- helpers
 
+
 def float_equal(model, x, rtol=1e-5, atol=1e-5):
     """The graph's float ops give the Keras model's output (before a final activation)."""
     g = build_graph(model)
-    (_, outs), = list(run_chain(g.ops, prepare_input(x, g)))
+    ((_, outs),) = list(run_chain(g.ops, prepare_input(x, g)))
     got = outs[-1].reshape(len(x), -1)
     want = model.predict(x, verbose=0).reshape(len(x), -1)
     if g.final_activation == "softmax":
@@ -106,20 +107,34 @@ def _seeded():
 
 # ---------------------------------------------------------------- 'same' padding, TensorFlow's split
 
+
 def kws_1d():
     """The keyword-spotting case: input 64, kernel 5, stride 2, 'same' (TensorFlow pads 1 before, 2 after)."""
     _seeded()
-    return keras.Sequential([keras.Input((64,)), L.Reshape((64, 1)),
-                             L.Conv1D(8, 5, strides=2, padding="same", activation="relu", name="k1"),
-                             L.Conv1D(6, 3, strides=2, padding="same", name="k2"), L.ReLU(),
-                             L.GlobalAveragePooling1D(), L.Dense(3)])
+    return keras.Sequential(
+        [
+            keras.Input((64,)),
+            L.Reshape((64, 1)),
+            L.Conv1D(8, 5, strides=2, padding="same", activation="relu", name="k1"),
+            L.Conv1D(6, 3, strides=2, padding="same", name="k2"),
+            L.ReLU(),
+            L.GlobalAveragePooling1D(),
+            L.Dense(3),
+        ]
+    )
 
 
 def strided_2d(channels=2):
     _seeded()
-    return keras.Sequential([keras.Input((16, 13, channels)),
-                             L.Conv2D(4, (3, 4), strides=2, padding="same", activation="relu", name="c1"),
-                             L.Conv2D(3, 2, strides=(1, 2), padding="same", name="c2"), L.Flatten(), L.Dense(2)])
+    return keras.Sequential(
+        [
+            keras.Input((16, 13, channels)),
+            L.Conv2D(4, (3, 4), strides=2, padding="same", activation="relu", name="c1"),
+            L.Conv2D(3, 2, strides=(1, 2), padding="same", name="c2"),
+            L.Flatten(),
+            L.Dense(2),
+        ]
+    )
 
 
 def test_stride2_same_conv1d_keyword_spotting():
@@ -155,8 +170,9 @@ def test_square_function_takes_the_tensorflow_split():
     """A square image, kernel and stride: Arm's square functions get pad = total // 2 and the output size, and the
     implied after-pad is the same on both axes, so the call is honest."""
     _seeded()
-    model = keras.Sequential([keras.Input((8, 8, 2)), L.Conv2D(2, 3, strides=2, padding="same", name="sq"),
-                              L.Flatten(), L.Dense(2)])
+    model = keras.Sequential(
+        [keras.Input((8, 8, 2)), L.Conv2D(2, 3, strides=2, padding="same", name="sq"), L.Flatten(), L.Dense(2)]
+    )
     float_equal(model, data((8, 8, 2)))
     _, plan, x_int = quantized(model, data((8, 8, 2)))
     op = plan.ops[0]
@@ -171,15 +187,24 @@ def test_square_function_takes_the_tensorflow_split():
 
 def test_plancheck_accepts_exactly_the_tensorflow_split():
     """Out sizes: the symmetric window, or one more pad after (p + 1); p + 2 after, or one fewer output, refused."""
+
     def conv(n, k, s, p, out):
-        op = op_plan("conv", (n, 1, 1), cout=1, kernel=(k, 1), stride=(s, 1), pad=(p, 0),
-                     weights=np.ones((k, 1, 1, 1)), bias=np.zeros(1))
+        op = op_plan(
+            "conv",
+            (n, 1, 1),
+            cout=1,
+            kernel=(k, 1),
+            stride=(s, 1),
+            pad=(p, 0),
+            weights=np.ones((k, 1, 1, 1)),
+            bias=np.zeros(1),
+        )
         op.out_shape = (out, 1, 1)
         return plan_of([op])
 
-    validate(conv(64, 5, 2, 1, 32))   # TensorFlow: after = 2 = p + 1
-    validate(conv(64, 5, 2, 1, 31))   # symmetric (the last padded value unused)
-    validate(conv(64, 5, 2, 2, 32))   # symmetric p = 2
+    validate(conv(64, 5, 2, 1, 32))  # TensorFlow: after = 2 = p + 1
+    validate(conv(64, 5, 2, 1, 31))  # symmetric (the last padded value unused)
+    validate(conv(64, 5, 2, 2, 32))  # symmetric p = 2
     with pytest.raises(PlanError, match=r"out_shape \(33, 1, 1\).*give \(31, 1, 1\).*or 32 x"):
         validate(conv(64, 5, 2, 1, 33))
     with pytest.raises(PlanError, match="out_shape"):
@@ -208,9 +233,18 @@ def same_convs(draw):
     seed = draw(st.integers(0, 2**16))
     rng = np.random.default_rng(seed)
     shifts = draw(st.integers(0, 15)), draw(st.integers(1, 20))
-    op = op_plan("conv", (hw[0], hw[1], c_in), cout=c_out, kernel=tuple(k), stride=tuple(s), pad=tuple(pad),
-                 weights=random_q15(rng, (k[0], k[1], c_in, c_out)), bias=random_q15(rng, (c_out,)),
-                 bias_lshift=shifts[0], out_rshift=shifts[1])
+    op = op_plan(
+        "conv",
+        (hw[0], hw[1], c_in),
+        cout=c_out,
+        kernel=tuple(k),
+        stride=tuple(s),
+        pad=tuple(pad),
+        weights=random_q15(rng, (k[0], k[1], c_in, c_out)),
+        bias=random_q15(rng, (c_out,)),
+        bias_lshift=shifts[0],
+        out_rshift=shifts[1],
+    )
     op.out_shape = (out[0], out[1], c_out)
     rounding = draw(st.sampled_from(["truncate", "round"]))
     return plan_of([op], rounding), random_q15(rng, (3, hw[0], hw[1], c_in))
@@ -228,24 +262,42 @@ def test_property_same_padding_any_shape(case):
 
 # ---------------------------------------------------------------- BatchNormalization folding
 
+
 def _randomize_bn(model, seed=3):
     rng = np.random.default_rng(seed)
     for layer in model.layers:
         if isinstance(layer, L.BatchNormalization):
-            layer.set_weights([rng.uniform(0.5, 2.0, w.shape).astype(np.float32) if name in ("gamma", "moving_variance")
-                               else rng.uniform(-0.5, 0.5, w.shape).astype(np.float32)
-                               for name, w in zip([v.name for v in layer.weights], layer.get_weights(), strict=True)])
+            layer.set_weights(
+                [
+                    rng.uniform(0.5, 2.0, w.shape).astype(np.float32)
+                    if name in ("gamma", "moving_variance")
+                    else rng.uniform(-0.5, 0.5, w.shape).astype(np.float32)
+                    for name, w in zip([v.name for v in layer.weights], layer.get_weights(), strict=True)
+                ]
+            )
     return model
 
 
 def bn_model():
     _seeded()
-    return _randomize_bn(keras.Sequential([
-        keras.Input((20, 2)),
-        L.Conv1D(4, 3, padding="same", use_bias=False, name="c1"), L.BatchNormalization(name="bn1"), L.ReLU(),
-        L.Conv1D(4, 3, strides=2, padding="same", name="c2"), L.Dropout(0.2),
-        L.BatchNormalization(name="bn2", center=False, epsilon=0.01), L.Activation("relu6"),
-        L.Flatten(), L.Dense(5, name="d"), L.BatchNormalization(name="bn3", scale=False), L.Dense(2)]))
+    return _randomize_bn(
+        keras.Sequential(
+            [
+                keras.Input((20, 2)),
+                L.Conv1D(4, 3, padding="same", use_bias=False, name="c1"),
+                L.BatchNormalization(name="bn1"),
+                L.ReLU(),
+                L.Conv1D(4, 3, strides=2, padding="same", name="c2"),
+                L.Dropout(0.2),
+                L.BatchNormalization(name="bn2", center=False, epsilon=0.01),
+                L.Activation("relu6"),
+                L.Flatten(),
+                L.Dense(5, name="d"),
+                L.BatchNormalization(name="bn3", scale=False),
+                L.Dense(2),
+            ]
+        )
+    )
 
 
 def test_batchnorm_folded_equals_keras_in_float():
@@ -254,8 +306,10 @@ def test_batchnorm_folded_equals_keras_in_float():
     g = float_equal(model, data((20, 2), n=16, scale=2.0))
     assert [o.kind for o in g.ops] == ["conv", "relu", "conv", "relu6", "flatten", "dense", "dense"]
     notes = {o.name: o.notes for o in g.ops}
-    assert notes["c1"] == ("bn1 (BatchNormalization) folded into the weights and bias (inference mode: moving "
-                           "mean and variance, epsilon 0.001, gamma, beta)",)
+    assert notes["c1"] == (
+        "bn1 (BatchNormalization) folded into the weights and bias (inference mode: moving "
+        "mean and variance, epsilon 0.001, gamma, beta)",
+    )
     assert "epsilon 0.01, gamma)" in notes["c2"][0] and "epsilon 0.001, beta)" in notes["d"][0]
     assert not any("use_bias=False" in n for n in notes["c1"])
 
@@ -264,9 +318,18 @@ def test_batchnorm_folded_conv2d_and_printed():
     """BN after a Conv2D: the plan records the fold with its adjustments (quantize prints them), and the plan is
     bit-exact between the engines."""
     _seeded()
-    model = _randomize_bn(keras.Sequential([keras.Input((9, 8, 3)), L.Conv2D(4, 3, strides=2, padding="same"),
-                                            L.BatchNormalization(name="bnx"), L.ReLU(), L.GlobalAveragePooling2D(),
-                                            L.Dense(2)]))
+    model = _randomize_bn(
+        keras.Sequential(
+            [
+                keras.Input((9, 8, 3)),
+                L.Conv2D(4, 3, strides=2, padding="same"),
+                L.BatchNormalization(name="bnx"),
+                L.ReLU(),
+                L.GlobalAveragePooling2D(),
+                L.Dense(2),
+            ]
+        )
+    )
     float_equal(model, data((9, 8, 3)))
     _, plan, x_int = quantized(model, data((9, 8, 3)))
     assert any("bnx (BatchNormalization) folded" in a for a in plan.adjustments)
@@ -276,57 +339,91 @@ def test_batchnorm_folded_conv2d_and_printed():
     bit_exact(plan, x_int)
 
 
-@pytest.mark.parametrize("layers,follows", [
-    ([L.Conv1D(2, 3), L.ReLU(), L.BatchNormalization(name="bn")], r"follows op 're_lu\w*' \(relu\)"),
-    ([L.BatchNormalization(name="bn"), L.Conv1D(2, 3)], "follows the model's input"),
-    ([L.Conv1D(2, 3), L.MaxPooling1D(2), L.BatchNormalization(name="bn")], r"follows op '\w+' \(maxpool\)"),
-    ([L.Conv1D(2, 3, activation="relu", name="cr"), L.BatchNormalization(name="bn")],
-     r"follows op 'cr_relu' \(relu\), layer 'cr''s fused activation"),
-])
+@pytest.mark.parametrize(
+    "layers,follows",
+    [
+        ([L.Conv1D(2, 3), L.ReLU(), L.BatchNormalization(name="bn")], r"follows op 're_lu\w*' \(relu\)"),
+        ([L.BatchNormalization(name="bn"), L.Conv1D(2, 3)], "follows the model's input"),
+        ([L.Conv1D(2, 3), L.MaxPooling1D(2), L.BatchNormalization(name="bn")], r"follows op '\w+' \(maxpool\)"),
+        (
+            [L.Conv1D(2, 3, activation="relu", name="cr"), L.BatchNormalization(name="bn")],
+            r"follows op 'cr_relu' \(relu\), layer 'cr''s fused activation",
+        ),
+    ],
+)
 def test_batchnorm_elsewhere_is_refused(layers, follows):
     """BN after a ReLU, as the first layer, after a pool, after a fused activation: the error says where BN must
     be."""
     model = keras.Sequential([keras.Input((12, 2)), *layers, L.Flatten(), L.Dense(1)])
-    with pytest.raises(ModelError, match=rf"layer 'bn' \(BatchNormalization\) {follows}.*must come right after a "
-                                         "Conv1D, Conv2D or Dense with activation='linear'"):
+    with pytest.raises(
+        ModelError,
+        match=rf"layer 'bn' \(BatchNormalization\) {follows}.*must come right after a "
+        "Conv1D, Conv2D or Dense with activation='linear'",
+    ):
         build_graph(model)
 
 
 def test_zero_bias_is_noted():
     """use_bias=False costs a stored zero bias: the note says how much."""
-    model = keras.Sequential([keras.Input((8, 1)), L.Conv1D(3, 3, use_bias=False, name="nb"), L.Flatten(),
-                              L.Dense(1)])
-    assert build_graph(model).ops[0].notes == ("no bias (use_bias=False): a zero bias of 3 values (6 bytes of "
-                                               "flash) is stored, since the q15 kernels always add one",)
+    model = keras.Sequential([keras.Input((8, 1)), L.Conv1D(3, 3, use_bias=False, name="nb"), L.Flatten(), L.Dense(1)])
+    assert build_graph(model).ops[0].notes == (
+        "no bias (use_bias=False): a zero bias of 3 values (6 bytes of "
+        "flash) is stored, since the q15 kernels always add one",
+    )
 
 
 # ---------------------------------------------------------------- ZeroPadding
+
 
 def test_zero_padding_folded_into_the_next_conv():
     """MobileNet's ZeroPadding2D(((0, 1), (0, 1))) + valid stride-2 conv (TensorFlow's split), and a symmetric
     ZeroPadding1D (two of them, summed) + valid conv: folded, float-equal, bit-exact."""
     _seeded()
-    model2 = keras.Sequential([keras.Input((10, 9, 2)), L.ZeroPadding2D(((0, 1), (0, 1)), name="zp"),
-                               L.Conv2D(4, 3, strides=2, name="c"), L.ReLU(), L.Flatten(), L.Dense(2)])
+    model2 = keras.Sequential(
+        [
+            keras.Input((10, 9, 2)),
+            L.ZeroPadding2D(((0, 1), (0, 1)), name="zp"),
+            L.Conv2D(4, 3, strides=2, name="c"),
+            L.ReLU(),
+            L.Flatten(),
+            L.Dense(2),
+        ]
+    )
     g = float_equal(model2, data((10, 9, 2)))
     c = g.ops[0]
     assert (c.in_shape, c.pad, c.out_shape, conv_pads(c)) == ((10, 9, 2), (0, 0), (5, 4, 4), ((0, 1), (0, 0)))
     assert c.notes == ("zp (ZeroPadding2D) folded into the padding: top 0, bottom 1, left 0, right 1",)
     bit_exact(*quantized(model2, data((10, 9, 2)))[1:])
-    model1 = keras.Sequential([keras.Input((16, 3)), L.ZeroPadding1D(1), L.ZeroPadding1D(1),
-                               L.Conv1D(2, 5, padding="same", name="c1"), L.GlobalAveragePooling1D(), L.Dense(1)])
+    model1 = keras.Sequential(
+        [
+            keras.Input((16, 3)),
+            L.ZeroPadding1D(1),
+            L.ZeroPadding1D(1),
+            L.Conv1D(2, 5, padding="same", name="c1"),
+            L.GlobalAveragePooling1D(),
+            L.Dense(1),
+        ]
+    )
     g = float_equal(model1, data((16, 3)))
     assert g.ops[0].pad == (4, 0) and g.ops[0].out_shape == (20, 1, 2)
     bit_exact(*quantized(model1, data((16, 3)))[1:])
 
 
-@pytest.mark.parametrize("layers,match", [
-    ([L.ZeroPadding1D((1, 0), name="zp"), L.Conv1D(2, 3, name="c")],
-     r"layer 'c' \(Conv1D\): padding the CMSIS kernels cannot express along its length: .*1 zero\(s\) before and 0 "
-     r"after \(with zp's\)"),
-    ([L.ZeroPadding1D(1, name="zp"), L.MaxPooling1D(2)], r"layer 'zp' \(ZeroPadding1D\) is followed by .*MaxPooling1D"),
-    ([L.Conv1D(2, 3), L.ZeroPadding1D(1, name="zp")], r"layer 'zp' \(ZeroPadding1D\) is followed by .*Flatten"),
-])
+@pytest.mark.parametrize(
+    "layers,match",
+    [
+        (
+            [L.ZeroPadding1D((1, 0), name="zp"), L.Conv1D(2, 3, name="c")],
+            r"layer 'c' \(Conv1D\): padding the CMSIS kernels cannot express along its length: "
+            r".*1 zero\(s\) before and 0 after \(with zp's\)",
+        ),
+        (
+            [L.ZeroPadding1D(1, name="zp"), L.MaxPooling1D(2)],
+            r"layer 'zp' \(ZeroPadding1D\) is followed by .*MaxPooling1D",
+        ),
+        ([L.Conv1D(2, 3), L.ZeroPadding1D(1, name="zp")], r"layer 'zp' \(ZeroPadding1D\) is followed by .*Flatten"),
+    ],
+)
 def test_zero_padding_that_cannot_fold_is_refused(layers, match):
     model = keras.Sequential([keras.Input((12, 2)), *layers, L.Flatten(), L.Dense(1)])
     with pytest.raises(ModelError, match=match):
@@ -335,20 +432,33 @@ def test_zero_padding_that_cannot_fold_is_refused(layers, match):
 
 # ---------------------------------------------------------------- Reshape and inputs
 
+
 def test_reshape_keeps_hwc_order():
     """Reshape((L, 1)) of an (L,) input, a channel added to an (H, W) input, Reshape((-1,)) as a flatten, and a
     Reshape to the shape it already has: accepted, float-equal; other mid-network reshapes refused."""
     _seeded()
-    m = keras.Sequential([keras.Input((10, 8)), L.Reshape((10, 8, 1)), L.Conv2D(2, 3, padding="same"),
-                          L.Reshape((10, 8, 2)), L.Reshape((-1,), name="flat"), L.Dense(2)])
+    m = keras.Sequential(
+        [
+            keras.Input((10, 8)),
+            L.Reshape((10, 8, 1)),
+            L.Conv2D(2, 3, padding="same"),
+            L.Reshape((10, 8, 2)),
+            L.Reshape((-1,), name="flat"),
+            L.Dense(2),
+        ]
+    )
     g = float_equal(m, data((10, 8)))
     assert g.input_shape == (10, 8, 1) and g.model_input_shape == (10, 8)
     assert [o.kind for o in g.ops] == ["conv", "flatten", "dense"] and g.ops[1].name == "flat"
     bit_exact(*quantized(m, data((10, 8)))[1:])
-    bad = keras.Sequential([keras.Input((16, 2)), L.Conv1D(2, 3), L.Reshape((7, 4), name="rs"), L.Flatten(),
-                            L.Dense(1)])
-    with pytest.raises(ModelError, match=r"layer 'rs' \(Reshape\): reshaping \(14, 1, 2\) \(HWC\) to \(7, 1, 4\) "
-                                         "after the first op would need a copy op"):
+    bad = keras.Sequential(
+        [keras.Input((16, 2)), L.Conv1D(2, 3), L.Reshape((7, 4), name="rs"), L.Flatten(), L.Dense(1)]
+    )
+    with pytest.raises(
+        ModelError,
+        match=r"layer 'rs' \(Reshape\): reshaping \(14, 1, 2\) \(HWC\) to \(7, 1, 4\) "
+        "after the first op would need a copy op",
+    ):
         build_graph(bad)
     deep = keras.Sequential([keras.Input((16,)), L.Reshape((2, 2, 2, 2), name="r4")])
     with pytest.raises(ModelError, match="target shape .*rank 4"):
@@ -357,14 +467,27 @@ def test_reshape_keeps_hwc_order():
 
 # ---------------------------------------------------------------- ReLU6
 
+
 def relu6_model(form):
     _seeded()
-    act = {"layer": [L.ReLU(max_value=6.0, name="r6")], "activation": [L.Activation("relu6", name="r6")],
-           "fused": []}[form]
-    return keras.Sequential([keras.Input((12, 3)),
-                             L.Conv1D(4, 3, activation="relu6" if form == "fused" else None, name="c",
-                                      kernel_initializer=keras.initializers.RandomUniform(-3, 3)),
-                             *act, L.Flatten(), L.Dense(2)])
+    act = {"layer": [L.ReLU(max_value=6.0, name="r6")], "activation": [L.Activation("relu6", name="r6")], "fused": []}[
+        form
+    ]
+    return keras.Sequential(
+        [
+            keras.Input((12, 3)),
+            L.Conv1D(
+                4,
+                3,
+                activation="relu6" if form == "fused" else None,
+                name="c",
+                kernel_initializer=keras.initializers.RandomUniform(-3, 3),
+            ),
+            *act,
+            L.Flatten(),
+            L.Dense(2),
+        ]
+    )
 
 
 @pytest.mark.parametrize("form", ["layer", "activation", "fused"])
@@ -396,8 +519,11 @@ def relu6_cases(draw):
     frac = draw(st.integers(-4, 15))
     op = op_plan("relu6", (h, w, c))
     op.in_frac = op.out_frac = frac
-    x = random_q15(np.random.default_rng(draw(st.integers(0, 2**16))), (4, h, w, c),
-                   scale=draw(st.sampled_from([8, 1 << 10, 1 << 15])))
+    x = random_q15(
+        np.random.default_rng(draw(st.integers(0, 2**16))),
+        (4, h, w, c),
+        scale=draw(st.sampled_from([8, 1 << 10, 1 << 15])),
+    )
     return plan_of([op]), x
 
 
@@ -417,8 +543,7 @@ def test_relu6_kernel_direct():
     x = np.array([-32768, -1, 0, 1, 5, 6, 7, 32767], np.int16)
     for kernels_ in ("dsp", "plain"):
         nl = native_lib.load(kernels_, "truncate")
-        for bound, want in ((6, [0, 0, 0, 1, 5, 6, 6, 6]), (32767, [0, 0, 0, 1, 5, 6, 7, 32767]),
-                            (-5, [0] * 8)):
+        for bound, want in ((6, [0, 0, 0, 1, 5, 6, 6, 6]), (32767, [0, 0, 0, 1, 5, 6, 7, 32767]), (-5, [0] * 8)):
             buf = x.copy()
             nl.lib.qv_relu6_q15(nl.ffi.cast("int16_t *", buf.ctypes.data), len(buf), bound)
             assert buf.tolist() == want, (kernels_, bound)
@@ -426,22 +551,41 @@ def test_relu6_kernel_direct():
 
 # ---------------------------------------------------------------- refusals
 
-@pytest.mark.parametrize("layer,match", [
-    (L.Conv1D(2, 3, dilation_rate=2, name="x"), r"'x' \(Conv1D\): dilation_rate 2 .*nearest supported form is a "
-                                                "Conv1D with dilation_rate=1"),
-    (L.Conv1D(2, 3, groups=2, name="x"), r"'x' \(Conv1D\): groups=2 .*nearest supported form is a Conv1D with "
-                                         "groups=1"),
-    (L.DepthwiseConv1D(3, name="x"), r"'x' \(DepthwiseConv1D\) is not supported; the nearest supported form is "
-                                     "Conv1D"),
-    (L.Conv1DTranspose(2, 3, name="x"), r"'x' \(Conv1DTranspose\) .*nearest supported form is Conv1D"),
-    (L.Conv1D(2, 3, padding="causal", name="x"), r"'x' \(Conv1D\): padding 'causal' .*use 'valid' or 'same'"),
-    (L.ReLU(max_value=4.0, name="x"), r"'x' \(ReLU\): ReLU\(max_value=4.0.*nearest supported forms are ReLU\(\) "
-                                      r".*ReLU\(max_value=6\)"),
-    (L.Activation("tanh", name="x"), r"'x' \(Activation\): activation 'tanh' is not supported; the nearest "
-                                     "supported forms are Activation\\('relu'\\)"),
-    (L.GlobalMaxPooling1D(name="x"), r"'x' \(GlobalMaxPooling1D\) .*GlobalAveragePooling1D"),
-    (L.UpSampling1D(name="x"), r"'x' \(UpSampling1D\) is not supported. Supported: Conv1D"),
-])
+
+@pytest.mark.parametrize(
+    "layer,match",
+    [
+        (
+            L.Conv1D(2, 3, dilation_rate=2, name="x"),
+            r"'x' \(Conv1D\): dilation_rate 2 .*nearest supported form is a "
+            "Conv1D with dilation_rate=1",
+        ),
+        (
+            L.Conv1D(2, 3, groups=2, name="x"),
+            r"'x' \(Conv1D\): groups=2 .*nearest supported form is a Conv1D with "
+            "groups=1",
+        ),
+        (
+            L.DepthwiseConv1D(3, name="x"),
+            r"'x' \(DepthwiseConv1D\) is not supported; the nearest supported form is "
+            "Conv1D",
+        ),
+        (L.Conv1DTranspose(2, 3, name="x"), r"'x' \(Conv1DTranspose\) .*nearest supported form is Conv1D"),
+        (L.Conv1D(2, 3, padding="causal", name="x"), r"'x' \(Conv1D\): padding 'causal' .*use 'valid' or 'same'"),
+        (
+            L.ReLU(max_value=4.0, name="x"),
+            r"'x' \(ReLU\): ReLU\(max_value=4.0.*nearest supported forms are ReLU\(\) "
+            r".*ReLU\(max_value=6\)",
+        ),
+        (
+            L.Activation("gelu", name="x"),
+            r"'x' \(Activation\): activation 'gelu' is not supported; the nearest "
+            "supported forms are Activation\\('relu'\\)",
+        ),
+        (L.GlobalMaxPooling1D(name="x"), r"'x' \(GlobalMaxPooling1D\) .*GlobalAveragePooling1D"),
+        (L.UpSampling1D(name="x"), r"'x' \(UpSampling1D\) is not supported. Supported: Conv1D"),
+    ],
+)
 def test_refusals_name_layer_and_nearest_form(layer, match):
     model = keras.Sequential([keras.Input((12, 2)), L.Conv1D(2, 1), layer, L.Flatten(), L.Dense(1)])
     with pytest.raises(ModelError, match=match):
@@ -457,6 +601,7 @@ def test_conv2d_dilation_groups_refused():
 
 # ---------------------------------------------------------------- the emulated Cortex-M
 
+
 def test_new_layers_bit_exact_on_the_emulated_cortex_m(tmp_path, monkeypatch):
     """network.c carries relu6's clamp_max and the TensorFlow split's output sizes: the Cortex-M4 (DSP) and M3
     (plain) builds under QEMU equal the shift model on every op."""
@@ -471,11 +616,22 @@ def test_new_layers_bit_exact_on_the_emulated_cortex_m(tmp_path, monkeypatch):
     from qverify.engines.target import TargetEngine
 
     _seeded()
-    model = _randomize_bn(keras.Sequential([
-        keras.Input((64,)), L.Reshape((64, 1)), L.Conv1D(4, 5, strides=2, padding="same", name="k1"),
-        L.BatchNormalization(name="bn"), L.ReLU(max_value=6, name="r6"), L.ZeroPadding1D((0, 1)),
-        L.Conv1D(4, 3, strides=2, name="k2", kernel_initializer=keras.initializers.RandomUniform(-2, 2)),
-        L.Activation("relu6"), L.Flatten(), L.Dense(3)]))
+    model = _randomize_bn(
+        keras.Sequential(
+            [
+                keras.Input((64,)),
+                L.Reshape((64, 1)),
+                L.Conv1D(4, 5, strides=2, padding="same", name="k1"),
+                L.BatchNormalization(name="bn"),
+                L.ReLU(max_value=6, name="r6"),
+                L.ZeroPadding1D((0, 1)),
+                L.Conv1D(4, 3, strides=2, name="k2", kernel_initializer=keras.initializers.RandomUniform(-2, 2)),
+                L.Activation("relu6"),
+                L.Flatten(),
+                L.Dense(3),
+            ]
+        )
+    )
     _, plan, x_int = quantized(model, data((64,), n=6, scale=3.0))
     assert [op.kind for op in plan.ops] == ["conv", "relu6", "conv", "relu6", "flatten", "dense"]
     shift = make_engine("shift", plan).run(x_int)

@@ -124,17 +124,56 @@ def conv_call(nl, kernel, x, w, b, bs, os_, pad, stride, sentinel_out=False):
     lib, null = nl.lib, nl.ffi.NULL
     if kernel == "qv_convolve_HWC_q15_basic_nonsquare":
         st = lib.qv_convolve_HWC_q15_basic_nonsquare(
-            p(nl, x), wd, h, c, p(nl, w), co, kw, kh, pad[1], pad[0], stride[1], stride[0], p(nl, b), bs, os_,
-            p(nl, out), ow, oh, p(nl, buf), null)
+            p(nl, x),
+            wd,
+            h,
+            c,
+            p(nl, w),
+            co,
+            kw,
+            kh,
+            pad[1],
+            pad[0],
+            stride[1],
+            stride[0],
+            p(nl, b),
+            bs,
+            os_,
+            p(nl, out),
+            ow,
+            oh,
+            p(nl, buf),
+            null,
+        )
     elif kernel == "arm_convolve_HWC_q15_fast_nonsquare":
         st = lib.arm_convolve_HWC_q15_fast_nonsquare(
-            p(nl, x), wd, h, c, p(nl, w), co, kw, kh, pad[1], pad[0], stride[1], stride[0], p(nl, b), bs, os_,
-            p(nl, out), ow, oh, p(nl, buf), null)
+            p(nl, x),
+            wd,
+            h,
+            c,
+            p(nl, w),
+            co,
+            kw,
+            kh,
+            pad[1],
+            pad[0],
+            stride[1],
+            stride[0],
+            p(nl, b),
+            bs,
+            os_,
+            p(nl, out),
+            ow,
+            oh,
+            p(nl, buf),
+            null,
+        )
     else:  # square kernels
         assert h == wd and kh == kw and pad[0] == pad[1] and stride[0] == stride[1]
         fn = getattr(lib, kernel)
-        st = fn(p(nl, x), h, c, p(nl, w), co, kh, pad[0], stride[0], p(nl, b), bs, os_, p(nl, out), oh,
-                p(nl, buf), null)
+        st = fn(
+            p(nl, x), h, c, p(nl, w), co, kh, pad[0], stride[0], p(nl, b), bs, os_, p(nl, out), oh, p(nl, buf), null
+        )
     return st, out, buf
 
 
@@ -221,8 +260,12 @@ def test_accumulator_wraps_like_smlad(nl):
     assert (exact > 2**31).all()
     expect = ref_conv(x, w, b, 0, 0, (0, 0), (1, 1), nl.rounding).reshape(-1)
     assert expect[0] == 5 and expect[1] == QMIN  # wrapped: exact would saturate to QMAX
-    for kernel in ("qv_convolve_HWC_q15_basic_nonsquare", "arm_convolve_HWC_q15_fast_nonsquare",
-                   "arm_convolve_HWC_q15_basic", "arm_convolve_HWC_q15_fast"):
+    for kernel in (
+        "qv_convolve_HWC_q15_basic_nonsquare",
+        "arm_convolve_HWC_q15_fast_nonsquare",
+        "arm_convolve_HWC_q15_basic",
+        "arm_convolve_HWC_q15_fast",
+    ):
         st, out, _ = conv_call(nl, kernel, x, w, b, 0, 0, (0, 0), (1, 1))
         assert st == 0
         np.testing.assert_array_equal(out.reshape(-1), expect, err_msg=kernel)
@@ -266,8 +309,7 @@ def test_fully_connected_matches_reference(nl):
         v, m, b = rand_q15(rng, (dim,)), rand_q15(rng, (rows, dim)), rand_q15(rng, (rows,))
         bs, os_ = int(rng.choice([0, 0, 3, 12, 31])), int(rng.choice([0, 1, 9, 15, 31]))
         out = np.full(rows, SENTINEL, np.int16)
-        st = nl.lib.arm_fully_connected_q15(p(nl, v), p(nl, m), dim, rows, bs, os_, p(nl, b), p(nl, out),
-                                            nl.ffi.NULL)
+        st = nl.lib.arm_fully_connected_q15(p(nl, v), p(nl, m), dim, rows, bs, os_, p(nl, b), p(nl, out), nl.ffi.NULL)
         assert st == 0
         np.testing.assert_array_equal(out, ref_dense(v, m, b, bs, os_, nl.rounding), err_msg=f"case {case}")
 
@@ -329,12 +371,24 @@ def test_argument_errors(nl):
     out = np.full(64, SENTINEL, np.int16)
     buf = np.zeros(64, np.int16)
     err = lib.ARM_MATH_ARGUMENT_ERROR
-    assert lib.qv_convolve_HWC_q15_basic_nonsquare(p(nl, x), 4, 4, 2, p(nl, w), 2, 2, 2, 0, 0, 0, 1, p(nl, b), 0, 0,
-                                                   p(nl, out), 3, 3, p(nl, buf), null) == err
-    assert lib.qv_convolve_HWC_q15_basic_nonsquare(p(nl, x), 4, 4, 2, p(nl, w), 2, 7, 2, 1, 0, 1, 1, p(nl, b), 0, 0,
-                                                   p(nl, out), 1, 3, p(nl, buf), null) == err
-    assert lib.arm_convolve_HWC_q15_fast_nonsquare(p(nl, x), 4, 4, 2, p(nl, w), 2, 2, 2, 0, 0, 1, 1, p(nl, b), 0, 32,
-                                                   p(nl, out), 3, 3, p(nl, buf), null) == err
+    assert (
+        lib.qv_convolve_HWC_q15_basic_nonsquare(
+            p(nl, x), 4, 4, 2, p(nl, w), 2, 2, 2, 0, 0, 0, 1, p(nl, b), 0, 0, p(nl, out), 3, 3, p(nl, buf), null
+        )
+        == err
+    )
+    assert (
+        lib.qv_convolve_HWC_q15_basic_nonsquare(
+            p(nl, x), 4, 4, 2, p(nl, w), 2, 7, 2, 1, 0, 1, 1, p(nl, b), 0, 0, p(nl, out), 1, 3, p(nl, buf), null
+        )
+        == err
+    )
+    assert (
+        lib.arm_convolve_HWC_q15_fast_nonsquare(
+            p(nl, x), 4, 4, 2, p(nl, w), 2, 2, 2, 0, 0, 1, 1, p(nl, b), 0, 32, p(nl, out), 3, 3, p(nl, buf), null
+        )
+        == err
+    )
     assert lib.qv_maxpool_q15_HWC_nonsquare(p(nl, x), 4, 4, 2, 5, 2, 1, 1, 1, 3, p(nl, out)) == err
     assert lib.qv_avepool_q15_HWC_nonsquare(p(nl, x), 4, 4, 2, 2, 2, 2, 0, 2, 2, p(nl, out)) == err
     assert lib.qv_maxpool_q15_HWC_nonsquare(p(nl, x), 4, 4, 2, 2, 2, 2, 2, 3, 2, p(nl, out)) == err  # too many outputs
@@ -361,8 +415,17 @@ class Net:
         h, w, c = self.shape
         oh = (h + 2 * pad[0] - k[0]) // stride[0] + 1
         ow = (w + 2 * pad[1] - k[1]) // stride[1] + 1
-        return self.add("CONV", (oh, ow, co), w=rand_q15(rng, (co, *k, c), "full"), b=rand_q15(rng, (co,), "full"),
-                        k=k, pad=pad, stride=stride, bs=bs, os=os_)
+        return self.add(
+            "CONV",
+            (oh, ow, co),
+            w=rand_q15(rng, (co, *k, c), "full"),
+            b=rand_q15(rng, (co,), "full"),
+            k=k,
+            pad=pad,
+            stride=stride,
+            bs=bs,
+            os=os_,
+        )
 
     def pool(self, kind, k, stride):
         h, w, c = self.shape
@@ -370,15 +433,30 @@ class Net:
 
     def dense(self, rng, units, bs=1, os_=13):
         n = int(np.prod(self.shape))
-        return self.add("DENSE", (1, 1, units), w=rand_q15(rng, (units, n), "full"), b=rand_q15(rng, (units,), "full"),
-                        bs=bs, os=os_)
+        return self.add(
+            "DENSE",
+            (1, 1, units),
+            w=rand_q15(rng, (units, n), "full"),
+            b=rand_q15(rng, (units,), "full"),
+            bs=bs,
+            os=os_,
+        )
 
     def plan_op(self, i):
         """Spec i as the plan would hold it, its function chosen as qverify.kernels chooses."""
         kind, ishape, oshape, kw = self.specs[i]
-        op = SimpleNamespace(name=f"op{i}", kind=kind.lower(), in_shape=ishape, out_shape=oshape,
-                             kernel=kw.get("k", (1, 1)), stride=kw.get("stride", (1, 1)), pad=kw.get("pad", (0, 0)),
-                             bias_lshift=kw.get("bs"), out_rshift=kw.get("os"), function=None)
+        op = SimpleNamespace(
+            name=f"op{i}",
+            kind=kind.lower(),
+            in_shape=ishape,
+            out_shape=oshape,
+            kernel=kw.get("k", (1, 1)),
+            stride=kw.get("stride", (1, 1)),
+            pad=kw.get("pad", (0, 0)),
+            bias_lshift=kw.get("bs"),
+            out_rshift=kw.get("os"),
+            function=None,
+        )
         op.function = kw.get("function") or kernels.choose(op, self.nl.rounding)
         return op
 
@@ -439,8 +517,7 @@ def run_net(nl, net, x_batch):
 def test_qv_run_small_network(nl):
     """qv_run on conv -> relu -> maxpool -> conv -> flatten -> dense matches the reference op by op."""
     rng = np.random.default_rng(2024)
-    net = (Net(nl, (12, 10, 3)).conv(rng, 4, (3, 3), pad=(1, 1)).add("RELU", (12, 10, 4))
-           .pool("MAXPOOL", (2, 2), (2, 2)))
+    net = Net(nl, (12, 10, 3)).conv(rng, 4, (3, 3), pad=(1, 1)).add("RELU", (12, 10, 4)).pool("MAXPOOL", (2, 2), (2, 2))
     net.conv(rng, 5, (3, 2), stride=(2, 1), os_=14)
     net.add("FLATTEN", (1, 1, int(np.prod(net.shape)))).dense(rng, 3)
     x = rand_q15(rng, (5, 12, 10, 3), "full")
@@ -457,15 +534,17 @@ def test_qv_run_kernel_selection(nl):
     """qv_run runs the function the plan chose: the fast convs for even channels and an even output width
     (a 1-D conv's length passed as x), Arm's basic for odd square shapes, the qv_ kernel where Arm has none."""
     rng = np.random.default_rng(8)
-    cases = [((6, 6, 2), 4, (3, 3), "arm_convolve_HWC_q15_fast"),
-             ((6, 4, 2), 2, (3, 1), "arm_convolve_HWC_q15_fast_nonsquare"),
-             ((6, 5, 2), 2, (3, 1), "qv_convolve_HWC_q15_basic_nonsquare"),  # odd output width
-             ((8, 1, 2), 2, (3, 1), "arm_convolve_HWC_q15_fast_nonsquare"),  # 1-D: 8 outputs along x
-             ((7, 1, 2), 2, (3, 1), "qv_convolve_HWC_q15_basic_nonsquare"),  # 1-D: 7 outputs
-             ((6, 6, 3), 4, (3, 3), "arm_convolve_HWC_q15_basic"),
-             ((6, 6, 2), 3, (3, 3), "arm_convolve_HWC_q15_basic"),
-             ((6, 5, 3), 4, (3, 3), "qv_convolve_HWC_q15_basic_nonsquare"),
-             ((6, 6, 1), 1, (3, 1), "qv_convolve_HWC_q15_basic_nonsquare")]
+    cases = [
+        ((6, 6, 2), 4, (3, 3), "arm_convolve_HWC_q15_fast"),
+        ((6, 4, 2), 2, (3, 1), "arm_convolve_HWC_q15_fast_nonsquare"),
+        ((6, 5, 2), 2, (3, 1), "qv_convolve_HWC_q15_basic_nonsquare"),  # odd output width
+        ((8, 1, 2), 2, (3, 1), "arm_convolve_HWC_q15_fast_nonsquare"),  # 1-D: 8 outputs along x
+        ((7, 1, 2), 2, (3, 1), "qv_convolve_HWC_q15_basic_nonsquare"),  # 1-D: 7 outputs
+        ((6, 6, 3), 4, (3, 3), "arm_convolve_HWC_q15_basic"),
+        ((6, 6, 2), 3, (3, 3), "arm_convolve_HWC_q15_basic"),
+        ((6, 5, 3), 4, (3, 3), "qv_convolve_HWC_q15_basic_nonsquare"),
+        ((6, 6, 1), 1, (3, 1), "qv_convolve_HWC_q15_basic_nonsquare"),
+    ]
     for shape, co, k, kernel in cases:
         net = Net(nl, shape).conv(rng, co, k, pad=(1, 0) if k[1] == 1 else (1, 1))
         assert net.plan_op(0).function == kernel, shape
@@ -538,8 +617,13 @@ def test_fast_build_uses_the_widest_simd_the_cpu_has():
     """The fast build's run-time detection agrees with the kernel's view of the CPU (so a data-set run
     never falls back to the plain kernels unnoticed), and the level can be capped and restored."""
     flags = _cpu_flags()
-    want = ("avx512-vnni" if {"avx512f", "avx512bw", "avx512vl", "avx512_vnni"} <= flags
-            else "avx2" if "avx2" in flags else "none")
+    want = (
+        "avx512-vnni"
+        if {"avx512f", "avx512bw", "avx512vl", "avx512_vnni"} <= flags
+        else "avx2"
+        if "avx2" in flags
+        else "none"
+    )
     for rounding in native_lib.ROUNDINGS:
         nl = native_lib.load("fast", rounding)
         assert nl.simd == want
@@ -557,8 +641,6 @@ def test_load_rejects_unknown_variant():
         native_lib.load("simd")
     with pytest.raises(NativeBuildError, match="truncate, round"):
         native_lib.load("plain", "nearest")
-
-
 
 
 def test_cmsis_root_builds_arm_kernels_from_the_tree(tmp_path, monkeypatch):

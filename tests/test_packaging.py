@@ -27,8 +27,12 @@ PLATFORMS = {
 }
 # the TensorFlow distribution that has a wheel there (pip download --only-binary=:all: --platform ...:
 # tensorflow-cpu has none for manylinux aarch64 or macOS arm64)
-TENSORFLOW = {"linux-x86_64": "tensorflow-cpu", "linux-aarch64": "tensorflow", "macos-arm64": "tensorflow",
-              "windows-amd64": "tensorflow-cpu"}
+TENSORFLOW = {
+    "linux-x86_64": "tensorflow-cpu",
+    "linux-aarch64": "tensorflow",
+    "macos-arm64": "tensorflow",
+    "windows-amd64": "tensorflow-cpu",
+}
 
 
 def _apt_packages(text: str) -> list[str]:
@@ -63,9 +67,15 @@ def _requirements(lines: list[str]) -> list[Requirement]:
 
 
 def _resolved(reqs: list[Requirement], platform: str) -> set[str]:
-    env = {"python_version": "3.11", "python_full_version": "3.11.7", "implementation_name": "cpython",
-           "platform_python_implementation": "CPython", "os_name": "nt" if platform.startswith("win") else "posix",
-           "extra": "", **PLATFORMS[platform]}
+    env = {
+        "python_version": "3.11",
+        "python_full_version": "3.11.7",
+        "implementation_name": "cpython",
+        "platform_python_implementation": "CPython",
+        "os_name": "nt" if platform.startswith("win") else "posix",
+        "extra": "",
+        **PLATFORMS[platform],
+    }
     return {r.name for r in reqs if r.marker is None or r.marker.evaluate(env)}
 
 
@@ -80,8 +90,20 @@ def test_dependencies_resolve_to_one_tensorflow_with_wheels(platform):
 
 def _copy_source(dest: Path) -> Path:
     """The project as an sdist would hold it: no git data, no build products."""
-    ignore = shutil.ignore_patterns(".git", "build", "dist", "*.egg-info", "*.so", "*.pyd", "__pycache__",
-                                    ".hypothesis", ".pytest_cache", "_native_*.c", "qverify_out", ".qverify_cache")
+    ignore = shutil.ignore_patterns(
+        ".git",
+        "build",
+        "dist",
+        "*.egg-info",
+        "*.so",
+        "*.pyd",
+        "__pycache__",
+        ".hypothesis",
+        ".pytest_cache",
+        "_native_*.c",
+        "qverify_out",
+        ".qverify_cache",
+    )
     shutil.copytree(ROOT, dest, ignore=ignore)
     return dest
 
@@ -92,15 +114,20 @@ def wheel_venv(tmp_path_factory):
     require("gcc")
     base = tmp_path_factory.mktemp("wheel")
     src = _copy_source(base / "src")
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(base / "dist"),
-                            str(src)], capture_output=True, text=True, timeout=900)
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(base / "dist"), str(src)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert built.returncode == 0, built.stderr[-3000:]
     (wheel,) = (base / "dist").glob("qverify-*.whl")
     venv = base / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
     python = venv / ("Scripts" if sys.platform == "win32" else "bin") / "python"
-    installed = subprocess.run([str(python), "-m", "pip", "install", "-q", str(wheel)],
-                               capture_output=True, text=True, timeout=1800)
+    installed = subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", str(wheel)], capture_output=True, text=True, timeout=1800
+    )
     assert installed.returncode == 0, installed.stderr[-3000:]
     work = base / "work"  # outside the source tree: nothing can be found through a checkout
     work.mkdir()
@@ -110,8 +137,14 @@ def wheel_venv(tmp_path_factory):
 def _run(python: Path, cwd: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     import os
 
-    return subprocess.run([str(python), *args], cwd=cwd, capture_output=True, text=True, timeout=900,
-                          env={**os.environ, "QVERIFY_CACHE_DIR": str(cwd / "cache"), **(env or {})})
+    return subprocess.run(
+        [str(python), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "QVERIFY_CACHE_DIR": str(cwd / "cache"), **(env or {})},
+    )
 
 
 def test_wheel_carries_the_c_sources_and_the_six_modules(wheel_venv):
@@ -119,9 +152,16 @@ def test_wheel_carries_the_c_sources_and_the_six_modules(wheel_venv):
     compiled variants; its metadata carries the platform markers."""
     wheel, _, _ = wheel_venv
     names = set(zipfile.ZipFile(wheel).namelist())
-    want = {"qverify/build.py", "qverify/csrc/qv_runner.c", "qverify/csrc/qverify_cdef.h",
-            "qverify/cmsis/Include/arm_nnfunctions.h", "qverify/cmsis/Source/arm_convolve_HWC_q15_fast_nonsquare.c",
-            "qverify/firmware/mps2.ld", "qverify/firmware/qv_target_main.c", "qverify/demo/model.keras"}
+    want = {
+        "qverify/build.py",
+        "qverify/csrc/qv_runner.c",
+        "qverify/csrc/qverify_cdef.h",
+        "qverify/cmsis/Include/arm_nnfunctions.h",
+        "qverify/cmsis/Source/arm_convolve_HWC_q15_fast_nonsquare.c",
+        "qverify/firmware/mps2.ld",
+        "qverify/firmware/qv_target_main.c",
+        "qverify/demo/model.keras",
+    }
     assert want <= names, want - names
     modules = {n.split("/")[1].split(".")[0] for n in names if re.match(r"qverify/_native_\w+\.(abi3\.)?(so|pyd)$", n)}
     assert modules == {f"_native_{k}_{r}" for k in ("dsp", "plain", "fast") for r in ("truncate", "round")}
@@ -145,8 +185,21 @@ def test_installed_wheel_runs_every_command(wheel_venv, tmp_path):
         r = _run(python, work, "-m", "qverify", "eval", "--plan", "plan", "--samples", "8", "--kernels", kernels)
         assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     tree = fake_cmsis_tree(tmp_path)  # its altered arm_relu_q15 must show: the tree was really built
-    r = _run(python, work, "-m", "qverify", "compare", "--plan", "plan", "--samples", "1", "--kernels", "plain",
-             "--cmsis-root", str(tree))
+    r = _run(
+        python,
+        work,
+        "-m",
+        "qverify",
+        "compare",
+        "--plan",
+        "plan",
+        "--samples",
+        "1",
+        "--kernels",
+        "plain",
+        "--cmsis-root",
+        str(tree),
+    )
     assert r.returncode == 1 and "first divergent op: relu_conv1" in r.stdout, r.stdout[-3000:] + r.stderr[-3000:]
     (work / "qverify.toml").write_text('[tool.qverify]\nsamples = 4\nout = "nn"\n')
     r = _run(python, work, "-m", "qverify", "gate")

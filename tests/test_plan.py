@@ -12,8 +12,15 @@ from qverify.plan import QuantPlan, make_plan
 
 
 def dense_graph(weights, bias, n_in=4, n_out=3):
-    op = Op("fc", "dense", (1, 1, n_in), (1, 1, n_out), weights=np.asarray(weights, np.float32),
-            bias=np.asarray(bias, np.float32), layer="fc")
+    op = Op(
+        "fc",
+        "dense",
+        (1, 1, n_in),
+        (1, 1, n_out),
+        weights=np.asarray(weights, np.float32),
+        bias=np.asarray(bias, np.float32),
+        layer="fc",
+    )
     return Graph((1, 1, n_in), (n_in,), [op], None)
 
 
@@ -95,8 +102,11 @@ def test_save_load_roundtrip_and_hash(tmp_path):
 def test_rounding_must_be_known():
     """Only truncate and round are firmware builds."""
     with pytest.raises(PlanError, match="rounding 'nearest'"):
-        make_plan(dense_graph(np.ones((4, 3)) * 0.1, [0, 0, 0]), Ranges((-1.0, 0.5), {"fc": (0.0, 1.0)}, 1),
-                  rounding="nearest")
+        make_plan(
+            dense_graph(np.ones((4, 3)) * 0.1, [0, 0, 0]),
+            Ranges((-1.0, 0.5), {"fc": (0.0, 1.0)}, 1),
+            rounding="nearest",
+        )
 
 
 def test_round_build_refuses_out_shift_31():

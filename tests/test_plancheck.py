@@ -16,34 +16,57 @@ from strategies import op_plan, plan_of, random_q15
 
 def small_plan():
     rng = np.random.default_rng(0)
-    conv = op_plan("conv", (8, 6, 2), cout=4, kernel=(3, 3), pad=(1, 1), out_rshift=12, bias_lshift=1,
-                   weights=random_q15(rng, (3, 3, 2, 4), 4096), bias=random_q15(rng, (4,), 4096), name="c1")
+    conv = op_plan(
+        "conv",
+        (8, 6, 2),
+        cout=4,
+        kernel=(3, 3),
+        pad=(1, 1),
+        out_rshift=12,
+        bias_lshift=1,
+        weights=random_q15(rng, (3, 3, 2, 4), 4096),
+        bias=random_q15(rng, (4,), 4096),
+        name="c1",
+    )
     relu = op_plan("relu", conv.out_shape, name="r1")
     pool = op_plan("maxpool", relu.out_shape, kernel=(2, 2), stride=(2, 2), name="p1")
     flat = op_plan("flatten", pool.out_shape, name="flat")
-    dense = op_plan("dense", flat.out_shape, cout=3, out_rshift=11,
-                    weights=random_q15(rng, (flat.out_shape[2], 3), 4096), bias=random_q15(rng, (3,), 4096), name="fc")
+    dense = op_plan(
+        "dense",
+        flat.out_shape,
+        cout=3,
+        out_rshift=11,
+        weights=random_q15(rng, (flat.out_shape[2], 3), 4096),
+        bias=random_q15(rng, (3,), 4096),
+        name="fc",
+    )
     return plan_of([conv, relu, pool, flat, dense])
 
 
 def _set(field, value, op="c1"):
     def mutate(plan):
         setattr(plan.op(op), field, value)
+
     return mutate
 
 
 def _plan_field(field, value):
     def mutate(plan):
         setattr(plan, field, value)
+
     return mutate
 
 
 MUTATIONS = {
     "conv kernel 19 x 3": (_set("kernel", (19, 3)), "op 'c1' (conv): kernel (19, 3) is larger than the padded input"),
-    "conv out channels 5": (_set("out_shape", (8, 6, 5)),
-                            "op 'c1' (conv): weights hold 72 values; the geometry needs 90"),
-    "input with 3 channels": (_set("in_shape", (8, 6, 3)),
-                              "plan: input_shape (8, 6, 2); the first op 'c1' takes (8, 6, 3)"),
+    "conv out channels 5": (
+        _set("out_shape", (8, 6, 5)),
+        "op 'c1' (conv): weights hold 72 values; the geometry needs 90",
+    ),
+    "input with 3 channels": (
+        _set("in_shape", (8, 6, 3)),
+        "plan: input_shape (8, 6, 2); the first op 'c1' takes (8, 6, 3)",
+    ),
     "stride 0": (_set("stride", (0, 1)), "op 'c1' (conv): stride (0, 1); expected two integers >= 1"),
     "pool kernel 0": (_set("kernel", (0, 2), "p1"), "op 'p1' (maxpool): kernel (0, 2); expected two integers >= 1"),
     "conv relabelled dense": (_set("kind", "dense"), "op 'c1' (dense): out_shape (8, 6, 4)"),
@@ -52,8 +75,10 @@ MUTATIONS = {
     "unknown kind": (_set("kind", "hardswish", "r1"), "op 'r1' (hardswish): unknown kind"),
     "bits 8": (_plan_field("bits", 8), "plan: bits 8; qverify verifies q15 (16-bit) kernels only"),
     "chain broken": (_set("in_shape", (1, 1, 47), "fc"), "op 'fc' (dense): in_shape (1, 1, 47) holds 47 values"),
-    "bias count": (lambda plan: setattr(plan.op("fc"), "bias", plan.op("fc").bias[:2]),
-                   "op 'fc' (dense): bias hold 2 values; the geometry needs 3"),
+    "bias count": (
+        lambda plan: setattr(plan.op("fc"), "bias", plan.op("fc").bias[:2]),
+        "op 'fc' (dense): bias hold 2 values; the geometry needs 3",
+    ),
 }
 
 

@@ -21,15 +21,23 @@ from test_gate import make_user_project, plant_relu_mismatch
 pytest_plugins = ["pytester"]
 
 USAGE_ERROR = pytest.ExitCode.USAGE_ERROR
-DEMO_IDS = ("qverify::conv3::bit_exact[shift-native]", "qverify::conv3::bit_exact[shift-native:plain]",
-            "qverify::fc1::sqnr[shift]", "qverify::model::accuracy_drop[shift]", "qverify::model::bit_exact_samples")
+DEMO_IDS = (
+    "qverify::conv3::bit_exact[shift-native]",
+    "qverify::conv3::bit_exact[shift-native:plain]",
+    "qverify::fc1::sqnr[shift]",
+    "qverify::model::accuracy_drop[shift]",
+    "qverify::model::bit_exact_samples",
+)
 
 
 def outcomes(rec) -> dict[str, str]:
     """node id → passed / failed / skipped, for every test that ran."""
     passed, skipped, failed = rec.listoutcomes()
-    return {**{r.nodeid: "passed" for r in passed}, **{r.nodeid: "skipped" for r in skipped},
-            **{r.nodeid: "failed" for r in failed}}
+    return {
+        **{r.nodeid: "passed" for r in passed},
+        **{r.nodeid: "skipped" for r in skipped},
+        **{r.nodeid: "failed" for r in failed},
+    }
 
 
 def test_demo_all_checks_pass_then_come_from_the_cache(pytester):
@@ -46,8 +54,12 @@ def test_demo_all_checks_pass_then_come_from_the_cache(pytester):
 
     result = pytester.runpytest("--qverify", "-k", "conv3 and bit_exact and not relu", "-v")
     result.assert_outcomes(passed=2)
-    result.stdout.fnmatch_lines(["*qverify::conv3::bit_exact[[]shift-native[]] PASSED*",
-                                 "*qverify: plan *, * checks on 8 sample(s) of demo:test (from the cache)*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*qverify::conv3::bit_exact[[]shift-native[]] PASSED*",
+            "*qverify: plan *, * checks on 8 sample(s) of demo:test (from the cache)*",
+        ]
+    )
 
 
 def test_planted_mismatch_fails_exactly_that_op(pytester, monkeypatch, tmp_path):
@@ -61,12 +73,17 @@ def test_planted_mismatch_fails_exactly_that_op(pytester, monkeypatch, tmp_path)
     got = outcomes(rec)
     failed = sorted(i for i, o in got.items() if o == "failed")
     # the tree builds on both of its paths (dsp and plain), and its relu is wrong on both
-    assert failed == ["qverify::act1::bit_exact[shift-native:plain]", "qverify::act1::bit_exact[shift-native]",
-                      "qverify::model::bit_exact_samples"]
+    assert failed == [
+        "qverify::act1::bit_exact[shift-native:plain]",
+        "qverify::act1::bit_exact[shift-native]",
+        "qverify::model::bit_exact_samples",
+    ]
     assert got["test_firmware.py::test_own"] == "passed"
     assert {i for i in got if i.startswith("qverify::") and "bit_exact[" in i} == {
-        f"qverify::{op}::bit_exact[shift-native{path}]" for op in ("conv1", "act1", "flat", "fc1", "fc2")
-        for path in ("", ":plain")}
+        f"qverify::{op}::bit_exact[shift-native{path}]"
+        for op in ("conv1", "act1", "flat", "fc1", "fc2")
+        for path in ("", ":plain")
+    }
     assert all(o == "passed" for i, o in got.items() if i not in failed)
 
     report = next(r for r in rec.getreports("pytest_runtest_logreport") if r.nodeid == failed[0] and r.when == "call")
@@ -85,19 +102,22 @@ def test_bad_configuration_is_one_clear_error(pytester):
     assert result.ret == USAGE_ERROR
     errors = [line for line in result.stderr.lines if line.strip()]
     path = pytester.path / "pyproject.toml"
-    assert errors == [f"ERROR: qverify: {path} [tool.qverify]: unknown key 'samplez' (known keys: bits, "
-                      "calib_data, calib_overlap, calib_samples, cmsis_root, cmsis_version, data, engines, "
-                      "fail_on_overflow, final_activation, fit_accumulator, functions, header, header_map, kernels, "
-                      "labels, max_accuracy_drop, "
-                      "min_sqnr_db, model, out, pytest, require_bit_exact, rounding, rule, sample_header, samples, "
-                      "target_cpu, weights)"]
+    assert errors == [
+        f"ERROR: qverify: {path} [tool.qverify]: unknown key 'samplez' (known keys: bits, "
+        "calib_data, calib_overlap, calib_samples, cmsis_root, cmsis_version, data, engines, "
+        "fail_on_overflow, final_activation, fit_accumulator, functions, header, header_map, kernels, "
+        "labels, max_accuracy_drop, "
+        "min_sqnr_db, model, out, pytest, require_bit_exact, rounding, rule, sample_header, samples, "
+        "target_cpu, weights)"
+    ]
     assert "passed" not in result.stdout.str()
 
     pytester.makepyprojecttoml("[tool.qverify]\npytest = true\nsamples = 8.5\n")
     result = pytester.runpytest()  # pytest = true: on without --qverify, and the error is shown
     assert result.ret == USAGE_ERROR
     assert [line for line in result.stderr.lines if line.strip()] == [
-        f"ERROR: qverify: {path} [tool.qverify]: 'samples' must be an integer, got float 8.5"]
+        f"ERROR: qverify: {path} [tool.qverify]: 'samples' must be an integer, got float 8.5"
+    ]
 
 
 def test_bad_input_is_one_clear_error(pytester):

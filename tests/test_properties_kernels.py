@@ -176,24 +176,31 @@ def check_kernel_exactness(case: OpCase, rounding: str, shift_cls=ShiftEngine, n
     got, got_sats, got_ovfs = run_shift(case, rounding, shift_cls)
     assert got.shape == want.shape and got.dtype == np.int16
     diff = np.argwhere(got != want)
-    assert len(diff) == 0, (f"shift engine differs from the reference at {len(diff)} of {want.size} values, "
-                            f"first (n, h, w, c) {first(diff)}: {got[first(diff)]} != {want[first(diff)]}")
+    assert len(diff) == 0, (
+        f"shift engine differs from the reference at {len(diff)} of {want.size} values, "
+        f"first (n, h, w, c) {first(diff)}: {got[first(diff)]} != {want[first(diff)]}"
+    )
     if case.kind in ("conv", "dense"):
-        assert (got_sats, got_ovfs) == (sats, ovfs), \
+        assert (got_sats, got_ovfs) == (sats, ovfs), (
             f"(saturations, overflows) {(got_sats, got_ovfs)} != {(sats, ovfs)}"
+        )
     for kernels in KERNELS:
         out = native(case, rounding, kernels)
         diff = np.argwhere(out != want)
-        assert len(diff) == 0, (f"native {kernels}/{rounding} differs at {len(diff)} of {want.size} values, first "
-                                f"(n, h, w, c) {first(diff)}: {out[first(diff)]} != {want[first(diff)]}")
+        assert len(diff) == 0, (
+            f"native {kernels}/{rounding} differs at {len(diff)} of {want.size} values, first "
+            f"(n, h, w, c) {first(diff)}: {out[first(diff)]} != {want[first(diff)]}"
+        )
 
 
 def check_paths_agree(case: OpCase, rounding: str, run_dsp, run_plain, names=("dsp", "plain")) -> None:
     """Property 5: the ARM_MATH_DSP path and the plain-C path (or any two paths) give identical integers."""
     dsp, plain = run_dsp(case, rounding), run_plain(case, rounding)
     diff = np.argwhere(dsp != plain)
-    assert len(diff) == 0, (f"{names[0]} and {names[1]} paths differ at {len(diff)} of {dsp.size} values, first "
-                            f"{first(diff)}: {names[0]} {dsp[first(diff)]}, {names[1]} {plain[first(diff)]}")
+    assert len(diff) == 0, (
+        f"{names[0]} and {names[1]} paths differ at {len(diff)} of {dsp.size} values, first "
+        f"{first(diff)}: {names[0]} {dsp[first(diff)]}, {names[1]} {plain[first(diff)]}"
+    )
 
 
 def check_overflow_reporting(case: OpCase, rounding: str, shift_cls=ShiftEngine) -> None:
@@ -220,13 +227,13 @@ ROUND_BUILD = OpCase("dense", (1, 1, 1), cout=1, out_rshift=1, x=(1,), w=(1,), b
 # A 3x3x4 all-QMIN conv: the exact sum 36 * 2^30 = 9 * 2^32 wraps to 0, so the output is the bias, 5.
 WRAP = OpCase("conv", (3, 3, 4), cout=2, kernel=(3, 3), x_fill="qmin", w_fill="qmin", b=(5, 0))
 # A 3x2 kernel (k_h != k_w, odd channels) with 'same'-style padding and strides.
-CONV_3X2 = OpCase("conv", (7, 6, 3), batch=2, cout=5, kernel=(3, 2), stride=(2, 1), pad=(1, 0), bias_lshift=4,
-                  out_rshift=17, seed=1)
+CONV_3X2 = OpCase(
+    "conv", (7, 6, 3), batch=2, cout=5, kernel=(3, 2), stride=(2, 1), pad=(1, 0), bias_lshift=4, out_rshift=17, seed=1
+)
 # ReLU6 at f = -2: 6 * 2^-2 = 1.5, the bound 1 (rounded down); x 0..3 and a negative.
 RELU6_F_MINUS_2 = OpCase("relu6", (1, 1, 5), x=(0, 1, 2, 3, -5), frac=-2)
 # out_rshift 31 with rounding: +2^30 everywhere (see the module docstring); bias_lshift 31.
-SHIFT_31 = OpCase("dense", (1, 1, 3), cout=2, bias_lshift=31, out_rshift=31, x_fill="extreme", w_fill="extreme",
-                  seed=3)
+SHIFT_31 = OpCase("dense", (1, 1, 3), cout=2, bias_lshift=31, out_rshift=31, x_fill="extreme", w_fill="extreme", seed=3)
 
 
 @settings(max_examples=examples(6.0))
@@ -237,13 +244,20 @@ SHIFT_31 = OpCase("dense", (1, 1, 3), cout=2, bias_lshift=31, out_rshift=31, x_f
 @example(case=WRAP, rounding="truncate")
 @example(case=CONV_3X2, rounding="round")
 @example(case=SHIFT_31, rounding="round")
-@example(case=OpCase("conv", (5, 1, 1), cout=1, kernel=(3, 1), x_fill="zero", w_fill="zero", b_fill="zero"),
-         rounding="truncate")  # all-zero tensors
+@example(
+    case=OpCase("conv", (5, 1, 1), cout=1, kernel=(3, 1), x_fill="zero", w_fill="zero", b_fill="zero"),
+    rounding="truncate",
+)  # all-zero tensors
 @example(case=OpCase("avgpool", (3, 2, 1), kernel=(3, 2), x=(-3, 0, 0, 0, 0, 0)), rounding="truncate")  # C division
-@example(case=OpCase("dense", (1, 1, 1024), batch=2, cout=1024, bias_lshift=7, out_rshift=20, seed=5),
-         rounding="round")  # the widest dense
-@example(case=OpCase("conv", (10, 9, 64), cout=64, kernel=(9, 9), pad=(4, 4), stride=(3, 3), bias_lshift=3,
-                     out_rshift=22, seed=6), rounding="truncate")  # the largest kernel and channel counts
+@example(
+    case=OpCase("dense", (1, 1, 1024), batch=2, cout=1024, bias_lshift=7, out_rshift=20, seed=5), rounding="round"
+)  # the widest dense
+@example(
+    case=OpCase(
+        "conv", (10, 9, 64), cout=64, kernel=(9, 9), pad=(4, 4), stride=(3, 3), bias_lshift=3, out_rshift=22, seed=6
+    ),
+    rounding="truncate",
+)  # the largest kernel and channel counts
 @example(case=RELU6_F_MINUS_2, rounding="truncate")
 def test_kernels_exact_across_engines(case, rounding):
     """Property 4: every op kind: reference == shift engine == native (DSP and plain) with matching rounding."""
@@ -272,8 +286,7 @@ CONV_BLOCKS = OpCase("conv", (13, 5, 1), batch=2, cout=17, kernel=(3, 5), bias_l
 
 
 @settings(max_examples=examples(4.0))
-@given(case=st.one_of(op_cases(("conv",)), wrapping_cases().filter(lambda c: c.kind == "conv")),
-       rounding=roundings)
+@given(case=st.one_of(op_cases(("conv",)), wrapping_cases().filter(lambda c: c.kind == "conv")), rounding=roundings)
 @example(case=CONV_BLOCKS, rounding="round")
 @example(case=WRAP, rounding="truncate")
 @example(case=CONV_3X2, rounding="round")
@@ -309,10 +322,18 @@ def test_exactness_check_catches_float32_and_floor_models():
     assert fails(check_kernel_exactness, ROUND_BUILD, "round", FloorShiftEngine)
     assert not fails(check_kernel_exactness, ROUND_BUILD, "truncate", FloorShiftEngine)
     weighted = op_cases(("conv", "dense"))
-    find(weighted, lambda c: fails(check_kernel_exactness, c, "truncate", Float32ShiftEngine), settings=FIND,
-         random=random.Random(6))
-    find(weighted, lambda c: fails(check_kernel_exactness, c, "round", FloorShiftEngine), settings=FIND,
-         random=random.Random(7))
+    find(
+        weighted,
+        lambda c: fails(check_kernel_exactness, c, "truncate", Float32ShiftEngine),
+        settings=FIND,
+        random=random.Random(6),
+    )
+    find(
+        weighted,
+        lambda c: fails(check_kernel_exactness, c, "round", FloorShiftEngine),
+        settings=FIND,
+        random=random.Random(7),
+    )
 
 
 def test_exactness_check_catches_a_relu6_bound_rounded_up():
@@ -327,16 +348,24 @@ def test_exactness_check_catches_a_relu6_bound_rounded_up():
     assert not fails(check_kernel_exactness, RELU6_F_MINUS_2, "truncate")
     with mock.patch.object(shift_mod, "relu6_max", rounded_up):
         assert fails(check_kernel_exactness, RELU6_F_MINUS_2, "truncate")
-        find(shape_cases(("relu6",)), lambda c: fails(check_kernel_exactness, c, "truncate"), settings=FIND,
-             random=random.Random(9))
+        find(
+            shape_cases(("relu6",)),
+            lambda c: fails(check_kernel_exactness, c, "truncate"),
+            settings=FIND,
+            random=random.Random(9),
+        )
 
 
 def test_paths_check_catches_a_saturating_accumulator():
     """Property 5 rejects a DSP path that saturates its accumulator instead of wrapping like SMLAD."""
     plain = lambda c, r: run_native(c, r, "plain")  # noqa: E731
     assert fails(check_paths_agree, WRAP, "truncate", saturating_accumulator, plain)
-    find(wrapping_cases(), lambda c: fails(check_paths_agree, c, "truncate", saturating_accumulator, plain),
-         settings=FIND, random=random.Random(8))
+    find(
+        wrapping_cases(),
+        lambda c: fails(check_paths_agree, c, "truncate", saturating_accumulator, plain),
+        settings=FIND,
+        random=random.Random(8),
+    )
 
 
 def lanes_not_restored(case: OpCase, rounding: str) -> np.ndarray:
@@ -345,7 +374,7 @@ def lanes_not_restored(case: OpCase, rounding: str) -> np.ndarray:
     out = run_native(case, rounding, "plain")
     order = np.arange(out.shape[-1])
     for block in range(0, len(order) - 11, 16):
-        order[block + 4:block + 12] = np.r_[block + 8:block + 12, block + 4:block + 8]
+        order[block + 4 : block + 12] = np.r_[block + 8 : block + 12, block + 4 : block + 8]
     return out[..., order]
 
 
@@ -353,7 +382,7 @@ def last_group_dropped(case: OpCase, rounding: str) -> np.ndarray:
     """A SIMD conv whose pixel loop stops after the last full group of 8 pixels (the rest stay 0)."""
     out = run_native(case, rounding, "plain").copy()
     flat = out.reshape(out.shape[0], -1, out.shape[-1])
-    flat[:, len(flat[0]) // 8 * 8:, :] = 0
+    flat[:, len(flat[0]) // 8 * 8 :, :] = 0
     return out
 
 
@@ -364,10 +393,18 @@ def test_host_simd_check_catches_lane_order_and_dropped_pixels():
     assert fails(check_paths_agree, CONV_BLOCKS, "round", lanes_not_restored, plain)
     assert fails(check_paths_agree, CONV_BLOCKS, "round", last_group_dropped, plain)
     convs = op_cases(("conv",))
-    find(convs, lambda c: fails(check_paths_agree, c, "truncate", lanes_not_restored, plain), settings=FIND,
-         random=random.Random(10))
-    find(convs, lambda c: fails(check_paths_agree, c, "truncate", last_group_dropped, plain), settings=FIND,
-         random=random.Random(11))
+    find(
+        convs,
+        lambda c: fails(check_paths_agree, c, "truncate", lanes_not_restored, plain),
+        settings=FIND,
+        random=random.Random(10),
+    )
+    find(
+        convs,
+        lambda c: fails(check_paths_agree, c, "truncate", last_group_dropped, plain),
+        settings=FIND,
+        random=random.Random(11),
+    )
 
 
 def test_overflow_check_catches_partial_sum_counting_and_a_dropped_wrap():
@@ -377,8 +414,16 @@ def test_overflow_check_catches_partial_sum_counting_and_a_dropped_wrap():
     back_inside = OpCase("dense", (1, 1, 3), cout=1, x=(QMIN, QMIN, QMAX), w=(QMIN, QMIN, QMIN), b=(0,))
     assert not fails(check_overflow_reporting, back_inside, "truncate")
     assert fails(check_overflow_reporting, back_inside, "truncate", partial_sum_engine(back_inside))
-    find(wrapping_cases(), lambda c: fails(check_overflow_reporting, c, "truncate", partial_sum_engine(c)),
-         settings=FIND, random=random.Random(9))
+    find(
+        wrapping_cases(),
+        lambda c: fails(check_overflow_reporting, c, "truncate", partial_sum_engine(c)),
+        settings=FIND,
+        random=random.Random(9),
+    )
     assert fails(check_overflow_reporting, WRAP, "truncate", NoWrapShiftEngine)
-    find(wrapping_cases(), lambda c: fails(check_overflow_reporting, c, "truncate", NoWrapShiftEngine),
-         settings=FIND, random=random.Random(10))
+    find(
+        wrapping_cases(),
+        lambda c: fails(check_overflow_reporting, c, "truncate", NoWrapShiftEngine),
+        settings=FIND,
+        random=random.Random(10),
+    )

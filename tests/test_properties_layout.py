@@ -133,11 +133,17 @@ def test_layout_checks_catch_the_notebooks_orders():
     shrinks each to a smallest shape where it is wrong (k_h, k_w >= 2; H, W >= 2)."""
     assert fails(check_conv_layout, notebook_conv_order, notebook_from_cmsis, distinct(KERNEL_3X2))
     small = st.tuples(st.integers(1, 9), st.integers(1, 9), st.integers(1, 8), st.integers(1, 8))
-    shape, _ = find(st.tuples(small, st.just(0)),
-                    lambda t: fails(check_conv_layout, notebook_conv_order, notebook_from_cmsis, distinct(t[0])),
-                    settings=FIND, random=random.Random(4))
+    shape, _ = find(
+        st.tuples(small, st.just(0)),
+        lambda t: fails(check_conv_layout, notebook_conv_order, notebook_from_cmsis, distinct(t[0])),
+        settings=FIND,
+        random=random.Random(4),
+    )
     assert shape == (2, 2, 1, 1), shape
-    x_shape, _ = find(st.tuples(activation_shapes, st.just(0)),
-                      lambda t: fails(check_activation_flatten, notebook_activation_dump, distinct(t[0])),
-                      settings=settings(FIND, max_examples=50, phases=[Phase.generate]), random=random.Random(5))
+    x_shape, _ = find(
+        st.tuples(activation_shapes, st.just(0)),
+        lambda t: fails(check_activation_flatten, notebook_activation_dump, distinct(t[0])),
+        settings=settings(FIND, max_examples=50, phases=[Phase.generate]),
+        random=random.Random(5),
+    )
     assert x_shape[1] >= 2 and x_shape[2] >= 2, x_shape

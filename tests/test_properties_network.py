@@ -78,40 +78,104 @@ def check_network(plan, x_int, make_native=native_engine) -> None:
         for mode in MODES:
             c = run_compare(plan, shift, native, x_int, samples, mode)
             if not c.ok:
-                raise AssertionError(f"native {kernels}, {mode}:\n{format_table(c)}\n"
-                                     f"{format_detail(c.first_divergent)}")
+                raise AssertionError(
+                    f"native {kernels}, {mode}:\n{format_table(c)}\n{format_detail(c.first_divergent)}"
+                )
 
 
 # Pins at network level: a 3x2 kernel (the notebook's transposed order), an input of exactly
 # 1.0 in Q0.15 (saturates to 32767 and is counted), an all-zero dense layer (log2(0)), a round build.
-NET_3X2 = NetSpec((8, 6, 2), False, (Layer("conv", 3, (3, 2), (1, 1), "valid", "relu", 0, -2),
-                                     Layer("maxpool", kernel=(2, 1)), Layer("flatten"),
-                                     Layer("dense", 4, w_fill="zero")),
-                  seed=1, x_exp=0, x_fill="unit", samples=4, rounding="round")
+NET_3X2 = NetSpec(
+    (8, 6, 2),
+    False,
+    (
+        Layer("conv", 3, (3, 2), (1, 1), "valid", "relu", 0, -2),
+        Layer("maxpool", kernel=(2, 1)),
+        Layer("flatten"),
+        Layer("dense", 4, w_fill="zero"),
+    ),
+    seed=1,
+    x_exp=0,
+    x_fill="unit",
+    samples=4,
+    rounding="round",
+)
 # The notebook's own shape of network, 1-D: conv (9, 1) + relu, pool (4, 1), GAP, dense.
-NET_1D = NetSpec((24, 1, 1), True, (Layer("conv", 4, (9, 1), (1, 1), "valid", "relu", 1, -3),
-                                    Layer("maxpool", kernel=(4, 1)), Layer("gap"), Layer("dense", 1, w_exp=-1)),
-                 seed=2, x_exp=0, samples=4)
+NET_1D = NetSpec(
+    (24, 1, 1),
+    True,
+    (
+        Layer("conv", 4, (9, 1), (1, 1), "valid", "relu", 1, -3),
+        Layer("maxpool", kernel=(4, 1)),
+        Layer("gap"),
+        Layer("dense", 1, w_exp=-1),
+    ),
+    seed=2,
+    x_exp=0,
+    samples=4,
+)
 # 'same' padding with a stride, average pooling with a non-square window, pow2 weights.
-NET_SAME = NetSpec((9, 7, 3), False, (Layer("conv", 2, (3, 3), (2, 2), "same", None, 2, -1, "pow2"),
-                                      Layer("avgpool", kernel=(2, 3), stride=(1, 1)), Layer("relu"),
-                                      Layer("gap"), Layer("dense", 3, activation="relu")), seed=3, x_exp=2)
+NET_SAME = NetSpec(
+    (9, 7, 3),
+    False,
+    (
+        Layer("conv", 2, (3, 3), (2, 2), "same", None, 2, -1, "pow2"),
+        Layer("avgpool", kernel=(2, 3), stride=(1, 1)),
+        Layer("relu"),
+        Layer("gap"),
+        Layer("dense", 3, activation="relu"),
+    ),
+    seed=3,
+    x_exp=2,
+)
 
 # TensorFlow's 'same' split (an odd total: one more zero after than before): Conv1D k 4 (1 before, 2 after) with a
 # fused relu6, then k 5 stride 2 on 11 (the keyword-spotting form: 2 before, 2 + 1 after), a ReLU6 layer.
-NET_TF_SPLIT_1D = NetSpec((11, 1, 2), True, (Layer("conv", 3, (4, 1), (1, 1), "same", "relu6", 2, -1),
-                                             Layer("conv", 2, (5, 1), (2, 1), "same", None, 1, -2), Layer("relu6"),
-                                             Layer("flatten"), Layer("dense", 2)), seed=5, x_exp=3, samples=4)
+NET_TF_SPLIT_1D = NetSpec(
+    (11, 1, 2),
+    True,
+    (
+        Layer("conv", 3, (4, 1), (1, 1), "same", "relu6", 2, -1),
+        Layer("conv", 2, (5, 1), (2, 1), "same", None, 1, -2),
+        Layer("relu6"),
+        Layer("flatten"),
+        Layer("dense", 2),
+    ),
+    seed=5,
+    x_exp=3,
+    samples=4,
+)
 # 2-D: a (2, 3) kernel at stride (2, 2) on 7 x 6 (rows 0 + 1, columns 1 + 2), relu6 fused into a dense.
-NET_TF_SPLIT_2D = NetSpec((7, 6, 2), False, (Layer("conv", 3, (2, 3), (2, 2), "same", "relu", 3, -1),
-                                             Layer("gap"), Layer("dense", 3, activation="relu6", w_exp=4)),
-                          seed=6, x_exp=2, samples=4, rounding="round")
+NET_TF_SPLIT_2D = NetSpec(
+    (7, 6, 2),
+    False,
+    (
+        Layer("conv", 3, (2, 3), (2, 2), "same", "relu", 3, -1),
+        Layer("gap"),
+        Layer("dense", 3, activation="relu6", w_exp=4),
+    ),
+    seed=6,
+    x_exp=2,
+    samples=4,
+    rounding="round",
+)
 
 # Large weights and inputs with a small bias: bias_lshift would be negative in both weighted ops, so
 # both biases are re-quantized (rule 3); formats go down to f = -9.
-NET_ADJUSTED = NetSpec((10, 1, 2), True, (Layer("conv", 3, (3, 1), (1, 1), "same", None, 10, -6), Layer("relu"),
-                                          Layer("flatten"), Layer("dense", 5, w_exp=4, b_exp=-6)),
-                       seed=4, x_exp=10, samples=4, rounding="round")
+NET_ADJUSTED = NetSpec(
+    (10, 1, 2),
+    True,
+    (
+        Layer("conv", 3, (3, 1), (1, 1), "same", None, 10, -6),
+        Layer("relu"),
+        Layer("flatten"),
+        Layer("dense", 5, w_exp=4, b_exp=-6),
+    ),
+    seed=4,
+    x_exp=10,
+    samples=4,
+    rounding="round",
+)
 
 
 def tf_split(plan) -> bool:
@@ -162,8 +226,12 @@ def test_network_check_catches_a_flipped_weight_lsb():
         built = quantized(spec)
         return built is not None and fails(check_network, *built, flipped_lsb_native)
 
-    find(net_specs(), broken, settings=settings(max_examples=40, database=None, deadline=None,
-                                                 phases=[Phase.generate]), random=random.Random(11))
+    find(
+        net_specs(),
+        broken,
+        settings=settings(max_examples=40, database=None, deadline=None, phases=[Phase.generate]),
+        random=random.Random(11),
+    )
 
 
 def extra_zero_before(op):
@@ -192,8 +260,12 @@ def test_network_check_catches_the_split_extra_zero_before():
         with mock.patch.object(shift_mod, "conv_pads", extra_zero_before):
             return fails(check_network, *built)
 
-    find(net_specs(), broken, settings=settings(max_examples=60, database=None, deadline=None,
-                                                 phases=[Phase.generate]), random=random.Random(12))
+    find(
+        net_specs(),
+        broken,
+        settings=settings(max_examples=60, database=None, deadline=None, phases=[Phase.generate]),
+        random=random.Random(12),
+    )
 
 
 def test_network_check_catches_a_relu6_without_its_bound():
@@ -218,14 +290,17 @@ def test_network_check_catches_a_relu6_without_its_bound():
         with mock.patch.object(shift_mod, "relu6_max", no_bound):
             return fails(check_network, *built)
 
-    find(net_specs(), broken, settings=settings(max_examples=80, database=None, deadline=None,
-                                                 phases=[Phase.generate]), random=random.Random(13))
+    find(
+        net_specs(),
+        broken,
+        settings=settings(max_examples=80, database=None, deadline=None, phases=[Phase.generate]),
+        random=random.Random(13),
+    )
 
 
 # The shift engine's two ways to a conv sum (engines/shift.py TAPS_MAX: shifted slices, or float64 conv2d)
 # and its two output stages (shift_ops.XLA_MIN_SIZE: eager, or XLA fused with the taps sum), each forced.
-SHIFT_PATHS = {"taps+xla": (10**9, 0), "taps+eager": (10**9, 2**62), "conv2d+xla": (0, 0),
-               "conv2d+eager": (0, 2**62)}
+SHIFT_PATHS = {"taps+xla": (10**9, 0), "taps+eager": (10**9, 2**62), "conv2d+xla": (0, 0), "conv2d+eager": (0, 2**62)}
 
 
 def check_shift_paths(plan, x_int) -> None:
@@ -246,8 +321,10 @@ def check_shift_paths(plan, x_int) -> None:
                 one = engine.run_op(i, h)
                 h = one.out
                 out, sats, ovfs = want[op.name]
-                for how, o, s, v in (("run", got.outputs[op.name], got.saturations[op.name], got.overflows[op.name]),
-                                     ("run_op", one.out, one.saturations, one.overflows)):
+                for how, o, s, v in (
+                    ("run", got.outputs[op.name], got.saturations[op.name], got.overflows[op.name]),
+                    ("run_op", one.out, one.saturations, one.overflows),
+                ):
                     assert np.array_equal(o, out), f"{path} {how}: shift differs from the reference at {op.name}"
                     if op.weighted:
                         assert (s, v) == (sats, ovfs), f"{path} {how}: counts at {op.name}"

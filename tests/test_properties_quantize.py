@@ -48,7 +48,7 @@ def quantize_cases(draw, max_size: int = 40):
         st.sampled_from(limits),
         st.sampled_from(limits).map(lambda v: float(np.nextafter(v, np.inf))),
         st.sampled_from(limits).map(lambda v: float(np.nextafter(v, -np.inf))),
-        st.tuples(st.integers(-frac - 4, 17 - frac), st.sampled_from([-1.0, 1.0])).map(lambda t: t[1] * 2.0**t[0]),
+        st.tuples(st.integers(-frac - 4, 17 - frac), st.sampled_from([-1.0, 1.0])).map(lambda t: t[1] * 2.0 ** t[0]),
         st.just(0.0),
         st.floats(-2 * top, 2 * top, allow_nan=False, allow_infinity=False, allow_subnormal=False),
     )
@@ -119,12 +119,17 @@ def test_quantize_rounds_saturates_counts_and_is_idempotent(case):
 def test_quantize_check_catches_the_notebooks_quantize():
     """The quantize property rejects the notebook's unclipped quantize (and one that hides its saturations)."""
     assert fails(check_quantize, notebook_quantize, *ONE_IN_Q015)
-    x, frac = find(quantize_cases(), lambda c: fails(check_quantize, notebook_quantize, *c), settings=FIND,
-                   random=random.Random(1))
+    x, frac = find(
+        quantize_cases(), lambda c: fails(check_quantize, notebook_quantize, *c), settings=FIND, random=random.Random(1)
+    )
     assert (np.abs(x * 2.0**frac) >= QMAX + 0.5).any()  # found (and shrunk to) a value past the top
     assert fails(check_quantize, uncounted_quantize, *ONE_IN_Q015)
-    find(quantize_cases(), lambda c: fails(check_quantize, uncounted_quantize, *c), settings=FIND,
-         random=random.Random(2))
+    find(
+        quantize_cases(),
+        lambda c: fails(check_quantize, uncounted_quantize, *c),
+        settings=FIND,
+        random=random.Random(2),
+    )
 
 
 # ---------------------------------------------------------------- rule 1: formats
@@ -152,9 +157,16 @@ def notebook_frac(lo, hi):
 
 # Ranges as calibration produces them: float32 values (ranges are measured on float32 tensors).
 f32 = st.floats(-1e6, 1e6, allow_nan=False, width=32, allow_subnormal=False)
-pow2_edges = st.integers(-20, 20).flatmap(lambda k: st.sampled_from(
-    [2.0**k, -(2.0**k), float(np.nextafter(np.float32(2.0**k), np.float32(np.inf))),
-     float(np.nextafter(np.float32(2.0**k), np.float32(0)))]))
+pow2_edges = st.integers(-20, 20).flatmap(
+    lambda k: st.sampled_from(
+        [
+            2.0**k,
+            -(2.0**k),
+            float(np.nextafter(np.float32(2.0**k), np.float32(np.inf))),
+            float(np.nextafter(np.float32(2.0**k), np.float32(0))),
+        ]
+    )
+)
 range_values = st.one_of(f32, pow2_edges, st.just(0.0))
 
 
@@ -176,8 +188,12 @@ def test_format_check_catches_the_notebooks_log2_of_zero():
     with pytest.raises(OverflowError), np.errstate(divide="ignore"):
         check_format_rule(notebook_frac, 0.0, 0.0)
     with np.errstate(divide="ignore"):
-        lo, hi = find(st.tuples(range_values, range_values), lambda t: fails(check_format_rule, notebook_frac, *t),
-                      settings=settings(FIND, phases=[Phase.generate, Phase.shrink]), random=random.Random(3))
+        lo, hi = find(
+            st.tuples(range_values, range_values),
+            lambda t: fails(check_format_rule, notebook_frac, *t),
+            settings=settings(FIND, phases=[Phase.generate, Phase.shrink]),
+            random=random.Random(3),
+        )
     assert max(abs(lo), abs(hi)) == 0  # the only float32 range the notebook gets wrong: all zero
 
 

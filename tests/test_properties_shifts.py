@@ -77,17 +77,37 @@ class PlanCase:
             if spec.kind == "conv":
                 w = values((3, 2, shape[2], spec.n_out), spec.w_exp, spec.w_kind)
                 out = (shape[0] - 2, shape[1] - 1, spec.n_out)
-                ops.append(Op(name, "conv", shape, out, (3, 2), (1, 1), (0, 0), w,
-                              values((spec.n_out,), spec.b_exp, spec.b_kind), name))
+                ops.append(
+                    Op(
+                        name,
+                        "conv",
+                        shape,
+                        out,
+                        (3, 2),
+                        (1, 1),
+                        (0, 0),
+                        w,
+                        values((spec.n_out,), spec.b_exp, spec.b_kind),
+                        name,
+                    )
+                )
             else:
                 n_in = shape[0] * shape[1] * shape[2]
                 if shape[:2] != (1, 1):
                     ops.append(Op(f"{name}_flat", "flatten", shape, (1, 1, n_in), layer=name))
                     ranges[f"{name}_flat"] = ranges[ops[-2].name]
                 out = (1, 1, spec.n_out)
-                ops.append(Op(name, "dense", (1, 1, n_in), out, weights=values((n_in, spec.n_out), spec.w_exp,
-                                                                                spec.w_kind),
-                              bias=values((spec.n_out,), spec.b_exp, spec.b_kind), layer=name))
+                ops.append(
+                    Op(
+                        name,
+                        "dense",
+                        (1, 1, n_in),
+                        out,
+                        weights=values((n_in, spec.n_out), spec.w_exp, spec.w_kind),
+                        bias=values((spec.n_out,), spec.b_exp, spec.b_kind),
+                        layer=name,
+                    )
+                )
             ranges[name] = tuple(float(np.float32(v)) for v in spec.out_range)
             shape = out
             if spec.after:
@@ -123,8 +143,9 @@ def weighted_specs(draw, first: bool):
     """A conv only as the first op (then maybe a GAP); dense ops maybe followed by a ReLU."""
     kind = draw(st.sampled_from(["dense", "conv"])) if first else "dense"
     after = draw(st.sampled_from([None, "relu", "gap"] if kind == "conv" else [None, "relu"]))
-    return WeightedSpec(kind, draw(st.integers(1, 5)), draw(exps), draw(kinds), draw(exps), draw(kinds),
-                        draw(ranges_()), after)
+    return WeightedSpec(
+        kind, draw(st.integers(1, 5)), draw(exps), draw(kinds), draw(exps), draw(kinds), draw(ranges_()), after
+    )
 
 
 @st.composite
@@ -132,8 +153,14 @@ def plan_cases(draw):
     """1-4 weighted ops with magnitudes from 2^-16 to 2^18 (formats far from Q0.15 both ways under the
     tight rule), both roundings, both format rules."""
     ops = tuple(draw(weighted_specs(first=i == 0)) for i in range(draw(st.integers(1, 4))))
-    return PlanCase(draw(ranges_()), ops, draw(st.integers(1, 3)), draw(st.sampled_from(["truncate", "round"])),
-                    draw(st.integers(0, 2**32 - 1)), draw(st.sampled_from(["notebook", "tight"])))
+    return PlanCase(
+        draw(ranges_()),
+        ops,
+        draw(st.integers(1, 3)),
+        draw(st.sampled_from(["truncate", "round"])),
+        draw(st.integers(0, 2**32 - 1)),
+        draw(st.sampled_from(["notebook", "tight"])),
+    )
 
 
 # ---------------------------------------------------------------- the check
@@ -182,8 +209,10 @@ def check_plan_shifts(plan_fn, case: PlanCase) -> None:
         if round_zero:
             f_out, out_rshift = f_out - 1, 1
         if bias_lshift > 31 or out_rshift > 31 or (case.rounding == "round" and out_rshift == 31):
-            assert error is not None, (f"{op.name}: bias_lshift {bias_lshift}, out_rshift {out_rshift} "
-                                       f"({case.rounding}) must be refused, the planner accepted it")
+            assert error is not None, (
+                f"{op.name}: bias_lshift {bias_lshift}, out_rshift {out_rshift} "
+                f"({case.rounding}) must be refused, the planner accepted it"
+            )
             assert f"op '{op.name}'" in str(error), f"the refusal does not name {op.name}: {error}"
             return
         if error is not None:  # refused at a later op: nothing of this one to compare
@@ -251,11 +280,17 @@ def unguarded_plan(graph, ranges, rounding, rule):
 # (f_in 7), bias 0.001 (f_b 15) -> bias_lshift -3; output range 0.01 (f_out 15) -> out_rshift -3.
 NEGATIVE_SHIFTS = PlanCase((-200.0, 200.0), (WeightedSpec("dense", 3, 10, "unit", -10, "unit", (-0.01, 0.01)),))
 # Pin: all-zero weights, bias and output (the notebook took log2(0)).
-ALL_ZERO = PlanCase((0.0, 0.0), (WeightedSpec("conv", 2, 0, "zero", 0, "zero", (0.0, 0.0), "relu"),
-                                 WeightedSpec("dense", 1, 0, "zero", 0, "zero", (0.0, 0.0))))
+ALL_ZERO = PlanCase(
+    (0.0, 0.0),
+    (
+        WeightedSpec("conv", 2, 0, "zero", 0, "zero", (0.0, 0.0), "relu"),
+        WeightedSpec("dense", 1, 0, "zero", 0, "zero", (0.0, 0.0)),
+    ),
+)
 # out_rshift exactly 31: valid when truncating, refused with rounding (NN_ROUND(31) overflows in CMSIS).
-SHIFT_31 = PlanCase((-(2.0**-16), 2.0**-16),
-                    (WeightedSpec("dense", 2, -16, "unit", -20, "unit", (-(2.0**16), 2.0**16)),))
+SHIFT_31 = PlanCase(
+    (-(2.0**-16), 2.0**-16), (WeightedSpec("dense", 2, -16, "unit", -20, "unit", (-(2.0**16), 2.0**16)),)
+)
 
 
 @settings(max_examples=examples(3.0))
@@ -282,5 +317,9 @@ def test_shift_check_catches_broken_planners():
     assert fails(check_plan_shifts, notebook_shift_plan, NEGATIVE_SHIFTS)
     assert fails(check_plan_shifts, unguarded_plan, PlanCase(SHIFT_31.input_range, SHIFT_31.ops, rounding="round"))
     for seed, broken in enumerate((silently_clamping_plan, notebook_shift_plan, unguarded_plan)):
-        find(plan_cases(), lambda c, broken=broken: fails(check_plan_shifts, broken, c), settings=FIND,
-             random=random.Random(seed))
+        find(
+            plan_cases(),
+            lambda c, broken=broken: fails(check_plan_shifts, broken, c),
+            settings=FIND,
+            random=random.Random(seed),
+        )

@@ -14,8 +14,10 @@ def test_one_point_zero_in_q0_15_saturates_instead_of_wrapping():
     assert sats == 1
 
 
-@pytest.mark.parametrize("lo,hi,frac", [(-0.9, 0.2, 15), (0, 1.5, 14), (-3.9, 1, 13), (0, 0, 15), (-0.01, 0.01, 15),
-                                         (0, 2.0, 14), (-200.0, 3.0, 7)])
+@pytest.mark.parametrize(
+    "lo,hi,frac",
+    [(-0.9, 0.2, 15), (0, 1.5, 14), (-3.9, 1, 13), (0, 0, 15), (-0.01, 0.01, 15), (0, 2.0, 14), (-200.0, 3.0, 7)],
+)
 def test_notebook_rule_known_answers(lo, hi, frac):
     """int_bits = max(0, ceil(log2 r)), frac = 15 - int_bits, r = 0 gives 15."""
     assert frac_bits(lo, hi) == frac

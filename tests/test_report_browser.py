@@ -32,9 +32,21 @@ window.addEventListener("load", () => {
 
 def _chromium(chromium: str, profile: Path, *args: str) -> subprocess.CompletedProcess:
     # --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start; the page is our own local file
-    return subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                           "--force-device-scale-factor=1", f"--user-data-dir={profile}", *args],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--force-device-scale-factor=1",
+            f"--user-data-dir={profile}",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -76,15 +88,20 @@ def test_report_loads_and_shows_every_plot_in_chromium(report, tmp_path):
     height = int(re.search(r'data-height="(\d+)"', dom.stdout).group(1))
 
     shot = tmp_path / "page.png"
-    r = _chromium(chromium, tmp_path / "profile", f"--window-size={WIDTH},{height}", f"--screenshot={shot}",
-                  (report / "index.html").as_uri())
+    r = _chromium(
+        chromium,
+        tmp_path / "profile",
+        f"--window-size={WIDTH},{height}",
+        f"--screenshot={shot}",
+        (report / "index.html").as_uri(),
+    )
     assert r.returncode == 0 and shot.is_file(), r.stderr[-2000:]
     pixels = mpimg.imread(shot)[..., :3]
     assert pixels.shape[:2] == (height, WIDTH)
     gray = pixels.mean(axis=2)
     for src, (left, top, w, h) in rects.items():
         assert w > 100 and h > 100 and left + w <= WIDTH + 1 and top + h <= height + 1, (src, left, top, w, h)
-        region = gray[int(top) + 2:int(top + h) - 2, int(left) + 2:int(left + w) - 2]  # inside the border
+        region = gray[int(top) + 2 : int(top + h) - 2, int(left) + 2 : int(left + w) - 2]  # inside the border
         inked = float((region < 0.9).mean())  # share of pixels with something drawn on them
         assert region.std() > 0.05 and inked > 0.01, (src, float(region.std()), inked)
     colors = {tuple(np.round(p, 1)) for p in pixels[::7, ::7].reshape(-1, 3)}

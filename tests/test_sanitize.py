@@ -47,13 +47,25 @@ def test_an_over_read_the_guard_words_cannot_see_is_named(tmp_path):
     from qverify.engines.native import NativeEngine
 
     rng = np.random.default_rng(1)
-    plan = plan_of([op_plan("dense", (1, 1, 6), cout=3, out_rshift=10, weights=random_q15(rng, (6, 3), 8192),
-                            bias=random_q15(rng, (3,), 8192), name="fc")])
+    plan = plan_of(
+        [
+            op_plan(
+                "dense",
+                (1, 1, 6),
+                cout=3,
+                out_rshift=10,
+                weights=random_q15(rng, (6, 3), 8192),
+                bias=random_q15(rng, (3,), 8192),
+                name="fc",
+            )
+        ]
+    )
     tree = fake_cmsis_tree(tmp_path, sources={"arm_fully_connected_q15": over_reading_fully_connected()})
     x = random_q15(rng, (2, 1, 1, 6))
     want = ShiftEngine(plan).run(x).outputs["fc"]
-    np.testing.assert_array_equal(NativeEngine(plan, "plain", cmsis_root=str(tree), threads=1).run(x).outputs["fc"],
-                                  want)
+    np.testing.assert_array_equal(
+        NativeEngine(plan, "plain", cmsis_root=str(tree), threads=1).run(x).outputs["fc"], want
+    )
     with pytest.raises(KernelFault, match=r"^fc: arm_fully_connected_q15: AddressSanitizer: heap-buffer-overflow"):
         SanitizedEngine(plan, "plain", cmsis_root=str(tree)).run(x)
 
@@ -62,11 +74,22 @@ def test_a_write_far_past_the_scratch_is_named(tmp_path):
     """Arm-like pairing with output width 1 over many rows writes im2col columns far past bufferA, beyond the
     guard words; the sanitized build stops at the first byte past the op's scratch and names the op."""
     rng = np.random.default_rng(2)
-    op = op_plan("conv", (40, 3, 2), cout=2, kernel=(3, 3), out_rshift=12, weights=random_q15(rng, (3, 3, 2, 2), 4096),
-                 bias=random_q15(rng, (2,), 4096), name="conv")
+    op = op_plan(
+        "conv",
+        (40, 3, 2),
+        cout=2,
+        kernel=(3, 3),
+        out_rshift=12,
+        weights=random_q15(rng, (3, 3, 2, 2), 4096),
+        bias=random_q15(rng, (2,), 4096),
+        name="conv",
+    )
     plan = plan_of([op])
     op.function = "arm_convolve_HWC_q15_fast_nonsquare"  # forced: width 1, which the contract refuses
     tree = fake_cmsis_tree(tmp_path, sources={"arm_convolve_HWC_q15_fast_nonsquare": PAIRING_FAST_NONSQUARE})
-    with pytest.raises(KernelFault, match=r"^conv: arm_convolve_HWC_q15_fast_nonsquare: AddressSanitizer: "
-                                          r"heap-buffer-overflow"):
+    with pytest.raises(
+        KernelFault,
+        match=r"^conv: arm_convolve_HWC_q15_fast_nonsquare: AddressSanitizer: "
+        r"heap-buffer-overflow",
+    ):
         SanitizedEngine(plan, "plain", cmsis_root=str(tree)).run(random_q15(rng, (1, 40, 3, 2)))

@@ -102,9 +102,16 @@ def _diffs(plan, ref, got):
     return [(c.name, c.mismatches) for c in compare_results(plan, ref, got, SAMPLES) if c.mismatches]
 
 
-@pytest.mark.parametrize("cpu,rounding", [("cortex-m4", "truncate"), ("cortex-m4", "round"),
-                                          ("cortex-m3", "truncate"), ("cortex-m3", "round"),
-                                          ("cortex-m7", "truncate")])
+@pytest.mark.parametrize(
+    "cpu,rounding",
+    [
+        ("cortex-m4", "truncate"),
+        ("cortex-m4", "round"),
+        ("cortex-m3", "truncate"),
+        ("cortex-m3", "round"),
+        ("cortex-m7", "truncate"),
+    ],
+)
 def test_target_bit_exact_with_host_and_shift_on_demo(demo, targets, references, cpu, rounding):
     """Every op of the demo, 8 samples: the emulated core equals the shift model and the host kernels
     of the same path (DSP on M4/M7, plain on M3) in both rounding builds."""
@@ -157,7 +164,7 @@ def _flip_first_weight(stem: str):
         m = re.search(rf"#define {stem}_WT \{{ \\\n    (-?\d+)", text)
         assert m, f"{stem}_WT not found in weights.h"
         new = int(m.group(1)) ^ 1
-        path.write_text(text[:m.start(1)] + str(new) + text[m.end(1):])
+        path.write_text(text[: m.start(1)] + str(new) + text[m.end(1) :])
 
     return patch
 
@@ -189,8 +196,13 @@ def test_hang_times_out_naming_the_running_op(demo):
     assert (e.value.kind, e.value.op, e.value.sample) == ("timeout", "conv3", 0)
 
 
-@pytest.mark.parametrize("kind,text", [("crash", r"crashed with HardFault in op 'conv5' .*BFAR=0x3f000000"),
-                                       ("stack", r"crashed with a stack overflow \(MemManage fault\) in op 'conv5'")])
+@pytest.mark.parametrize(
+    "kind,text",
+    [
+        ("crash", r"crashed with HardFault in op 'conv5' .*BFAR=0x3f000000"),
+        ("stack", r"crashed with a stack overflow \(MemManage fault\) in op 'conv5'"),
+    ],
+)
 def test_crash_is_reported_with_the_op(demo, kind, text):
     """A bus fault or a stack overflow ends the run at once (no timeout) with the op named."""
     from qverify.engines.target import TargetEngine
@@ -211,8 +223,9 @@ def test_bad_plan_in_target_build_is_named(demo):
     def patch(folder: Path) -> None:
         path = folder / "network.c"
         text = path.read_text()
-        text, n = re.subn(r"\{QV_OP_CONV, (\w+), (\d)u, 253, 1, 32, 251,", r"{QV_OP_CONV, \1, \2u, 253, 1, 32, 250,",
-                          text)
+        text, n = re.subn(
+            r"\{QV_OP_CONV, (\w+), (\d)u, 253, 1, 32, 251,", r"{QV_OP_CONV, \1, \2u, 253, 1, 32, 250,", text
+        )
         assert n == 1
         path.write_text(text)
 
@@ -284,15 +297,18 @@ def test_cli_target_selftest_names_an_edited_expected_value(demo, capsys, tmp_pa
     start = text.index("\n", text.index("#define CONV3 {"))
     value = list(re.finditer(r"-?\d+", text[start:]))[17]
     good = int(value.group())
-    (folder / "sample_input_output.h").write_text(text[:start + value.start()] + str(good + 1)
-                                                 + text[start + value.end():])
+    (folder / "sample_input_output.h").write_text(
+        text[: start + value.start()] + str(good + 1) + text[start + value.end() :]
+    )
     code = main(["target", "--plan", str(folder), "--sample", "0"])
     out = capsys.readouterr().out
     assert code == 1, out
     size = int(np.prod(plan.op("conv3").out_shape))
-    assert (f"self-test on the device (network.c qv_selftest() on {folder / 'sample_input_output.h'}): "
-            f"FAIL: op 'conv3' (index 5): 1 of {size} values differ from sample_input_output.h; first at element 17: "
-            f"expected {good + 1}, got {good}") in out
+    assert (
+        f"self-test on the device (network.c qv_selftest() on {folder / 'sample_input_output.h'}): "
+        f"FAIL: op 'conv3' (index 5): 1 of {size} values differ from sample_input_output.h; first at element 17: "
+        f"expected {good + 1}, got {good}"
+    ) in out
     assert "FAIL: target cortex-m4 vs shift: bit-exact; vs native: bit-exact; self-test: FAILS" in out
 
 
@@ -347,8 +363,6 @@ def test_missing_toolchain_names_program_and_install_command(tmp_path, monkeypat
         assert missing in missing_reason()
     with pytest.raises(ToolchainError):
         find_toolchain()
-
-
 
 
 def test_cmsis_root_kernels_are_the_ones_cross_compiled(demo, references, tmp_path):

@@ -55,7 +55,7 @@ def require_compiler(cc: str, *flags: str) -> str:
     (path,) = require(cc)
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "probe.c"
-        src.write_text("#include <stdint.h>\n#include <string.h>\nint main(void) { return (int)strlen(\"\"); }\n")
+        src.write_text('#include <stdint.h>\n#include <string.h>\nint main(void) { return (int)strlen(""); }\n')
         r = subprocess.run([path, *flags, str(src), "-o", str(Path(tmp) / "probe")], capture_output=True, text=True)
     if r.returncode != 0:
         first = (r.stderr.strip().splitlines() or ["(no output)"])[0]

@@ -22,10 +22,10 @@ import math
 import numpy as np
 
 TABLE_SIZE = 256
-TABLE_STEP = 16          # entry k is f(k / 16)
-INT_WIDTH_MAX = 3        # the table spans [-8, 8): an input of more integer bits indexes past it
-OUT_FRAC = 15            # Q0.15 out of every function here
-SOFTMAX_RANGE = 16       # arm_softmax_q15 drops inputs 16 or more below the maximum (they are 0 in q15)
+TABLE_STEP = 16  # entry k is f(k / 16)
+INT_WIDTH_MAX = 3  # the table spans [-8, 8): an input of more integer bits indexes past it
+OUT_FRAC = 15  # Q0.15 out of every function here
+SOFTMAX_RANGE = 16  # arm_softmax_q15 drops inputs 16 or more below the maximum (they are 0 in q15)
 SOFTMAX_DIM_MAX = 32767  # its sum of up to 2^16 per value is a q31: at most 32767 values
 
 _FUNCTIONS = {"sigmoid": lambda x: 1.0 / (1.0 + math.exp(-x)), "tanh": math.tanh}
@@ -51,7 +51,7 @@ def c_tables() -> str:
     parts = []
     for name in ("sigmoid", "tanh"):
         values = [f"{int(v):6d}" for v in table(name)]
-        rows = [", ".join(values[i:i + 8]) for i in range(0, TABLE_SIZE, 8)]
+        rows = [", ".join(values[i : i + 8]) for i in range(0, TABLE_SIZE, 8)]
         body = ",\n    ".join(rows)
         parts.append(f"static const q15_t qv_{name}_table_q15[{TABLE_SIZE}] = {{\n    {body}\n}};\n")
     return "\n".join(parts)

@@ -22,9 +22,9 @@ class Rounding(StrEnum):
 class Kernels(StrEnum):
     """Which build of the kernels the native engine runs."""
 
-    DSP = "dsp"      # the ARM_MATH_DSP (Cortex-M4/M7) paths, SIMD intrinsics in portable C on the host
+    DSP = "dsp"  # the ARM_MATH_DSP (Cortex-M4/M7) paths, SIMD intrinsics in portable C on the host
     PLAIN = "plain"  # the plain-C paths (Cortex-M0/M3)
-    FAST = "fast"    # plain, with conv ops on the host's own SIMD units: fast, not a device path
+    FAST = "fast"  # plain, with conv ops on the host's own SIMD units: fast, not a device path
 
 
 class CodePath(StrEnum):
@@ -38,7 +38,7 @@ class FormatRule(StrEnum):
     """How frac bits follow from a calibrated range (qverify.qformat)."""
 
     NOTEBOOK = "notebook"  # int_bits = max(0, ceil(log2 r)): the notebook's rule
-    TIGHT = "tight"        # the most frac bits for which neither end saturates
+    TIGHT = "tight"  # the most frac bits for which neither end saturates
 
 
 class Cpu(StrEnum):
@@ -52,8 +52,8 @@ class Cpu(StrEnum):
 class Engine(StrEnum):
     """What computes a network's outputs."""
 
-    FLOAT = "float"    # the Keras model's own float arithmetic
-    SHIFT = "shift"    # the TensorFlow fixed-point model: the reference
+    FLOAT = "float"  # the Keras model's own float arithmetic
+    SHIFT = "shift"  # the TensorFlow fixed-point model: the reference
     NATIVE = "native"  # the C kernels built for the host
     TARGET = "target"  # the firmware image on an emulated Cortex-M
 
@@ -61,7 +61,7 @@ class Engine(StrEnum):
 class FinalActivation(StrEnum):
     """Where a model's final sigmoid/softmax runs in the plan."""
 
-    FLOAT = "float"    # after the plan, in float (the plan ends at the logits)
+    FLOAT = "float"  # after the plan, in float (the plan ends at the logits)
     DEVICE = "device"  # on the device, as the plan's last op (arm_nn_activations_direct_q15, arm_softmax_q15)
 
 
@@ -69,7 +69,7 @@ class Mode(StrEnum):
     """How compare feeds each op."""
 
     PROPAGATED = "propagated"  # each engine's own previous output
-    ISOLATED = "isolated"      # the reference's previous output, naming the first divergent op
+    ISOLATED = "isolated"  # the reference's previous output, naming the first divergent op
 
 
 BITS = (16,)  # storage widths qverify verifies: q15

@@ -84,8 +84,16 @@ class Comparison:
         return d
 
 
-def compare_op(name: str, kind: str, expected: np.ndarray, got: np.ndarray, samples: list[int],
-               saturations=None, overflows=None, kernel: str = "") -> OpComparison:
+def compare_op(
+    name: str,
+    kind: str,
+    expected: np.ndarray,
+    got: np.ndarray,
+    samples: list[int],
+    saturations=None,
+    overflows=None,
+    kernel: str = "",
+) -> OpComparison:
     """Compare one op's (N, H, W, C) outputs; row n of the arrays is data-set sample samples[n]."""
     stats = PairStats()
     stats.update(expected, got, 0)
@@ -94,10 +102,24 @@ def compare_op(name: str, kind: str, expected: np.ndarray, got: np.ndarray, samp
     if stats.mismatches:
         bad = expected != got
         layout = mismatch_layout(expected, got, bad, samples)
-        more = [Mismatch(samples[n], h, w, c, int(expected[n, h, w, c]), int(got[n, h, w, c]))
-                for n, h, w, c in np.argwhere(bad)[len(first):MORE_MISMATCHES].tolist()]
-    return OpComparison(name, kind, stats.total, stats.mismatches, stats.max_diff, saturations, overflows, kernel,
-                        first, dict(sorted(stats.histogram.items())), layout, more)
+        more = [
+            Mismatch(samples[n], h, w, c, int(expected[n, h, w, c]), int(got[n, h, w, c]))
+            for n, h, w, c in np.argwhere(bad)[len(first) : MORE_MISMATCHES].tolist()
+        ]
+    return OpComparison(
+        name,
+        kind,
+        stats.total,
+        stats.mismatches,
+        stats.max_diff,
+        saturations,
+        overflows,
+        kernel,
+        first,
+        dict(sorted(stats.histogram.items())),
+        layout,
+        more,
+    )
 
 
 MORE_MISMATCHES = 500  # first mismatches kept for a long --layer detail (--max-lines)
@@ -151,8 +173,9 @@ def _ranges(idx: list[int], most: int = 8) -> str:
     return text + (", ..." if len(runs) > most else "")
 
 
-def _patterns(expected: np.ndarray, got: np.ndarray, bad: np.ndarray, layout: MismatchLayout,
-              samples: list[int]) -> list[str]:
+def _patterns(
+    expected: np.ndarray, got: np.ndarray, bad: np.ndarray, layout: MismatchLayout, samples: list[int]
+) -> list[str]:
     """The named patterns the mismatches fit, most telling first (at most three)."""
     n, h, w, c = bad.shape
     total = int(bad.sum())
@@ -169,10 +192,15 @@ def _patterns(expected: np.ndarray, got: np.ndarray, bad: np.ndarray, layout: Mi
     found = [p for p in found if p]
     if not found and total >= 0.25 * bad.size:
         small = int(np.abs(got[bad].astype(np.int32) - expected[bad]).max()) <= 3
-        why = ("differences of a few LSB: rounding (NN_ROUND against truncation) or a bias shift" if small else
-               "a shift, Q-format or weight layout, not a few values")
-        found.append(f"the whole op is off: {100 * total / bad.size:.0f}% of its values differ, on every channel, "
-                     f"row and column ({why})")
+        why = (
+            "differences of a few LSB: rounding (NN_ROUND against truncation) or a bias shift"
+            if small
+            else "a shift, Q-format or weight layout, not a few values"
+        )
+        found.append(
+            f"the whole op is off: {100 * total / bad.size:.0f}% of its values differ, on every channel, "
+            f"row and column ({why})"
+        )
     return found[:3]
 
 
@@ -183,9 +211,11 @@ def _alternate(pixels: np.ndarray) -> str:
     if pixels.sum() < 2:
         return ""
     hh, ww = np.indices((h, w))
-    for name, where, fits in (("every other pixel (a checkerboard: h + w {})", (hh + ww) % 2, h > 1 and w > 1),
-                              ("every other column (w {})", ww % 2, w >= 4),
-                              ("every other row (h {})", hh % 2, h >= 4)):
+    for name, where, fits in (
+        ("every other pixel (a checkerboard: h + w {})", (hh + ww) % 2, h > 1 and w > 1),
+        ("every other column (w {})", ww % 2, w >= 4),
+        ("every other row (h {})", hh % 2, h >= 4),
+    ):
         for parity in (0, 1):
             chosen = where == parity
             if fits and not (pixels & ~chosen).any() and pixels.sum() >= 0.5 * chosen.sum():
@@ -223,30 +253,44 @@ def _shifted(expected: np.ndarray, got: np.ndarray, bad: np.ndarray) -> str:
     if best is None:
         return ""
     (fixed, _), dh, dw, dc = best
-    words = [f"{d:+d} {unit}{'s' if abs(d) > 1 else ''}" for d, unit in ((dh, "row"), (dw, "column"),
-                                                                         (dc, "channel")) if d]
+    words = [
+        f"{d:+d} {unit}{'s' if abs(d) > 1 else ''}" for d, unit in ((dh, "row"), (dw, "column"), (dc, "channel")) if d
+    ]
 
     def index(name: str, d: int) -> str:
         return name if d == 0 else f"{name}{-d:+d}"
 
-    return (f"output shifted by {', '.join(words)}: got[h, w, c] = expected[{index('h', dh)}, {index('w', dw)}, "
-            f"{index('c', dc)}] for {100 * fixed:.0f}% of the differing values (an offset in padding, stride or "
-            "indexing)")
+    return (
+        f"output shifted by {', '.join(words)}: got[h, w, c] = expected[{index('h', dh)}, {index('w', dw)}, "
+        f"{index('c', dc)}] for {100 * fixed:.0f}% of the differing values (an offset in padding, stride or "
+        "indexing)"
+    )
 
 
-def compare_results(plan: QuantPlan, reference: RunResult, tested: RunResult, samples: list[int],
-                    kernels: list[str] | None = None) -> list[OpComparison]:
+def compare_results(
+    plan: QuantPlan, reference: RunResult, tested: RunResult, samples: list[int], kernels: list[str] | None = None
+) -> list[OpComparison]:
     """Per-op comparisons of two RunResults of the same plan."""
     out = []
     for i, op in enumerate(plan.ops):
-        out.append(compare_op(op.name, op.kind, reference.outputs[op.name], tested.outputs[op.name], samples,
-                              reference.saturations.get(op.name), reference.overflows.get(op.name),
-                              kernels[i] if kernels else ""))
+        out.append(
+            compare_op(
+                op.name,
+                op.kind,
+                reference.outputs[op.name],
+                tested.outputs[op.name],
+                samples,
+                reference.saturations.get(op.name),
+                reference.overflows.get(op.name),
+                kernels[i] if kernels else "",
+            )
+        )
     return out
 
 
-def run_compare(plan: QuantPlan, reference: Engine, tested: Engine, x_int: np.ndarray, samples: list[int],
-                mode: str = "propagated") -> Comparison:
+def run_compare(
+    plan: QuantPlan, reference: Engine, tested: Engine, x_int: np.ndarray, samples: list[int], mode: str = "propagated"
+) -> Comparison:
     """Run both engines on x_int and compare every op.
 
     Args:
@@ -260,8 +304,14 @@ def run_compare(plan: QuantPlan, reference: Engine, tested: Engine, x_int: np.nd
     ref = reference.run(x_int)
     got = tested.run(x_int) if mode == "propagated" else tested.run_isolated(x_int, ref)
     kernels = getattr(tested, "kernels_used", None) or getattr(reference, "kernels_used", None)
-    return Comparison(plan.hash, reference.describe(), tested.describe(), mode, list(samples),
-                      compare_results(plan, ref, got, list(samples), kernels))
+    return Comparison(
+        plan.hash,
+        reference.describe(),
+        tested.describe(),
+        mode,
+        list(samples),
+        compare_results(plan, ref, got, list(samples), kernels),
+    )
 
 
 def _count(v) -> str:
@@ -270,20 +320,28 @@ def _count(v) -> str:
 
 def format_table(c: Comparison) -> str:
     """One row per op, then the verdict."""
-    lines = [f"plan {c.plan_hash[:16]}  mode: {c.mode}  samples: {_samples(c.samples)}",
-             f"reference: {c.reference}", f"tested:    {c.tested}", "",
-             f"{'op':<22} {'kind':<8} {'exact %':>8} {'max|d|':>7} {'mismatch':>10} {'sat':>6} {'ovf':>6}  kernel"]
+    lines = [
+        f"plan {c.plan_hash[:16]}  mode: {c.mode}  samples: {_samples(c.samples)}",
+        f"reference: {c.reference}",
+        f"tested:    {c.tested}",
+        "",
+        f"{'op':<22} {'kind':<8} {'exact %':>8} {'max|d|':>7} {'mismatch':>10} {'sat':>6} {'ovf':>6}  kernel",
+    ]
     for op in c.ops:
-        lines.append(f"{op.name:<22} {op.kind:<8} {op.exact_pct:>8.2f} {op.max_diff:>7} {op.mismatches:>10} "
-                     f"{_count(op.saturations):>6} {_count(op.overflows):>6}  {op.kernel}")
+        lines.append(
+            f"{op.name:<22} {op.kind:<8} {op.exact_pct:>8.2f} {op.max_diff:>7} {op.mismatches:>10} "
+            f"{_count(op.saturations):>6} {_count(op.overflows):>6}  {op.kernel}"
+        )
     lines.append("")
     first = c.first_divergent
     if first is None:
         lines.append(f"PASS: all {len(c.ops)} ops bit-exact on {len(c.samples)} sample(s)")
     else:
         n_bad = sum(1 for op in c.ops if op.mismatches)
-        lines.append(f"FAIL: first divergent op: {first.name} ({first.mismatches} of {first.total} values differ, "
-                     f"max {first.max_diff} LSB); {n_bad} op(s) differ")
+        lines.append(
+            f"FAIL: first divergent op: {first.name} ({first.mismatches} of {first.total} values differ, "
+            f"max {first.max_diff} LSB); {n_bad} op(s) differ"
+        )
     return "\n".join(lines)
 
 
@@ -296,8 +354,10 @@ def format_detail(op: OpComparison, max_lines: int = DETAIL_LINES) -> str:
     """One op's mismatches in at most max_lines lines: the pattern they make (named when one fits), where they
     are (per sample, row, column and channel), the first mismatches and the LSB-difference histogram."""
     budget = max(max_lines, MIN_DETAIL_LINES)
-    head = [f"{op.name}: {op.mismatches} of {op.total} values differ ({op.exact_pct:.2f}% exact)"
-            + (f", max {op.max_diff} LSB" if op.mismatches else "")]
+    head = [
+        f"{op.name}: {op.mismatches} of {op.total} values differ ({op.exact_pct:.2f}% exact)"
+        + (f", max {op.max_diff} LSB" if op.mismatches else "")
+    ]
     if not op.mismatches:
         return head[0]
     lay = op.layout
@@ -305,11 +365,16 @@ def format_detail(op: OpComparison, max_lines: int = DETAIL_LINES) -> str:
         head[0] += f"; output (H, W, C) = {lay.shape} x {len(lay.samples)} sample(s)"
         for p in lay.patterns or ["none recognised (scattered values)"]:
             head += textwrap.wrap(p, 116, initial_indent="  pattern: ", subsequent_indent="    ")
-        strips = [strip for strip in (
-            ("sample", lay.samples, lay.shape[0] * lay.shape[1] * lay.shape[2], lay.sample_ids),
-            ("row h", lay.rows, len(lay.samples) * lay.shape[1] * lay.shape[2], None),
-            ("col w", lay.cols, len(lay.samples) * lay.shape[0] * lay.shape[2], None),
-            ("chan c", lay.channels, len(lay.samples) * lay.shape[0] * lay.shape[1], None)) if len(strip[1]) > 1]
+        strips = [
+            strip
+            for strip in (
+                ("sample", lay.samples, lay.shape[0] * lay.shape[1] * lay.shape[2], lay.sample_ids),
+                ("row h", lay.rows, len(lay.samples) * lay.shape[1] * lay.shape[2], None),
+                ("col w", lay.cols, len(lay.samples) * lay.shape[0] * lay.shape[2], None),
+                ("chan c", lay.channels, len(lay.samples) * lay.shape[0] * lay.shape[1], None),
+            )
+            if len(strip[1]) > 1
+        ]
         if strips:
             head.append("  where (one mark per index, or per group of indices: . exact, 1-9 tenths differ, # all):")
             head += [_strip(*strip) for strip in strips]
@@ -317,11 +382,14 @@ def format_detail(op: OpComparison, max_lines: int = DETAIL_LINES) -> str:
     rows = _histogram_rows(op.histogram)
     room = budget - len(head) - 2  # the two section titles
     # ten first mismatches on a screen, one more per line of budget beyond it; fewer when the histogram needs room
-    n_first = min(len(first), FIRST_MISMATCHES + max(0, budget - DETAIL_LINES), max(3, room - len(rows)),
-                  max(0, room - 3))
+    n_first = min(
+        len(first), FIRST_MISMATCHES + max(0, budget - DETAIL_LINES), max(3, room - len(rows)), max(0, room - 3)
+    )
     rows = _fit_rows(rows, max(1, room - n_first))
-    lines = head + ["  first mismatches (sample, h, w, c, expected, got)"
-                    + (f", {n_first} of {op.mismatches}:" if n_first < op.mismatches else ":")]
+    lines = head + [
+        "  first mismatches (sample, h, w, c, expected, got)"
+        + (f", {n_first} of {op.mismatches}:" if n_first < op.mismatches else ":")
+    ]
     lines += [f"    ({m.sample}, {m.h}, {m.w}, {m.c}, {m.expected}, {m.got})" for m in first[:n_first]]
     folded = len(rows) < len(op.histogram)
     lines.append("  LSB difference histogram (got - expected: count)" + (", in ranges:" if folded else ":"))
@@ -339,7 +407,7 @@ def _strip(name: str, counts: list[int], per: int, ids: list[int] | None) -> str
     group = -(-size // STRIP_WIDTH)
     marks = []
     for i in range(0, size, group):
-        part = counts[i:i + group]
+        part = counts[i : i + group]
         share = sum(part) / (per * len(part))
         marks.append("." if share == 0 else "#" if share >= 1 else str(min(9, max(1, int(10 * share)))))
     bad = sum(1 for k in counts if k)
@@ -357,7 +425,7 @@ def _fit_rows(rows: list[tuple[str, int]], most: int) -> list[tuple[str, int]]:
     while len(rows) > max(1, most):
         i = min(range(len(rows) - 1), key=lambda j: rows[j][1] + rows[j + 1][1])
         (a, n), (b, m) = rows[i], rows[i + 1]
-        rows[i:i + 2] = [(f"{a.split('..')[0]}..{b.split('..')[-1]}", n + m)]
+        rows[i : i + 2] = [(f"{a.split('..')[0]}..{b.split('..')[-1]}", n + m)]
     return rows
 
 

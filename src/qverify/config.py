@@ -145,24 +145,61 @@ class Config:
 
     def effective(self) -> dict:
         """Every setting that changes what the gate computes (not where it writes or when it runs)."""
-        return {f.name: getattr(self, f.name) for f in fields(self)
-                if f.name not in ("out", "pytest", "source", "root")}
+        return {
+            f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("out", "pytest", "source", "root")
+        }
 
 
 _KNOWN = tuple(f.name for f in fields(Config) if f.name not in ("source", "root", "sample_start", "calib_start"))
 _PATH_KEYS = ("model", "weights", "data", "labels", "calib_data", "cmsis_root", "out", "header", "sample_header")
 _MUST_EXIST = ("weights", "data", "labels", "calib_data", "header", "sample_header")
-_CHOICES = {"rounding": values(Rounding), "rule": values(FormatRule), "bits": BITS, "target_cpu": values(Cpu),
-            "final_activation": values(FinalActivation), "cmsis_version": CMSIS_RELEASES}
+_CHOICES = {
+    "rounding": values(Rounding),
+    "rule": values(FormatRule),
+    "bits": BITS,
+    "target_cpu": values(Cpu),
+    "final_activation": values(FinalActivation),
+    "cmsis_version": CMSIS_RELEASES,
+}
 _LIST_CHOICES = {"kernels": values(Kernels), "engines": tuple(e.value for e in GATE_ENGINES)}
-_TYPES = {"model": str, "weights": str, "data": str, "labels": str, "calib_samples": int, "bits": int,
-          "calib_data": str, "calib_overlap": bool, "header": str, "sample_header": str, "header_map": dict,
-          "rounding": str, "rule": str, "fit_accumulator": bool, "kernels": list, "cmsis_root": str,
-          "functions": dict, "engines": list, "target_cpu": str, "samples": int, "require_bit_exact": bool,
-          "max_accuracy_drop": float, "min_sqnr_db": float, "fail_on_overflow": bool, "out": str, "pytest": bool,
-          "final_activation": str, "cmsis_version": str}
-_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false", list: "a list",
-               dict: "a table"}
+_TYPES = {
+    "model": str,
+    "weights": str,
+    "data": str,
+    "labels": str,
+    "calib_samples": int,
+    "bits": int,
+    "calib_data": str,
+    "calib_overlap": bool,
+    "header": str,
+    "sample_header": str,
+    "header_map": dict,
+    "rounding": str,
+    "rule": str,
+    "fit_accumulator": bool,
+    "kernels": list,
+    "cmsis_root": str,
+    "functions": dict,
+    "engines": list,
+    "target_cpu": str,
+    "samples": int,
+    "require_bit_exact": bool,
+    "max_accuracy_drop": float,
+    "min_sqnr_db": float,
+    "fail_on_overflow": bool,
+    "out": str,
+    "pytest": bool,
+    "final_activation": str,
+    "cmsis_version": str,
+}
+_TYPE_NAMES = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    list: "a list",
+    dict: "a table",
+}
 
 
 def find_config(start: str | Path) -> Path | None:
@@ -234,8 +271,10 @@ def _sample_range(text: str, where: str, key: str = "samples") -> tuple[int, int
     except ValueError:
         lo = hi = -1
     if not sep or lo < 0 or hi <= lo:
-        raise ConfigError(f"{where}: '{key}' must be a positive integer or a range \"START:STOP\" with "
-                          f"0 <= START < STOP, got {text!r}")
+        raise ConfigError(
+            f"{where}: '{key}' must be a positive integer or a range \"START:STOP\" with "
+            f"0 <= START < STOP, got {text!r}"
+        )
     return lo, hi - lo
 
 
@@ -265,8 +304,7 @@ def parse_table(table: dict, base: Path, where: str) -> Config:
             values["calib_start"], value = _sample_range(value, where, key)
         expected = _TYPES[key]
         if not _type_ok(value, expected):
-            raise ConfigError(f"{where}: '{key}' must be {_TYPE_NAMES[expected]}, "
-                              f"got {type(value).__name__} {value!r}")
+            raise ConfigError(f"{where}: '{key}' must be {_TYPE_NAMES[expected]}, got {type(value).__name__} {value!r}")
         if expected is float:
             value = float(value)
         if key in _CHOICES and value not in _CHOICES[key]:
@@ -277,16 +315,22 @@ def parse_table(table: dict, base: Path, where: str) -> Config:
             allowed = _LIST_CHOICES[key]
             bad = [v for v in value if v not in allowed]
             if bad or not value or len(set(value)) != len(value):
-                raise ConfigError(f"{where}: '{key}' must be a non-empty list of distinct names from "
-                                  f"{', '.join(allowed)}, got {value!r}")
+                raise ConfigError(
+                    f"{where}: '{key}' must be a non-empty list of distinct names from "
+                    f"{', '.join(allowed)}, got {value!r}"
+                )
         if key == "header_map" and not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
-            raise ConfigError(f"{where}: [header_map] maps op names to the header's macro stems as strings, "
-                              f"e.g. conv2d = \"CONV1\" (for CONV1_WT, CONV1_BIAS ...); got {value!r}")
+            raise ConfigError(
+                f"{where}: [header_map] maps op names to the header's macro stems as strings, "
+                f'e.g. conv2d = "CONV1" (for CONV1_WT, CONV1_BIAS ...); got {value!r}'
+            )
         if key == "header_map" and (problem := clash(value)):
             raise ConfigError(f"{where}: [header_map] maps op names to C macro stems: {problem}")
         if key == "functions" and not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
-            raise ConfigError(f"{where}: [functions] maps op names to C function names as strings, "
-                              f"e.g. conv2 = \"arm_convolve_HWC_q15_basic\"; got {value!r}")
+            raise ConfigError(
+                f"{where}: [functions] maps op names to C function names as strings, "
+                f'e.g. conv2 = "arm_convolve_HWC_q15_basic"; got {value!r}'
+            )
         if key in ("samples", "calib_samples") and value <= 0:
             raise ConfigError(f"{where}: '{key}' must be positive, got {value}")
         if key == "max_accuracy_drop" and not 0.0 <= value <= 100.0:
@@ -316,11 +360,15 @@ def _resolve_paths(values: dict, base: Path, where: str) -> None:
             elif not sep or (base / model).exists():
                 path = (base / model).resolve()
                 if not path.exists():
-                    raise ConfigError(f"{where}: 'model' file {path} does not exist "
-                                      "(expected a .keras/.h5 file, module:Factory or file.py:Factory)")
+                    raise ConfigError(
+                        f"{where}: 'model' file {path} does not exist "
+                        "(expected a .keras/.h5 file, module:Factory or file.py:Factory)"
+                    )
                 if path.suffix not in (".keras", ".h5", ".hdf5"):  # else only keras, seconds later, says so
-                    raise ConfigError(f"{where}: 'model' file {path} is not a saved Keras model "
-                                      "(expected a .keras/.h5 file, module:Factory or file.py:Factory)")
+                    raise ConfigError(
+                        f"{where}: 'model' file {path} is not a saved Keras model "
+                        "(expected a .keras/.h5 file, module:Factory or file.py:Factory)"
+                    )
                 values["model"] = str(path)
             # else module:Factory, imported with the configuration's folder on sys.path
     for key in ("weights", "data", "labels", "calib_data", "cmsis_root", "out", "header", "sample_header"):
@@ -332,29 +380,36 @@ def _resolve_paths(values: dict, base: Path, where: str) -> None:
         if key == "cmsis_root" and not path.is_dir():
             raise ConfigError(f"{where}: 'cmsis_root' {path} is not a directory")
         if key == "out" and path.exists() and not path.is_dir():  # found now, not when the gate passes
-            raise ConfigError(f"{where}: 'out' {path} is an existing file; "
-                              "expected a directory for the plan and headers")
+            raise ConfigError(
+                f"{where}: 'out' {path} is an existing file; expected a directory for the plan and headers"
+            )
         values[key] = str(path)
 
 
 def _check_together(values: dict, table: dict, where: str) -> None:
     model, data = values.get("model"), values.get("data")
     if model is not None and data is None and values.get("weights") is None:
-        raise ConfigError(f"{where}: 'model' is not the demo, so 'data' (a .npy of its inputs) is needed "
-                          "to calibrate and evaluate it")
+        raise ConfigError(
+            f"{where}: 'model' is not the demo, so 'data' (a .npy of its inputs) is needed to calibrate and evaluate it"
+        )
     if values.get("labels") is not None and data is None:
         raise ConfigError(f"{where}: 'labels' goes with 'data' (a .npy file); the demo's labels come with its data")
     if values.get("sample_header") is not None and values.get("header") is None:
         raise ConfigError(f"{where}: 'sample_header' goes with 'header' (header mode: the committed weights.h)")
     if values.get("header") is not None and "out" in table:
-        raise ConfigError(f"{where}: 'out' with 'header': header mode verifies the committed {table['header']} "
-                          "and writes nothing; drop 'out' (or 'header' to regenerate the headers into 'out')")
+        raise ConfigError(
+            f"{where}: 'out' with 'header': header mode verifies the committed {table['header']} "
+            "and writes nothing; drop 'out' (or 'header' to regenerate the headers into 'out')"
+        )
     if values.get("weights") is not None and "model" not in table:
         raise ConfigError(f"{where}: 'weights' needs 'model' (the architecture the weights are loaded into)")
     if values.get("cmsis_root") is not None and "fast" in values.get("kernels", []):
-        raise ConfigError(f"{where}: 'kernels' = {values['kernels']!r} with 'cmsis_root': 'fast' runs "
-                          "qverify's own host convolution, not the tree's kernels; use kernels = [\"dsp\", \"plain\"]")
+        raise ConfigError(
+            f"{where}: 'kernels' = {values['kernels']!r} with 'cmsis_root': 'fast' runs "
+            'qverify\'s own host convolution, not the tree\'s kernels; use kernels = ["dsp", "plain"]'
+        )
     engines = values.get("engines")
     if engines is not None and not any(e in COMPARED_ENGINES for e in engines):
-        raise ConfigError(f"{where}: 'engines' must name 'native' and/or 'target' (compared with the shift "
-                          f"model), got {engines!r}")
+        raise ConfigError(
+            f"{where}: 'engines' must name 'native' and/or 'target' (compared with the shift model), got {engines!r}"
+        )

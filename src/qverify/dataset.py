@@ -94,8 +94,9 @@ def _load_npy(path: str | Path, what: str) -> np.ndarray:
     return arr
 
 
-def load_dataset(plan: QuantPlan, data: str | Path, labels: str | Path | None = None,
-                 samples: int | None = None, first: int = 0) -> DataSet:
+def load_dataset(
+    plan: QuantPlan, data: str | Path, labels: str | Path | None = None, samples: int | None = None, first: int = 0
+) -> DataSet:
     """A .npy data file (memory-mapped, read chunk by chunk) and optional labels, checked against the plan.
 
     Args:
@@ -175,7 +176,7 @@ class DemoFrames:
         return self.n
 
     def __array__(self, dtype=None, copy=None):
-        x = self[0:self.n]
+        x = self[0 : self.n]
         return x if dtype is None else x.astype(dtype)
 
     def __getitem__(self, key):
@@ -183,16 +184,19 @@ class DemoFrames:
             i = int(key) + (self.n if key < 0 else 0)
             if not 0 <= i < self.n:
                 raise IndexError(f"sample {key} of {self.n}")
-            return self[i:i + 1][0]
+            return self[i : i + 1][0]
         if not isinstance(key, slice):
             raise TypeError("demo frames take an integer or a slice")
         start, stop, step = key.indices(self.n)
         if step != 1:
             return np.asarray(self)[key]
         a, b = self.first + start, self.first + max(start, stop)
-        parts = [demo_block(self.split, k)[max(a, k * DEMO_BLOCK) - k * DEMO_BLOCK:min(b, (k + 1) * DEMO_BLOCK)
-                                           - k * DEMO_BLOCK]
-                 for k in range(a // DEMO_BLOCK, -(-b // DEMO_BLOCK))]
+        parts = [
+            demo_block(self.split, k)[
+                max(a, k * DEMO_BLOCK) - k * DEMO_BLOCK : min(b, (k + 1) * DEMO_BLOCK) - k * DEMO_BLOCK
+            ]
+            for k in range(a // DEMO_BLOCK, -(-b // DEMO_BLOCK))
+        ]
         if not parts:
             return np.empty((0, self.shape[1]), np.float32)
         return parts[0].copy() if len(parts) == 1 else np.concatenate(parts)
@@ -246,7 +250,7 @@ def _make_block(split: str, block: int) -> np.ndarray:
     y = (np.arange(start, start + DEMO_BLOCK) % 2).astype(np.int8)
     x = np.empty((DEMO_BLOCK, signals.FRAME_LEN), np.float32)
     for a in range(0, DEMO_BLOCK, _GEN_ROWS):
-        x[a:a + _GEN_ROWS] = synth(uniforms(seed, start + a, start + a + _GEN_ROWS), y[a:a + _GEN_ROWS])
+        x[a : a + _GEN_ROWS] = synth(uniforms(seed, start + a, start + a + _GEN_ROWS), y[a : a + _GEN_ROWS])
     return x
 
 

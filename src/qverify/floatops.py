@@ -92,9 +92,18 @@ def _softmax(op, x):
 
 # keyed by str: a Kind is a str, and ops carry their kind as the plan's string
 _OPS: dict[str, Callable[[Op, Any], Any]] = {
-    Kind.CONV: _conv, Kind.DENSE: _dense, Kind.RELU: _relu, Kind.MAXPOOL: _maxpool, Kind.AVGPOOL: _avgpool,
-    Kind.GAP: _gap, Kind.FLATTEN: _flatten, Kind.RELU6: _relu6, Kind.SIGMOID: _sigmoid, Kind.TANH: _tanh,
-    Kind.SOFTMAX: _softmax}
+    Kind.CONV: _conv,
+    Kind.DENSE: _dense,
+    Kind.RELU: _relu,
+    Kind.MAXPOOL: _maxpool,
+    Kind.AVGPOOL: _avgpool,
+    Kind.GAP: _gap,
+    Kind.FLATTEN: _flatten,
+    Kind.RELU6: _relu6,
+    Kind.SIGMOID: _sigmoid,
+    Kind.TANH: _tanh,
+    Kind.SOFTMAX: _softmax,
+}
 
 
 def run_chain(ops: list[Op], x: np.ndarray, batch: int = 256) -> Iterator[tuple[int, list[np.ndarray]]]:
@@ -102,7 +111,7 @@ def run_chain(ops: list[Op], x: np.ndarray, batch: int = 256) -> Iterator[tuple[
     import tensorflow as tf
 
     for start in range(0, len(x), batch):
-        h = tf.constant(x[start:start + batch], dtype=tf.float32)
+        h = tf.constant(x[start : start + batch], dtype=tf.float32)
         outs = []
         for op in ops:
             h = run_op(op, h)

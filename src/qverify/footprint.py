@@ -114,8 +114,9 @@ class Footprint:
     def to_dict(self) -> dict:
         d = {
             "value_bytes": self.value_bytes,
-            "ops": [dict(asdict(op), flash_bytes=op.flash_bytes, working_set_bytes=op.working_set_bytes)
-                    for op in self.ops],
+            "ops": [
+                dict(asdict(op), flash_bytes=op.flash_bytes, working_set_bytes=op.working_set_bytes) for op in self.ops
+            ],
             "input_bytes": self.input_bytes,
             "activation_buffer_bytes": self.activation_buffer_bytes,
             "kernel_buffer_bytes": self.kernel_buffer_bytes,
@@ -165,15 +166,20 @@ def footprint(plan: QuantPlan) -> Footprint:
     rows = []
     for op in plan.ops:
         kind = KINDS[op.kind]
-        rows.append(OpFootprint(
-            name=op.name, kind=op.kind, macs=kind.macs(op),
-            weight_bytes=kind.weight_bits * kind.weight_count(op) // 8,
-            bias_bytes=vb * op.out_shape[2] if kind.weighted else 0,
-            input_bytes=vb * elems(op.in_shape), output_bytes=vb * elems(op.out_shape),
-            kernel_buffer_bytes=vb * kind.kernel_buffer(op)))
+        rows.append(
+            OpFootprint(
+                name=op.name,
+                kind=op.kind,
+                macs=kind.macs(op),
+                weight_bytes=kind.weight_bits * kind.weight_count(op) // 8,
+                bias_bytes=vb * op.out_shape[2] if kind.weighted else 0,
+                input_bytes=vb * elems(op.in_shape),
+                output_bytes=vb * elems(op.out_shape),
+                kernel_buffer_bytes=vb * kind.kernel_buffer(op),
+            )
+        )
     act, buf = runner_scratch_layout(plan.ops)
-    return Footprint(tuple(rows), vb, vb * elems(plan.input_shape), vb * act, vb * buf,
-                     runner_scratch_words(plan.ops))
+    return Footprint(tuple(rows), vb, vb * elems(plan.input_shape), vb * act, vb * buf, runner_scratch_words(plan.ops))
 
 
 __all__ = ["Footprint", "OpFootprint", "footprint", "runner_scratch_layout", "runner_scratch_words"]

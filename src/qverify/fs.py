@@ -53,9 +53,15 @@ def prune_lru(root: Path, keep: int, prefix: str = "") -> None:
     Hidden folders (.tmp-* builds in progress) are never touched; a root that cannot be listed is left alone.
     """
     try:
-        entries = sorted((p for p in Path(root).iterdir()
-                          if p.is_dir() and p.name.startswith(prefix) and not p.name.startswith(".")),
-                         key=lambda p: p.stat().st_mtime, reverse=True)
+        entries = sorted(
+            (
+                p
+                for p in Path(root).iterdir()
+                if p.is_dir() and p.name.startswith(prefix) and not p.name.startswith(".")
+            ),
+            key=lambda p: p.stat().st_mtime,
+            reverse=True,
+        )
     except OSError:
         return
     for old in entries[keep:]:

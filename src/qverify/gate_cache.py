@@ -132,9 +132,13 @@ def cache_key(cfg: Config) -> str:
         sub = hashlib.sha256()
         _digest_path(sub, build.FIRMWARE)
         put("firmware", sub.hexdigest())
-    for what, paths in (("model", _model_sources(cfg)), ("weights", cfg.weights), ("data", cfg.data),
-                        ("labels", cfg.labels)):
-        for p in ([] if paths is None else paths if isinstance(paths, list) else [Path(paths)]):
+    for what, paths in (
+        ("model", _model_sources(cfg)),
+        ("weights", cfg.weights),
+        ("data", cfg.data),
+        ("labels", cfg.labels),
+    ):
+        for p in [] if paths is None else paths if isinstance(paths, list) else [Path(paths)]:
             sub = hashlib.sha256()
             if Path(p).exists():
                 _digest_path(sub, Path(p))
@@ -165,8 +169,20 @@ def load(cfg: Config, key: str) -> GateOutcome | None:
     except Exception:  # a missing, partial or foreign entry is a miss, never an error
         return None
     os.utime(entry)  # recently used: kept by the pruning
-    return GateOutcome(checks, plan, True, key, meta["data_name"], meta["samples"], meta["engines"],
-                       meta["engine_info"], meta["summary"], sample_input, sample_outputs, meta["wall_seconds"])
+    return GateOutcome(
+        checks,
+        plan,
+        True,
+        key,
+        meta["data_name"],
+        meta["samples"],
+        meta["engines"],
+        meta["engine_info"],
+        meta["summary"],
+        sample_input,
+        sample_outputs,
+        meta["wall_seconds"],
+    )
 
 
 def store(cfg: Config, outcome: GateOutcome) -> None:
@@ -185,10 +201,20 @@ def store(cfg: Config, outcome: GateOutcome) -> None:
         arrays = {"input": outcome.sample_input, **{f"out/{k}": v for k, v in outcome.sample_outputs.items()}}
         with open(tmp / "sample0.npz", "wb") as f:
             np.savez_compressed(f, allow_pickle=False, **arrays)
-        meta = {"format": CACHE_FORMAT, "key": outcome.key, "qverify": __version__, "plan_hash": outcome.plan_hash,
-                "source": cfg.source, "data_name": outcome.data_name, "samples": outcome.samples,
-                "engines": outcome.engines, "engine_info": outcome.engine_info, "summary": outcome.summary,
-                "wall_seconds": outcome.wall_seconds, "checks": [vars(c) for c in outcome.checks]}
+        meta = {
+            "format": CACHE_FORMAT,
+            "key": outcome.key,
+            "qverify": __version__,
+            "plan_hash": outcome.plan_hash,
+            "source": cfg.source,
+            "data_name": outcome.data_name,
+            "samples": outcome.samples,
+            "engines": outcome.engines,
+            "engine_info": outcome.engine_info,
+            "summary": outcome.summary,
+            "wall_seconds": outcome.wall_seconds,
+            "checks": [vars(c) for c in outcome.checks],
+        }
         (tmp / "result.json").write_text(json.dumps(meta, indent=1))
         entry = _entry(cfg, outcome.key)
         if entry.exists():

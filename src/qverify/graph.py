@@ -102,8 +102,10 @@ def _hwc(shape, what: str = "activation") -> tuple[int, int, int]:
         return (dims[0], 1, dims[1])
     if len(dims) == 3:
         return dims
-    raise ModelError(f"{what} shape {dims} has rank {len(dims)}; only 1-D signals (L, C), 2-D images (H, W, C) and "
-                     "vectors (F,) are supported")
+    raise ModelError(
+        f"{what} shape {dims} has rank {len(dims)}; only 1-D signals (L, C), 2-D images (H, W, C) and "
+        "vectors (F,) are supported"
+    )
 
 
 def _activation_name(layer) -> str:
@@ -126,22 +128,29 @@ def _chain(model) -> list:
 
     layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
     if len(model.inputs) != 1 or len(model.outputs) != 1:
-        raise ModelError(f"model has {len(model.inputs)} inputs and {len(model.outputs)} outputs; "
-                         "qverify needs one of each (a linear chain)")
+        raise ModelError(
+            f"model has {len(model.inputs)} inputs and {len(model.outputs)} outputs; "
+            "qverify needs one of each (a linear chain)"
+        )
     if isinstance(model, keras.Sequential):
         for layer in layers:
             if isinstance(layer, keras.Model):
-                raise ModelError(f"layer '{layer.name}' ({type(layer).__name__}) is a nested model; "
-                                 f"flatten it into one chain. Supported: {SUPPORTED}")
+                raise ModelError(
+                    f"layer '{layer.name}' ({type(layer).__name__}) is a nested model; "
+                    f"flatten it into one chain. Supported: {SUPPORTED}"
+                )
         return layers
     # Functional: walk the call graph; each layer must consume exactly the tensor the previous one produced.
     previous = model.inputs[0]
     for layer in layers:
         if isinstance(layer, keras.Model):
-            raise ModelError(f"layer '{layer.name}' ({type(layer).__name__}) is a nested model; "
-                             f"flatten it into one chain. Supported: {SUPPORTED}")
-        node = next((n for n in layer._inbound_nodes
-                     if len(n.input_tensors) == 1 and n.input_tensors[0] is previous), None)
+            raise ModelError(
+                f"layer '{layer.name}' ({type(layer).__name__}) is a nested model; "
+                f"flatten it into one chain. Supported: {SUPPORTED}"
+            )
+        node = next(
+            (n for n in layer._inbound_nodes if len(n.input_tensors) == 1 and n.input_tensors[0] is previous), None
+        )
         if node is None or len(node.output_tensors) != 1:
             raise ModelError(
                 f"layer '{layer.name}' ({type(layer).__name__}) is not fed by the layer before it: "
@@ -178,8 +187,10 @@ def build_graph(model, final_activation: str = "float") -> Graph:
         raise ModelError("the model is not built (it has no input shape); build or call it once first")
     dims = tuple(model.inputs[0].shape[1:])
     if any(d is None for d in dims):
-        raise ModelError(f"the model's input shape {tuple(model.inputs[0].shape)} has an unknown dimension beyond "
-                         "the batch; give keras.Input a fixed shape (the firmware's buffers are sized by it)")
+        raise ModelError(
+            f"the model's input shape {tuple(model.inputs[0].shape)} has an unknown dimension beyond "
+            "the batch; give keras.Input a fixed shape (the firmware's buffers are sized by it)"
+        )
     model_input_shape = tuple(int(d) for d in dims)
     if final_activation not in FINAL_ACTIVATIONS:
         raise ModelError(f"final activation '{final_activation}' is not one of {', '.join(FINAL_ACTIVATIONS)}")
@@ -191,21 +202,26 @@ def build_graph(model, final_activation: str = "float") -> Graph:
         if b.final is not None:
             raise ModelError(f"{b.where} follows the final {b.final}; the sigmoid/softmax must be the last layer")
         if getattr(layer, "data_format", "channels_last") != "channels_last":
-            raise ModelError(f"{b.where}: data_format '{layer.data_format}' is not supported; "
-                             "CMSIS-NN is channels_last (HWC)")
+            raise ModelError(
+                f"{b.where}: data_format '{layer.data_format}' is not supported; CMSIS-NN is channels_last (HWC)"
+            )
         handler = _handler(layer)
         if b.zero_pad is not None and handler not in (_conv, _zero_padding, _identity):
             zp = b.zero_pad[0]
-            raise ModelError(f"layer '{zp.name}' ({type(zp).__name__}) is followed by {b.where}: zero padding is "
-                             "folded into the padding of the Conv1D/Conv2D right after it, and there is none; "
-                             "move it before a conv or remove it")
+            raise ModelError(
+                f"layer '{zp.name}' ({type(zp).__name__}) is followed by {b.where}: zero padding is "
+                "folded into the padding of the Conv1D/Conv2D right after it, and there is none; "
+                "move it before a conv or remove it"
+            )
         handler(b, layer)
         if handler not in (_identity, _batchnorm):
             b.foldable = handler in (_conv, _dense) and b.ops[-1].kind in (Kind.CONV, Kind.DENSE)
     if b.zero_pad is not None:
         zp = b.zero_pad[0]
-        raise ModelError(f"layer '{zp.name}' ({type(zp).__name__}) ends the model; zero padding is folded into the "
-                         "next conv's padding: remove it")
+        raise ModelError(
+            f"layer '{zp.name}' ({type(zp).__name__}) ends the model; zero padding is folded into the "
+            "next conv's padding: remove it"
+        )
     if not b.ops:
         raise ModelError("the model has no layers qverify can run")
     return Graph(b.input_shape, model_input_shape, b.ops, b.final, model)
@@ -215,14 +231,14 @@ class _Build:
     """What the handlers read and change while the chain is walked."""
 
     def __init__(self, shape: tuple[int, int, int]) -> None:
-        self.shape = shape          # the current activation, HWC
-        self.input_shape = shape    # the first op's input (a Reshape before any op changes it)
+        self.shape = shape  # the current activation, HWC
+        self.input_shape = shape  # the first op's input (a Reshape before any op changes it)
         self.ops: list[Op] = []
         self.final: str | None = None
-        self.final_mode = "float"   # a final sigmoid/softmax: 'float' (Graph.final_activation) or 'device' (an op)
-        self.layer: Any = None      # the Keras layer being read
+        self.final_mode = "float"  # a final sigmoid/softmax: 'float' (Graph.final_activation) or 'device' (an op)
+        self.layer: Any = None  # the Keras layer being read
         self.last = False
-        self.foldable = False       # the last op is a linear conv/dense a BatchNormalization may fold into
+        self.foldable = False  # the last op is a linear conv/dense a BatchNormalization may fold into
         # (first ZeroPadding layer, ((top, bottom), (left, right))) awaiting a conv
         self.zero_pad: tuple[Any, tuple[tuple[int, ...], ...]] | None = None
 
@@ -243,6 +259,7 @@ class _Build:
 
 # ---- the handlers: one per Keras layer class (HANDLERS), each f(build, layer) ----
 
+
 def _conv(b: _Build, layer) -> None:
     from keras import layers as L
 
@@ -250,19 +267,24 @@ def _conv(b: _Build, layer) -> None:
     cls = type(layer).__name__
     dilation = _pair(layer.dilation_rate, one_d)
     if max(dilation) != 1:
-        raise ModelError(f"{b.where}: dilation_rate {dilation[0] if one_d else dilation} is not supported (no CMSIS "
-                         f"q15 convolution dilates); the nearest supported form is a {cls} with dilation_rate=1")
+        raise ModelError(
+            f"{b.where}: dilation_rate {dilation[0] if one_d else dilation} is not supported (no CMSIS "
+            f"q15 convolution dilates); the nearest supported form is a {cls} with dilation_rate=1"
+        )
     groups = int(getattr(layer, "groups", 1))
     if groups != 1:
-        raise ModelError(f"{b.where}: groups={groups} is not supported (no CMSIS q15 grouped convolution); the "
-                         f"nearest supported form is a {cls} with groups=1")
+        raise ModelError(
+            f"{b.where}: groups={groups} is not supported (no CMSIS q15 grouped convolution); the "
+            f"nearest supported form is a {cls} with groups=1"
+        )
     k, s = _pair(layer.kernel_size, one_d), _pair(layer.strides, one_d)
     zp_layer, zp = b.zero_pad if b.zero_pad is not None else (None, ((0, 0), (0, 0)))
     b.zero_pad = None
     out = _hwc(layer.output.shape[1:])
     pads: list[int] = []  # one per axis, rows then columns
-    for axis, n, kk, ss, (z_before, z_after), o in zip(("rows (H)", "columns (W)"), b.shape[:2], k, s, zp, out[:2],
-                                                         strict=True):
+    for axis, n, kk, ss, (z_before, z_after), o in zip(
+        ("rows (H)", "columns (W)"), b.shape[:2], k, s, zp, out[:2], strict=True
+    ):
         n_padded = n + z_before + z_after
         if layer.padding == "valid":
             before, after = 0, 0
@@ -270,23 +292,30 @@ def _conv(b: _Build, layer) -> None:
             total = max((-(-n_padded // ss) - 1) * ss + kk - n_padded, 0)  # TensorFlow's split: the extra after
             before, after = total // 2, total - total // 2
         else:
-            raise ModelError(f"{b.where}: padding '{layer.padding}' is not supported (it pads {kk - 1} before the "
-                             "input and none after, which the CMSIS kernels cannot); use 'valid' or 'same'")
+            raise ModelError(
+                f"{b.where}: padding '{layer.padding}' is not supported (it pads {kk - 1} before the "
+                "input and none after, which the CMSIS kernels cannot); use 'valid' or 'same'"
+            )
         before, after = before + z_before, after + z_after
         if one_d and axis.startswith("columns"):
             pads.append(0)
             continue
-        what = (f"along its {'length' if one_d else axis}: input {n}, kernel {kk}, stride {ss}, {before} zero(s) "
-                f"before and {after} after" + (f" (with {zp_layer.name}'s)" if zp_layer is not None else ""))
+        what = (
+            f"along its {'length' if one_d else axis}: input {n}, kernel {kk}, stride {ss}, {before} zero(s) "
+            f"before and {after} after" + (f" (with {zp_layer.name}'s)" if zp_layer is not None else "")
+        )
         if kk > n + 2 * before:
-            raise ModelError(f"{b.where}: the window is larger than the input padded {before} on both sides {what}; "
-                             "the q15 kernels refuse such a call: use padding='valid' or a smaller kernel")
+            raise ModelError(
+                f"{b.where}: the window is larger than the input padded {before} on both sides {what}; "
+                "the q15 kernels refuse such a call: use padding='valid' or a smaller kernel"
+            )
         if padded_out(n, kk, ss, before, o) != o:
             raise ModelError(
                 f"{b.where}: padding the CMSIS kernels cannot express {what}: they pad p before and p after, or "
                 f"p + 1 after as TensorFlow's 'same' does (implied by the output size; this output of {o} implies "
                 f"{pad_after(n, kk, ss, before, o)} after {before} before); use symmetric padding or put the extra "
-                "zero after (bottom, right)")
+                "zero after (bottom, right)"
+            )
         pads.append(before)
     kern = np.asarray(layer.kernel.numpy(), dtype=np.float32)
     if one_d:
@@ -305,12 +334,24 @@ def _pads_text(zp, one_d: bool) -> str:
 
 def _dense(b: _Build, layer) -> None:
     if b.shape[0] != 1 or b.shape[1] != 1 or len(layer.input.shape) != 2:
-        raise ModelError(f"{b.where}: input shape {tuple(layer.input.shape[1:])} is not a flat vector; "
-                         "add Flatten or GlobalAveragePooling before Dense")
+        raise ModelError(
+            f"{b.where}: input shape {tuple(layer.input.shape[1:])} is not a flat vector; "
+            "add Flatten or GlobalAveragePooling before Dense"
+        )
     kern = np.asarray(layer.kernel.numpy(), dtype=np.float32)
     bias, notes = _bias(layer, kern)
-    b.add(Op(layer.name, Kind.DENSE, b.shape, (1, 1, int(kern.shape[1])), weights=kern, bias=bias,
-             layer=layer.name, notes=tuple(notes)))
+    b.add(
+        Op(
+            layer.name,
+            Kind.DENSE,
+            b.shape,
+            (1, 1, int(kern.shape[1])),
+            weights=kern,
+            bias=bias,
+            layer=layer.name,
+            notes=tuple(notes),
+        )
+    )
     _fused(b, layer)
 
 
@@ -322,8 +363,10 @@ def _bias(layer, kern: np.ndarray) -> tuple[np.ndarray, list[str]]:
     if layer.use_bias:
         return np.asarray(layer.bias.numpy(), dtype=np.float32), []
     n = int(kern.shape[-1])
-    return np.zeros(n, np.float32), [f"{_ZERO_BIAS}a zero bias of {n} values ({2 * n} bytes of flash) is stored, "
-                                     "since the q15 kernels always add one"]
+    return np.zeros(n, np.float32), [
+        f"{_ZERO_BIAS}a zero bias of {n} values ({2 * n} bytes of flash) is stored, "
+        "since the q15 kernels always add one"
+    ]
 
 
 def _fused(b: _Build, layer) -> None:
@@ -339,9 +382,10 @@ def _fused(b: _Build, layer) -> None:
         _device_activation(b, name, f"{layer.name}_{name}", layer)
         return
     where = " here (only as the last layer)" if name == "softmax" else ""
-    raise ModelError(f"{b.where}: fused activation '{name}' is not supported{where}; the nearest supported forms "
-                     "are activation='relu', 'relu6', 'sigmoid' or 'tanh' (or a final softmax). Supported: "
-                     + SUPPORTED)
+    raise ModelError(
+        f"{b.where}: fused activation '{name}' is not supported{where}; the nearest supported forms "
+        "are activation='relu', 'relu6', 'sigmoid' or 'tanh' (or a final softmax). Supported: " + SUPPORTED
+    )
 
 
 def _device_activation(b: _Build, name: str, op_name: str, layer) -> None:
@@ -356,8 +400,10 @@ def _device_activation(b: _Build, name: str, op_name: str, layer) -> None:
 
 def _batchnorm(b: _Build, layer) -> None:
     """Fold an inference-mode BatchNormalization into the conv/dense op right before it."""
-    must = ("a BatchNormalization must come right after a Conv1D, Conv2D or Dense with activation='linear' (put "
-            "any ReLU after the BatchNormalization), where qverify folds it into the weights and bias")
+    must = (
+        "a BatchNormalization must come right after a Conv1D, Conv2D or Dense with activation='linear' (put "
+        "any ReLU after the BatchNormalization), where qverify folds it into the weights and bias"
+    )
     if not b.foldable:
         if not b.ops:
             follows = "the model's input"
@@ -370,8 +416,10 @@ def _batchnorm(b: _Build, layer) -> None:
     axes = list(layer.axis) if isinstance(layer.axis, (list, tuple)) else [layer.axis]
     rank = len(layer.input.shape)
     if [a % rank for a in axes] != [rank - 1]:
-        raise ModelError(f"{b.where}: axis {layer.axis} is not the channel axis (-1); only per-channel "
-                         "BatchNormalization folds into a conv or Dense")
+        raise ModelError(
+            f"{b.where}: axis {layer.axis} is not the channel axis (-1); only per-channel "
+            "BatchNormalization folds into a conv or Dense"
+        )
     op = b.ops[-1]
     # b.foldable: the last op is a conv or Dense, and those always carry weights and bias
     assert op.weights is not None and op.bias is not None
@@ -384,8 +432,14 @@ def _batchnorm(b: _Build, layer) -> None:
     scale = gamma / np.sqrt(var + eps)
     weights = (op.weights.astype(np.float64) * scale).astype(np.float32)  # per output channel: the last axis
     bias = ((op.bias.astype(np.float64) - mean) * scale + beta).astype(np.float32)
-    used = ", ".join(["moving mean and variance", f"epsilon {eps:g}", *(["gamma"] if layer.scale else []),
-                      *(["beta"] if layer.center else [])])
+    used = ", ".join(
+        [
+            "moving mean and variance",
+            f"epsilon {eps:g}",
+            *(["gamma"] if layer.scale else []),
+            *(["beta"] if layer.center else []),
+        ]
+    )
     notes = [n for n in op.notes if not n.startswith(_ZERO_BIAS)]
     notes.append(f"{layer.name} (BatchNormalization) folded into the weights and bias (inference mode: {used})")
     b.ops[-1] = replace(op, weights=weights, bias=bias, notes=tuple(notes))
@@ -394,9 +448,11 @@ def _batchnorm(b: _Build, layer) -> None:
 def _relu(b: _Build, layer) -> None:
     slope, threshold, top = float(layer.negative_slope), float(layer.threshold), layer.max_value
     if slope != 0.0 or threshold != 0.0 or (top is not None and float(top) != 6.0):
-        raise ModelError(f"{b.where}: ReLU(max_value={top}, negative_slope={slope:g}, threshold={threshold:g}) is "
-                         "not supported; the nearest supported forms are ReLU() (arm_relu_q15) and "
-                         "ReLU(max_value=6) (ReLU6, qv_relu6_q15)")
+        raise ModelError(
+            f"{b.where}: ReLU(max_value={top}, negative_slope={slope:g}, threshold={threshold:g}) is "
+            "not supported; the nearest supported forms are ReLU() (arm_relu_q15) and "
+            "ReLU(max_value=6) (ReLU6, qv_relu6_q15)"
+        )
     kind = Kind.RELU if top is None else Kind.RELU6
     b.add(Op(layer.name, kind, b.shape, b.shape, layer=layer.name))
 
@@ -409,8 +465,10 @@ def _activation(b: _Build, layer) -> None:
         _device_activation(b, name, layer.name, layer)
     elif name != "linear":
         where = "here (only as the last layer)" if name == "softmax" else ""
-        raise ModelError(f"{b.where}: activation '{name}' is not supported {where}".rstrip() +
-                         "; the nearest supported forms are Activation('relu'), 'relu6', 'sigmoid' and 'tanh'")
+        raise ModelError(
+            f"{b.where}: activation '{name}' is not supported {where}".rstrip()
+            + "; the nearest supported forms are Activation('relu'), 'relu6', 'sigmoid' and 'tanh'"
+        )
 
 
 def _softmax(b: _Build, layer) -> None:
@@ -419,8 +477,10 @@ def _softmax(b: _Build, layer) -> None:
     axes = list(layer.axis) if isinstance(layer.axis, (list, tuple)) else [layer.axis]
     rank = len(layer.input.shape)
     if [a % rank for a in axes] != [rank - 1]:
-        raise ModelError(f"{b.where}: axis {layer.axis} is not the channel axis (-1); arm_softmax_q15 normalises "
-                         "the channels of each position: use Softmax(axis=-1)")
+        raise ModelError(
+            f"{b.where}: axis {layer.axis} is not the channel axis (-1); arm_softmax_q15 normalises "
+            "the channels of each position: use Softmax(axis=-1)"
+        )
     _device_activation(b, "softmax", layer.name, layer)
 
 
@@ -429,8 +489,10 @@ def _pool(b: _Build, layer) -> None:
 
     one_d = isinstance(layer, (L.MaxPooling1D, L.AveragePooling1D))
     if layer.padding != "valid":
-        raise ModelError(f"{b.where}: pooling padding '{layer.padding}' is not supported (the q15 pools have no "
-                         "padding); the nearest supported form is padding='valid'")
+        raise ModelError(
+            f"{b.where}: pooling padding '{layer.padding}' is not supported (the q15 pools have no "
+            "padding); the nearest supported form is padding='valid'"
+        )
     k = _pair(layer.pool_size, one_d)
     s = _pair(layer.strides if layer.strides is not None else layer.pool_size, one_d)
     kind = Kind.MAXPOOL if isinstance(layer, (L.MaxPooling1D, L.MaxPooling2D)) else Kind.AVGPOOL
@@ -456,9 +518,11 @@ def _reshape(b: _Build, layer) -> None:
     elif new == (1, 1, b.shape[0] * b.shape[1] * b.shape[2]):
         b.add(Op(layer.name, Kind.FLATTEN, b.shape, new, layer=layer.name))
     else:
-        raise ModelError(f"{b.where}: reshaping {b.shape} (HWC) to {new} after the first op would need a copy op "
-                         "qverify does not have; reshape the model's input instead (a Reshape before the first "
-                         "layer), or flatten with Flatten / Reshape((-1,))")
+        raise ModelError(
+            f"{b.where}: reshaping {b.shape} (HWC) to {new} after the first op would need a copy op "
+            "qverify does not have; reshape the model's input instead (a Reshape before the first "
+            "layer), or flatten with Flatten / Reshape((-1,))"
+        )
 
 
 def _zero_padding(b: _Build, layer) -> None:
@@ -486,13 +550,18 @@ _NEAREST = {
     "DepthwiseConv2D": "Conv2D (no legacy CMSIS q15 depthwise convolution)",
     "SeparableConv1D": "Conv1D (no legacy CMSIS q15 separable convolution)",
     "SeparableConv2D": "Conv2D (no legacy CMSIS q15 separable convolution)",
-    "Conv3D": "Conv2D", "ZeroPadding3D": "ZeroPadding2D before a Conv2D",
-    "LeakyReLU": "ReLU or ReLU(max_value=6)", "PReLU": "ReLU or ReLU(max_value=6)", "ELU": "ReLU",
-    "GlobalMaxPooling1D": "GlobalAveragePooling1D", "GlobalMaxPooling2D": "GlobalAveragePooling2D",
+    "Conv3D": "Conv2D",
+    "ZeroPadding3D": "ZeroPadding2D before a Conv2D",
+    "LeakyReLU": "ReLU or ReLU(max_value=6)",
+    "PReLU": "ReLU or ReLU(max_value=6)",
+    "ELU": "ReLU",
+    "GlobalMaxPooling1D": "GlobalAveragePooling1D",
+    "GlobalMaxPooling2D": "GlobalAveragePooling2D",
     "LayerNormalization": "BatchNormalization right after a conv or Dense (folded into it)",
     "GroupNormalization": "BatchNormalization right after a conv or Dense (folded into it)",
     "Permute": "Reshape (it keeps the HWC order; a permutation moves bytes)",
-    "Cropping1D": "a conv with padding='valid'", "Cropping2D": "a conv with padding='valid'",
+    "Cropping1D": "a conv with padding='valid'",
+    "Cropping2D": "a conv with padding='valid'",
 }
 
 
@@ -508,13 +577,29 @@ def handlers() -> dict[type, Callable[[_Build, Any], None]]:
     from keras import layers as L
 
     table: dict[type, Callable[[_Build, Any], None]] = {
-        L.Conv1D: _conv, L.Conv2D: _conv, L.Dense: _dense, L.BatchNormalization: _batchnorm,
-        L.ReLU: _relu, L.Activation: _activation, L.Softmax: _softmax,
-        L.MaxPooling1D: _pool, L.MaxPooling2D: _pool, L.AveragePooling1D: _pool, L.AveragePooling2D: _pool,
-        L.GlobalAveragePooling1D: _gap, L.GlobalAveragePooling2D: _gap, L.Flatten: _flatten, L.Reshape: _reshape,
-        L.ZeroPadding1D: _zero_padding, L.ZeroPadding2D: _zero_padding,
-        L.Dropout: _identity, L.SpatialDropout1D: _identity, L.SpatialDropout2D: _identity,
-        L.GaussianNoise: _identity, L.GaussianDropout: _identity, L.AlphaDropout: _identity,
+        L.Conv1D: _conv,
+        L.Conv2D: _conv,
+        L.Dense: _dense,
+        L.BatchNormalization: _batchnorm,
+        L.ReLU: _relu,
+        L.Activation: _activation,
+        L.Softmax: _softmax,
+        L.MaxPooling1D: _pool,
+        L.MaxPooling2D: _pool,
+        L.AveragePooling1D: _pool,
+        L.AveragePooling2D: _pool,
+        L.GlobalAveragePooling1D: _gap,
+        L.GlobalAveragePooling2D: _gap,
+        L.Flatten: _flatten,
+        L.Reshape: _reshape,
+        L.ZeroPadding1D: _zero_padding,
+        L.ZeroPadding2D: _zero_padding,
+        L.Dropout: _identity,
+        L.SpatialDropout1D: _identity,
+        L.SpatialDropout2D: _identity,
+        L.GaussianNoise: _identity,
+        L.GaussianDropout: _identity,
+        L.AlphaDropout: _identity,
     }
     for name in _NEAREST:  # refused even where a Keras version derives them from a supported class
         cls = getattr(L, name, None)

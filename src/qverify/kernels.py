@@ -51,9 +51,14 @@ CALL_LENGTH_ON_X = 1
 # each of its three (footprint and network.c size the scratch with them; test_footprint holds them to the C)
 GUARD_WORDS = 16
 # what the kernels and the runner return (arm_status, and the runner's own QV_STATUS_*)
-STATUS_NAMES = {0: "ARM_MATH_SUCCESS", -1: "ARM_MATH_ARGUMENT_ERROR", -2: "ARM_MATH_LENGTH_ERROR",
-                -3: "ARM_MATH_SIZE_MISMATCH", -100: "QV_STATUS_OVERRUN",
-                -101: "QV_STATUS_NO_FUNCTION: not in this build"}
+STATUS_NAMES = {
+    0: "ARM_MATH_SUCCESS",
+    -1: "ARM_MATH_ARGUMENT_ERROR",
+    -2: "ARM_MATH_LENGTH_ERROR",
+    -3: "ARM_MATH_SIZE_MISMATCH",
+    -100: "QV_STATUS_OVERRUN",
+    -101: "QV_STATUS_NO_FUNCTION: not in this build",
+}
 
 
 # the order choose() tries them in: fastest first
@@ -93,7 +98,7 @@ class Violation:
     op: str
     function: str
     condition: str  # what the function needs, with this op's value
-    effect: str     # what Arm's code does then
+    effect: str  # what Arm's code does then
 
     def __str__(self) -> str:
         return f"{self.op}: {self.function} needs {self.condition}; {self.effect}"
@@ -101,8 +106,9 @@ class Violation:
 
 def is_1d(op) -> bool:
     """A conv over a 1-D signal (plan layout H = L, W = 1): its length may be passed on either axis."""
-    return (op.kind == Kind.CONV and op.in_shape[1] == 1 and op.kernel[1] == 1 and op.pad[1] == 0
-            and op.out_shape[1] == 1)
+    return (
+        op.kind == Kind.CONV and op.in_shape[1] == 1 and op.kernel[1] == 1 and op.pad[1] == 0 and op.out_shape[1] == 1
+    )
 
 
 def call(op, function: Function | str | None = None, length_on_x: bool | None = None) -> Call:
@@ -116,17 +122,39 @@ def call(op, function: Function | str | None = None, length_on_x: bool | None = 
     (k_h, k_w), (s_h, s_w), (p_h, p_w) = op.kernel, op.stride, op.pad
     dims = (in_h, in_w, ch_in, out_h, out_w, ch_out, k_h, k_w, s_h, s_w, p_h, p_w)
     if any(not 0 <= d <= UINT16_MAX for d in dims):
-        raise PlanError(f"op '{op.name}': a dimension in {dims} does not fit the kernels' uint16_t arguments "
-                        f"(0 to {UINT16_MAX})")
+        raise PlanError(
+            f"op '{op.name}': a dimension in {dims} does not fit the kernels' uint16_t arguments (0 to {UINT16_MAX})"
+        )
     on_x = is_1d(op) if length_on_x is None else (length_on_x and is_1d(op))
     if on_x:  # the plan's H becomes x: same bytes, same weight order (one of k_h, k_w is 1)
-        geo = dict(in_x=in_h, in_y=in_w, out_x=out_h, out_y=out_w, k_x=k_h, k_y=k_w, pad_x=p_h, pad_y=p_w,
-                   stride_x=s_h, stride_y=s_w)
+        geo = dict(
+            in_x=in_h,
+            in_y=in_w,
+            out_x=out_h,
+            out_y=out_w,
+            k_x=k_h,
+            k_y=k_w,
+            pad_x=p_h,
+            pad_y=p_w,
+            stride_x=s_h,
+            stride_y=s_w,
+        )
     else:
-        geo = dict(in_x=in_w, in_y=in_h, out_x=out_w, out_y=out_h, k_x=k_w, k_y=k_h, pad_x=p_w, pad_y=p_h,
-                   stride_x=s_w, stride_y=s_h)
-    return Call(fn, on_x, ch_in=ch_in, ch_out=ch_out, bias_shift=op.bias_lshift or 0, out_shift=op.out_rshift or 0,
-                **geo)
+        geo = dict(
+            in_x=in_w,
+            in_y=in_h,
+            out_x=out_w,
+            out_y=out_h,
+            k_x=k_w,
+            k_y=k_h,
+            pad_x=p_w,
+            pad_y=p_h,
+            stride_x=s_w,
+            stride_y=s_h,
+        )
+    return Call(
+        fn, on_x, ch_in=ch_in, ch_out=ch_out, bias_shift=op.bias_lshift or 0, out_shift=op.out_rshift or 0, **geo
+    )
 
 
 PATHS = tuple(CodePath)  # ARM_MATH_DSP builds (Cortex-M4/M7) and plain-C builds (Cortex-M0/M3)
@@ -148,44 +176,78 @@ def _conv_violations(c: Call) -> list[Condition]:
     """(condition, effect, the code paths it holds for) a conv call breaks."""
     fn = c.function
     out: list[Condition] = []
-    if fn.square and not (c.in_x == c.in_y and c.k_x == c.k_y and c.pad_x == c.pad_y and c.stride_x == c.stride_y
-                          and c.out_x == c.out_y):
-        out.append((f"a square image, kernel, padding and stride (this op: input {c.in_x}x{c.in_y}, kernel "
-                    f"{c.k_x}x{c.k_y}, padding {c.pad_x}/{c.pad_y}, stride {c.stride_x}/{c.stride_y})",
-                    "it takes one size for both axes and would compute another convolution", BOTH, None))
+    if fn.square and not (
+        c.in_x == c.in_y and c.k_x == c.k_y and c.pad_x == c.pad_y and c.stride_x == c.stride_y and c.out_x == c.out_y
+    ):
+        out.append(
+            (
+                f"a square image, kernel, padding and stride (this op: input {c.in_x}x{c.in_y}, kernel "
+                f"{c.k_x}x{c.k_y}, padding {c.pad_x}/{c.pad_y}, stride {c.stride_x}/{c.stride_y})",
+                "it takes one size for both axes and would compute another convolution",
+                BOTH,
+                None,
+            )
+        )
     if fn.fast and (c.ch_in % 2 or c.ch_out % 2):
-        out.append((f"even input and output channels (this op: {c.ch_in} in, {c.ch_out} out)",
-                    "Arm's code returns ARM_MATH_SIZE_MISMATCH and writes no output", BOTH, None))
+        out.append(
+            (
+                f"even input and output channels (this op: {c.ch_in} in, {c.ch_out} out)",
+                "Arm's code returns ARM_MATH_SIZE_MISMATCH and writes no output",
+                BOTH,
+                None,
+            )
+        )
     if fn.fast and c.out_x % 2:
         # Arm's DSP path computes a pair when x is odd and resets its im2col pointer only then
         if c.out_x == 1:
-            effect = ("Arm's Cortex-M4/M7 build computes no output" +
-                      (" and overruns bufferA (its im2col pointer is never reset)" if c.out_y > 1 else ""))
+            effect = "Arm's Cortex-M4/M7 build computes no output" + (
+                " and overruns bufferA (its im2col pointer is never reset)" if c.out_y > 1 else ""
+            )
         elif c.out_y == 1:
             effect = "Arm's Cortex-M4/M7 build never writes the last output pixel"
         else:
-            effect = ("Arm's Cortex-M4/M7 build pairs pixels across rows: outputs shift by one pixel from the "
-                      "second row on, the last is never written, and bufferA overruns by one column")
+            effect = (
+                "Arm's Cortex-M4/M7 build pairs pixels across rows: outputs shift by one pixel from the "
+                "second row on, the last is never written, and bufferA overruns by one column"
+            )
         out.append((f"an even output width (this op: {c.out_x})", effect, (CodePath.DSP,), None))
     window = c.ch_in * c.k_x * c.k_y
     if fn.loop_shift and window >> fn.loop_shift > UINT16_MAX:
-        out.append((f"ch_in * k_x * k_y below {1 << (16 + fn.loop_shift)} (this op: {window})",
-                    f"its uint16_t loop count (ch_in * k_x * k_y) >> {fn.loop_shift} truncates on Cortex-M4/M7, "
-                    "summing only part of each window", (CodePath.DSP,), None))
+        out.append(
+            (
+                f"ch_in * k_x * k_y below {1 << (16 + fn.loop_shift)} (this op: {window})",
+                f"its uint16_t loop count (ch_in * k_x * k_y) >> {fn.loop_shift} truncates on Cortex-M4/M7, "
+                "summing only part of each window",
+                (CodePath.DSP,),
+                None,
+            )
+        )
     if fn.arm_conv:
         # the last input position a window reaches, and the first (negative in the padding), per axis
         reach_x = (c.out_x - 1) * c.stride_x - c.pad_x + c.k_x
         reach_y = (c.out_y - 1) * c.stride_y - c.pad_y + c.k_y
         if max(c.out_x, c.out_y, reach_x, reach_y) > INT16_MAX:
-            out.append((f"output sizes and window reach up to {INT16_MAX} (this op: output {c.out_x}x{c.out_y}, "
-                        f"reach {reach_x}x{reach_y})",
-                        "its Cortex-M4/M7 build counts pixels in int16_t, which wraps", (CodePath.DSP,), None))
+            out.append(
+                (
+                    f"output sizes and window reach up to {INT16_MAX} (this op: output {c.out_x}x{c.out_y}, "
+                    f"reach {reach_x}x{reach_y})",
+                    "its Cortex-M4/M7 build counts pixels in int16_t, which wraps",
+                    (CodePath.DSP,),
+                    None,
+                )
+            )
         # CMSIS_5 5.4.0-5.7.0's plain path holds the input row and column in `signed char`
         if max(reach_x, reach_y) - 1 > INT8_MAX or max(c.pad_x, c.pad_y) > -INT8_MIN:
-            out.append((f"window positions within {INT8_MIN}..{INT8_MAX} on each axis (this op: up to "
-                        f"{max(reach_x, reach_y) - 1})",
-                        "the Cortex-M0/M3 build of CMSIS_5 5.4.0 to 5.7.0 keeps the input row and column in "
-                        "signed char, which wraps: it reads the wrong pixels", (CodePath.PLAIN,), "5.7.0"))
+            out.append(
+                (
+                    f"window positions within {INT8_MIN}..{INT8_MAX} on each axis (this op: up to "
+                    f"{max(reach_x, reach_y) - 1})",
+                    "the Cortex-M0/M3 build of CMSIS_5 5.4.0 to 5.7.0 keeps the input row and column in "
+                    "signed char, which wraps: it reads the wrong pixels",
+                    (CodePath.PLAIN,),
+                    "5.7.0",
+                )
+            )
     return out
 
 
@@ -194,22 +256,44 @@ def _activation_violations(op) -> list[Condition]:
     width = 15 - op.in_frac
     fmt = f"input Q{width}.{op.in_frac}"
     if width < 0:
-        return [(f"int_width 0 to {INT_WIDTH_MAX}, an input format of frac 12 to 15 (this op: {fmt}, int_width "
-                 f"{width})", f"int_width is a uint16_t: {width} becomes {width & 0xFFFF} and its shift 11 - "
-                 "int_width is negative, undefined in C", BOTH, None)]
+        return [
+            (
+                f"int_width 0 to {INT_WIDTH_MAX}, an input format of frac 12 to 15 (this op: {fmt}, int_width {width})",
+                f"int_width is a uint16_t: {width} becomes {width & 0xFFFF} and its shift 11 - "
+                "int_width is negative, undefined in C",
+                BOTH,
+                None,
+            )
+        ]
     if width > INT_WIDTH_MAX:
-        effect = ("its table index v >> (11 - int_width) needs more than the table's 8 bits: Arm's code wraps it "
-                  "to uint8_t and reads f at x wrapped into [-8, 8) for |x| >= 8 (a sigmoid of 9 gives "
-                  "sigmoid(-7))"
-                  if width <= 11 else "its shift 11 - int_width is negative, undefined in C")
-        return [(f"int_width at most {INT_WIDTH_MAX}, an input format of frac 12 to 15 (this op: {fmt}, int_width "
-                 f"{width})", effect, BOTH, None)]
+        effect = (
+            "its table index v >> (11 - int_width) needs more than the table's 8 bits: Arm's code wraps it "
+            "to uint8_t and reads f at x wrapped into [-8, 8) for |x| >= 8 (a sigmoid of 9 gives "
+            "sigmoid(-7))"
+            if width <= 11
+            else "its shift 11 - int_width is negative, undefined in C"
+        )
+        return [
+            (
+                f"int_width at most {INT_WIDTH_MAX}, an input format of frac 12 to 15 (this op: {fmt}, int_width "
+                f"{width})",
+                effect,
+                BOTH,
+                None,
+            )
+        ]
     # 5.4.0-5.7.0 clamp the table index with __USAT(v >> shift, 8) instead of taking its low 8 bits
-    return [("a CMSIS_5 release of 5.8.0 or later (declare it: quantize --cmsis-version 5.8.0, gate "
-             "cmsis_version = \"5.8.0\"; or keep the activation in float: --final-activation float)",
-             "in 5.4.0 to 5.7.0 it saturates its table index at 0 and 255, so every negative input (and, at int_width "
-             "3, the top bin) reads the wrong table entries: the outputs differ from 5.8.0 on, and from the "
-             "definition", BOTH, "5.7.0")]
+    return [
+        (
+            "a CMSIS_5 release of 5.8.0 or later (declare it: quantize --cmsis-version 5.8.0, gate "
+            'cmsis_version = "5.8.0"; or keep the activation in float: --final-activation float)',
+            "in 5.4.0 to 5.7.0 it saturates its table index at 0 and 255, so every negative input (and, at int_width "
+            "3, the top bin) reads the wrong table entries: the outputs differ from 5.8.0 on, and from the "
+            "definition",
+            BOTH,
+            "5.7.0",
+        )
+    ]
 
 
 def violations(op, rounding: str, paths: tuple[str, ...] = PATHS, cmsis: str = OLDEST) -> list[Violation]:
@@ -223,20 +307,40 @@ def violations(op, rounding: str, paths: tuple[str, ...] = PATHS, cmsis: str = O
     if kind in (Kind.SIGMOID, Kind.TANH):
         found += _activation_violations(op)
     if kind == Kind.SOFTMAX and op.in_shape[2] > SOFTMAX_DIM_MAX:
-        found.append((f"dim_vec (the channels) up to {SOFTMAX_DIM_MAX} (this op: {op.in_shape[2]})",
-                      "its q31 sum of up to 2^16 per value overflows past that and its loop counter is 16 bits: "
-                      "the outputs are wrong", BOTH, None))
+        found.append(
+            (
+                f"dim_vec (the channels) up to {SOFTMAX_DIM_MAX} (this op: {op.in_shape[2]})",
+                "its q31 sum of up to 2^16 per value overflows past that and its loop counter is 16 bits: "
+                "the outputs are wrong",
+                BOTH,
+                None,
+            )
+        )
     if kind == Kind.DENSE:
         n_in, n_out = op.in_shape[0] * op.in_shape[1] * op.in_shape[2], op.out_shape[2]
         if max(n_in, n_out) > UINT16_MAX:
-            found.append((f"dim_vec and num_of_rows up to {UINT16_MAX} (this op: {n_in} in, {n_out} out)",
-                          "its uint16_t arguments truncate", BOTH, None))
+            found.append(
+                (
+                    f"dim_vec and num_of_rows up to {UINT16_MAX} (this op: {n_in} in, {n_out} out)",
+                    "its uint16_t arguments truncate",
+                    BOTH,
+                    None,
+                )
+            )
     if fn.shifts and rounding == Rounding.ROUND and c.out_shift == 0:
-        found.append(("out_shift of at least 1 in a rounding build (this op: 0)",
-                      "CMSIS-NN 5.4.0 and 5.5.0 compute NN_ROUND(0) as 1 << -1, undefined in C "
-                      "(0 on the core, 2^31 on x86)", BOTH, "5.5.0"))
-    return [Violation(op.name, fn.name, cond, effect) for cond, effect, where, until in found
-            if set(where) & set(paths) and (until is None or release(until) >= release(cmsis))]
+        found.append(
+            (
+                "out_shift of at least 1 in a rounding build (this op: 0)",
+                "CMSIS-NN 5.4.0 and 5.5.0 compute NN_ROUND(0) as 1 << -1, undefined in C (0 on the core, 2^31 on x86)",
+                BOTH,
+                "5.5.0",
+            )
+        )
+    return [
+        Violation(op.name, fn.name, cond, effect)
+        for cond, effect, where, until in found
+        if set(where) & set(paths) and (until is None or release(until) >= release(cmsis))
+    ]
 
 
 def check_function(op, name: str) -> Function:
@@ -244,8 +348,11 @@ def check_function(op, name: str) -> Function:
     fn = FUNCTIONS.get(name)
     allowed = [f.name for f in PREFERENCE.get(op.kind, ())]
     if fn is None or op.kind not in FUNCTION_KINDS[fn.name]:
-        what = ("is not a function qverify runs" if fn is None
-                else f"computes {'/'.join(FUNCTION_KINDS[fn.name])} ops, not {op.kind}")
+        what = (
+            "is not a function qverify runs"
+            if fn is None
+            else f"computes {'/'.join(FUNCTION_KINDS[fn.name])} ops, not {op.kind}"
+        )
         raise PlanError(f"kernel for op '{op.name}': {name} {what}; expected one of {', '.join(allowed)}")
     return fn
 
@@ -280,8 +387,10 @@ def assign(plan, declared: dict[str, str] | None = None) -> None:
     names = {op.name for op in plan.ops}
     unknown = sorted(set(declared) - names)
     if unknown:
-        raise PlanError(f"kernel declared for op(s) {', '.join(unknown)} not in the plan; ops are: "
-                        f"{', '.join(op.name for op in plan.ops)}")
+        raise PlanError(
+            f"kernel declared for op(s) {', '.join(unknown)} not in the plan; ops are: "
+            f"{', '.join(op.name for op in plan.ops)}"
+        )
     for op in plan.ops:
         if op.name in declared:
             op.function = check_function(op, declared[op.name]).name
@@ -293,10 +402,13 @@ def assign(plan, declared: dict[str, str] | None = None) -> None:
 
 def notes(plan) -> list[str]:
     """Why each conv that calls one of qverify's own kernels does not call one of Arm's."""
-    return [f"{op.name}: {op.function}, qverify's kernel (ship cmsis/Source/{op.function}.c): no Arm q15 "
-            f"convolution takes this shape on the {' and '.join(plan.paths)} path: "
-            f"{reason_no_arm(op, plan.rounding, plan.paths, plan.cmsis)}"
-            for op in plan.ops if op.kind == Kind.CONV and not FUNCTIONS[op.function].arm]
+    return [
+        f"{op.name}: {op.function}, qverify's kernel (ship cmsis/Source/{op.function}.c): no Arm q15 "
+        f"convolution takes this shape on the {' and '.join(plan.paths)} path: "
+        f"{reason_no_arm(op, plan.rounding, plan.paths, plan.cmsis)}"
+        for op in plan.ops
+        if op.kind == Kind.CONV and not FUNCTIONS[op.function].arm
+    ]
 
 
 def reason_no_arm(op, rounding: str, paths: tuple[str, ...] = PATHS, cmsis: str = OLDEST) -> str:
@@ -313,8 +425,9 @@ def reason_no_arm(op, rounding: str, paths: tuple[str, ...] = PATHS, cmsis: str 
 def check_plan(plan, rounding: str | None = None, paths: tuple[str, ...] | None = None) -> list[Violation]:
     """Every contract violation of the plan's calls, for the firmware's rounding build and code paths (default
     the plan's)."""
-    return [v for op in plan.ops
-            for v in violations(op, rounding or plan.rounding, tuple(paths or plan.paths), plan.cmsis)]
+    return [
+        v for op in plan.ops for v in violations(op, rounding or plan.rounding, tuple(paths or plan.paths), plan.cmsis)
+    ]
 
 
 def paths_of(kernels) -> tuple[str, ...]:

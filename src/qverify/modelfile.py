@@ -94,8 +94,9 @@ def hdf5_layout(path: str | Path) -> tuple[str, list[str]]:
             attrs, names = set(f.attrs), sorted(f.keys())
             legacy_group = "model_weights" in f and "layer_names" in f["model_weights"].attrs
     except Exception as exc:  # a truncated or damaged file
-        raise ModelError(f"{path} has an HDF5 signature but cannot be read ({_first_line(exc)}): "
-                         "a truncated or damaged file?") from exc
+        raise ModelError(
+            f"{path} has an HDF5 signature but cannot be read ({_first_line(exc)}): a truncated or damaged file?"
+        ) from exc
     if "model_config" in attrs:
         return MODEL, names
     if "layer_names" in attrs or legacy_group:
@@ -111,8 +112,9 @@ def zip_layout(path: str | Path) -> tuple[bool, list[str]]:
         with zipfile.ZipFile(path) as z:
             names = z.namelist()
     except (zipfile.BadZipFile, OSError) as exc:
-        raise ModelError(f"{path} starts like a zip archive but cannot be read ({_first_line(exc)}): "
-                         "a truncated or damaged file?") from exc
+        raise ModelError(
+            f"{path} starts like a zip archive but cannot be read ({_first_line(exc)}): a truncated or damaged file?"
+        ) from exc
     return "config.json" in names, names
 
 
@@ -129,40 +131,52 @@ def model_problem(label: str, path: str | Path) -> str | None:
     if not p.exists():
         return f"{where} does not exist; expected {FORMS}"
     if p.is_dir():
-        return (f"{where} is a directory (a TensorFlow SavedModel?); expected {FORMS}: load it and save it "
-                f"with {SAVE_MODEL}")
+        return (
+            f"{where} is a directory (a TensorFlow SavedModel?); expected {FORMS}: load it and save it "
+            f"with {SAVE_MODEL}"
+        )
     if not os.access(p, os.R_OK):
         return f"{where} is not readable"
     if p.suffix == ".py":
         return f"{where} is a Python file; name its factory: --model {path}:<Factory> (e.g. {path}:Net)"
     if p.suffix not in MODEL_SUFFIXES:
-        return (f"{where}: not a saved Keras model (suffix '{p.suffix}', not {', '.join(MODEL_SUFFIXES)}); "
-                f"expected {FORMS}")
+        return (
+            f"{where}: not a saved Keras model (suffix '{p.suffix}', not {', '.join(MODEL_SUFFIXES)}); expected {FORMS}"
+        )
     kind = sniff(p)
     if kind == EMPTY:
         return f"{where} is an empty file (0 bytes); expected a model saved with {SAVE_MODEL}"
     if kind == ZIP:
         is_model, names = zip_layout(p)
         if not is_model:
-            return (f"{where} is a zip archive but not a Keras model (no config.json; it holds {_some(names)}); "
-                    f"expected a model saved with {SAVE_MODEL}")
+            return (
+                f"{where} is a zip archive but not a Keras model (no config.json; it holds {_some(names)}); "
+                f"expected a model saved with {SAVE_MODEL}"
+            )
         if p.suffix != ".keras":
-            return (f"{where} is a .keras zip archive under a {p.suffix} name (Keras reads it as HDF5); "
-                    "rename it to .keras")
+            return (
+                f"{where} is a .keras zip archive under a {p.suffix} name (Keras reads it as HDF5); rename it to .keras"
+            )
         return None
     if kind == HDF5:
         layout, names = hdf5_layout(p)
         if layout == MODEL:
             if p.suffix == ".keras":
-                return (f"{where} is a legacy HDF5 model under a .keras name (Keras reads .keras as a zip); "
-                        "rename it to .h5")
+                return (
+                    f"{where} is a legacy HDF5 model under a .keras name (Keras reads .keras as a zip); "
+                    "rename it to .h5"
+                )
             return None
         if layout in (KERAS2_WEIGHTS, KERAS3_WEIGHTS):
-            return (f"{where} is a weights file ({_weights_kind(layout)}), not a model: it has no model "
-                    f"config; pass the model's code as --model module:Factory or path/file.py:Factory and this "
-                    f"file as --weights, or save the whole model with {SAVE_MODEL}")
-        return (f"{where} is an HDF5 file Keras did not write (no model_config; top level: {_some(names)}); "
-                f"expected a model saved with {SAVE_MODEL}")
+            return (
+                f"{where} is a weights file ({_weights_kind(layout)}), not a model: it has no model "
+                f"config; pass the model's code as --model module:Factory or path/file.py:Factory and this "
+                f"file as --weights, or save the whole model with {SAVE_MODEL}"
+            )
+        return (
+            f"{where} is an HDF5 file Keras did not write (no model_config; top level: {_some(names)}); "
+            f"expected a model saved with {SAVE_MODEL}"
+        )
     return f"{where} is not a Keras model file: it is {kind}; expected a .keras zip or .h5 saved with {SAVE_MODEL}"
 
 
@@ -185,8 +199,10 @@ def weights_problem(label: str, path: str | Path) -> str | None:
         return f"{where} is not readable"
     name = p.name.lower()
     if not name.endswith(WEIGHTS_SUFFIXES):
-        return (f"{where}: Keras reads weights only from {', '.join(WEIGHTS_SUFFIXES)} files (suffix "
-                f"'{p.suffix}'); expected {expected}")
+        return (
+            f"{where}: Keras reads weights only from {', '.join(WEIGHTS_SUFFIXES)} files (suffix "
+            f"'{p.suffix}'); expected {expected}"
+        )
     kind = sniff(p)
     if kind == EMPTY:
         return f"{where} is an empty file (0 bytes); expected {expected}"
@@ -204,17 +220,23 @@ def weights_problem(label: str, path: str | Path) -> str | None:
     layout, names = hdf5_layout(p)
     keras3_name = name.endswith(".weights.h5")
     if layout == KERAS3_WEIGHTS and not keras3_name:
-        return (f"{where} holds Keras 3 weights (groups layers/ and vars/, as {SAVE_WEIGHTS} writes them) but "
-                f"is named {p.suffix}, which Keras reads as Keras 2 legacy weights (and finds 0 layers); rename "
-                f"it to {_renamed(p, '.weights.h5')}")
+        return (
+            f"{where} holds Keras 3 weights (groups layers/ and vars/, as {SAVE_WEIGHTS} writes them) but "
+            f"is named {p.suffix}, which Keras reads as Keras 2 legacy weights (and finds 0 layers); rename "
+            f"it to {_renamed(p, '.weights.h5')}"
+        )
     if layout in (KERAS2_WEIGHTS, MODEL) and keras3_name:
         what = "a legacy HDF5 model" if layout == MODEL else "Keras 2 legacy HDF5 weights (layer_names at the top)"
-        return (f"{where} holds {what} but is named .weights.h5, "
-                f"which Keras 3 reads as its own layout (and finds none of its variables); rename it to "
-                f"{_renamed(p, '.h5')}, or re-save it with {SAVE_WEIGHTS}")
+        return (
+            f"{where} holds {what} but is named .weights.h5, "
+            f"which Keras 3 reads as its own layout (and finds none of its variables); rename it to "
+            f"{_renamed(p, '.h5')}, or re-save it with {SAVE_WEIGHTS}"
+        )
     if layout == OTHER:
-        return (f"{where} is an HDF5 file Keras did not write (neither layer_names nor layers/, vars/; top "
-                f"level: {_some(names)}); expected {expected}")
+        return (
+            f"{where} is an HDF5 file Keras did not write (neither layer_names nor layers/, vars/; top "
+            f"level: {_some(names)}); expected {expected}"
+        )
     return None
 
 
@@ -247,9 +269,11 @@ def factory_problem(label: str, spec: str) -> str | None:
 
 
 def module_not_found(where: str, top: str, module: str, attr: str) -> str:
-    return (f"{where}: no module named '{top}' in the working directory {os.getcwd()} or on sys.path "
-            f"({len(sys.path)} entries: PYTHONPATH, the standard library, site-packages); run from the directory "
-            f"that holds {top}.py, or give its path: --model path/to/{module.replace('.', '/')}.py:{attr}")
+    return (
+        f"{where}: no module named '{top}' in the working directory {os.getcwd()} or on sys.path "
+        f"({len(sys.path)} entries: PYTHONPATH, the standard library, site-packages); run from the directory "
+        f"that holds {top}.py, or give its path: --model path/to/{module.replace('.', '/')}.py:{attr}"
+    )
 
 
 def findable(top: str) -> bool:
@@ -354,11 +378,13 @@ def _from_factory(spec: str):
     except ModuleNotFoundError as exc:
         if exc.name and module_name.split(".")[0] == exc.name.split(".")[0] and module_name.startswith(exc.name):
             raise ModelError(module_not_found(f"model {spec}", exc.name, module_name, attr)) from exc
-        raise ModelError(f"model {spec}: importing '{module_name}' failed: {_first_line(exc)} "
-                         "(a module the factory's code imports)") from exc
+        raise ModelError(
+            f"model {spec}: importing '{module_name}' failed: {_first_line(exc)} (a module the factory's code imports)"
+        ) from exc
     except Exception as exc:
-        raise ModelError(f"model {spec}: importing '{module_name}' failed: "
-                         f"{type(exc).__name__}: {_first_line(exc)}") from exc
+        raise ModelError(
+            f"model {spec}: importing '{module_name}' failed: {type(exc).__name__}: {_first_line(exc)}"
+        ) from exc
     factory = getattr(module, attr, None)
     if not callable(factory):
         where = getattr(module, "__file__", None) or module_name

@@ -130,8 +130,8 @@ def _load_prebuilt(kernels: str, rounding: str) -> NativeLib:
     root = None
     prefix = "kernels="
     first = nl.info.split(";")[0].strip()
-    if first.startswith(prefix) and first[len(prefix):] != "bundled":
-        root = first[len(prefix):]
+    if first.startswith(prefix) and first[len(prefix) :] != "bundled":
+        root = first[len(prefix) :]
     try:
         current = build.source_digest(root)
     except Exception:  # the tree it was built from is gone: cannot tell
@@ -195,8 +195,13 @@ def build_key(kernels: str, rounding: str, cmsis_root: str) -> str:
     parts = [str(root), kernels, rounding, sysconfig.get_config_var("EXT_SUFFIX") or ".so", compiler_identity()]
     parts += [f"{v}={os.environ.get(v, '')}" for v in _ENV_FLAGS]
     parts += [f"{v}={sysconfig.get_config_var(v)}" for v in ("CC", "CFLAGS", "CCSHARED", "LDSHARED")]
-    parts += [repr(spec["macros"]), repr(spec["extra_compile_args"]), repr(spec["include_dirs"]),
-              repr([str(p) for p in spec["sources"]]), repr(sorted(spec["staged"].items()))]
+    parts += [
+        repr(spec["macros"]),
+        repr(spec["extra_compile_args"]),
+        repr(spec["include_dirs"]),
+        repr([str(p) for p in spec["sources"]]),
+        repr(sorted(spec["staged"].items())),
+    ]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
@@ -237,18 +242,24 @@ def _build_module(kernels: str, rounding: str, root: Path, module_name: str, fol
     log = folder / "build.log"
     tmp = Path(tempfile.mkdtemp(prefix="build-", dir=folder))
     try:
-        args = {"build_py": build.__file__, "kernels": kernels, "rounding": rounding, "root": str(root),
-                "module": module_name, "tmp": str(tmp)}
-        r = subprocess.run([sys.executable, "-c", _BUILD_SCRIPT, json.dumps(args)], cwd=tmp,
-                           capture_output=True, text=True)
+        args = {
+            "build_py": build.__file__,
+            "kernels": kernels,
+            "rounding": rounding,
+            "root": str(root),
+            "module": module_name,
+            "tmp": str(tmp),
+        }
+        r = subprocess.run(
+            [sys.executable, "-c", _BUILD_SCRIPT, json.dumps(args)], cwd=tmp, capture_output=True, text=True
+        )
         output = f"{r.stdout}\n{r.stderr}"
         built = re.search(r"^qverify-built: (.*)$", r.stdout, re.MULTILINE)
         if r.returncode != 0 or built is None:
             log.write_text(output)
             imp = re.search(r"^qverify-import-error: (.*)$", r.stderr, re.MULTILINE)
             what = f"does not import: {imp.group(1)}" if imp else f"failed: {first_error_line(output)}"
-            raise _fail(f"building the CMSIS-NN kernels of {root} ({kernels}, {rounding}) {what} "
-                        f"(full output: {log})")
+            raise _fail(f"building the CMSIS-NN kernels of {root} ({kernels}, {rounding}) {what} (full output: {log})")
         os.replace(built.group(1).strip(), target)  # atomic: concurrent builders race harmlessly
         log.unlink(missing_ok=True)
     finally:

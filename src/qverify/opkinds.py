@@ -42,7 +42,7 @@ class Function:
     """A C function the runner can call for an op (its contract: qverify.kernels.violations)."""
 
     name: str
-    enum: str           # its QV_KERNEL_* id in csrc/qv_runner.h
+    enum: str  # its QV_KERNEL_* id in csrc/qv_runner.h
     square: bool = False  # takes one size for x and y (image, kernel, padding, stride)
     arm_conv: bool = False  # one of Arm's convolutions (int16_t counters on DSP, signed char on 5.4-5.7 plain)
     fast: bool = False  # computes two output pixels at a time along x (even channels, even width)
@@ -163,8 +163,9 @@ def _int_width(op) -> int:  # arm_nn_activations_direct_q15's int_width: the inp
 ACTIVATION_OUT_FRAC = 15
 # the kinds computed by Arm's legacy activation functions, and the Keras activation each one is
 ACTIVATIONS = {"sigmoid": "sigmoid", "tanh": "tanh", "softmax": "softmax"}
-_ACTIVATIONS_DIRECT = Function("arm_nn_activations_direct_q15", "QV_KERNEL_ACTIVATIONS_DIRECT",
-                               tree_file="arm_nn_activations_q15.c")
+_ACTIVATIONS_DIRECT = Function(
+    "arm_nn_activations_direct_q15", "QV_KERNEL_ACTIVATIONS_DIRECT", tree_file="arm_nn_activations_q15.c"
+)
 
 
 @dataclass(frozen=True)
@@ -205,35 +206,95 @@ class OpKind:
         return self.weight_count is not _none
 
 
-KINDS: dict[str, OpKind] = {k.kind: k for k in (
-    OpKind(Kind.CONV, "QV_OP_CONV", _conv_out, (
-        Function("arm_convolve_HWC_q15_fast", "QV_KERNEL_CONV_FAST", square=True, arm_conv=True, fast=True,
-                 loop_shift=1, shifts=True),
-        Function("arm_convolve_HWC_q15_fast_nonsquare", "QV_KERNEL_CONV_FAST_NONSQUARE", arm_conv=True,
-                 fast=True, loop_shift=1, shifts=True),
-        Function("arm_convolve_HWC_q15_basic", "QV_KERNEL_CONV_BASIC", square=True, arm_conv=True,
-                 loop_shift=2, shifts=True),
-        Function("qv_convolve_HWC_q15_basic_nonsquare", "QV_KERNEL_CONV_BASIC_NONSQUARE", shifts=True),
-    ), _conv_weights, _conv_macs, _conv_buffer, window="padded"),
-    OpKind(Kind.DENSE, "QV_OP_DENSE", _dense_out, (
-        Function("arm_fully_connected_q15", "QV_KERNEL_FULLY_CONNECTED", shifts=True),
-    ), _dense_weights, _dense_weights, _dense_buffer),
-    OpKind(Kind.RELU, "QV_OP_RELU", _same, (Function("arm_relu_q15", "QV_KERNEL_RELU"),)),
-    OpKind(Kind.MAXPOOL, "QV_OP_MAXPOOL", _pool_out, (
-        Function("qv_maxpool_q15_HWC_nonsquare", "QV_KERNEL_MAXPOOL"),), window="valid"),
-    OpKind(Kind.AVGPOOL, "QV_OP_AVGPOOL", _pool_out, (
-        Function("qv_avepool_q15_HWC_nonsquare", "QV_KERNEL_AVEPOOL"),), window="valid"),
-    OpKind(Kind.GAP, "QV_OP_GAP", _gap_out, (Function("qv_global_avepool_q15_HWC", "QV_KERNEL_GLOBAL_AVEPOOL"),)),
-    OpKind(Kind.FLATTEN, "QV_OP_FLATTEN", _flat_out, (Function("copy", "QV_KERNEL_COPY"),)),
-    OpKind(Kind.RELU6, "QV_OP_RELU6", _same, (Function("qv_relu6_q15", "QV_KERNEL_RELU6"),),
-           clamp_max=_relu6_clamp),
-    OpKind(Kind.SIGMOID, "QV_OP_SIGMOID", _same, (_ACTIVATIONS_DIRECT,), clamp_max=_int_width,
-           out_frac=ACTIVATION_OUT_FRAC),
-    OpKind(Kind.TANH, "QV_OP_TANH", _same, (_ACTIVATIONS_DIRECT,), clamp_max=_int_width,
-           out_frac=ACTIVATION_OUT_FRAC),
-    OpKind(Kind.SOFTMAX, "QV_OP_SOFTMAX", _same, (Function("arm_softmax_q15", "QV_KERNEL_SOFTMAX"),),
-           out_frac=ACTIVATION_OUT_FRAC),
-)}
+KINDS: dict[str, OpKind] = {
+    k.kind: k
+    for k in (
+        OpKind(
+            Kind.CONV,
+            "QV_OP_CONV",
+            _conv_out,
+            (
+                Function(
+                    "arm_convolve_HWC_q15_fast",
+                    "QV_KERNEL_CONV_FAST",
+                    square=True,
+                    arm_conv=True,
+                    fast=True,
+                    loop_shift=1,
+                    shifts=True,
+                ),
+                Function(
+                    "arm_convolve_HWC_q15_fast_nonsquare",
+                    "QV_KERNEL_CONV_FAST_NONSQUARE",
+                    arm_conv=True,
+                    fast=True,
+                    loop_shift=1,
+                    shifts=True,
+                ),
+                Function(
+                    "arm_convolve_HWC_q15_basic",
+                    "QV_KERNEL_CONV_BASIC",
+                    square=True,
+                    arm_conv=True,
+                    loop_shift=2,
+                    shifts=True,
+                ),
+                Function("qv_convolve_HWC_q15_basic_nonsquare", "QV_KERNEL_CONV_BASIC_NONSQUARE", shifts=True),
+            ),
+            _conv_weights,
+            _conv_macs,
+            _conv_buffer,
+            window="padded",
+        ),
+        OpKind(
+            Kind.DENSE,
+            "QV_OP_DENSE",
+            _dense_out,
+            (Function("arm_fully_connected_q15", "QV_KERNEL_FULLY_CONNECTED", shifts=True),),
+            _dense_weights,
+            _dense_weights,
+            _dense_buffer,
+        ),
+        OpKind(Kind.RELU, "QV_OP_RELU", _same, (Function("arm_relu_q15", "QV_KERNEL_RELU"),)),
+        OpKind(
+            Kind.MAXPOOL,
+            "QV_OP_MAXPOOL",
+            _pool_out,
+            (Function("qv_maxpool_q15_HWC_nonsquare", "QV_KERNEL_MAXPOOL"),),
+            window="valid",
+        ),
+        OpKind(
+            Kind.AVGPOOL,
+            "QV_OP_AVGPOOL",
+            _pool_out,
+            (Function("qv_avepool_q15_HWC_nonsquare", "QV_KERNEL_AVEPOOL"),),
+            window="valid",
+        ),
+        OpKind(Kind.GAP, "QV_OP_GAP", _gap_out, (Function("qv_global_avepool_q15_HWC", "QV_KERNEL_GLOBAL_AVEPOOL"),)),
+        OpKind(Kind.FLATTEN, "QV_OP_FLATTEN", _flat_out, (Function("copy", "QV_KERNEL_COPY"),)),
+        OpKind(
+            Kind.RELU6, "QV_OP_RELU6", _same, (Function("qv_relu6_q15", "QV_KERNEL_RELU6"),), clamp_max=_relu6_clamp
+        ),
+        OpKind(
+            Kind.SIGMOID,
+            "QV_OP_SIGMOID",
+            _same,
+            (_ACTIVATIONS_DIRECT,),
+            clamp_max=_int_width,
+            out_frac=ACTIVATION_OUT_FRAC,
+        ),
+        OpKind(
+            Kind.TANH, "QV_OP_TANH", _same, (_ACTIVATIONS_DIRECT,), clamp_max=_int_width, out_frac=ACTIVATION_OUT_FRAC
+        ),
+        OpKind(
+            Kind.SOFTMAX,
+            "QV_OP_SOFTMAX",
+            _same,
+            (Function("arm_softmax_q15", "QV_KERNEL_SOFTMAX"),),
+            out_frac=ACTIVATION_OUT_FRAC,
+        ),
+    )
+}
 WEIGHTED = tuple(k.kind for k in KINDS.values() if k.weighted)
 # every function, and the kind it computes
 FUNCTIONS: dict[str, Function] = {f.name: f for k in KINDS.values() for f in k.functions}

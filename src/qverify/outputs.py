@@ -132,12 +132,19 @@ def mixed_message(directory: Path, manifest: dict | None, present: dict) -> str:
     missing = [n for n in (manifest or {}).get("files", {}) if n not in present]
     if missing:
         groups["missing"] = missing
-    parts = "; ".join(f"{', '.join(files)} {'' if what == 'missing' else 'of '}{what}".replace("  ", " ")
-                      for what, files in groups.items())
-    why = "a write was interrupted" if manifest is not None and manifest.get("writing") else \
-        "a write was interrupted, or files were copied in from another run"
-    return (f"{directory} does not hold one set of qverify outputs ({why}): {parts}; write it again "
-            f"(`python -m qverify quantize --out {directory}` or `qverify gate`) or remove the stray files")
+    parts = "; ".join(
+        f"{', '.join(files)} {'' if what == 'missing' else 'of '}{what}".replace("  ", " ")
+        for what, files in groups.items()
+    )
+    why = (
+        "a write was interrupted"
+        if manifest is not None and manifest.get("writing")
+        else "a write was interrupted, or files were copied in from another run"
+    )
+    return (
+        f"{directory} does not hold one set of qverify outputs ({why}): {parts}; write it again "
+        f"(`python -m qverify quantize --out {directory}` or `qverify gate`) or remove the stray files"
+    )
 
 
 def check_member(path: str | Path) -> None:
@@ -169,8 +176,9 @@ def write_set(directory: str | Path, files: dict[str, bytes], plan_hash: str) ->
     new = {"plan": plan_hash, "files": {n: digest(files[n]) for n in NAMES if n in files}}
     path = directory / MANIFEST
     atomic_write(path, _manifest_bytes({**new, "writing": True, "previous": old}), sync=True)
-    order = [n for n in new["files"] if old and n in old["files"]] + \
-        [n for n in new["files"] if not (old and n in old["files"])]
+    order = [n for n in new["files"] if old and n in old["files"]] + [
+        n for n in new["files"] if not (old and n in old["files"])
+    ]
     for name in order:
         atomic_write(directory / name, files[name], sync=True)
     for name, sha in (old or {}).get("files", {}).items():

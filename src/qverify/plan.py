@@ -232,8 +232,9 @@ class QuantPlan:
         jpath, npath = directory / "plan.json", directory / "plan.npz"
         for p in (jpath, npath):
             if not p.is_file():
-                raise PlanError(f"plan file {p} does not exist "
-                                f"(run `python -m qverify quantize --out {directory}` first)")
+                raise PlanError(
+                    f"plan file {p} does not exist (run `python -m qverify quantize --out {directory}` first)"
+                )
         try:
             meta = json.loads(jpath.read_text())
             with np.load(npath, allow_pickle=False) as z:
@@ -260,8 +261,10 @@ class QuantPlan:
             raise PlanError(f"plan in {directory} is malformed: {exc}") from exc
         content = plan._hash(functions=not legacy, source_paths=legacy_source)
         if content != stored:
-            raise PlanError(f"plan in {directory} does not match its hash (edited or corrupted): "
-                            f"stored {stored[:12]}, content {content[:12]}")
+            raise PlanError(
+                f"plan in {directory} does not match its hash (edited or corrupted): "
+                f"stored {stored[:12]}, content {content[:12]}"
+            )
         plan.source = absolute_source(plan.source, directory)  # unhashed: read where the plan is read
         return plan
 
@@ -295,6 +298,7 @@ def relative_source(source: dict, directory: str | Path) -> dict:
             return Path(os.path.relpath(os.path.realpath(value), base)).as_posix()
         except ValueError:
             return value
+
     return _source_paths(source, convert)
 
 
@@ -313,8 +317,10 @@ def check_macro_names(ops: list, names: dict[str, str]) -> None:
     weighted = [op.name for op in ops if KINDS.get(op.kind) is not None and KINDS[op.kind].weighted]
     for name, stem in names.items():
         if name not in weighted:
-            raise PlanError(f"macro name {name}={stem}: the plan has no conv/dense op '{name}'; its conv/dense ops "
-                            f"are: {', '.join(weighted) or '(none)'}")
+            raise PlanError(
+                f"macro name {name}={stem}: the plan has no conv/dense op '{name}'; its conv/dense ops "
+                f"are: {', '.join(weighted) or '(none)'}"
+            )
     problem = clash({name: names.get(name) or macro_name(name) for name in weighted})
     if problem:
         raise PlanError(f"macro names: {problem}; choose another name")
@@ -331,10 +337,19 @@ def model_fingerprint(graph: Graph) -> str:
     return h.hexdigest()
 
 
-def make_plan(graph: Graph, ranges: Ranges, bits: int = 16, rounding: str = "truncate",
-              rule: str = "notebook", source: dict | None = None, fit_accumulator: bool = False,
-              declared: dict[str, str] | None = None, paths: tuple[str, ...] = kernels.PATHS,
-              macro_names: dict[str, str] | None = None, cmsis: str = kernels.OLDEST) -> QuantPlan:
+def make_plan(
+    graph: Graph,
+    ranges: Ranges,
+    bits: int = 16,
+    rounding: str = "truncate",
+    rule: str = "notebook",
+    source: dict | None = None,
+    fit_accumulator: bool = False,
+    declared: dict[str, str] | None = None,
+    paths: tuple[str, ...] = kernels.PATHS,
+    macro_names: dict[str, str] | None = None,
+    cmsis: str = kernels.OLDEST,
+) -> QuantPlan:
     """Quantize a graph to a plan.
 
     Args:
@@ -373,8 +388,9 @@ def make_plan(graph: Graph, ranges: Ranges, bits: int = 16, rounding: str = "tru
     for i, op in enumerate(graph.ops):
         lo, hi = ranges.ops[op.name]
         if KINDS[op.kind].weighted:
-            planned = _plan_weighted(op, f_in, (lo, hi), bits, rule, rounding, fit_accumulator,
-                                     _feeds_activation(graph.ops, i))
+            planned = _plan_weighted(
+                op, f_in, (lo, hi), bits, rule, rounding, fit_accumulator, _feeds_activation(graph.ops, i)
+            )
         else:
             planned = _plan_plain(op, f_in, (lo, hi))
         ops.append(planned)
@@ -385,16 +401,35 @@ def make_plan(graph: Graph, ranges: Ranges, bits: int = 16, rounding: str = "tru
     bad = [p for p in paths if p not in kernels.PATHS]
     if bad or not paths:
         raise PlanError(f"paths {list(paths)}: expected one or both of {', '.join(kernels.PATHS)}")
-    plan = QuantPlan(bits, rounding, rule, graph.input_shape, graph.model_input_shape, input_frac,
-                     _pair(ranges.input), ops, graph.final_activation, src, paths=tuple(paths),
-                     macro_names={k: v for k, v in (macro_names or {}).items() if v != macro_name(k)}, cmsis=cmsis)
+    plan = QuantPlan(
+        bits,
+        rounding,
+        rule,
+        graph.input_shape,
+        graph.model_input_shape,
+        input_frac,
+        _pair(ranges.input),
+        ops,
+        graph.final_activation,
+        src,
+        paths=tuple(paths),
+        macro_names={k: v for k, v in (macro_names or {}).items() if v != macro_name(k)},
+        cmsis=cmsis,
+    )
     kernels.assign(plan, declared)
     return plan
 
 
 def _geometry(op: Op) -> dict:
-    return dict(name=op.name, kind=op.kind, in_shape=op.in_shape, out_shape=op.out_shape,
-                kernel=op.kernel, stride=op.stride, pad=op.pad)
+    return dict(
+        name=op.name,
+        kind=op.kind,
+        in_shape=op.in_shape,
+        out_shape=op.out_shape,
+        kernel=op.kernel,
+        stride=op.stride,
+        pad=op.pad,
+    )
 
 
 def _plan_plain(op: Op, f_in: int, rng) -> OpPlan:
@@ -405,9 +440,15 @@ def _plan_plain(op: Op, f_in: int, rng) -> OpPlan:
     if op.kind == Kind.SOFTMAX:
         adjustments.append(
             f"arm_softmax_q15 is base 2 on the integer inputs: at input frac {f_in} it computes "
-            f"softmax(z * 2^{f_in} * ln 2) in Q0.15, the argmax of softmax(z) but not its scores (rule 11)")
-    return OpPlan(**_geometry(op), in_frac=f_in, out_frac=f_in if fixed is None else fixed, range=_pair(rng),
-                  adjustments=adjustments)
+            f"softmax(z * 2^{f_in} * ln 2) in Q0.15, the argmax of softmax(z) but not its scores (rule 11)"
+        )
+    return OpPlan(
+        **_geometry(op),
+        in_frac=f_in,
+        out_frac=f_in if fixed is None else fixed,
+        range=_pair(rng),
+        adjustments=adjustments,
+    )
 
 
 # the input formats arm_nn_activations_direct_q15 takes: int_width 0..3 (docs/design.md rule 10)
@@ -417,7 +458,7 @@ _KEEPS_FORMAT = (Kind.RELU, Kind.RELU6, Kind.MAXPOOL, Kind.AVGPOOL, Kind.GAP, Ki
 
 def _feeds_activation(ops: list[Op], i: int) -> Op | None:
     """The sigmoid/tanh op that takes op i's output format (through ops that keep it), if any."""
-    for op in ops[i + 1:]:
+    for op in ops[i + 1 :]:
         if op.kind in (Kind.SIGMOID, Kind.TANH):
             return op
         if op.kind not in _KEEPS_FORMAT:
@@ -430,8 +471,9 @@ def _pair(rng) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
-def _plan_weighted(op: Op, f_in: int, rng, bits: int, rule: str, rounding: str, fit_accumulator: bool,
-                   activation: Op | None = None) -> OpPlan:
+def _plan_weighted(
+    op: Op, f_in: int, rng, bits: int, rule: str, rounding: str, fit_accumulator: bool, activation: Op | None = None
+) -> OpPlan:
     weights, bias = op.weights, op.bias
     assert weights is not None and bias is not None  # the graph gives every weighted op both
     w_frac = frac_bits(weights.min(), weights.max(), bits, rule)
@@ -445,8 +487,9 @@ def _plan_weighted(op: Op, f_in: int, rng, bits: int, rule: str, rounding: str, 
         adjustments.append(
             f"output format f_out = {fitted} instead of {out_frac} for {activation.kind} op '{activation.name}': "
             f"arm_nn_activations_direct_q15 takes int_width 0 to 3 (frac {ACTIVATION_IN_FRAC[0]} to "
-            f"{ACTIVATION_IN_FRAC[1]})" +
-            (f"; values beyond +-8 saturate, where {activation.kind} is within {limit}" if fitted > out_frac else ""))
+            f"{ACTIVATION_IN_FRAC[1]})"
+            + (f"; values beyond +-8 saturate, where {activation.kind} is within {limit}" if fitted > out_frac else "")
+        )
         out_frac = fitted
     # The accumulator holds the output at f_w + f_in frac bits before the shift.
     peak = max(abs(rng[0]), abs(rng[1]))
@@ -457,44 +500,64 @@ def _plan_weighted(op: Op, f_in: int, rng, bits: int, rule: str, rounding: str, 
                 fitted -= 1
             adjustments.append(
                 f"calibrated output {peak:.4g} at f_w {w_frac} + f_in {f_in} would leave the int32 accumulator; "
-                f"weights quantized at f_w = {fitted} instead")
+                f"weights quantized at f_w = {fitted} instead"
+            )
             w_frac = fitted
         else:
             warnings.append(
                 f"calibrated output {peak:.4g} needs {peak * 2.0 ** (w_frac + f_in):.3g} in the int32 accumulator "
                 f"(f_w {w_frac} + f_in {f_in}): expect accumulator wrap-around on the device "
-                "(fit_accumulator, the default of `qverify quantize`, lowers f_w to fit)")
+                "(fit_accumulator, the default of `qverify quantize`, lowers f_w to fit)"
+            )
     bias_lshift = w_frac + f_in - b_frac
     if bias_lshift < 0:
         adjustments.append(
             f"bias_lshift would be {bias_lshift} (f_w {w_frac} + f_in {f_in} - f_b {b_frac}); "
-            f"bias re-quantized at f_b = {w_frac + f_in} instead of {b_frac}, bias_lshift 0")
+            f"bias re-quantized at f_b = {w_frac + f_in} instead of {b_frac}, bias_lshift 0"
+        )
         b_frac, bias_lshift = w_frac + f_in, 0
     out_rshift = w_frac + f_in - out_frac
     if out_rshift < 0:
         adjustments.append(
             f"out_rshift would be {out_rshift} (f_w {w_frac} + f_in {f_in} - f_out {out_frac}); "
-            f"output format set to f_out = {w_frac + f_in} instead of {out_frac}, out_rshift 0")
+            f"output format set to f_out = {w_frac + f_in} instead of {out_frac}, out_rshift 0"
+        )
         out_frac, out_rshift = w_frac + f_in, 0
     if rounding == Rounding.ROUND and out_rshift == 0:
         # CMSIS-NN 5.4.0 and 5.5.0 write NN_ROUND(s) as 1 << (s - 1): undefined for s = 0 (qverify.kernels)
         adjustments.append(
             f"out_rshift would be 0 in a rounding build, where CMSIS-NN 5.4/5.5's NN_ROUND(0) is undefined; "
-            f"output format set to f_out = {out_frac - 1} instead of {out_frac}, out_rshift 1")
+            f"output format set to f_out = {out_frac - 1} instead of {out_frac}, out_rshift 1"
+        )
         out_frac, out_rshift = out_frac - 1, 1
     for label, shift in (("bias_lshift", bias_lshift), ("out_rshift", out_rshift)):
         if shift > MAX_SHIFT:
             raise PlanError(
                 f"op '{op.name}': {label} {shift} is outside [0, {MAX_SHIFT}] (f_w {w_frac}, f_in {f_in}, "
-                f"f_b {b_frac}, f_out {out_frac}); shifts past 31 are undefined in C and differ between host and core")
+                f"f_b {b_frac}, f_out {out_frac}); shifts past 31 are undefined in C and differ between host and core"
+            )
     if rounding == Rounding.ROUND and out_rshift == MAX_SHIFT:
         # CMSIS writes NN_ROUND(s) as ((0x1 << s) >> 1): for s = 31 that is INT_MIN >> 1 = -2^30, not +2^30.
-        raise PlanError(f"op '{op.name}': out_rshift 31 with rounding: CMSIS-NN's NN_ROUND(31) overflows int "
-                        "and adds -2^30 instead of 2^30; use --rounding truncate or narrower formats")
+        raise PlanError(
+            f"op '{op.name}': out_rshift 31 with rounding: CMSIS-NN's NN_ROUND(31) overflows int "
+            "and adds -2^30 instead of 2^30; use --rounding truncate or narrower formats"
+        )
     q_w, w_sat = quantize(weights, w_frac, bits)
     q_b, b_sat = quantize(bias, b_frac, bits)
     flat = conv_to_cmsis(q_w) if op.kind == Kind.CONV else dense_to_cmsis(q_w)
-    return OpPlan(**_geometry(op), in_frac=f_in, out_frac=out_frac, range=_pair(rng),
-                  w_frac=w_frac, b_frac=b_frac, bias_lshift=bias_lshift, out_rshift=out_rshift,
-                  weight_saturations=w_sat, bias_saturations=b_sat, adjustments=adjustments, warnings=warnings,
-                  weights=flat, bias=q_b)
+    return OpPlan(
+        **_geometry(op),
+        in_frac=f_in,
+        out_frac=out_frac,
+        range=_pair(rng),
+        w_frac=w_frac,
+        b_frac=b_frac,
+        bias_lshift=bias_lshift,
+        out_rshift=out_rshift,
+        weight_saturations=w_sat,
+        bias_saturations=b_sat,
+        adjustments=adjustments,
+        warnings=warnings,
+        weights=flat,
+        bias=q_b,
+    )

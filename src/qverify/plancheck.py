@@ -16,8 +16,11 @@ MAX_SHIFT = 31  # C shifts past 31 are undefined and differ between host and cor
 
 
 def _ints(value, count: int, low: int) -> bool:
-    return (isinstance(value, tuple | list) and len(value) == count
-            and all(isinstance(v, int) and not isinstance(v, bool) and v >= low for v in value))
+    return (
+        isinstance(value, tuple | list)
+        and len(value) == count
+        and all(isinstance(v, int) and not isinstance(v, bool) and v >= low for v in value)
+    )
 
 
 def _op(op, prev_out) -> None:
@@ -34,8 +37,10 @@ def _op(op, prev_out) -> None:
         if not _ints(getattr(op, field), 2, low):
             raise bad(f"{field} {getattr(op, field)!r}; expected two integers >= {low}")
     if prev_out is not None and elems(op.in_shape) != elems(prev_out):
-        raise bad(f"in_shape {tuple(op.in_shape)} holds {elems(op.in_shape)} values, the previous op's output "
-                  f"{tuple(prev_out)} holds {elems(prev_out)}")
+        raise bad(
+            f"in_shape {tuple(op.in_shape)} holds {elems(op.in_shape)} values, the previous op's output "
+            f"{tuple(prev_out)} holds {elems(prev_out)}"
+        )
     (h, w, _), (k_h, k_w), (p_h, p_w) = op.in_shape, op.kernel, op.pad
     if kind.window and (k_h > h + 2 * p_h or k_w > w + 2 * p_w):
         what = "padded input" if kind.window == "padded" else "input"
@@ -46,8 +51,9 @@ def _op(op, prev_out) -> None:
         if kind.window == "padded":  # docs/design.md rule 4: pad p before, p or (TensorFlow's 'same') p + 1 after
             alt = (window(h, k_h, op.stride[0], p_h, p_h + 1), window(w, k_w, op.stride[1], p_w, p_w + 1))
             also = f" (or {alt[0]} x {alt[1]} with TensorFlow's one more pad after: bottom, right)"
-        raise bad(f"out_shape {tuple(op.out_shape)}; input {tuple(op.in_shape)}, kernel, stride and padding "
-                  f"give {want}{also}")
+        raise bad(
+            f"out_shape {tuple(op.out_shape)}; input {tuple(op.in_shape)}, kernel, stride and padding give {want}{also}"
+        )
     if kind.window != "padded" and (p_h, p_w) != (0, 0):
         raise bad(f"pad {tuple(op.pad)}; a {op.kind} op has no padding")
     if kind.weighted:
@@ -72,8 +78,9 @@ def validate(plan) -> None:
     if not plan.ops:
         raise PlanError("plan: no ops")
     if not _ints(plan.input_shape, 3, 1) or tuple(plan.input_shape) != tuple(plan.ops[0].in_shape):
-        raise PlanError(f"plan: input_shape {plan.input_shape!r}; the first op '{plan.ops[0].name}' takes "
-                        f"{plan.ops[0].in_shape!r}")
+        raise PlanError(
+            f"plan: input_shape {plan.input_shape!r}; the first op '{plan.ops[0].name}' takes {plan.ops[0].in_shape!r}"
+        )
     names = [op.name for op in plan.ops]
     if len(set(names)) != len(names):
         raise PlanError(f"plan: op names repeat ({', '.join(sorted({n for n in names if names.count(n) > 1}))})")

@@ -38,14 +38,26 @@ _OUTCOME: pytest.StashKey[GateOutcome] = pytest.StashKey()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("qverify", "qverify: bit-exact CMSIS-NN gate")
-    group.addoption("--qverify", action="store_true", default=False,
-                    help="collect the qverify checks configured in [tool.qverify] / qverify.toml "
-                         "(on without this flag when the configuration says pytest = true)")
-    group.addoption("--qverify-config", metavar="PATH", default=None,
-                    help="the configuration file (default: the nearest qverify.toml or pyproject.toml with "
-                         "[tool.qverify] from the invocation directory upwards); implies --qverify")
-    group.addoption("--qverify-no-cache", action="store_true", default=False,
-                    help="recompute the qverify checks; neither read nor write .qverify_cache")
+    group.addoption(
+        "--qverify",
+        action="store_true",
+        default=False,
+        help="collect the qverify checks configured in [tool.qverify] / qverify.toml "
+        "(on without this flag when the configuration says pytest = true)",
+    )
+    group.addoption(
+        "--qverify-config",
+        metavar="PATH",
+        default=None,
+        help="the configuration file (default: the nearest qverify.toml or pyproject.toml with "
+        "[tool.qverify] from the invocation directory upwards); implies --qverify",
+    )
+    group.addoption(
+        "--qverify-no-cache",
+        action="store_true",
+        default=False,
+        help="recompute the qverify checks; neither read nor write .qverify_cache",
+    )
 
 
 def _locate(config: pytest.Config, explicit: bool) -> Path | None:
@@ -64,9 +76,11 @@ def _locate(config: pytest.Config, explicit: bool) -> Path | None:
         if found is not None:
             return found
     if explicit:
-        raise ConfigError(f"--qverify: no configuration found: looked for qverify.toml, or pyproject.toml with a "
-                          f"[tool.qverify] table, in {config.invocation_params.dir} and its parents "
-                          "(an empty [tool.qverify] table gates the demo)")
+        raise ConfigError(
+            f"--qverify: no configuration found: looked for qverify.toml, or pyproject.toml with a "
+            f"[tool.qverify] table, in {config.invocation_params.dir} and its parents "
+            "(an empty [tool.qverify] table gates the demo)"
+        )
     return None
 
 
@@ -156,8 +170,9 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     config.stash[_OUTCOME] = outcome
     source = Path(cfg.source.split(" [")[0])
     parent = QVerifyCollector.from_parent(session, name="qverify", path=source, nodeid="qverify")
-    new: list[pytest.Item | pytest.Collector] = [QVerifyItem.from_parent(parent, name=check_id(c), check=c)
-                                                 for c in outcome.checks]
+    new: list[pytest.Item | pytest.Collector] = [
+        QVerifyItem.from_parent(parent, name=check_id(c), check=c) for c in outcome.checks
+    ]
     # reported like any collected node, so "collected N items" and -k/-m's "N selected" count them
     config.hook.pytest_collectstart(collector=parent)
     config.hook.pytest_collectreport(report=pytest.CollectReport(parent.nodeid, "passed", None, new))
@@ -176,5 +191,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     if outcome is None:
         return
     state = "from the cache" if outcome.cached else f"computed in {outcome.wall_seconds:.1f} s"
-    terminalreporter.write_line(f"qverify: plan {outcome.plan_hash[:16]}, {len(outcome.checks)} checks on "
-                                f"{outcome.samples} sample(s) of {outcome.data_name} ({state})")
+    terminalreporter.write_line(
+        f"qverify: plan {outcome.plan_hash[:16]}, {len(outcome.checks)} checks on "
+        f"{outcome.samples} sample(s) of {outcome.data_name} ({state})"
+    )

@@ -14,21 +14,32 @@ def plan_tables(plan: QuantPlan) -> str:
     lines.append("activation frac bits")
     lines.append(f"  {'':>3}  {'input':<24} {plan.input_frac:>3}   {qm_n(plan.input_frac, plan.bits)}")
     for i, op in enumerate(plan.ops, 1):
-        lines.append(f"  {i:>3}  {op.name:<24} {op.out_frac:>3}   {qm_n(op.out_frac, plan.bits):<7} {op.kind:<8} "
-                     f"{op.function}")
-    lines += ["", "weight and bias formats",
-              f"  {'op':<24} {'weight':>8} {'bias':>8} {'bias_lshift':>12} {'out_rshift':>11}"]
+        lines.append(
+            f"  {i:>3}  {op.name:<24} {op.out_frac:>3}   {qm_n(op.out_frac, plan.bits):<7} {op.kind:<8} {op.function}"
+        )
+    lines += [
+        "",
+        "weight and bias formats",
+        f"  {'op':<24} {'weight':>8} {'bias':>8} {'bias_lshift':>12} {'out_rshift':>11}",
+    ]
     for op in weighted:
         assert op.w_frac is not None and op.b_frac is not None  # every weighted op has both
-        lines.append(f"  {op.name:<24} {qm_n(op.w_frac, plan.bits):>8} {qm_n(op.b_frac, plan.bits):>8} "
-                     f"{op.bias_lshift:>12} {op.out_rshift:>11}")
-    lines += ["", f"bias shifts:   {[op.bias_lshift for op in weighted]}",
-              f"output shifts: {[op.out_rshift for op in weighted]}"]
+        lines.append(
+            f"  {op.name:<24} {qm_n(op.w_frac, plan.bits):>8} {qm_n(op.b_frac, plan.bits):>8} "
+            f"{op.bias_lshift:>12} {op.out_rshift:>11}"
+        )
+    lines += [
+        "",
+        f"bias shifts:   {[op.bias_lshift for op in weighted]}",
+        f"output shifts: {[op.out_rshift for op in weighted]}",
+    ]
     notes = list(plan.adjustments)
     for op in weighted:
         if op.weight_saturations or op.bias_saturations:
-            notes.append(f"{op.name}: {op.weight_saturations} weight(s) and {op.bias_saturations} bias value(s) "
-                         "saturated when quantized")
+            notes.append(
+                f"{op.name}: {op.weight_saturations} weight(s) and {op.bias_saturations} bias value(s) "
+                "saturated when quantized"
+            )
     lines += ["", "adjustments and saturations" + ("" if notes else ": none")]
     lines += [f"  {n}" for n in notes]
     lines += ["", "functions not from Arm's CMSIS-NN" + ("" if kernels.notes(plan) else ": none")]

@@ -79,30 +79,37 @@ def plan_dir(path: str | None) -> None:
         return
     for name in ("plan.json", "plan.npz"):
         if not (Path(path) / name).is_file():
-            raise PlanError(f"--plan {path}: plan file {Path(path) / name} does not exist; expected a directory "
-                            f"written by `python -m qverify quantize --out {path}`")
+            raise PlanError(
+                f"--plan {path}: plan file {Path(path) / name} does not exist; expected a directory "
+                f"written by `python -m qverify quantize --out {path}`"
+            )
 
 
 def cmsis_root(path: str | None) -> None:
     """--cmsis-root (default $QVERIFY_CMSIS_ROOT): an existing directory."""
     if path is not None and not Path(path).is_dir():
-        raise ArgumentError(f"{_named('--cmsis-root', path)} is not a directory (also read from $QVERIFY_CMSIS_ROOT); "
-                            "expected a CMSIS_5 or CMSIS-NN tree")
+        raise ArgumentError(
+            f"{_named('--cmsis-root', path)} is not a directory (also read from $QVERIFY_CMSIS_ROOT); "
+            "expected a CMSIS_5 or CMSIS-NN tree"
+        )
 
 
 def tree_kernels(kernels: str | None, path: str | None) -> None:
     """A CMSIS tree builds its plain and its DSP path on the host, never qverify's own host conv (native_lib
     refuses it too, but only once the plan and model are loaded)."""
     if path is not None and kernels == "fast":
-        raise ArgumentError(f"--kernels fast with --cmsis-root {path}: fast runs qverify's own host convolution, "
-                            "not the tree's kernels; expected --kernels dsp or --kernels plain")
+        raise ArgumentError(
+            f"--kernels fast with --cmsis-root {path}: fast runs qverify's own host convolution, "
+            "not the tree's kernels; expected --kernels dsp or --kernels plain"
+        )
 
 
 def _parent(flag: str, path: str) -> None:
     parent = Path(path).parent
     if not parent.is_dir():
-        raise ArgumentError(f"{flag} {path}: directory {_resolved(parent)} does not exist; "
-                            "expected a path in an existing directory")
+        raise ArgumentError(
+            f"{flag} {path}: directory {_resolved(parent)} does not exist; expected a path in an existing directory"
+        )
     if not os.access(parent, os.W_OK | os.X_OK):
         raise ArgumentError(f"{flag} {path}: directory {parent} is not writable")
 
@@ -143,8 +150,9 @@ def header_flags(args) -> None:
     input_file("--header", header, "a weights.h written by qverify, the notebook or by hand")
     input_file("--sample-header", sample, "a sample_input_output.h beside the weights.h")
     if sample is not None and header is None:
-        raise ArgumentError(f"--sample-header {sample} needs --header (the weights.h whose integers it is checked "
-                            "against)")
+        raise ArgumentError(
+            f"--sample-header {sample} needs --header (the weights.h whose integers it is checked against)"
+        )
     if getattr(args, "map", None) and header is None:
         raise ArgumentError("--map names the macros of a header: it needs --header WEIGHTS_H")
     spec, weights = getattr(args, "model", None), getattr(args, "weights", None)
@@ -166,8 +174,10 @@ def macro_map(flag: str, values: list[str] | None) -> dict[str, str]:
             op, sep, stem = item.partition("=")
             op, stem = op.strip(), stem.strip()
             if not sep or not op or not stem:
-                raise ArgumentError(f"{flag} {value}: '{item}' is not OP=STEM; expected e.g. {flag} conv2d=CONV1 "
-                                    "(for CONV1_WT, CONV1_BIAS ...), comma-separated or repeated")
+                raise ArgumentError(
+                    f"{flag} {value}: '{item}' is not OP=STEM; expected e.g. {flag} conv2d=CONV1 "
+                    "(for CONV1_WT, CONV1_BIAS ...), comma-separated or repeated"
+                )
             if op in names:
                 raise ArgumentError(f"{flag} {value}: op '{op}' is named twice ({names[op]}, {stem})")
             names[op] = stem
@@ -188,8 +198,10 @@ def header_stems(flag: str, path: str | None) -> list[str] | None:
 
     stems = read_header(path).stems()
     if not stems:
-        raise ArgumentError(f"{_named(flag, path)} defines no STEM_WT macro; expected a weights.h whose STEM_WT "
-                            "macros name the conv/dense ops in order")
+        raise ArgumentError(
+            f"{_named(flag, path)} defines no STEM_WT macro; expected a weights.h whose STEM_WT "
+            "macros name the conv/dense ops in order"
+        )
     problem = clash({stem: stem for stem in stems}, "layer")
     if problem:
         raise ArgumentError(f"{flag} {path}: {problem}")

@@ -80,8 +80,9 @@ def sample_range(text: str) -> list[int]:
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{text}' is not a sample index or a range like 0:64") from None
     if lo < 0 or hi <= lo:
-        raise argparse.ArgumentTypeError(f"sample range {text} is empty or negative; "
-                                         "expected START:STOP with 0 <= START < STOP")
+        raise argparse.ArgumentTypeError(
+            f"sample range {text} is empty or negative; expected START:STOP with 0 <= START < STOP"
+        )
     return list(range(lo, hi))
 
 
@@ -89,10 +90,18 @@ def sample_args(p: argparse.ArgumentParser, default: int) -> None:
     """--sample / --samples (default: the first `default` samples) and --mode, as compare and target take them."""
     group = p.add_mutually_exclusive_group()
     group.add_argument("--sample", dest="samples", type=sample_range, help="one sample index")
-    group.add_argument("--samples", dest="samples", type=samples_arg,
-                       help=f"the first N samples, or a range START:STOP (default 0:{default})")
-    p.add_argument("--mode", choices=values(Mode), default=Mode.PROPAGATED.value,
-                   help="isolated feeds every op the reference's input, naming the first divergent op")
+    group.add_argument(
+        "--samples",
+        dest="samples",
+        type=samples_arg,
+        help=f"the first N samples, or a range START:STOP (default 0:{default})",
+    )
+    p.add_argument(
+        "--mode",
+        choices=values(Mode),
+        default=Mode.PROPAGATED.value,
+        help="isolated feeds every op the reference's input, naming the first divergent op",
+    )
     p.set_defaults(samples=list(range(default)))
 
 
@@ -100,8 +109,10 @@ def model_args(p: argparse.ArgumentParser) -> None:
     """--model, --weights, --data."""
     p.add_argument("--model", help="saved model (.keras/.h5) or module:Factory / file.py:Factory (default: the demo)")
     p.add_argument("--weights", help="weights file loaded into the model (the notebook's tf.h5)")
-    p.add_argument("--data", help="calibration data .npy, (N, L), (N, L, 1), (N, L, 1, 1) or the model's input shape "
-                                  "(default: the demo's)")
+    p.add_argument(
+        "--data",
+        help="calibration data .npy, (N, L), (N, L, 1), (N, L, 1, 1) or the model's input shape (default: the demo's)",
+    )
 
 
 def function_decl(text: str) -> tuple[str, str]:
@@ -117,10 +128,16 @@ def function_args(p: argparse.ArgumentParser) -> None:
 
     (Not "kernels": that key already names the host kernel paths, and TOML cannot hold both a
     `kernels` list and a `kernels` table.)"""
-    p.add_argument("--function", dest="functions", type=function_decl, action="append", default=[],
-                   metavar="OP=FUNCTION",
-                   help="the function your firmware calls for OP (repeatable), e.g. conv2=arm_convolve_HWC_q15_basic; "
-                        "qverify verifies exactly that call, contract included (default: the fastest legal one)")
+    p.add_argument(
+        "--function",
+        dest="functions",
+        type=function_decl,
+        action="append",
+        default=[],
+        metavar="OP=FUNCTION",
+        help="the function your firmware calls for OP (repeatable), e.g. conv2=arm_convolve_HWC_q15_basic; "
+        "qverify verifies exactly that call, contract included (default: the fastest legal one)",
+    )
 
 
 def load_plan(plan_dir: str | None, declared: list[tuple[str, str]] | dict | None = None):
@@ -144,8 +161,10 @@ def contract_failed(plan, rounding: str | None = None, paths: tuple[str, ...] | 
     for v in found:
         print(f"contract: {v}")
     if found:
-        print(f"FAIL: {len(found)} kernel contract violation(s) on the {' and '.join(paths)} path; nothing was "
-              "run (Arm's code would not compute what the shift model does)")
+        print(
+            f"FAIL: {len(found)} kernel contract violation(s) on the {' and '.join(paths)} path; nothing was "
+            "run (Arm's code would not compute what the shift model does)"
+        )
     return bool(found)
 
 
@@ -197,18 +216,33 @@ def header_args(p: argparse.ArgumentParser, model: bool = True) -> None:
     """--header, --sample-header, --map (and --model, --weights): run a weights.h as the plan."""
 
     if model:
-        p.add_argument("--model", help="saved model (.keras/.h5) or module:Factory / file.py:Factory, quantized "
-                                       "afresh on --data (default: the demo); with --header, its geometry")
+        p.add_argument(
+            "--model",
+            help="saved model (.keras/.h5) or module:Factory / file.py:Factory, quantized "
+            "afresh on --data (default: the demo); with --header, its geometry",
+        )
         p.add_argument("--weights", help="weights file loaded into the model (the notebook's tf.h5)")
-    p.add_argument("--header", metavar="WEIGHTS_H",
-                   help="run this weights.h: its integers and shifts become the plan, on the geometry, formats and "
-                        "functions of the model's plan (--plan, or --model quantized afresh, or the demo)")
-    p.add_argument("--sample-header", metavar="SAMPLE_H",
-                   help="with --header: check this sample_input_output.h (INPUT_DATA and each conv/dense output) "
-                        "against what the header computes; a difference fails, naming the op")
-    p.add_argument("--map", type=stem_decl, action="append", default=[], metavar="OP=STEM",
-                   help="with --header: the header's macro stem of an op whose name differs (repeatable), e.g. "
-                        "conv2d=CONV1; when no stem is named like the plan's ops, they are matched in order")
+    p.add_argument(
+        "--header",
+        metavar="WEIGHTS_H",
+        help="run this weights.h: its integers and shifts become the plan, on the geometry, formats and "
+        "functions of the model's plan (--plan, or --model quantized afresh, or the demo)",
+    )
+    p.add_argument(
+        "--sample-header",
+        metavar="SAMPLE_H",
+        help="with --header: check this sample_input_output.h (INPUT_DATA and each conv/dense output) "
+        "against what the header computes; a difference fails, naming the op",
+    )
+    p.add_argument(
+        "--map",
+        type=stem_decl,
+        action="append",
+        default=[],
+        metavar="OP=STEM",
+        help="with --header: the header's macro stem of an op whose name differs (repeatable), e.g. "
+        "conv2d=CONV1; when no stem is named like the plan's ops, they are matched in order",
+    )
 
 
 def read_headers(args):
@@ -242,8 +276,9 @@ def plan_and_header(args, declared, base=None, headers=None):
         else:
             from qverify.workflow import quantize
 
-            base = quantize(getattr(args, "model", None), getattr(args, "weights", None), args.data,
-                            rounding=rounding).plan
+            base = quantize(
+                getattr(args, "model", None), getattr(args, "weights", None), args.data, rounding=rounding
+            ).plan
     kernels.assign(base, dict(declared or {}))
     if weights is None:
         return base, None
@@ -270,6 +305,8 @@ def sample_header_failed(run, sample) -> bool:
     bad = [d for d in diff.ops if d.parts]
     if bad:
         causes = "; ".join(p.cause for p in bad[0].parts)
-        print(f"FAIL: {sample.path}: {bad[0].op} ({bad[0].stem}) is not what the header computes from its input to "
-              f"that op ({causes})" + (f"; {len(bad) - 1} more op(s) differ" if len(bad) > 1 else ""))
+        print(
+            f"FAIL: {sample.path}: {bad[0].op} ({bad[0].stem}) is not what the header computes from its input to "
+            f"that op ({causes})" + (f"; {len(bad) - 1} more op(s) differ" if len(bad) > 1 else "")
+        )
     return bool(bad)

@@ -33,8 +33,15 @@ def run(args) -> int:
     else:
         from qverify.workflow import quantize  # TensorFlow from here on
 
-        plan = quantize(args.model, args.weights, args.data, args.calib_samples, rounding=args.rounding,
-                        rule=args.rule, fit_accumulator=args.fit_accumulator).plan
+        plan = quantize(
+            args.model,
+            args.weights,
+            args.data,
+            args.calib_samples,
+            rounding=args.rounding,
+            rule=args.rule,
+            fit_accumulator=args.fit_accumulator,
+        ).plan
     weights = read_weights(header, plan, dict(args.map))
     diffs = {"weights": diff_weights(weights, plan)}
     if sample is not None:
@@ -52,20 +59,33 @@ def run(args) -> int:
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("diff-header", help="diff the weights.h your firmware flashes against the model's plan",
-                       description="Exit status: 0 identical, 1 different, 2 bad input (a malformed header included).")
+    p = sub.add_parser(
+        "diff-header",
+        help="diff the weights.h your firmware flashes against the model's plan",
+        description="Exit status: 0 identical, 1 different, 2 bad input (a malformed header included).",
+    )
     p.add_argument("header", help="the weights.h to check (qverify's, the notebook's or hand-written)")
-    p.add_argument("--plan", help="plan directory written by quantize (default: quantize --model/--data afresh, "
-                                  "or the demo)")
+    p.add_argument(
+        "--plan", help="plan directory written by quantize (default: quantize --model/--data afresh, or the demo)"
+    )
     model_args(p)
     p.add_argument("--calib-samples", type=positive, help="as quantize: the first N samples of the data")
     p.add_argument("--rounding", choices=values(Rounding), default=Rounding.TRUNCATE.value, help="as quantize")
     p.add_argument("--rule", choices=values(FormatRule), default=FormatRule.NOTEBOOK.value, help="as quantize")
     p.add_argument("--no-fit-accumulator", dest="fit_accumulator", action="store_false", help="as quantize")
-    p.add_argument("--map", type=stem_decl, action="append", default=[], metavar="OP=STEM",
-                   help="the header's macro stem of an op whose name differs (repeatable), e.g. conv2d=CONV1; "
-                        "when no stem is named like the plan's ops, they are matched in order")
-    p.add_argument("--sample", help="also check this sample_input_output.h: each conv/dense output against the plan's "
-                                    "shift model fed the header's own input to that op (loads TensorFlow)")
+    p.add_argument(
+        "--map",
+        type=stem_decl,
+        action="append",
+        default=[],
+        metavar="OP=STEM",
+        help="the header's macro stem of an op whose name differs (repeatable), e.g. conv2d=CONV1; "
+        "when no stem is named like the plan's ops, they are matched in order",
+    )
+    p.add_argument(
+        "--sample",
+        help="also check this sample_input_output.h: each conv/dense output against the plan's "
+        "shift model fed the header's own input to that op (loads TensorFlow)",
+    )
     p.add_argument("--json", help="also write the diff as JSON to this file")
     p.set_defaults(func=run)

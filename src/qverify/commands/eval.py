@@ -47,8 +47,10 @@ def _inputs(args, headers):
     if args.plan:
         for flag in ("calib_data", "calib_samples"):
             if getattr(args, flag) is not None:
-                raise DataError(f"--{flag.replace('_', '-')} with --plan {args.plan}: the plan is already "
-                                "calibrated (quantize it with --calib-samples, or drop --plan to calibrate here)")
+                raise DataError(
+                    f"--{flag.replace('_', '-')} with --plan {args.plan}: the plan is already "
+                    "calibrated (quantize it with --calib-samples, or drop --plan to calibrate here)"
+                )
         plan = QuantPlan.load(args.plan)
         demo_model = plan.source.get("model") == "demo"
         source = plan.source.get("data") or ""
@@ -64,8 +66,10 @@ def _inputs(args, headers):
         elif demo_model:
             data = dataset.demo_dataset(e_count, first=first)
         else:
-            print(f"note: no --data given: evaluating on the plan's calibration data {source}; "
-                  "pass --data (and --labels) for held-out data")
+            print(
+                f"note: no --data given: evaluating on the plan's calibration data {source}; "
+                "pass --data (and --labels) for held-out data"
+            )
             data = dataset.load_dataset(plan, source, args.labels, e_count, first)
         _note_calibration_overlap(plan, data)
     else:
@@ -73,16 +77,29 @@ def _inputs(args, headers):
         if args.labels and (demo_data or not args.data):
             raise DataError("--labels goes with --data X.npy: the demo's labels come with its data")
         if user and not args.data and not args.weights:
-            raise DataError(f"--model {args.model} is not the demo: pass --data X.npy (evaluated, and calibrating "
-                            "on other samples unless --calib-data is given)")
+            raise DataError(
+                f"--model {args.model} is not the demo: pass --data X.npy (evaluated, and calibrating "
+                "on other samples unless --calib-data is given)"
+            )
         calib_data = args.calib_data or (None if user else "demo:calib")
         c_start, c_count = args.calib_samples or (None, None)
-        split = split_samples(args.data, calib_data, (c_start, c_count), (e_start, e_count), args.calib_overlap,
-                              names=("--calib-samples", "--samples", "--calib-overlap"))
+        split = split_samples(
+            args.data,
+            calib_data,
+            (c_start, c_count),
+            (e_start, e_count),
+            args.calib_overlap,
+            names=("--calib-samples", "--samples", "--calib-overlap"),
+        )
         print(f"note: {split.note}")
-        q = quantize(args.model if user else None, args.weights, split.calib_data, split.calib_samples,
-                     rounding=(headers[0].string("QVERIFY_ROUNDING") if headers[0] else None) or "truncate",
-                     calib_start=split.calib[0])
+        q = quantize(
+            args.model if user else None,
+            args.weights,
+            split.calib_data,
+            split.calib_samples,
+            rounding=(headers[0].string("QVERIFY_ROUNDING") if headers[0] else None) or "truncate",
+            calib_start=split.calib[0],
+        )
         plan, graph = q.plan, q.graph
         first, count = split.eval[0], split.eval_samples
         if args.data is None:
@@ -111,9 +128,11 @@ def _note_calibration_overlap(plan, data) -> None:
     lo = int(src.get("calib_first", 0))
     hi = lo + int(src["calib_samples"])
     if same and data.first < hi and data.first + len(data) > lo:
-        print(f"note: this plan was calibrated on samples {lo}:{hi} of {data.name} (its recorded data digest); "
-              f"evaluated samples {data.first}:{data.first + len(data)} include them, so accuracy and SQNR partly "
-              "measure the calibration set (--samples START:STOP for others)")
+        print(
+            f"note: this plan was calibrated on samples {lo}:{hi} of {data.name} (its recorded data digest); "
+            f"evaluated samples {data.first}:{data.first + len(data)} include them, so accuracy and SQNR partly "
+            "measure the calibration set (--samples START:STOP for others)"
+        )
 
 
 def run(args) -> int:
@@ -144,8 +163,16 @@ def run(args) -> int:
     if contract_failed(plan, paths=kernels.paths_of(args.kernels or ev.fastest_kernels(args.cmsis_root))):
         return EXIT_MISMATCH
     engines = ev.make_engines(plan, graph, args.engines, args.kernels, args.threads, args.cmsis_root)
-    result = ev.evaluate(plan, graph, data, args.engines, chunk=args.chunk, dump_samples=args.dump_samples,
-                         kernels=args.kernels, built=engines)
+    result = ev.evaluate(
+        plan,
+        graph,
+        data,
+        args.engines,
+        chunk=args.chunk,
+        dump_samples=args.dump_samples,
+        kernels=args.kernels,
+        built=engines,
+    )
     add_checks(result, args.min_sqnr, args.max_accuracy_drop, args.fail_on_overflow)
 
     # everything is computed: render all outputs in memory, then write each atomically
@@ -169,8 +196,12 @@ def run(args) -> int:
         write_html(result, args.html)
     print(text)
     sample_bad = sample_header_failed(header_run, headers[1])
-    written = [f"{p} (per-op outputs of the first {min(args.dump_samples, result.samples)} samples)"
-               if p == outputs["--npz"] else str(p) for p in files]
+    written = [
+        f"{p} (per-op outputs of the first {min(args.dump_samples, result.samples)} samples)"
+        if p == outputs["--npz"]
+        else str(p)
+        for p in files
+    ]
     written += [f"{args.html}/index.html"] if args.html else []
     if written:
         print("wrote " + ", ".join(written))
@@ -193,32 +224,56 @@ def _npz_bytes(result, plan) -> bytes:
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "eval", help="run float, shift and native over a whole data set: accuracy, bit-exactness, per-op SQNR",
+        "eval",
+        help="run float, shift and native over a whole data set: accuracy, bit-exactness, per-op SQNR",
         description="Evaluate a plan over a data set in chunks (demo: its 2,000 held-out frames). "
-                    "Gate: shift and native bit-exact on every sample and op.")
+        "Gate: shift and native bit-exact on every sample and op.",
+    )
     p.add_argument("--plan", help="plan directory written by quantize (default: the demo's plan)")
-    p.add_argument("--data", help="input .npy (N, ...) float, or demo:<split> (default: the demo's test split; "
-                                  "for a user plan its calibration data)")
+    p.add_argument(
+        "--data",
+        help="input .npy (N, ...) float, or demo:<split> (default: the demo's test split; "
+        "for a user plan its calibration data)",
+    )
     p.add_argument("--labels", help="labels .npy: (N,) class indices or one-hot (N, K); for a binary model 0/1")
-    p.add_argument("--samples", type=count_or_range, metavar="N|START:STOP",
-                   help="evaluate N samples (the first N; when --data also calibrates, the N after the calibration "
-                        "samples) or the range START:STOP (default: all the rest; the demo's 2000)")
+    p.add_argument(
+        "--samples",
+        type=count_or_range,
+        metavar="N|START:STOP",
+        help="evaluate N samples (the first N; when --data also calibrates, the N after the calibration "
+        "samples) or the range START:STOP (default: all the rest; the demo's 2000)",
+    )
     header_args(p)
-    p.add_argument("--calib-data", help="calibration .npy when the plan is made here (default: --data, on samples "
-                                        "apart from the evaluated ones; the demo: its calibration split)")
-    p.add_argument("--calib-samples", type=count_or_range, metavar="N|START:STOP",
-                   help="calibrate on the first N samples or START:STOP (default: all of --calib-data; from one "
-                        "--data file the first half, at most 1000)")
-    p.add_argument("--calib-overlap", action="store_true",
-                   help="allow evaluated samples that also calibrated (one --data file); --samples N then counts "
-                        "from sample 0")
+    p.add_argument(
+        "--calib-data",
+        help="calibration .npy when the plan is made here (default: --data, on samples "
+        "apart from the evaluated ones; the demo: its calibration split)",
+    )
+    p.add_argument(
+        "--calib-samples",
+        type=count_or_range,
+        metavar="N|START:STOP",
+        help="calibrate on the first N samples or START:STOP (default: all of --calib-data; from one "
+        "--data file the first half, at most 1000)",
+    )
+    p.add_argument(
+        "--calib-overlap",
+        action="store_true",
+        help="allow evaluated samples that also calibrated (one --data file); --samples N then counts from sample 0",
+    )
     p.add_argument("--engines", default="float,shift,native", help="any of float,shift,native (default all three)")
-    p.add_argument("--kernels", choices=values(Kernels),
-                   help="native kernel path (default: fast, the plain kernels with conv on the host's SIMD units; "
-                        "plain and dsp run the two paths firmware runs)")
+    p.add_argument(
+        "--kernels",
+        choices=values(Kernels),
+        help="native kernel path (default: fast, the plain kernels with conv on the host's SIMD units; "
+        "plain and dsp run the two paths firmware runs)",
+    )
     p.add_argument("--threads", type=positive, help="native worker threads (default: one per core)")
-    p.add_argument("--cmsis-root", default=os.environ.get("QVERIFY_CMSIS_ROOT"),
-                   help="build arm_* kernels from this CMSIS tree (default $QVERIFY_CMSIS_ROOT, else bundled)")
+    p.add_argument(
+        "--cmsis-root",
+        default=os.environ.get("QVERIFY_CMSIS_ROOT"),
+        help="build arm_* kernels from this CMSIS tree (default $QVERIFY_CMSIS_ROOT, else bundled)",
+    )
     p.add_argument("--chunk", type=positive, default=128, help="samples per chunk (memory scales with it; default 128)")
     p.add_argument("--json", help="write the full result as JSON")
     p.add_argument("--junit", help="write JUnit XML: one test case per op and check")
@@ -226,8 +281,9 @@ def add_parser(sub) -> None:
     p.add_argument("--npz", help="write the first --dump-samples samples' per-op outputs of every engine (.npz)")
     p.add_argument("--dump-samples", type=non_negative, default=16, help="samples kept for --npz (default 16)")
     p.add_argument("--min-sqnr", type=number, help="fail an op whose SQNR vs float is below this (dB)")
-    p.add_argument("--max-accuracy-drop", type=percent_points,
-                   help="fail when accuracy drops more than this many points")
+    p.add_argument(
+        "--max-accuracy-drop", type=percent_points, help="fail when accuracy drops more than this many points"
+    )
     p.add_argument("--fail-on-overflow", action="store_true", help="fail any op with an int32 accumulator overflow")
     function_args(p)
     p.set_defaults(func=run)

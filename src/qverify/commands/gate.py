@@ -27,15 +27,18 @@ def locate_config(path: str | None, start: Path | None = None) -> Path:
     from qverify.config import ConfigError, find_config
 
     if path is not None:
-        checks.input_file("--config", path, "a qverify.toml, or a pyproject.toml with a [tool.qverify] table",
-                          ConfigError)
+        checks.input_file(
+            "--config", path, "a qverify.toml, or a pyproject.toml with a [tool.qverify] table", ConfigError
+        )
         return Path(path)
     start = (start or Path.cwd()).resolve()
     found = find_config(start)
     if found is None:
-        raise ConfigError(f"no configuration found: looked for qverify.toml, or pyproject.toml with a "
-                          f"[tool.qverify] table, in {start} and its parents (an empty [tool.qverify] table "
-                          "gates the demo); or pass --config FILE")
+        raise ConfigError(
+            f"no configuration found: looked for qverify.toml, or pyproject.toml with a "
+            f"[tool.qverify] table, in {start} and its parents (an empty [tool.qverify] table "
+            "gates the demo); or pass --config FILE"
+        )
     return found
 
 
@@ -43,8 +46,10 @@ def format_outcome(outcome, verbose: bool = False) -> str:
     """Failures first (message and first mismatches), then one row per op, the model checks, the verdict."""
     from qverify.gate import check_id
 
-    lines = [f"plan {outcome.plan_hash[:16]}  {outcome.data_name}, {outcome.samples} sample(s)  "
-             f"rounding {outcome.rounding}" + ("  (from the cache)" if outcome.cached else "")]
+    lines = [
+        f"plan {outcome.plan_hash[:16]}  {outcome.data_name}, {outcome.samples} sample(s)  "
+        f"rounding {outcome.rounding}" + ("  (from the cache)" if outcome.cached else "")
+    ]
     lines += [f"  {label}: {info}" for label, info in outcome.engine_info.items() if label.startswith("bit_exact")]
     lines += [f"  {line}" for line in outcome.summary]
     failures = outcome.failures
@@ -66,8 +71,10 @@ def format_outcome(outcome, verbose: bool = False) -> str:
     lines += ["", f"{'op':<20} {'kind':<8} {'checks':>6}  result"]
     for group, op_checks in groups.items():
         bad = [c.name for c in op_checks if not c.passed]
-        lines.append(f"{group:<20} {kinds.get(group, ''):<8} {len(op_checks):>6}  "
-                     + ("ok" if not bad else "FAIL " + ", ".join(bad)))
+        lines.append(
+            f"{group:<20} {kinds.get(group, ''):<8} {len(op_checks):>6}  "
+            + ("ok" if not bad else "FAIL " + ", ".join(bad))
+        )
         if verbose:
             lines += [f"{'':<20}   {'ok  ' if c.passed else 'FAIL'} {c.name}: {c.message}" for c in op_checks]
     if model:
@@ -92,8 +99,7 @@ def run(args) -> int:
     from qverify.gate import run_gate, write_outputs
 
     print(f"qverify gate: {cfg.source}")
-    outcome = run_gate(cfg, use_cache=not args.no_cache,
-                       progress=lambda line: print(line, file=sys.stderr, flush=True))
+    outcome = run_gate(cfg, use_cache=not args.no_cache, progress=lambda line: print(line, file=sys.stderr, flush=True))
     blobs = {}
     if junit is not None:
         from qverify.reports.junit import eval_junit
@@ -105,9 +111,16 @@ def run(args) -> int:
     print(text)
     written = [str(p) for p in blobs]
     if cfg.header:
-        print(f"header mode: {cfg.header} " + ("verified against the model's plan; " if outcome.ok else "")
-              + "never rewritten" + ("" if outcome.ok else ": fix it or regenerate it (`qverify quantize`, or "
-                                                           "drop 'header' so the gate writes 'out')"))
+        print(
+            f"header mode: {cfg.header} "
+            + ("verified against the model's plan; " if outcome.ok else "")
+            + "never rewritten"
+            + (
+                ""
+                if outcome.ok
+                else ": fix it or regenerate it (`qverify quantize`, or drop 'header' so the gate writes 'out')"
+            )
+        )
     elif outcome.ok:
         try:
             written += [str(p) for p in write_outputs(outcome, cfg.out)]
@@ -122,15 +135,21 @@ def run(args) -> int:
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "gate", help="run the checks configured in [tool.qverify] (or qverify.toml); write headers only if all pass",
+        "gate",
+        help="run the checks configured in [tool.qverify] (or qverify.toml); write headers only if all pass",
         description="The firmware repo's gate without pytest: quantize, evaluate and compare as [tool.qverify] "
-                    "says (cached in .qverify_cache beside the configuration), print the checks, write JUnit XML, "
-                    "and regenerate plan and headers in `out` only when every check passes. "
-                    "Exit 0: all pass; 1: a check failed; 2: bad configuration or input.")
-    p.add_argument("--config", help="qverify.toml or pyproject.toml (default: the nearest one with [tool.qverify] "
-                                    "from the current directory upwards)")
+        "says (cached in .qverify_cache beside the configuration), print the checks, write JUnit XML, "
+        "and regenerate plan and headers in `out` only when every check passes. "
+        "Exit 0: all pass; 1: a check failed; 2: bad configuration or input.",
+    )
+    p.add_argument(
+        "--config",
+        help="qverify.toml or pyproject.toml (default: the nearest one with [tool.qverify] "
+        "from the current directory upwards)",
+    )
     p.add_argument("--junit", help="write JUnit XML: one test case per op and check")
-    p.add_argument("--no-cache", action="store_true",
-                   help="compute everything afresh; neither read nor write the cache")
+    p.add_argument(
+        "--no-cache", action="store_true", help="compute everything afresh; neither read nor write the cache"
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="list every check with its measurement")
     p.set_defaults(func=run)

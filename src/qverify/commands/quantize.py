@@ -31,11 +31,22 @@ def run(args) -> int:
     from qverify.tables import plan_tables
     from qverify.workflow import quantize, write_plan_and_headers
 
-    q = quantize(args.model, args.weights, args.data, args.calib_samples, args.bits, args.rounding, args.rule,
-                 args.fit_accumulator, functions=dict(args.functions), paths=args.paths,
-                 final_activation=args.final_activation, macro_names=mapping,
-                 names_in_order=None if in_order is None else (f"--names-from {args.names_from}", in_order),
-                 cmsis=args.cmsis_version)
+    q = quantize(
+        args.model,
+        args.weights,
+        args.data,
+        args.calib_samples,
+        args.bits,
+        args.rounding,
+        args.rule,
+        args.fit_accumulator,
+        functions=dict(args.functions),
+        paths=args.paths,
+        final_activation=args.final_activation,
+        macro_names=mapping,
+        names_in_order=None if in_order is None else (f"--names-from {args.names_from}", in_order),
+        cmsis=args.cmsis_version,
+    )
     plan = q.plan
     print(plan_tables(plan))
     if plan.macro_names:
@@ -46,10 +57,14 @@ def run(args) -> int:
     out = Path(args.out)
     write_plan_and_headers(plan, x_int, out)
     if input_sats:
-        print(f"  input: {input_sats} calibration value(s) saturated at "
-              f"Q{plan.bits - 1 - plan.input_frac}.{plan.input_frac}")
-    print(f"\nwrote {out}/plan.json, plan.npz, weights.h, sample_input_output.h "
-          f"({plan.source['calib_samples']} calibration samples)")
+        print(
+            f"  input: {input_sats} calibration value(s) saturated at "
+            f"Q{plan.bits - 1 - plan.input_frac}.{plan.input_frac}"
+        )
+    print(
+        f"\nwrote {out}/plan.json, plan.npz, weights.h, sample_input_output.h "
+        f"({plan.source['calib_samples']} calibration samples)"
+    )
     return EXIT_OK
 
 
@@ -63,35 +78,67 @@ def add_parser(sub) -> None:
     p = sub.add_parser("quantize", help="quantize a model to a plan and write the C headers")
     model_args(p)
     p.add_argument("--bits", type=int, choices=BITS, default=BITS[0], help="storage width (16: q15)")
-    p.add_argument("--calib-samples", type=positive,
-                   help="use the first N samples of the data (default: all; demo: 1000)")
-    p.add_argument("--rounding", choices=values(Rounding), default=Rounding.TRUNCATE.value,
-                   help="how the firmware's CMSIS-NN is built: truncate = ARM_NN_TRUNCATE defined; "
-                        "round = CMSIS default")
-    p.add_argument("--rule", choices=values(FormatRule), default=FormatRule.NOTEBOOK.value,
-                   help="Q-format rule (docs/design.md rule 1)")
-    p.add_argument("--no-fit-accumulator", dest="fit_accumulator", action="store_false",
-                   help="keep the notebook's formats even where the calibrated output wraps the int32 accumulator "
-                        "(default: lower f_w there, recorded as an adjustment)")
+    p.add_argument(
+        "--calib-samples", type=positive, help="use the first N samples of the data (default: all; demo: 1000)"
+    )
+    p.add_argument(
+        "--rounding",
+        choices=values(Rounding),
+        default=Rounding.TRUNCATE.value,
+        help="how the firmware's CMSIS-NN is built: truncate = ARM_NN_TRUNCATE defined; round = CMSIS default",
+    )
+    p.add_argument(
+        "--rule",
+        choices=values(FormatRule),
+        default=FormatRule.NOTEBOOK.value,
+        help="Q-format rule (docs/design.md rule 1)",
+    )
+    p.add_argument(
+        "--no-fit-accumulator",
+        dest="fit_accumulator",
+        action="store_false",
+        help="keep the notebook's formats even where the calibrated output wraps the int32 accumulator "
+        "(default: lower f_w there, recorded as an adjustment)",
+    )
     function_args(p)
-    p.add_argument("--paths", type=paths_arg, default=values(CodePath),
-                   help="the code paths your firmware runs: dsp (ARM_MATH_DSP, Cortex-M4/M7), plain (M0/M3) or "
-                        "dsp,plain (default): every op's function must meet its contract on each")
-    p.add_argument("--final-activation", choices=values(FinalActivation), default=None,
-                   help="a final sigmoid/softmax: device = the plan's last op (arm_nn_activations_direct_q15, "
-                        "arm_softmax_q15), verified bit for bit; float = applied after the plan (default: device "
-                        "where the firmware's function computes it right in every release it may build: softmax "
-                        "always, sigmoid from --cmsis-version 5.8.0 on)")
-    p.add_argument("--cmsis-version", choices=CMSIS_RELEASES, default=CMSIS_RELEASES[0],
-                   help="the oldest CMSIS_5 release your firmware may build (default %(default)s): the kernel "
-                        "contracts drop conditions of older releases only (e.g. 5.4.0-5.7.0's signed char "
-                        "positions, their saturated sigmoid/tanh table index)")
-    p.add_argument("--map", action="append", default=[], metavar="OP=STEM[,OP=STEM...]",
-                   help="name op OP's macros STEM_WT, STEM_BIAS, STEM_BIAS_LSHIFT, STEM_OUT_RSHIFT and STEM (e.g. "
-                        "conv2d=CONV1,dense_2=FC3), so the headers build into firmware written against those names; "
-                        "recorded in the plan (the other ops keep their names upper-cased)")
-    p.add_argument("--names-from", metavar="WEIGHTS_H",
-                   help="take the macro names from an existing header: its STEM_WT stems in file order name the "
-                        "conv/dense ops in plan order (the counts must agree)")
+    p.add_argument(
+        "--paths",
+        type=paths_arg,
+        default=values(CodePath),
+        help="the code paths your firmware runs: dsp (ARM_MATH_DSP, Cortex-M4/M7), plain (M0/M3) or "
+        "dsp,plain (default): every op's function must meet its contract on each",
+    )
+    p.add_argument(
+        "--final-activation",
+        choices=values(FinalActivation),
+        default=None,
+        help="a final sigmoid/softmax: device = the plan's last op (arm_nn_activations_direct_q15, "
+        "arm_softmax_q15), verified bit for bit; float = applied after the plan (default: device "
+        "where the firmware's function computes it right in every release it may build: softmax "
+        "always, sigmoid from --cmsis-version 5.8.0 on)",
+    )
+    p.add_argument(
+        "--cmsis-version",
+        choices=CMSIS_RELEASES,
+        default=CMSIS_RELEASES[0],
+        help="the oldest CMSIS_5 release your firmware may build (default %(default)s): the kernel "
+        "contracts drop conditions of older releases only (e.g. 5.4.0-5.7.0's signed char "
+        "positions, their saturated sigmoid/tanh table index)",
+    )
+    p.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="OP=STEM[,OP=STEM...]",
+        help="name op OP's macros STEM_WT, STEM_BIAS, STEM_BIAS_LSHIFT, STEM_OUT_RSHIFT and STEM (e.g. "
+        "conv2d=CONV1,dense_2=FC3), so the headers build into firmware written against those names; "
+        "recorded in the plan (the other ops keep their names upper-cased)",
+    )
+    p.add_argument(
+        "--names-from",
+        metavar="WEIGHTS_H",
+        help="take the macro names from an existing header: its STEM_WT stems in file order name the "
+        "conv/dense ops in plan order (the counts must agree)",
+    )
     p.add_argument("--out", default="qverify_out", help="output directory (default: qverify_out)")
     p.set_defaults(func=run)

@@ -65,8 +65,11 @@ def run(args) -> int:
         comparisons = session.compare(x, samples, args.mode)
     except TargetRunError as exc:
         # the firmware hung, crashed or refused: a failed check (exit 1), not bad usage
-        row = f" (batch row {exc.sample} is data-set sample {samples[exc.sample]})" \
-            if exc.sample is not None and 0 <= exc.sample < len(samples) else ""
+        row = (
+            f" (batch row {exc.sample} is data-set sample {samples[exc.sample]})"
+            if exc.sample is not None and 0 <= exc.sample < len(samples)
+            else ""
+        )
         print(f"FAIL: {exc}{row}")
         print(f"qverify target: {exc}{row}", file=sys.stderr)
         return EXIT_MISMATCH
@@ -101,9 +104,11 @@ def run(args) -> int:
     print()
     print("\n".join(report.op_lines(plan, fp, target.instructions, target.kernels_used, core.name)))
     if target.last_run is not None:
-        print(f"\nemulator run: {target.last_run.wall_seconds:.2f} s wall for {len(samples)} sample(s); "
-              f"image {'reused from cache' if target.image.cached else f'built in {target.image.build_seconds:.1f} s'} "
-              f"({target.image.elf})")
+        print(
+            f"\nemulator run: {target.last_run.wall_seconds:.2f} s wall for {len(samples)} sample(s); "
+            f"image {'reused from cache' if target.image.cached else f'built in {target.image.build_seconds:.1f} s'} "
+            f"({target.image.elf})"
+        )
 
     if json_path:
         atomic_write(json_path, json.dumps(session.to_dict(comparisons, fp, scratch), indent=1).encode())
@@ -111,28 +116,48 @@ def run(args) -> int:
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("target", help="cross-compile the kernels for a Cortex-M, run them under QEMU and compare "
-                                      "every op with the shift model and the host kernels")
+    p = sub.add_parser(
+        "target",
+        help="cross-compile the kernels for a Cortex-M, run them under QEMU and compare "
+        "every op with the shift model and the host kernels",
+    )
     p.add_argument("--plan", help="plan directory written by quantize (default: the demo's plan)")
-    p.add_argument("--data", help="input .npy (default: the data the plan was calibrated on); with --model it "
-                                  "also calibrates")
+    p.add_argument(
+        "--data", help="input .npy (default: the data the plan was calibrated on); with --model it also calibrates"
+    )
     header_args(p)
-    p.add_argument("--cpu", choices=values(Cpu), default=Cpu.CORTEX_M4.value,
-                   help="core and QEMU board: cortex-m4 (MPS2 AN386, DSP path; default), cortex-m7 (AN500, DSP), "
-                        "cortex-m3 (AN385, plain path)")
+    p.add_argument(
+        "--cpu",
+        choices=values(Cpu),
+        default=Cpu.CORTEX_M4.value,
+        help="core and QEMU board: cortex-m4 (MPS2 AN386, DSP path; default), cortex-m7 (AN500, DSP), "
+        "cortex-m3 (AN385, plain path)",
+    )
     from qverify.commands.compare import detail_args
 
     detail_args(p)  # --layer, --max-lines
     sample_args(p, 8)
-    p.add_argument("--rounding", choices=values(Rounding),
-                   help="how the firmware (and the host kernels) are built (default: the plan's rounding)")
+    p.add_argument(
+        "--rounding",
+        choices=values(Rounding),
+        help="how the firmware (and the host kernels) are built (default: the plan's rounding)",
+    )
     function_args(p)
-    p.add_argument("--kernels", choices=values(CodePath),
-                   help="host native kernels to compare with (default: the target core's path)")
-    p.add_argument("--cmsis-root", default=os.environ.get("QVERIFY_CMSIS_ROOT"),
-                   help="build arm_* kernels from this CMSIS tree (default $QVERIFY_CMSIS_ROOT, else bundled)")
-    p.add_argument("--timeout", type=positive_number,
-                   help="seconds the emulator may run before it is killed (default: from the plan's size)")
+    p.add_argument(
+        "--kernels",
+        choices=values(CodePath),
+        help="host native kernels to compare with (default: the target core's path)",
+    )
+    p.add_argument(
+        "--cmsis-root",
+        default=os.environ.get("QVERIFY_CMSIS_ROOT"),
+        help="build arm_* kernels from this CMSIS tree (default $QVERIFY_CMSIS_ROOT, else bundled)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=positive_number,
+        help="seconds the emulator may run before it is killed (default: from the plan's size)",
+    )
     p.add_argument("--cflags", help="cross-compiler optimisation flags (default '-O2 -fwrapv')")
     p.add_argument("--json", help="also write comparisons, footprint and instruction counts as JSON to this file")
     p.set_defaults(func=run)

@@ -71,9 +71,7 @@ def load_model():
     import keras
 
     if not MODEL_PATH.is_file():
-        raise FileNotFoundError(
-            f"demo model not found at {MODEL_PATH}; run scripts/train_demo.py to build it"
-        )
+        raise FileNotFoundError(f"demo model not found at {MODEL_PATH}; run scripts/train_demo.py to build it")
     return keras.models.load_model(MODEL_PATH, compile=False)
 
 

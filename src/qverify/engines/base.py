@@ -14,11 +14,15 @@ from qverify.qformat import quantize
 
 @dataclass
 class OpResult:
-    """One op's output for a batch; counts are None where an engine cannot observe them."""
+    """One op's output for a batch; counts are None where an engine cannot observe them.
+
+    acc_peak: of a conv or dense op, the largest max(acc, -1 - acc) over its exact int32 sums acc before
+    wrapping (bias, rounding and sum of products; metrics.acc_headroom_bits), where the engine sees them (shift)."""
 
     out: np.ndarray
     saturations: int | None = None
     overflows: int | None = None
+    acc_peak: int | None = None
 
 
 @dataclass
@@ -29,11 +33,13 @@ class RunResult:
     outputs: dict[str, np.ndarray] = field(default_factory=dict)
     saturations: dict[str, int | None] = field(default_factory=dict)
     overflows: dict[str, int | None] = field(default_factory=dict)
+    acc_peaks: dict[str, int | None] = field(default_factory=dict)
 
     def add(self, name: str, result: OpResult) -> None:
         self.outputs[name] = result.out
         self.saturations[name] = result.saturations
         self.overflows[name] = result.overflows
+        self.acc_peaks[name] = result.acc_peak
 
 
 def quantize_input(plan: QuantPlan, x: np.ndarray) -> tuple[np.ndarray, int]:
@@ -64,8 +70,9 @@ class Engine(ABC):
         if x.dtype != np.int16:
             raise DataError(f"{self.name} engine: {what} has dtype {x.dtype}; expected int16 (quantized)")
         if x.ndim != 4 or tuple(x.shape[1:]) != shape:
-            raise DataError(f"{self.name} engine: {what} has shape {x.shape}; "
-                            f"expected (N, {', '.join(map(str, shape))})")
+            raise DataError(
+                f"{self.name} engine: {what} has shape {x.shape}; expected (N, {', '.join(map(str, shape))})"
+            )
         if len(x) == 0:
             raise DataError(f"{self.name} engine: {what} is empty (0 samples)")
         return np.ascontiguousarray(x)

@@ -40,13 +40,16 @@ class FloatEngine(Engine):
     def __init__(self, plan: QuantPlan, graph: Graph, batch: int = 256):
         super().__init__(plan)
         if len(graph.ops) != len(plan.ops):
-            raise PlanError(f"the model has {len(graph.ops)} ops and the plan {len(plan.ops)}: "
-                            "not the model of this plan")
+            raise PlanError(
+                f"the model has {len(graph.ops)} ops and the plan {len(plan.ops)}: not the model of this plan"
+            )
         for g, p in zip(graph.ops, plan.ops, strict=True):
             model_op = (g.name, g.kind, tuple(g.in_shape), tuple(g.out_shape))
             if model_op != (p.name, p.kind, tuple(p.in_shape), tuple(p.out_shape)):
-                raise PlanError(f"model op '{g.name}' ({g.kind}, {g.in_shape} -> {g.out_shape}) does not match plan op "
-                                f"'{p.name}' ({p.kind}, {p.in_shape} -> {p.out_shape}): not the model of this plan")
+                raise PlanError(
+                    f"model op '{g.name}' ({g.kind}, {g.in_shape} -> {g.out_shape}) does not match plan op "
+                    f"'{p.name}' ({p.kind}, {p.in_shape} -> {p.out_shape}): not the model of this plan"
+                )
         self.graph = graph
         self.batch = batch
         # the whole network as one TensorFlow graph function, traced on first use
@@ -70,7 +73,7 @@ class FloatEngine(Engine):
         x = np.asarray(x, dtype=np.float32)
         outs: dict[str, list[np.ndarray]] = {op.name: [] for op in self.plan.ops}
         for start in range(0, len(x), self.batch):
-            for op, y in zip(self.plan.ops, self._chain(tf.constant(x[start:start + self.batch])), strict=True):
+            for op, y in zip(self.plan.ops, self._chain(tf.constant(x[start : start + self.batch])), strict=True):
                 outs[op.name].append(y.numpy())
         return {name: (parts[0] if len(parts) == 1 else np.concatenate(parts)) for name, parts in outs.items()}
 

@@ -33,8 +33,14 @@ class NativeEngine(Engine):
 
     name = "native"
 
-    def __init__(self, plan: QuantPlan, kernels: str = "dsp", rounding: str | None = None,
-                 cmsis_root: str | None = None, threads: int | None = None):
+    def __init__(
+        self,
+        plan: QuantPlan,
+        kernels: str = "dsp",
+        rounding: str | None = None,
+        cmsis_root: str | None = None,
+        threads: int | None = None,
+    ):
         super().__init__(plan)
         self.rounding = rounding or plan.rounding
         self.kernels = kernels
@@ -90,8 +96,17 @@ class NativeEngine(Engine):
                     ptrs[j] = ffi.cast("int16_t *", out[lo:hi].ctypes.data)
             info = ffi.new("qv_run_info_t *")
             # the guard words after the outputs belong to the call that writes the last samples
-            status = lib.qv_run(ops, count, ffi.cast("const int16_t *", x[lo:hi].ctypes.data), hi - lo, ptrs,
-                                int(hi == n), ffi.cast("int16_t *", scratch.ctypes.data), kernel_used, info)
+            status = lib.qv_run(
+                ops,
+                count,
+                ffi.cast("const int16_t *", x[lo:hi].ctypes.data),
+                hi - lo,
+                ptrs,
+                int(hi == n),
+                ffi.cast("int16_t *", scratch.ctypes.data),
+                kernel_used,
+                info,
+            )
             if status != 0:
                 self._fault(status, info, first)
 
@@ -100,8 +115,9 @@ class NativeEngine(Engine):
         else:
             with ThreadPoolExecutor(len(chunks)) as pool:
                 list(pool.map(work, chunks))
-        self.kernels_used[first:first + count] = [ffi.string(lib.qv_kernel_name(kernel_used[j])).decode()
-                                                  for j in range(count)]
+        self.kernels_used[first : first + count] = [
+            ffi.string(lib.qv_kernel_name(kernel_used[j])).decode() for j in range(count)
+        ]
 
     def _fault(self, status: int, info, first: int) -> None:
         ffi, lib = self.native.ffi, self.native.lib
@@ -110,11 +126,15 @@ class NativeEngine(Engine):
         op = self.plan.ops[first + info.failed_op]
         if status == lib.QV_STATUS_OVERRUN:
             buffer = ffi.string(lib.qv_buffer_name(info.buffer)).decode()
-            raise KernelFault(f"{op.name}: {op.function} wrote at least {info.bytes} bytes past {buffer} "
-                              f"(guard words after it changed; {self.native.info})", op.name)
+            raise KernelFault(
+                f"{op.name}: {op.function} wrote at least {info.bytes} bytes past {buffer} "
+                f"(guard words after it changed; {self.native.info})",
+                op.name,
+            )
         if status == lib.QV_STATUS_NO_FUNCTION:
-            raise KernelFault(f"{op.name}: {op.function} is not in this build (the CMSIS tree lacks its source)",
-                              op.name)
+            raise KernelFault(
+                f"{op.name}: {op.function} is not in this build (the CMSIS tree lacks its source)", op.name
+            )
         name = kernels.STATUS_NAMES.get(status, status)
         raise KernelFault(f"{op.name}: {op.function} returned {name} (refused the call; {self.native.info})", op.name)
 
@@ -122,15 +142,16 @@ class NativeEngine(Engine):
         """An output array with the runner's guard words after it (a view of the first n samples)."""
         size = int(np.prod(shape))
         flat = np.empty(n * size + self.native.lib.QV_GUARD_WORDS, np.int16)
-        return flat[:n * size].reshape(n, *shape)
+        return flat[: n * size].reshape(n, *shape)
 
     def run(self, x: np.ndarray, keep: bool = True) -> RunResult:
         """Whole network in one C call per thread; keep=False returns only the last op's output."""
         x = self.check_input(x)
         self.kernels_used = [""] * len(self.plan.ops)
         last = len(self.plan.ops) - 1
-        outputs = [self._outputs(len(x), op.out_shape) if keep or i == last else None
-                   for i, op in enumerate(self.plan.ops)]
+        outputs = [
+            self._outputs(len(x), op.out_shape) if keep or i == last else None for i, op in enumerate(self.plan.ops)
+        ]
         self._call(0, len(self.plan.ops), x, outputs)
         result = RunResult(self.name)
         for op, out in zip(self.plan.ops, outputs, strict=True):

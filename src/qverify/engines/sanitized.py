@@ -32,8 +32,15 @@ from qverify.errors import KernelFault, NativeBuildError
 from qverify.export import weights_header
 from qverify.plan import QuantPlan
 
-SANITIZE_FLAGS = ("-fsanitize=address,undefined", "-fno-sanitize-recover=undefined", "-fno-omit-frame-pointer",
-                  "-g", "-O1", "-fwrapv", "-std=c99")
+SANITIZE_FLAGS = (
+    "-fsanitize=address,undefined",
+    "-fno-sanitize-recover=undefined",
+    "-fno-omit-frame-pointer",
+    "-g",
+    "-O1",
+    "-fwrapv",
+    "-std=c99",
+)
 HOST_MAIN = build.CSRC / "qv_host_main.c"
 FOLDER = "@build@"  # the build folder in the compiler arguments (the cache key must not depend on where)
 _REPORT = re.compile(r"^(==\d+==ERROR: \w+Sanitizer: .*|.*runtime error: .*)$", re.MULTILINE)
@@ -51,19 +58,23 @@ class SanitizedEngine(Engine):
 
     name = "native"
 
-    def __init__(self, plan: QuantPlan, kernels: str = "dsp", rounding: str | None = None,
-                 cmsis_root: str | None = None):
+    def __init__(
+        self, plan: QuantPlan, kernels: str = "dsp", rounding: str | None = None, cmsis_root: str | None = None
+    ):
         super().__init__(plan)
         if kernels not in ("dsp", "plain"):
-            raise NativeBuildError(f"--sanitize runs the kernels firmware compiles: --kernels dsp or plain, "
-                                   f"not {kernels}")
+            raise NativeBuildError(
+                f"--sanitize runs the kernels firmware compiles: --kernels dsp or plain, not {kernels}"
+            )
         self.kernels, self.rounding, self.cmsis_root = kernels, rounding or plan.rounding, cmsis_root
         self.kernels_used = [op.function for op in plan.ops]  # what the program's network.c calls
         self.exe = self._build()
 
     def describe(self) -> str:
-        return f"native under ASan+UBSan (kernels={self.cmsis_root or 'bundled'}; path={self.kernels}; " \
-               f"rounding={self.rounding})"
+        return (
+            f"native under ASan+UBSan (kernels={self.cmsis_root or 'bundled'}; path={self.kernels}; "
+            f"rounding={self.rounding})"
+        )
 
     # ---- build --------------------------------------------------------------
     def _sources(self) -> tuple[list[str], dict]:
@@ -83,8 +94,17 @@ class SanitizedEngine(Engine):
         cc = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
         args, texts = self._sources()
         ours = [Path(a).read_text() for a in args if a.endswith(".c") and not a.startswith(FOLDER)]
-        key = hashlib.sha256("\n".join([native_lib.compiler_identity(), *SANITIZE_FLAGS, *args, *ours,
-                                        *(f"{n}\0{t}" for n, t in sorted(texts.items()))]).encode()).hexdigest()[:16]
+        key = hashlib.sha256(
+            "\n".join(
+                [
+                    native_lib.compiler_identity(),
+                    *SANITIZE_FLAGS,
+                    *args,
+                    *ours,
+                    *(f"{n}\0{t}" for n, t in sorted(texts.items())),
+                ]
+            ).encode()
+        ).hexdigest()[:16]
         folder = native_lib.cache_dir().parent / "sanitized" / key
         exe = folder / "qv_host_main"
         if exe.exists():
@@ -94,11 +114,21 @@ class SanitizedEngine(Engine):
         try:
             for name, text in texts.items():
                 (tmp / name).write_text(text)
-            r = subprocess.run([*shlex.split(cc), *SANITIZE_FLAGS, *(a.replace(FOLDER, str(tmp)) for a in args),
-                                "-o", str(tmp / exe.name)], capture_output=True, text=True)
+            r = subprocess.run(
+                [
+                    *shlex.split(cc),
+                    *SANITIZE_FLAGS,
+                    *(a.replace(FOLDER, str(tmp)) for a in args),
+                    "-o",
+                    str(tmp / exe.name),
+                ],
+                capture_output=True,
+                text=True,
+            )
             if r.returncode != 0:
-                raise NativeBuildError(f"building the sanitized kernels failed: "
-                                       f"{native_lib.first_error_line(r.stdout + r.stderr)}")
+                raise NativeBuildError(
+                    f"building the sanitized kernels failed: {native_lib.first_error_line(r.stdout + r.stderr)}"
+                )
             os.replace(tmp / exe.name, exe)  # only a complete program is ever cached
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -109,17 +139,21 @@ class SanitizedEngine(Engine):
         with tempfile.TemporaryDirectory(prefix="qverify-asan-") as tmp:
             src, dst = Path(tmp) / "in.bin", Path(tmp) / "out.bin"
             src.write_bytes(np.int32(len(x)).tobytes() + np.ascontiguousarray(x, np.int16).tobytes())
-            env = {**os.environ, "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=0",
-                   "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1"}
-            r = subprocess.run([str(self.exe), str(first), str(last), str(src), str(dst)], capture_output=True,
-                               text=True, env=env)
+            env = {
+                **os.environ,
+                "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=0",
+                "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
+            }
+            r = subprocess.run(
+                [str(self.exe), str(first), str(last), str(src), str(dst)], capture_output=True, text=True, env=env
+            )
             if r.returncode != 0 or "qverify-done" not in r.stderr:
                 self._fail(r.stderr)
             flat = np.fromfile(dst, np.int16)
         outs, at = [], 0
-        for op in self.plan.ops[first:last + 1]:
+        for op in self.plan.ops[first : last + 1]:
             size = len(x) * int(np.prod(op.out_shape))
-            outs.append(flat[at:at + size].reshape(len(x), *op.out_shape))
+            outs.append(flat[at : at + size].reshape(len(x), *op.out_shape))
             at += size
         return outs
 

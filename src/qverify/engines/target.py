@@ -38,7 +38,7 @@ def estimate_instructions(plan: QuantPlan, first: int = 0, last: int | None = No
     """A generous upper estimate of the instructions one sample needs on the core (for the timeout)."""
     last = len(plan.ops) - 1 if last is None else last
     total = 0.0
-    for op in plan.ops[first:last + 1]:
+    for op in plan.ops[first : last + 1]:
         h, w, c = op.in_shape
         total += 12.0 * op.macs + 20.0 * (h * w * c + op.size) + 10.0 * op.size * op.kernel[0] * op.kernel[1]
     return total
@@ -63,11 +63,18 @@ class TargetEngine(Engine):
 
     name = "target"
 
-    def __init__(self, plan: QuantPlan, cpu: str = "cortex-m4", rounding: str | None = None,
-                 cmsis_root: str | None = None, timeout: float | None = None,
-                 cflags: tuple[str, ...] | list[str] | None = None,
-                 patch: Callable[[Path], None] | None = None, inject: dict | None = None,
-                 selftest: str | None = None):
+    def __init__(
+        self,
+        plan: QuantPlan,
+        cpu: str = "cortex-m4",
+        rounding: str | None = None,
+        cmsis_root: str | None = None,
+        timeout: float | None = None,
+        cflags: tuple[str, ...] | list[str] | None = None,
+        patch: Callable[[Path], None] | None = None,
+        inject: dict | None = None,
+        selftest: str | None = None,
+    ):
         super().__init__(plan)
         self.rounding = rounding or plan.rounding
         if self.rounding not in ROUNDINGS:
@@ -75,8 +82,9 @@ class TargetEngine(Engine):
         self.cpu = lookup_cpu(cpu)
         self.toolchain = find_toolchain()
         self.timeout = timeout
-        self.builder = ImageBuilder(self.toolchain, self.cpu, self.rounding, cmsis_root,
-                                    tuple(cflags) if cflags is not None else None)
+        self.builder = ImageBuilder(
+            self.toolchain, self.cpu, self.rounding, cmsis_root, tuple(cflags) if cflags is not None else None
+        )
         hooks = {k: plan.index(v) if isinstance(v, str) else int(v) for k, v in (inject or {}).items()}
         self.image = self.builder.image(plan, patch, hooks, selftest)
         self.kernels_used: list[str] = []
@@ -104,8 +112,17 @@ class TargetEngine(Engine):
         return TIMEOUT_BASE_S + math.ceil(insns / TIMEOUT_INSNS_PER_S)
 
     def _launch(self, first: int, last: int, mode: int, blocks: list[np.ndarray], n_samples: int) -> qemu.RunOutput:
-        out = qemu.run(self.toolchain, self.image, [o.name for o in self.plan.ops], first, last, mode, blocks,
-                       n_samples, self._timeout(first, last, n_samples))
+        out = qemu.run(
+            self.toolchain,
+            self.image,
+            [o.name for o in self.plan.ops],
+            first,
+            last,
+            mode,
+            blocks,
+            n_samples,
+            self._timeout(first, last, n_samples),
+        )
         self.last_run = out
         if len(out.kernels) == len(self.plan.ops):
             self.kernels_used = list(out.kernels)

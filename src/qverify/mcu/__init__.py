@@ -14,5 +14,14 @@ The engine is qverify.engines.target.TargetEngine; the command `qverify target`.
 from qverify.mcu.errors import TargetBuildError, TargetError, TargetRunError, ToolchainError
 from qverify.mcu.toolchain import CPUS, INSTALL_COMMAND, PACKAGES, find_toolchain, missing_reason
 
-__all__ = ["CPUS", "INSTALL_COMMAND", "PACKAGES", "TargetBuildError", "TargetError", "TargetRunError",
-           "ToolchainError", "find_toolchain", "missing_reason"]
+__all__ = [
+    "CPUS",
+    "INSTALL_COMMAND",
+    "PACKAGES",
+    "TargetBuildError",
+    "TargetError",
+    "TargetRunError",
+    "ToolchainError",
+    "find_toolchain",
+    "missing_reason",
+]

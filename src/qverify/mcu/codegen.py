@@ -72,8 +72,10 @@ def network_c(plan: QuantPlan) -> str:
         clamp = KINDS[op.kind].clamp_max(op)  # qv_op_t.clamp_max
         geo = ", ".join(str(d) for d in dims)
         how = f"{call.function.name}{', length on x' if call.length_on_x else ''}"
-        rows.append(f"    {{{KINDS[op.kind].c_op}, {call.function.enum}, {call.flags}u, {geo}, {shifts}, {clamp}}}, "
-                    f"/* {i}: {_c_comment(op.name)}: {how} */")
+        rows.append(
+            f"    {{{KINDS[op.kind].c_op}, {call.function.enum}, {call.flags}u, {geo}, {shifts}, {clamp}}}, "
+            f"/* {i}: {_c_comment(op.name)}: {how} */"
+        )
     lines += [
         f"const qv_op_t qv_net_ops[{len(plan.ops)}] = {{",
         *rows,
@@ -88,8 +90,11 @@ def network_c(plan: QuantPlan) -> str:
         f'int16_t qv_net_io[{2 * act}] __attribute__((section(".qv_harness"), aligned(8)));',
         f"const uint32_t qv_net_act_words = {act}u;",
         "",
-        "const char *const qv_net_op_names[" + str(len(plan.ops)) + "] = {"
-        + ", ".join(_c_string(op.name) for op in plan.ops) + "};",
+        "const char *const qv_net_op_names["
+        + str(len(plan.ops))
+        + "] = {"
+        + ", ".join(_c_string(op.name) for op in plan.ops)
+        + "};",
         "",
         *_selftest(plan),
     ]
@@ -244,19 +249,29 @@ def _selftest(plan: QuantPlan) -> list[str]:
     for k, (i, op) in enumerate(weighted):
         last = k == len(weighted) - 1
         size = op.out_shape[0] * op.out_shape[1] * op.out_shape[2]
-        array = [f"static const int16_t qv_st_e{i}[] QV_SELFTEST_DATA = {plan.stem(op.name)}; "
-                 f"/* {_c_comment(op.name)} */",
-                 f"QV_CHECK_COUNT(qv_check_st_e{i}, qv_st_e{i}, {size});"]
+        array = [
+            f"static const int16_t qv_st_e{i}[] QV_SELFTEST_DATA = {plan.stem(op.name)}; /* {_c_comment(op.name)} */",
+            f"QV_CHECK_COUNT(qv_check_st_e{i}, qv_st_e{i}, {size});",
+        ]
         lines += array if last else ["#if !defined(QVERIFY_SELFTEST_LAST_ONLY)", *array, "#endif"]
 
     def table(only_last: bool) -> str:
         last = weighted[-1][0] if weighted else -1
-        entries = [f"qv_st_e{i}" if op.weighted and (not only_last or i == last) else "0"
-                   for i, op in enumerate(plan.ops)]
+        entries = [
+            f"qv_st_e{i}" if op.weighted and (not only_last or i == last) else "0" for i, op in enumerate(plan.ops)
+        ]
         return f"static const int16_t *const qv_st_expected[{len(plan.ops)}] = {{{', '.join(entries)}}};"
 
-    lines += ["#if defined(QVERIFY_SELFTEST_LAST_ONLY)", table(True), "#else", table(False), "#endif",
-              SELFTEST_C.strip("\n"), "#endif /* QVERIFY_SELFTEST */", ""]
+    lines += [
+        "#if defined(QVERIFY_SELFTEST_LAST_ONLY)",
+        table(True),
+        "#else",
+        table(False),
+        "#endif",
+        SELFTEST_C.strip("\n"),
+        "#endif /* QVERIFY_SELFTEST */",
+        "",
+    ]
     return lines
 
 

@@ -31,8 +31,9 @@ class TargetRunError(TargetError):
         sample: the sample index within the batch (None if unknown).
     """
 
-    def __init__(self, message: str, kind: str, op: str | None = None, op_index: int | None = None,
-                 sample: int | None = None):
+    def __init__(
+        self, message: str, kind: str, op: str | None = None, op_index: int | None = None, sample: int | None = None
+    ):
         super().__init__(message)
         self.kind = kind
         self.op = op

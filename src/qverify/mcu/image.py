@@ -62,10 +62,10 @@ class Image:
     directory: Path
     cpu: Core
     rounding: str
-    kernels: str            # "bundled" or the CMSIS root
+    kernels: str  # "bundled" or the CMSIS root
     cflags: tuple[str, ...]
     lib_dir: Path
-    cached: bool            # True when nothing had to be compiled
+    cached: bool  # True when nothing had to be compiled
     build_seconds: float = 0.0
     inject: dict = field(default_factory=dict)
     missing_functions: tuple[str, ...] = ()  # arm_* functions the tree lacks (their ops fail)
@@ -75,8 +75,10 @@ class Image:
         return self.cpu.path
 
     def describe(self) -> str:
-        return (f"{self.cpu.name} on QEMU {self.cpu.machine} (kernels={self.kernels}; path={self.path}; "
-                f"rounding={self.rounding}; arm-none-eabi-gcc {' '.join(self.cflags)})")
+        return (
+            f"{self.cpu.name} on QEMU {self.cpu.machine} (kernels={self.kernels}; path={self.path}; "
+            f"rounding={self.rounding}; arm-none-eabi-gcc {' '.join(self.cflags)})"
+        )
 
 
 def _sha(parts) -> str:
@@ -105,7 +107,8 @@ def _compile_all(jobs: list[list[str]], cwd: Path) -> None:
             output = (r.stderr or r.stdout).strip()
             raise TargetBuildError(
                 f"cross-compiling {source} failed (exit {r.returncode}): {native_lib.first_error_line(output)}\n"
-                f"{output}\ncommand: {' '.join(cmd)}")
+                f"{output}\ncommand: {' '.join(cmd)}"
+            )
 
 
 CACHE_KEEP = 12  # builds of each kind (lib-<cpu>-<rounding>, img-<cpu>) kept in the cache
@@ -139,8 +142,14 @@ class ImageBuilder:
         cflags: optimisation / code generation flags (default -O2 -fwrapv).
     """
 
-    def __init__(self, toolchain: Toolchain, cpu: Core, rounding: str, cmsis_root: str | None = None,
-                 cflags: tuple[str, ...] | None = None):
+    def __init__(
+        self,
+        toolchain: Toolchain,
+        cpu: Core,
+        rounding: str,
+        cmsis_root: str | None = None,
+        cflags: tuple[str, ...] | None = None,
+    ):
         self.toolchain = toolchain
         self.cpu = cpu
         self.rounding = rounding
@@ -196,8 +205,12 @@ class ImageBuilder:
         arm = self._tree["sources"] if self._tree else {fn: b.CMSIS_SOURCE / f"{fn}.c" for fn in b.ARM_FUNCTIONS}
         # a tree's arm_nntables.c: the tables its activation functions read (the bundled ones hold their own)
         support = [Path(p) for p in self._tree["support"]] if self._tree else []
-        return ([Path(arm[fn]) for fn in self.functions] + support
-                + [b.CMSIS_SOURCE / f"{fn}.c" for fn in b.QV_FUNCTIONS] + [b.RUNNER_SOURCE])
+        return (
+            [Path(arm[fn]) for fn in self.functions]
+            + support
+            + [b.CMSIS_SOURCE / f"{fn}.c" for fn in b.QV_FUNCTIONS]
+            + [b.RUNNER_SOURCE]
+        )
 
     def _firmware_files(self) -> list[Path]:
         return [self.fw / n for n in (*FIRMWARE_LIB, FIRMWARE_MAIN, *FIRMWARE_HEADERS, LINKER_SCRIPT)]
@@ -205,10 +218,21 @@ class ImageBuilder:
     # ---- the cached library of kernel + startup objects ----------------------
     def lib_key(self) -> str:
         # the lib folder's own include path is named by a placeholder: it is derived from this key
-        parts = ["lib", 2, self.toolchain.gcc, self.toolchain.gcc_version, self.cpu.name, self.rounding,
-                 self.cmsis_root or "bundled", " ".join(self._arch_flags()), " ".join(self.cflags),
-                 " ".join(self.defines()), " ".join(str(d) for d in self.include_dirs(Path("<lib>"))),
-                 " ".join(str(p) for p in self.kernel_sources()), self.source_digest]
+        parts = [
+            "lib",
+            2,
+            self.toolchain.gcc,
+            self.toolchain.gcc_version,
+            self.cpu.name,
+            self.rounding,
+            self.cmsis_root or "bundled",
+            " ".join(self._arch_flags()),
+            " ".join(self.cflags),
+            " ".join(self.defines()),
+            " ".join(str(d) for d in self.include_dirs(Path("<lib>"))),
+            " ".join(str(p) for p in self.kernel_sources()),
+            self.source_digest,
+        ]
         for f in self._firmware_files():
             parts += [f.name, f.read_bytes()]
         return _sha(parts)
@@ -240,8 +264,19 @@ class ImageBuilder:
                 if obj in names:
                     raise TargetBuildError(f"two sources named {src.name}")
                 names.add(obj)
-                jobs.append([self.toolchain.gcc, *self._arch_flags(), *self.cflags, *defines, *includes,
-                             "-c", str(src), "-o", str(tmp / obj)])
+                jobs.append(
+                    [
+                        self.toolchain.gcc,
+                        *self._arch_flags(),
+                        *self.cflags,
+                        *defines,
+                        *includes,
+                        "-c",
+                        str(src),
+                        "-o",
+                        str(tmp / obj),
+                    ]
+                )
             _compile_all(jobs, tmp)
             (tmp / "done").write_text("\n".join(sorted(names)) + "\n")
             _publish(tmp, final)
@@ -252,8 +287,13 @@ class ImageBuilder:
         return final, False
 
     # ---- the image ---------------------------------------------------------
-    def image(self, plan: QuantPlan, patch: Callable[[Path], None] | None = None,
-              inject: dict | None = None, sample_header: str | None = None) -> Image:
+    def image(
+        self,
+        plan: QuantPlan,
+        patch: Callable[[Path], None] | None = None,
+        inject: dict | None = None,
+        sample_header: str | None = None,
+    ) -> Image:
         """Build (or reuse) the image of a plan.
 
         patch: called with the folder holding the generated weights.h and
@@ -298,9 +338,19 @@ class ImageBuilder:
                 shutil.rmtree(stage, ignore_errors=True)
         if not cached:
             prune_lru(root, CACHE_KEEP, f"img-{self.cpu.name}-")
-        return Image(final / "image.elf", final, self.cpu, self.rounding, self.cmsis_root or "bundled",
-                     self.cflags, lib_dir, cached and lib_cached, time.perf_counter() - t0, inject,
-                     self.missing_functions)
+        return Image(
+            final / "image.elf",
+            final,
+            self.cpu,
+            self.rounding,
+            self.cmsis_root or "bundled",
+            self.cflags,
+            lib_dir,
+            cached and lib_cached,
+            time.perf_counter() - t0,
+            inject,
+            self.missing_functions,
+        )
 
     def image_macros(self, plan: QuantPlan, selftest: bool) -> list[str]:
         """Flags of network.c and the harness beyond the library's: the self-test, the rounding opt-out."""
@@ -313,22 +363,38 @@ class ImageBuilder:
         includes = [f"-I{stage}"] + [f"-I{d}" for d in self.include_dirs(lib_dir)]
         hooks = [f"-D{INJECT_MACROS[k]}={int(v)}" for k, v in sorted(inject.items())]
         common = [self.toolchain.gcc, *self._arch_flags(), *self.cflags, *self.defines(), *macros, *includes]
-        _compile_all([
-            [*common, "-c", str(stage / "network.c"), "-o", str(stage / "network.o")],
-            [*common, *hooks, "-c", str(self.fw / FIRMWARE_MAIN), "-o", str(stage / "qv_target_main.o")],
-        ], stage)
+        _compile_all(
+            [
+                [*common, "-c", str(stage / "network.c"), "-o", str(stage / "network.o")],
+                [*common, *hooks, "-c", str(self.fw / FIRMWARE_MAIN), "-o", str(stage / "qv_target_main.o")],
+            ],
+            stage,
+        )
         objects = sorted(str(p) for p in lib_dir.glob("*.o"))
         objects += [str(stage / "network.o"), str(stage / "qv_target_main.o")]
-        cmd = [self.toolchain.gcc, *self._arch_flags(), "-nostartfiles", "--specs=nano.specs",
-               "-T", str(self.fw / LINKER_SCRIPT), "-Wl,--gc-sections", f"-Wl,-Map={stage / 'image.map'}",
-               *objects, "-o", str(stage / "image.elf")]
+        cmd = [
+            self.toolchain.gcc,
+            *self._arch_flags(),
+            "-nostartfiles",
+            "--specs=nano.specs",
+            "-T",
+            str(self.fw / LINKER_SCRIPT),
+            "-Wl,--gc-sections",
+            f"-Wl,-Map={stage / 'image.map'}",
+            *objects,
+            "-o",
+            str(stage / "image.elf"),
+        ]
         r = subprocess.run(cmd, cwd=stage, capture_output=True, text=True, timeout=600)
         if r.returncode != 0:
-            raise TargetBuildError(f"linking the target image failed (exit {r.returncode}):\n"
-                                   f"{(r.stderr or r.stdout).strip()}\ncommand: {' '.join(cmd)}")
+            raise TargetBuildError(
+                f"linking the target image failed (exit {r.returncode}):\n"
+                f"{(r.stderr or r.stdout).strip()}\ncommand: {' '.join(cmd)}"
+            )
 
 
 # ---- measuring ---------------------------------------------------------------
+
 
 @dataclass
 class Footprint:
@@ -387,8 +453,9 @@ def _group(obj: str) -> str:
     return "other"
 
 
-_MAP_ENTRY = re.compile(r"^ (\.text\S*|\.vectors|\.qv_vectors)\s*\n?\s+0x[0-9a-fA-F]+\s+0x([0-9a-fA-F]+)\s+(\S+)",
-                        re.MULTILINE)
+_MAP_ENTRY = re.compile(
+    r"^ (\.text\S*|\.vectors|\.qv_vectors)\s*\n?\s+0x[0-9a-fA-F]+\s+0x([0-9a-fA-F]+)\s+(\S+)", re.MULTILINE
+)
 
 
 def measure(toolchain: Toolchain, image: Image) -> Footprint:
@@ -412,8 +479,9 @@ def measure(toolchain: Toolchain, image: Image) -> Footprint:
     groups: dict[str, int] = {}
     for obj, n in by_object.items():
         groups[_group(obj)] = groups.get(_group(obj), 0) + n
-    r = subprocess.run([toolchain.nm, "-S", "--defined-only", str(image.elf)], capture_output=True, text=True,
-                       timeout=60)
+    r = subprocess.run(
+        [toolchain.nm, "-S", "--defined-only", str(image.elf)], capture_output=True, text=True, timeout=60
+    )
     if r.returncode != 0:
         raise TargetError(f"arm-none-eabi-nm failed on {image.elf}: {r.stderr.strip()}")
     symbols = {}

@@ -34,13 +34,26 @@ ERROR_TEXT = {
     ERR_OVERRUN: "a kernel wrote past a buffer",
 }
 # QV_BUF_* of csrc/qv_runner.h
-BUFFERS = {0: "activation buffer 0", 1: "activation buffer 1", 2: "the kernel buffer (bufferA / vec_buffer)",
-           3: "the op's output"}
+BUFFERS = {
+    0: "activation buffer 0",
+    1: "activation buffer 1",
+    2: "the kernel buffer (bufferA / vec_buffer)",
+    3: "the op's output",
+}
 
 EXIT_OK, EXIT_ERROR, EXIT_FAULT, EXIT_NO_OUTPUT = 0, 2, 3, 4
 FAULT_WORDS = ("CFSR", "HFSR", "MMFAR", "BFAR", "lr", "psp", "msp", "flags")
-EXCEPTIONS = {2: "NMI", 3: "HardFault", 4: "MemManage fault", 5: "BusFault", 6: "UsageFault", 11: "SVCall",
-              12: "DebugMonitor", 14: "PendSV", 15: "SysTick"}
+EXCEPTIONS = {
+    2: "NMI",
+    3: "HardFault",
+    4: "MemManage fault",
+    5: "BusFault",
+    6: "UsageFault",
+    11: "SVCall",
+    12: "DebugMonitor",
+    14: "PendSV",
+    15: "SysTick",
+}
 
 _HEAD = struct.Struct("<6I")
 
@@ -59,15 +72,15 @@ class SelfTest:
     """network.c's qv_selftest() as the firmware ran it (QV_REC_SELFTEST)."""
 
     status: int
-    op: int               # index of the divergent or failing op, -1 if none
-    element: int          # first differing element (flat HWC) of that op's output
+    op: int  # index of the divergent or failing op, -1 if none
+    element: int  # first differing element (flat HWC) of that op's output
     expected: int
     got: int
     n_differ: int
     n_elements: int
     arm_status: int
-    n_checked: int        # ops compared with sample_input_output.h
-    n_expected: int       # ops with an expected output in the build
+    n_checked: int  # ops compared with sample_input_output.h
+    n_expected: int  # ops with an expected output in the build
 
     @property
     def ok(self) -> bool:
@@ -82,20 +95,24 @@ class SelfTest:
         """One line: the verdict, and where it failed by op name, index and element."""
         name = op_names[self.op] if 0 <= self.op < len(op_names) else "?"
         if self.ok:
-            return (f"PASS: {self.n_checked} op(s) bit-exact with sample_input_output.h "
-                    f"({len(op_names)} ops ran)")
+            return f"PASS: {self.n_checked} op(s) bit-exact with sample_input_output.h ({len(op_names)} ops ran)"
         if self.status == SELFTEST_MISMATCH:
-            return (f"FAIL: op '{name}' (index {self.op}): {self.n_differ} of {self.n_elements} values differ from "
-                    f"sample_input_output.h; first at element {self.element}: expected {self.expected}, "
-                    f"got {self.got}")
+            return (
+                f"FAIL: op '{name}' (index {self.op}): {self.n_differ} of {self.n_elements} values differ from "
+                f"sample_input_output.h; first at element {self.element}: expected {self.expected}, "
+                f"got {self.got}"
+            )
         where = f" at op '{name}' (index {self.op})" if self.op >= 0 else ""
         status = f", arm_status {self.arm_status}" if self.arm_status else ""
         return f"FAIL: {SELFTEST_TEXT.get(self.status, f'status {self.status}')}{where}{status}"
 
     def to_dict(self, op_names: list[str]) -> dict:
         d = asdict(self)
-        d.update(ok=self.ok, op_name=op_names[self.op] if 0 <= self.op < len(op_names) else None,
-                 message=self.describe(op_names))
+        d.update(
+            ok=self.ok,
+            op_name=op_names[self.op] if 0 <= self.op < len(op_names) else None,
+            message=self.describe(op_names),
+        )
         return d
 
 
@@ -158,7 +175,7 @@ def parse(data: bytes) -> Stream:
         if end > len(data):
             s.truncated = True
             break
-        s.records.append(Record(tag, _signed(op), _signed(sample), a, b, data[pos + _HEAD.size:end]))
+        s.records.append(Record(tag, _signed(op), _signed(sample), a, b, data[pos + _HEAD.size : end]))
         pos = end + (-n % 4)
     if pos < len(data):
         s.truncated = True

@@ -35,24 +35,41 @@ ICOUNT_SHIFT = 6
 class RunOutput:
     """What one emulator run produced."""
 
-    outputs: dict[int, list[np.ndarray]]      # op index -> per-sample flat int16 outputs, in order
-    ticks: dict[int, list[int]]               # op index -> timer ticks per sample
-    instructions: dict[int, list[float]]      # op index -> instructions per sample (calibrated)
+    outputs: dict[int, list[np.ndarray]]  # op index -> per-sample flat int16 outputs, in order
+    ticks: dict[int, list[int]]  # op index -> timer ticks per sample
+    instructions: dict[int, list[float]]  # op index -> instructions per sample (calibrated)
     kernels: list[str]
-    scratch_words: int                        # qv_scratch_words() of the whole plan, on the target
+    scratch_words: int  # qv_scratch_words() of the whole plan, on the target
     info: str
-    calibration: tuple[int, int, int]         # (ticks, instructions, overhead ticks)
+    calibration: tuple[int, int, int]  # (ticks, instructions, overhead ticks)
     wall_seconds: float
     command: list[str] = field(default_factory=list)
-    selftest: P.SelfTest | None = None        # network.c's qv_selftest() at boot (images with a sample header)
+    selftest: P.SelfTest | None = None  # network.c's qv_selftest() at boot (images with a sample header)
 
 
 def qemu_command(toolchain: Toolchain, image: Image) -> list[str]:
-    return [toolchain.require_qemu(), "-machine", image.cpu.machine, "-cpu", image.cpu.name, "-nodefaults",
-            "-nic", "none", "-display", "none", "-monitor", "none", "-serial", "none",
-            "-semihosting-config", "enable=on,target=native",
-            "-icount", f"shift={ICOUNT_SHIFT},align=off,sleep=off",
-            "-kernel", str(image.elf)]
+    return [
+        toolchain.require_qemu(),
+        "-machine",
+        image.cpu.machine,
+        "-cpu",
+        image.cpu.name,
+        "-nodefaults",
+        "-nic",
+        "none",
+        "-display",
+        "none",
+        "-monitor",
+        "none",
+        "-serial",
+        "none",
+        "-semihosting-config",
+        "enable=on,target=native",
+        "-icount",
+        f"shift={ICOUNT_SHIFT},align=off,sleep=off",
+        "-kernel",
+        str(image.elf),
+    ]
 
 
 def _kill(proc: subprocess.Popen) -> None:
@@ -67,8 +84,18 @@ def _kill(proc: subprocess.Popen) -> None:
         pass
 
 
-def run(toolchain: Toolchain, image: Image, op_names: list[str], first: int, last: int, mode: int,
-        blocks: list[np.ndarray], n_samples: int, timeout: float, addr2line: bool = True) -> RunOutput:
+def run(
+    toolchain: Toolchain,
+    image: Image,
+    op_names: list[str],
+    first: int,
+    last: int,
+    mode: int,
+    blocks: list[np.ndarray],
+    n_samples: int,
+    timeout: float,
+    addr2line: bool = True,
+) -> RunOutput:
     """Run ops first..last of the image on the input blocks (see protocol.input_bytes).
 
     Raises TargetRunError naming the op that was running when the firmware hung (timeout),
@@ -79,8 +106,14 @@ def run(toolchain: Toolchain, image: Image, op_names: list[str], first: int, las
     try:
         (work / P.INPUT_FILE).write_bytes(P.input_bytes(first, last, mode, blocks, n_samples))
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=work, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=work,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
         timed_out = False
         try:
             out, err = proc.communicate(timeout=timeout)
@@ -129,17 +162,32 @@ class _Context:
 
     def hang(self, stream: P.Stream) -> TargetRunError:
         running = stream.running
-        base = (f"the target firmware ({self.image.cpu.name} on QEMU {self.image.cpu.machine}) "
-                f"did not finish within {self.timeout:g} s")
+        base = (
+            f"the target firmware ({self.image.cpu.name} on QEMU {self.image.cpu.machine}) "
+            f"did not finish within {self.timeout:g} s"
+        )
         if running is not None:
             op, sample = running
-            return self._error(f"{base}: {self._where(op, sample)} was running (hang or crash into lockup); "
-                               f"QEMU was killed", "timeout", op, sample)
+            return self._error(
+                f"{base}: {self._where(op, sample)} was running (hang or crash into lockup); QEMU was killed",
+                "timeout",
+                op,
+                sample,
+            )
         if not stream.records:
-            return self._error(f"{base} and wrote nothing: the image did not start (vector table, startup) "
-                               "or semihosting is unavailable; QEMU was killed", "timeout", None, None)
-        return self._error(f"{base}; no op was running (it stopped between ops, last finished: "
-                           f"{self._last(stream)}); QEMU was killed", "timeout", None, None)
+            return self._error(
+                f"{base} and wrote nothing: the image did not start (vector table, startup) "
+                "or semihosting is unavailable; QEMU was killed",
+                "timeout",
+                None,
+                None,
+            )
+        return self._error(
+            f"{base}; no op was running (it stopped between ops, last finished: {self._last(stream)}); QEMU was killed",
+            "timeout",
+            None,
+            None,
+        )
 
     def _last(self, stream: P.Stream) -> str:
         done = stream.last_done
@@ -149,8 +197,12 @@ class _Context:
         if not self.use_addr2line or self.toolchain.addr2line is None or pc in (0xFFFFFFFF,):
             return ""
         try:
-            r = subprocess.run([self.toolchain.addr2line, "-f", "-s", "-e", str(self.image.elf), hex(pc)],
-                               capture_output=True, text=True, timeout=30)
+            r = subprocess.run(
+                [self.toolchain.addr2line, "-f", "-s", "-e", str(self.image.elf), hex(pc)],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
         except (OSError, subprocess.SubprocessError):
             return ""
         lines = r.stdout.split()
@@ -172,13 +224,20 @@ class _Context:
             detail.append(f"MMFAR=0x{words.get('MMFAR', 0):08x}")
         flags = words.get("flags", 0)
         overflow = bool(flags & 2) or bool(cfsr & 0x1010)  # PSP below the stack, or stacking error
-        where = (self._where(rec.op, rec.sample) if rec.op >= 0
-                 else f"before the first op (last finished: {self._last(stream)})")
+        where = (
+            self._where(rec.op, rec.sample)
+            if rec.op >= 0
+            else f"before the first op (last finished: {self._last(stream)})"
+        )
         at = f" at pc 0x{pc:08x}{self._symbol(pc)}" if pc != 0xFFFFFFFF else " (no readable exception frame)"
         what = "a stack overflow" if overflow else exc
-        return self._error(f"the target firmware crashed with {what}{' (' + exc + ')' if overflow else ''} in {where}"
-                           f"{at}; {', '.join(detail)}", "fault", rec.op if rec.op >= 0 else None,
-                           rec.sample if rec.sample >= 0 else None)
+        return self._error(
+            f"the target firmware crashed with {what}{' (' + exc + ')' if overflow else ''} in {where}"
+            f"{at}; {', '.join(detail)}",
+            "fault",
+            rec.op if rec.op >= 0 else None,
+            rec.sample if rec.sample >= 0 else None,
+        )
 
     def error(self, rec: P.Record) -> TargetRunError:
         text = P.ERROR_TEXT.get(rec.a, f"error {rec.a}")
@@ -190,16 +249,25 @@ class _Context:
         elif rec.a == P.ERR_OVERRUN:
             text += f": at least {rec.b & 0xFFFFFF} bytes past {P.BUFFERS.get(rec.b >> 24, 'a buffer')}"
         where = f" for {self._where(rec.op, rec.sample)}" if rec.op >= 0 else ""
-        return self._error(f"the target firmware stopped{where}: {text}", "error",
-                           rec.op if rec.op >= 0 else None, rec.sample if rec.sample >= 0 else None)
+        return self._error(
+            f"the target firmware stopped{where}: {text}",
+            "error",
+            rec.op if rec.op >= 0 else None,
+            rec.sample if rec.sample >= 0 else None,
+        )
 
     def exit(self, stream: P.Stream, code: int, qemu_msg: str) -> TargetRunError:
         running = stream.running
         where = f" while {self._where(*running)} was running" if running else f" (last finished: {self._last(stream)})"
         msg = f"; QEMU said: {qemu_msg}" if qemu_msg else ""
         op, sample = running if running else (None, None)
-        return self._error(f"the target firmware ended without finishing (QEMU exit status {code}){where}{msg}; "
-                           f"command: {' '.join(self.cmd)}", "exit", op, sample)
+        return self._error(
+            f"the target firmware ended without finishing (QEMU exit status {code}){where}{msg}; "
+            f"command: {' '.join(self.cmd)}",
+            "exit",
+            op,
+            sample,
+        )
 
     def collect(self, stream: P.Stream, wall: float) -> RunOutput:
         hello = stream.first(P.REC_HELLO)
@@ -219,9 +287,22 @@ class _Context:
             insns.setdefault(r.op, []).append(float(max(0, round((r.b - overhead) * per_tick))))
         for i in range(self.first, self.last + 1):
             if len(outputs.get(i, [])) != self.n_samples:
-                raise self._error(f"the target firmware wrote {len(outputs.get(i, []))} outputs for op "
-                                  f"'{self.name(i)}', expected {self.n_samples}", "exit", i, None)
-        return RunOutput(outputs, ticks, insns, kernels, kernels_rec.a if kernels_rec else 0,
-                         hello.payload.decode(errors="replace") if hello else "",
-                         (cal_ticks, cal_insns, overhead), wall, self.cmd,
-                         P.SelfTest.from_record(selftest) if selftest is not None else None)
+                raise self._error(
+                    f"the target firmware wrote {len(outputs.get(i, []))} outputs for op "
+                    f"'{self.name(i)}', expected {self.n_samples}",
+                    "exit",
+                    i,
+                    None,
+                )
+        return RunOutput(
+            outputs,
+            ticks,
+            insns,
+            kernels,
+            kernels_rec.a if kernels_rec else 0,
+            hello.payload.decode(errors="replace") if hello else "",
+            (cal_ticks, cal_insns, overhead),
+            wall,
+            self.cmd,
+            P.SelfTest.from_record(selftest) if selftest is not None else None,
+        )

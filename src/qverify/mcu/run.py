@@ -40,9 +40,17 @@ class TargetRun:
     selftest_origin: str = ""
 
     @classmethod
-    def start(cls, plan: QuantPlan, core: Core, rounding: str, kernels: str | None = None,
-              cmsis_root: str | None = None, timeout: float | None = None,
-              cflags: tuple[str, ...] | None = None, selftest: tuple[str, str] | None = None) -> TargetRun:
+    def start(
+        cls,
+        plan: QuantPlan,
+        core: Core,
+        rounding: str,
+        kernels: str | None = None,
+        cmsis_root: str | None = None,
+        timeout: float | None = None,
+        cflags: tuple[str, ...] | None = None,
+        selftest: tuple[str, str] | None = None,
+    ) -> TargetRun:
         """Build (or reuse) the image and make the reference engines.
 
         selftest: (text of a sample_input_output.h, where it came from), e.g. from selftest_header(): the
@@ -52,8 +60,15 @@ class TargetRun:
             TargetError subclasses: the toolchain is missing or the image does not build.
         """
         kernels = kernels or ("dsp" if core.dsp else "plain")  # the host build of the core's own path
-        target = TargetEngine(plan, cpu=core.name, rounding=rounding, cmsis_root=cmsis_root, timeout=timeout,
-                              cflags=cflags, selftest=selftest[0] if selftest else None)
+        target = TargetEngine(
+            plan,
+            cpu=core.name,
+            rounding=rounding,
+            cmsis_root=cmsis_root,
+            timeout=timeout,
+            cflags=cflags,
+            selftest=selftest[0] if selftest else None,
+        )
         references = [ShiftEngine(plan), NativeEngine(plan, kernels=kernels, rounding=rounding, cmsis_root=cmsis_root)]
         return cls(plan, core, target, references, selftest[1] if selftest else "")
 
@@ -67,8 +82,10 @@ class TargetRun:
         st = self.selftest
         if st is None:
             return None
-        return f"self-test on the device (network.c qv_selftest() on {self.selftest_origin}): " \
-               f"{st.describe([op.name for op in self.plan.ops])}"
+        return (
+            f"self-test on the device (network.c qv_selftest() on {self.selftest_origin}): "
+            f"{st.describe([op.name for op in self.plan.ops])}"
+        )
 
     def compare(self, x: np.ndarray, samples: list[int], mode: str) -> list[Comparison]:
         """The target against each reference on the quantized inputs x (data-set sample numbers `samples`):
@@ -83,8 +100,16 @@ class TargetRun:
         for ref_engine in self.references:
             ref = ref_engine.run(x)
             tested = got if got is not None else target.run_isolated(x, ref)
-            comparisons.append(Comparison(plan.hash, ref_engine.describe(), target.describe(), mode, samples,
-                                          compare_results(plan, ref, tested, samples, target.kernels_used)))
+            comparisons.append(
+                Comparison(
+                    plan.hash,
+                    ref_engine.describe(),
+                    target.describe(),
+                    mode,
+                    samples,
+                    compare_results(plan, ref, tested, samples, target.kernels_used),
+                )
+            )
         return comparisons
 
     def measurements(self) -> tuple[Footprint, int]:
@@ -97,13 +122,18 @@ class TargetRun:
         """The JSON document: verdict, core and build, comparisons, footprint, per-op instruction counts."""
         core, target = self.core, self.target
         st = self.selftest
-        return {"ok": all(c.ok for c in comparisons) and (st is None or st.ok), "cpu": core.name,
-                "machine": core.machine,
-                "selftest": None if st is None else {**st.to_dict([op.name for op in self.plan.ops]),
-                                                     "header": self.selftest_origin},
-                "build": target.image.describe(), "comparisons": [c.to_dict() for c in comparisons],
-                "footprint": report.footprint_dict(self.plan, fp, scratch),
-                "instructions": {"label": report.INSN_LABEL, "per_op_mean": target.instructions}}
+        return {
+            "ok": all(c.ok for c in comparisons) and (st is None or st.ok),
+            "cpu": core.name,
+            "machine": core.machine,
+            "selftest": None
+            if st is None
+            else {**st.to_dict([op.name for op in self.plan.ops]), "header": self.selftest_origin},
+            "build": target.image.describe(),
+            "comparisons": [c.to_dict() for c in comparisons],
+            "footprint": report.footprint_dict(self.plan, fp, scratch),
+            "instructions": {"label": report.INSN_LABEL, "per_op_mean": target.instructions},
+        }
 
 
 def selftest_header(plan: QuantPlan, plan_dir: str | Path | None, x: np.ndarray, sample: int) -> tuple[str, str]:

@@ -34,11 +34,11 @@ PROGRAMS = {
 class Core:
     """A core qverify can build for and the QEMU board that emulates it."""
 
-    name: Cpu          # -mcpu / -cpu value
-    machine: str       # QEMU -machine
-    board: str         # human name of the board
-    dsp: bool          # has the DSP extension: ARM_MATH_DSP, SIMD instructions
-    arch: str          # architecture, for messages
+    name: Cpu  # -mcpu / -cpu value
+    machine: str  # QEMU -machine
+    board: str  # human name of the board
+    dsp: bool  # has the DSP extension: ARM_MATH_DSP, SIMD instructions
+    arch: str  # architecture, for messages
 
     @property
     def path(self) -> CodePath:
@@ -47,11 +47,14 @@ class Core:
 
 
 # keyed by str: a Cpu is a str, and callers look cores up by the names the config and the CLI hold
-CPUS: dict[str, Core] = {core.name: core for core in (
-    Core(Cpu.CORTEX_M3, "mps2-an385", "MPS2 AN385", False, "Armv7-M"),
-    Core(Cpu.CORTEX_M4, "mps2-an386", "MPS2 AN386", True, "Armv7E-M"),
-    Core(Cpu.CORTEX_M7, "mps2-an500", "MPS2 AN500", True, "Armv7E-M"),
-)}
+CPUS: dict[str, Core] = {
+    core.name: core
+    for core in (
+        Core(Cpu.CORTEX_M3, "mps2-an385", "MPS2 AN385", False, "Armv7-M"),
+        Core(Cpu.CORTEX_M4, "mps2-an386", "MPS2 AN386", True, "Armv7E-M"),
+        Core(Cpu.CORTEX_M7, "mps2-an500", "MPS2 AN500", True, "Armv7E-M"),
+    )
+}
 
 
 def cpu(name: str) -> Core:
@@ -107,11 +110,13 @@ def _probe(gcc: str) -> tuple[str, bool]:
     """(version line, newlib present) of an arm-none-eabi-gcc."""
     try:
         version = subprocess.run([gcc, "--version"], capture_output=True, text=True, timeout=30).stdout.splitlines()[0]
-        spec = subprocess.run([gcc, "-print-file-name=nano.specs"], capture_output=True, text=True,
-                              timeout=30).stdout.strip()
+        spec = subprocess.run(
+            [gcc, "-print-file-name=nano.specs"], capture_output=True, text=True, timeout=30
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError, IndexError) as exc:
-        raise ToolchainError(f"{gcc} does not run ({exc}); reinstall with: {INSTALL_COMMAND}",
-                             "arm-none-eabi-gcc") from exc
+        raise ToolchainError(
+            f"{gcc} does not run ({exc}); reinstall with: {INSTALL_COMMAND}", "arm-none-eabi-gcc"
+        ) from exc
     return version, Path(spec).is_absolute() and Path(spec).is_file()
 
 

@@ -41,12 +41,25 @@ def eval_junit(result: CheckedRun) -> bytes:
     checks = result.checks
     failures = sum(1 for c in checks if not c.passed)
     suites = ET.Element("testsuites", name="qverify", tests=str(len(checks)), failures=str(failures), errors="0")
-    suite = ET.SubElement(suites, "testsuite", name=f"qverify eval {result.data_name}", tests=str(len(checks)),
-                          failures=str(failures), errors="0", skipped="0", time=f"{result.wall_seconds:.3f}")
+    suite = ET.SubElement(
+        suites,
+        "testsuite",
+        name=f"qverify eval {result.data_name}",
+        tests=str(len(checks)),
+        failures=str(failures),
+        errors="0",
+        skipped="0",
+        time=f"{result.wall_seconds:.3f}",
+    )
     props = ET.SubElement(suite, "properties")
-    for key, value in (("plan_hash", result.plan_hash), ("rounding", result.rounding), ("data", result.data_name),
-                       ("samples", result.samples), ("engines", ",".join(result.engines)),
-                       *((f"engine.{e}", info) for e, info in result.engine_info.items())):
+    for key, value in (
+        ("plan_hash", result.plan_hash),
+        ("rounding", result.rounding),
+        ("data", result.data_name),
+        ("samples", result.samples),
+        ("engines", ",".join(result.engines)),
+        *((f"engine.{e}", info) for e, info in result.engine_info.items()),
+    ):
         ET.SubElement(props, "property", name=key, value=str(value))
     for c in checks:
         case = ET.SubElement(suite, "testcase", classname=c.classname, name=c.name, time="0")
