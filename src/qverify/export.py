@@ -113,6 +113,7 @@ def weights_header(plan: QuantPlan) -> str:
     text += rounding_guard(plan.rounding)
     for op_name, stem in _macro_names(plan).items():
         op = plan.op(op_name)
+        assert op.weights is not None and op.bias is not None  # a conv/dense op has both: the plan validates them
         call = kernels.call(op)
         how = f"{op.function}, the length passed as x" if call.length_on_x else op.function
         text += (f"/* {op.name}: {op.kind} in {op.in_shape} -> out {op.out_shape} (H, W, C), "

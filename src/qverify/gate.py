@@ -149,6 +149,7 @@ def calibration_split(cfg: Config):
 def _read_headers(cfg: Config):
     from qverify.header import read_header
 
+    assert cfg.header is not None  # header mode: called only when the config sets a header
     weights = read_header(cfg.header)
     weights.check()
     sample = read_header(cfg.sample_header) if cfg.sample_header else None
@@ -163,6 +164,7 @@ def _header_checks(cfg: Config, outcome: GateOutcome) -> None:
     whole diff. The header is only read."""
     from qverify.header import diff_sample, diff_weights, format_diff, read_sample, read_weights
 
+    assert cfg.header is not None  # header mode: called only when the config sets a header
     plan = outcome.plan
     weights_h, sample_h = _read_headers(cfg)
     read = read_weights(weights_h, plan, cfg.header_map)
@@ -191,6 +193,7 @@ def _header_checks(cfg: Config, outcome: GateOutcome) -> None:
         same = (sample.input.tolist() == np.asarray(outcome.sample_input).ravel().tolist()
                 and all(v.tolist() == np.asarray(outcome.sample_outputs[k]).ravel().tolist()
                         for k, v in sample.outputs.items()))
+        assert cfg.sample_header is not None  # sample_h was read from it
         sname = Path(cfg.sample_header).name
         if same:  # sample 0 of the calibration data as the gate computed it: no engine needed
             msg = f"{cfg.sample_header}: INPUT_DATA and every conv/dense output equal the plan's (sample 0)"
@@ -221,7 +224,7 @@ def _compute(cfg: Config, key: str, split, say: Callable[[str], None], bar: bool
     from qverify.workflow import quantize
 
     t0 = time.perf_counter()
-    say("qverify: quantizing " + ("the demo model" if cfg.is_demo else cfg.model))
+    say("qverify: quantizing " + ("the demo model" if cfg.model is None else cfg.model))  # cfg.is_demo, narrowing model
     # module:Factory models live beside the configuration; on sys.path only while the model loads
     added = cfg.root not in sys.path
     if added:
@@ -397,9 +400,9 @@ def _merge_checks(plan: QuantPlan, evaluated: list[Check], isolated: dict[str, l
     first = next((c for c in checks if c.name == "bit_exact[shift-native]" and "values differ" in c.message), None)
     for c in checks:
         if c.classname == MODEL and c.name == "bit_exact_samples" and not c.passed and first is not None:
-            op = first.classname.removeprefix("qverify.")
-            c.details = (c.details + "\n" if c.details else "") + f"first op that differs on its own: {op} " \
-                f"(see {op}::bit_exact[shift-native])"
+            first_op = first.classname.removeprefix("qverify.")
+            c.details = (c.details + "\n" if c.details else "") + f"first op that differs on its own: {first_op} " \
+                f"(see {first_op}::bit_exact[shift-native])"
     if not require_bit_exact:
         for c in checks:
             if c.classname == MODEL and c.name == "bit_exact_samples" and not c.passed:

@@ -118,14 +118,16 @@ class Header:
         d = self.define(name, f" ({needs} {length} values)" if length is not None else "")
         plain = _PLAIN.fullmatch(d.body)
         if plain:
-            values = np.array(plain.group(1).replace(" ", "").replace("\t", "").split(","), np.int64)
-            bad = np.flatnonzero((values < QMIN) | (values > QMAX))
+            parsed = np.array(plain.group(1).replace(" ", "").replace("\t", "").split(","), np.int64)
+            bad = np.flatnonzero((parsed < QMIN) | (parsed > QMAX))
             if not bad.size:
-                return self._length(d, values.astype(np.int16), length, needs)
+                return self._length(d, parsed.astype(np.int16), length, needs)
         toks = self._tokens(d)
         if not toks or toks[0][1] != "{":
             raise self._error(d, "expected an array {v, v, ...}" + (f", found '{toks[0][1]}'" if toks else ""))
-        values, offsets, i = [], [], 1
+        values: list[int] = []
+        offsets: list[int] = []
+        i = 1
         while True:
             if i >= len(toks):
                 raise self._error(d, "array not closed with '}' (a missing '\\' at the end of a line?)",
@@ -209,7 +211,8 @@ class Header:
         return HeaderError(f"{self.path}:{line}: {d.name}: {message}")
 
     def _tokens(self, d: Define) -> list[tuple[str, str, int]]:
-        toks, pos = [], 0
+        toks: list[tuple[str, str, int]] = []
+        pos = 0
         while True:
             m = _TOKEN.match(d.body, pos)
             if not m:
@@ -218,7 +221,9 @@ class Header:
                     return toks
                 at = d.offset + pos + len(d.body[pos:]) - len(d.body[pos:].lstrip())
                 raise self._error(d, f"unexpected '{rest.split()[0][:24]}'", at)
-            toks.append((m.lastgroup, m.group(m.lastgroup), d.offset + m.start(m.lastgroup)))
+            kind = m.lastgroup
+            assert kind is not None  # every alternative of _TOKEN is a named group, so a match sets one
+            toks.append((kind, m.group(kind), d.offset + m.start(kind)))
             pos = m.end()
 
     def _value(self, d: Define, toks: list, i: int) -> tuple[int, int]:
@@ -352,6 +357,7 @@ def read_weights(path: str | Path | Header, plan: QuantPlan, mapping: dict[str, 
     for op in plan.ops:
         if not op.weighted:
             continue
+        assert op.weights is not None and op.bias is not None  # a weighted op has both: the plan validates them
         stem, for_op = stems[op.name], f"for the plan's {op.name}"
         if not header.has(f"{stem}_WT"):
             others = [s for s in header.stems() if s not in stems.values()]
@@ -417,7 +423,8 @@ class HeaderDiff:
 
 
 def _layouts(op: OpPlan) -> list[tuple[str, np.ndarray]]:
-    """(cause, perm) per wrong layout someone writes: header[i] holds plan[perm[i]]."""
+    """(cause, perm) per wrong layout someone writes: header[i] holds plan[perm[i]]. op: a conv/dense op."""
+    assert op.weights is not None  # a weighted op has weights: the plan validates them
     idx = np.arange(op.weights.size)
     found = []
     if op.kind == "conv":
@@ -515,11 +522,20 @@ def diff_weights(header: WeightsHeader, plan: QuantPlan) -> HeaderDiff:
     """
     layers = {layer.op: layer for layer in header.layers}
     weighted = [op for op in plan.ops if op.weighted]
+    # a weighted op always has weights, bias, w_frac, bias_lshift and out_rshift: the plan validates them
+    all_weights: list[tuple[str, np.ndarray]] = []
+    all_bias: list[tuple[str, np.ndarray]] = []
+    for o in weighted:
+        assert o.weights is not None and o.bias is not None
+        all_weights.append((o.name, o.weights))
+        all_bias.append((o.name, o.bias))
     ops, h_in, p_in = [], plan.input_frac, plan.input_frac
     for op in weighted:
+        assert op.weights is not None and op.bias is not None and op.w_frac is not None
+        assert op.bias_lshift is not None and op.out_rshift is not None
         layer, st = layers[op.name], layers[op.name].stated
-        w = _array_diff("weights", layer.weights, op.weights, _layouts(op), [(o.name, o.weights) for o in weighted])
-        b = _array_diff("bias", layer.bias, op.bias, [], [(o.name, o.bias) for o in weighted])
+        w = _array_diff("weights", layer.weights, op.weights, _layouts(op), all_weights)
+        b = _array_diff("bias", layer.bias, op.bias, [], all_bias)
         p_b, p_out = op.w_frac + p_in - op.bias_lshift, op.w_frac + p_in - op.out_rshift
         h_w = op.w_frac + ((w.scale or 0) if w else 0)
         h_b, h_out = h_w + h_in - layer.bias_lshift, h_w + h_in - layer.out_rshift
@@ -618,7 +634,8 @@ def plan_from_header(path: str | Path | Header, base: QuantPlan, mapping: dict[s
         new.in_frac = f_in
         if op.weighted:
             layer, d = layers[op.name], diffs[op.name]
-            assert op.weights is not None and op.bias is not None
+            # a weighted op always has weights, bias and w_frac: the plan validates them
+            assert op.weights is not None and op.bias is not None and op.w_frac is not None
             f_w = layer.stated.get("f_w", d.formats.get("f_w", (op.w_frac,))[0])
             new.weights = layer.weights.astype(op.weights.dtype)
             new.bias = layer.bias.astype(op.bias.dtype)
@@ -683,7 +700,7 @@ def diff_sample(sample: SampleHeader, plan: QuantPlan, reference, other=None) ->
     """
     h = sample.input.reshape(1, *plan.input_shape)
     order = _dump_order(plan.input_shape)
-    inputs = [(None, h)]
+    inputs: list[tuple[str | None, np.ndarray]] = [(None, h)]
     if (order != np.arange(order.size)).any():  # the notebook dumps INPUT_DATA in its own order too
         x = np.empty_like(sample.input)
         x[order] = sample.input

@@ -43,7 +43,7 @@ def stem_problem(stem: str) -> str | None:
 def clash(stems: dict[str, str], what: str = "op") -> str | None:
     """The first problem of {op name: stem} as the headers would define them, in order, or None: a stem that is
     not a C identifier, two ops of one stem, or a macro defined twice (by two ops, or by an op and qverify)."""
-    defined = {m: None for m in FIXED_MACROS}
+    defined: dict[str, str | None] = {m: None for m in FIXED_MACROS}  # macro -> the op defining it; None: qverify
     owner: dict[str, str] = {}
     for op, stem in stems.items():
         problem = stem_problem(stem)

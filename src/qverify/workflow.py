@@ -194,7 +194,7 @@ def quantize(model: str | None = None, weights: str | None = None, data: str | N
     names = named_ops(graph, macro_names, names_in_order)  # refused now, not after calibrating
     x = load_inputs(graph, data, calib_samples, first=calib_start)
     ranges = calibrate(graph, x)
-    source = {
+    source: dict[str, str | int | None] = {
         "model": "demo" if model is None else _absolute(model),
         "weights": None if weights is None else str(Path(weights).resolve()),
         "data": DEMO_DATA if data is None else (data if data.startswith("demo:") else str(Path(data).resolve())),
