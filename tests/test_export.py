@@ -24,8 +24,16 @@ L = keras.layers
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     keras.utils.set_random_seed(4)
-    model = keras.Sequential([keras.Input((9, 8, 2)), L.Conv2D(3, (3, 2), name="conv1"), L.ReLU(),
-                              L.MaxPooling2D((2, 2)), L.Flatten(), L.Dense(4, name="fc-1")])
+    model = keras.Sequential(
+        [
+            keras.Input((9, 8, 2)),
+            L.Conv2D(3, (3, 2), name="conv1"),
+            L.ReLU(),
+            L.MaxPooling2D((2, 2)),
+            L.Flatten(),
+            L.Dense(4, name="fc-1"),
+        ]
+    )
     g = build_graph(model)
     x = prepare_input(np.random.default_rng(0).uniform(-1, 1, (16, 9, 8, 2)).astype(np.float32), g)
     plan = make_plan(g, calibrate(g, x))
@@ -70,13 +78,32 @@ def test_headers_compile_and_hold_the_values(exported, tmp_path):
         "static const int16_t wt[] = CONV1_WT; static const int16_t in[] = INPUT_DATA;\n"
         "static const int16_t c1[] = CONV1; static const int16_t fc[] = FC_1_BIAS;\n"
         'int main(void) { printf("%d %d %d %d %d %d\\n", (int)(sizeof wt / 2), wt[1], in[3], c1[2], fc[0],'
-        " CONV1_OUT_RSHIFT); return 0; }\n")
+        " CONV1_OUT_RSHIFT); return 0; }\n"
+    )
     exe = tmp_path / "main"
-    subprocess.run(["gcc", "-std=c99", "-Wall", "-Werror", "-DARM_NN_TRUNCATE", f"-I{out}", str(tmp_path / "main.c"),
-                    "-o", str(exe)], check=True)
+    subprocess.run(
+        [
+            "gcc",
+            "-std=c99",
+            "-Wall",
+            "-Werror",
+            "-DARM_NN_TRUNCATE",
+            f"-I{out}",
+            str(tmp_path / "main.c"),
+            "-o",
+            str(exe),
+        ],
+        check=True,
+    )
     got = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.split()
-    want = [conv.weights.size, conv.weights[1], x0.ravel()[3], run.outputs["conv1"][0].ravel()[2],
-            plan.op("fc-1").bias[0], conv.out_rshift]
+    want = [
+        conv.weights.size,
+        conv.weights[1],
+        x0.ravel()[3],
+        run.outputs["conv1"][0].ravel()[2],
+        plan.op("fc-1").bias[0],
+        conv.out_rshift,
+    ]
     assert [int(v) for v in got] == [int(v) for v in want]
 
 
@@ -87,8 +114,9 @@ def test_macro_names():
 
 def _compile(cc: str, folder, *flags: str) -> subprocess.CompletedProcess:
     (folder / "unit.c").write_text('#include "weights.h"\nint main(void) { return 0; }\n')
-    return subprocess.run([cc, "-std=c99", "-fsyntax-only", *flags, f"-I{folder}", str(folder / "unit.c")],
-                          capture_output=True, text=True)
+    return subprocess.run(
+        [cc, "-std=c99", "-fsyntax-only", *flags, f"-I{folder}", str(folder / "unit.c")], capture_output=True, text=True
+    )
 
 
 @pytest.mark.parametrize("rounding", ["truncate", "round"])
@@ -132,9 +160,29 @@ def _selftest(cc: str, folder, plan, *flags: str) -> dict[str, str]:
     (folder / "main.c").write_text(SELFTEST_MAIN)
     sources = [folder / "main.c", folder / "network.c", build.RUNNER_SOURCE, *sorted(build.CMSIS_SOURCE.glob("*.c"))]
     exe = folder / "selftest"
-    subprocess.run([cc, "-std=c99", "-fwrapv", "-O1", "-Wall", "-Werror", "-DARM_NN_TRUNCATE", "-DQVERIFY_SELFTEST",
-                    *flags, f"-I{folder}", f"-I{build.CMSIS_INCLUDE}", f"-I{build.CSRC}", f"-I{build.FIRMWARE}",
-                    *map(str, sources), "-o", str(exe)], check=True, capture_output=True, text=True)
+    subprocess.run(
+        [
+            cc,
+            "-std=c99",
+            "-fwrapv",
+            "-O1",
+            "-Wall",
+            "-Werror",
+            "-DARM_NN_TRUNCATE",
+            "-DQVERIFY_SELFTEST",
+            *flags,
+            f"-I{folder}",
+            f"-I{build.CMSIS_INCLUDE}",
+            f"-I{build.CSRC}",
+            f"-I{build.FIRMWARE}",
+            *map(str, sources),
+            "-o",
+            str(exe),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     out = subprocess.run([str(exe)], capture_output=True, text=True, timeout=60).stdout
     return dict(kv.split("=", 1) for kv in out.split())
 
@@ -157,11 +205,20 @@ def test_network_c_selftest_names_the_edited_op_and_element(exported, tmp_path):
         start = text.index("\n", text.index(f"#define {stem} {{"))
         value = list(re.finditer(r"-?\d+", text[start:]))[element]
         good = int(value.group())
-        (folder / "sample_input_output.h").write_text(text[:start + value.start()] + str(good + 1)
-                                                     + text[start + value.end():])
+        (folder / "sample_input_output.h").write_text(
+            text[: start + value.start()] + str(good + 1) + text[start + value.end() :]
+        )
         bad = _selftest(cc, folder, plan)
-        assert bad == {"status": "1", "op": str(plan.index(name)), "name": name, "element": str(element),
-                       "expected": str(good + 1), "got": str(good), "differ": "1",
-                       "checked": "1" if stem == "CONV1" else "2", "of": "2"}, bad
+        assert bad == {
+            "status": "1",
+            "op": str(plan.index(name)),
+            "name": name,
+            "element": str(element),
+            "expected": str(good + 1),
+            "got": str(good),
+            "differ": "1",
+            "checked": "1" if stem == "CONV1" else "2",
+            "of": "2",
+        }, bad
         last = _selftest(cc, folder, plan, "-DQVERIFY_SELFTEST_LAST_ONLY")
         assert last["of"] == "1" and last["status"] == ("0" if stem == "CONV1" else "1"), last

@@ -36,9 +36,16 @@ def make_user_project(root: Path, config: str = "", name: str = "pyproject.toml"
 
     root.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((32, 1)), keras.layers.Conv1D(4, 3, name="conv1"),
-                              keras.layers.ReLU(name="act1"), keras.layers.Flatten(name="flat"),
-                              keras.layers.Dense(3, name="fc1"), keras.layers.Dense(1, name="fc2")])
+    model = keras.Sequential(
+        [
+            keras.Input((32, 1)),
+            keras.layers.Conv1D(4, 3, name="conv1"),
+            keras.layers.ReLU(name="act1"),
+            keras.layers.Flatten(name="flat"),
+            keras.layers.Dense(3, name="fc1"),
+            keras.layers.Dense(1, name="fc2"),
+        ]
+    )
     model.save(root / "model.keras")
     rng = np.random.default_rng(0)
     np.save(root / "x.npy", (0.3 * rng.standard_normal((40, 32, 1))).astype(np.float32))
@@ -95,9 +102,13 @@ def test_example_gate_passes_and_writes_nn(firmware):
     cases = suite.findall(".//testcase")
     assert suite.get("failures") == "0" and len(cases) == int(suite.get("tests")) > 100
     names = {(c.get("classname"), c.get("name")) for c in cases}
-    assert {("qverify.conv3", "bit_exact[shift-native]"), ("qverify.conv3", "bit_exact[shift-native:plain]"),
-            ("qverify.fc1", "sqnr[shift]"), ("qverify.model", "accuracy_drop[shift]"),
-            ("qverify.model", "bit_exact_samples")} <= names
+    assert {
+        ("qverify.conv3", "bit_exact[shift-native]"),
+        ("qverify.conv3", "bit_exact[shift-native:plain]"),
+        ("qverify.fc1", "sqnr[shift]"),
+        ("qverify.model", "accuracy_drop[shift]"),
+        ("qverify.model", "bit_exact_samples"),
+    } <= names
 
 
 def test_example_firmware_builds_and_runs(firmware, tmp_path):
@@ -107,8 +118,9 @@ def test_example_firmware_builds_and_runs(firmware, tmp_path):
     assert status == 0
     build = tmp_path / "fw"
     shutil.copytree(repo, build, ignore=shutil.ignore_patterns(".qverify_cache"))
-    made = subprocess.run(["make", "-s", "firmware", f"PYTHON={sys.executable}", "CC=gcc"], cwd=build,
-                          capture_output=True, text=True)
+    made = subprocess.run(
+        ["make", "-s", "firmware", f"PYTHON={sys.executable}", "CC=gcc"], cwd=build, capture_output=True, text=True
+    )
     assert made.returncode == 0, made.stderr
     ran = subprocess.run([str(build / "firmware")], capture_output=True, text=True, timeout=120)
     assert ran.returncode == 0, ran.stdout
@@ -117,8 +129,12 @@ def test_example_firmware_builds_and_runs(firmware, tmp_path):
 
     # built for the other rounding, weights.h refuses to compile (#error naming the plan's rounding)
     subprocess.run(["make", "-s", "clean"], cwd=build, check=True)
-    made = subprocess.run(["make", "-s", "firmware", f"PYTHON={sys.executable}", "CC=gcc", "ROUNDING_FLAGS="],
-                          cwd=build, capture_output=True, text=True)
+    made = subprocess.run(
+        ["make", "-s", "firmware", f"PYTHON={sys.executable}", "CC=gcc", "ROUNDING_FLAGS="],
+        cwd=build,
+        capture_output=True,
+        text=True,
+    )
     assert made.returncode != 0 and "verified for rounding = truncate" in made.stderr
 
 
@@ -149,9 +165,11 @@ def test_cache_hit_imports_no_tensorflow(firmware):
     """A cache hit only reads files: in a fresh interpreter, run_gate returns without importing TensorFlow."""
     repo, status, _ = firmware
     assert status == 0
-    code = ("import sys; from qverify.config import load_config; from qverify.gate import run_gate; "
-            f"o = run_gate(load_config({str(repo / 'pyproject.toml')!r})); "
-            "print(o.cached, o.ok, len(o.checks), 'tensorflow' in sys.modules, 'keras' in sys.modules)")
+    code = (
+        "import sys; from qverify.config import load_config; from qverify.gate import run_gate; "
+        f"o = run_gate(load_config({str(repo / 'pyproject.toml')!r})); "
+        "print(o.cached, o.ok, len(o.checks), 'tensorflow' in sys.modules, 'keras' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     cached, ok, n, tf, keras = out.stdout.split()
@@ -176,7 +194,7 @@ def test_failed_gate_leaves_headers_untouched(tmp_path, native_cache, capsys, mo
     capsys.readouterr()
     assert main(["gate", "--junit", "report.xml"]) == 1
     out = capsys.readouterr().out
-    failed = out[out.index("FAILED (3):"):]  # the tree is checked on both of its paths, dsp and plain
+    failed = out[out.index("FAILED (3):") :]  # the tree is checked on both of its paths, dsp and plain
     assert failed.splitlines()[1].startswith("  act1::bit_exact[shift-native]: ")
     assert any(line.startswith("  act1::bit_exact[shift-native:plain]: ") for line in failed.splitlines())
     assert "first mismatches (sample, h, w, c, shift, native):" in failed and ", 0, 7)" in failed
@@ -186,8 +204,11 @@ def test_failed_gate_leaves_headers_untouched(tmp_path, native_cache, capsys, mo
 
     suite = ET.parse(tmp_path / "repo" / "report.xml").getroot()
     failing = {(c.get("classname"), c.get("name")) for c in suite.iter("testcase") if c.find("failure") is not None}
-    assert failing == {("qverify.act1", "bit_exact[shift-native]"), ("qverify.act1", "bit_exact[shift-native:plain]"),
-                       ("qverify.model", "bit_exact_samples")}
+    assert failing == {
+        ("qverify.act1", "bit_exact[shift-native]"),
+        ("qverify.act1", "bit_exact[shift-native:plain]"),
+        ("qverify.model", "bit_exact_samples"),
+    }
 
 
 def test_require_bit_exact_false_reports_but_passes(tmp_path, native_cache):
@@ -229,8 +250,9 @@ def test_target_engine_checks_every_op(tmp_path):
     reason = missing_reason()
     if reason is not None:
         absent(f"the target toolchain is missing: {reason}")
-    config = make_user_project(tmp_path / "repo", 'engines = ["native", "target"]\nkernels = ["plain"]\n'
-                                                  'target_cpu = "cortex-m3"\n')
+    config = make_user_project(
+        tmp_path / "repo", 'engines = ["native", "target"]\nkernels = ["plain"]\ntarget_cpu = "cortex-m3"\n'
+    )
     outcome = run_gate(load_config(config), use_cache=False)
     assert outcome.ok, [check_id(c) for c in outcome.failures]
     target = [check_id(c) for c in outcome.checks if c.name == "bit_exact[shift-target]"]
@@ -245,12 +267,14 @@ def test_gate_usage_errors_exit_2(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(empty)
     assert main(["gate"]) == 2
     err = capsys.readouterr().err
-    assert ("no configuration found: looked for qverify.toml, or pyproject.toml with a [tool.qverify] table, "
-            f"in {empty}") in err
+    assert (
+        f"no configuration found: looked for qverify.toml, or pyproject.toml with a [tool.qverify] table, in {empty}"
+    ) in err
     (empty / "qverify.toml").write_text("samples = 8.5\n")
     assert main(["gate"]) == 2
-    assert capsys.readouterr().err.strip() == (f"qverify gate: error: {empty / 'qverify.toml'}: "
-                                               "'samples' must be an integer, got float 8.5")
+    assert capsys.readouterr().err.strip() == (
+        f"qverify gate: error: {empty / 'qverify.toml'}: 'samples' must be an integer, got float 8.5"
+    )
     (empty / "qverify.toml").write_text("samples = 8\n")
     assert main(["gate", "--junit", str(tmp_path / "missing" / "r.xml")]) == 2
     assert "directory" in capsys.readouterr().err
@@ -279,7 +303,7 @@ def test_header_mode_verifies_the_committed_header_and_never_writes(tmp_path, ca
 
     weights = (repo / "nn" / "weights.h").read_text()
     first = re.search(r"#define FC1_WT \{ \\\n +(-?\d+)", weights)
-    edited = weights[:first.start(1)] + str(int(first.group(1)) + 100) + weights[first.end(1):]
+    edited = weights[: first.start(1)] + str(int(first.group(1)) + 100) + weights[first.end(1) :]
     (repo / "fw").mkdir()
     (repo / "fw" / "weights.h").write_text(edited)
     config.write_text(text + 'header = "fw/weights.h"\n')
@@ -323,13 +347,16 @@ def test_gate_evaluates_samples_apart_from_calibration(tmp_path, monkeypatch):
 
     text = config.read_text()
     config.write_text(text.replace("samples = 8", 'samples = "0:8"\ncalib_samples = 16'))
-    with pytest.raises(DataError, match=r"'samples': evaluated samples 0:8 overlap the calibration samples 0:16 .*"
-                                        r"calib_overlap = true"):
+    with pytest.raises(
+        DataError,
+        match=r"'samples': evaluated samples 0:8 overlap the calibration samples 0:16 .*"
+        r"calib_overlap = true",
+    ):
         run_gate(load_config(config), use_cache=False)
     config.write_text(text.replace("samples = 8", 'samples = 4\ncalib_samples = "10:30"'))
     outcome = run_gate(load_config(config), use_cache=False)
     assert seen[-1][1:] == (30, 34) and outcome.plan.source["calib_first"] == 10
-    config.write_text(text.replace("samples = 8", 'samples = 8\ncalib_overlap = true'))
+    config.write_text(text.replace("samples = 8", "samples = 8\ncalib_overlap = true"))
     outcome = run_gate(load_config(config), use_cache=False)
     assert seen[-1][1:] == (0, 8) and "OVERLAPPING" in outcome.summary[0]
 
@@ -340,8 +367,9 @@ def test_gate_calibrates_on_calib_data(tmp_path, monkeypatch):
     from qverify.workflow import file_digest
 
     config = make_user_project(tmp_path / "repo", 'calib_data = "c.npy"\n')
-    np.save(tmp_path / "repo" / "c.npy", (0.5 * np.random.default_rng(3).standard_normal((12, 32, 1))).astype(
-        np.float32))
+    np.save(
+        tmp_path / "repo" / "c.npy", (0.5 * np.random.default_rng(3).standard_normal((12, 32, 1))).astype(np.float32)
+    )
     seen = _spy_evaluate(monkeypatch)
     outcome = run_gate(load_config(config), use_cache=False)
     src = outcome.plan.source

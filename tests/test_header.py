@@ -41,9 +41,12 @@ RANGES = {"conv1": (-1.3, 2.0000001), "relu1": (0.0, 2.0000001), "flat": (0.0, 2
 
 
 def graph() -> Graph:
-    ops = [Op("conv1", "conv", (6, 5, 2), (4, 4, 3), (3, 2), weights=W1, bias=B1),
-           Op("relu1", "relu", (4, 4, 3), (4, 4, 3)), Op("flat", "flatten", (4, 4, 3), (1, 1, 48)),
-           Op("fc1", "dense", (1, 1, 48), (1, 1, 4), weights=W2, bias=B2)]
+    ops = [
+        Op("conv1", "conv", (6, 5, 2), (4, 4, 3), (3, 2), weights=W1, bias=B1),
+        Op("relu1", "relu", (4, 4, 3), (4, 4, 3)),
+        Op("flat", "flatten", (4, 4, 3), (1, 1, 48)),
+        Op("fc1", "dense", (1, 1, 48), (1, 1, 4), weights=W2, bias=B2),
+    ]
     return Graph((6, 5, 2), (6, 5, 2), ops, None)
 
 
@@ -94,15 +97,23 @@ def test_notebook_header_known_answers(plan, tmp_path):
     assert "#define CONV1_WT {" in text and "\\" not in text  # one line per macro, as the notebook writes
     diff = diff_text(plan, text, tmp_path)
     found = parts(diff)
-    assert set(found) == {("conv1", "weights"), ("conv1", "out_rshift"), ("fc1", "weights"),
-                          ("fc1", "bias_lshift"), ("fc1", "out_rshift")}
+    assert set(found) == {
+        ("conv1", "weights"),
+        ("conv1", "out_rshift"),
+        ("fc1", "weights"),
+        ("fc1", "bias_lshift"),
+        ("fc1", "out_rshift"),
+    }
     assert found["conv1", "weights"].cause.startswith(
-        "layout transposed: the notebook's moveaxis(w, 2, 0).flatten('F')")
+        "layout transposed: the notebook's moveaxis(w, 2, 0).flatten('F')"
+    )
     assert found["fc1", "weights"].cause.startswith("saturated value wrapped: 1 value(s)")
     assert found["fc1", "weights"].first == [(2 * 48 + 5, -32768, 32767)]  # [out][in]: out 2, in 5
     assert found["conv1", "out_rshift"].first == [(0, 16, 17)]
-    assert "the header's f_out = f_w + f_in - out_rshift is 14 (Q1.14), the plan's 13 (Q2.13)" in \
-        found["conv1", "out_rshift"].cause
+    assert (
+        "the header's f_out = f_w + f_in - out_rshift is 14 (Q1.14), the plan's 13 (Q2.13)"
+        in found["conv1", "out_rshift"].cause
+    )
     for part in ("bias_lshift", "out_rshift"):  # fc1's shifts follow from conv1's format, not from fc1
         assert found["fc1", part].first[0][1] == found["fc1", part].first[0][2] + 1
         assert "is consistent; the shift follows from the header's f_in 14 (plan 13" in found["fc1", part].cause
@@ -138,14 +149,19 @@ def other_qformat(text, plan):
 
 
 EDITS = {
-    "one shift": (lambda t, p: edit_shift(t), ("fc1", "out_rshift"),
-                  "off by -1: the header's f_out = f_w + f_in - out_rshift is 13 (Q2.13), the plan's 12 (Q3.12); "
-                  "the header's own comment says f_out 12: the shift was edited"),
+    "one shift": (
+        lambda t, p: edit_shift(t),
+        ("fc1", "out_rshift"),
+        "off by -1: the header's f_out = f_w + f_in - out_rshift is 13 (Q2.13), the plan's 12 (Q3.12); "
+        "the header's own comment says f_out 12: the shift was edited",
+    ),
     "one weight": (edit_weight, ("conv1", "weights"), "1 value(s) edited: the other 35 equal the plan's"),
     "another model": (other_model, ("conv1", "weights"), "from another model: no layout, wrap, Q-format or other op"),
-    "another Q-format": (other_qformat, ("fc1", "weights"),
-                         "another Q-format: header = plan x 2^-1 (up to 1 LSB): "
-                         "the weights quantized with -1 frac bits"),
+    "another Q-format": (
+        other_qformat,
+        ("fc1", "weights"),
+        "another Q-format: header = plan x 2^-1 (up to 1 LSB): the weights quantized with -1 frac bits",
+    ),
 }
 
 
@@ -163,7 +179,7 @@ def test_hand_edited_header_names_the_cause(plan, tmp_path, edit):
 
 
 def line_of(text: str, needle: str) -> int:
-    return text[:text.index(needle)].count("\n") + 1
+    return text[: text.index(needle)].count("\n") + 1
 
 
 def break_header(text: str, how: str) -> tuple[str, str]:
@@ -173,21 +189,27 @@ def break_header(text: str, how: str) -> tuple[str, str]:
         return text, rf"weights.h:{line_of(text, '#define FC1_WT')}: FC1_BIAS is not defined: layer FC1"
     if how == "wrong length":
         text = re.sub(r"(#define CONV1_WT \{ \\\n    )-?\d+, ", r"\1", text)
-        return text, (rf"weights.h:{line_of(text, '#define CONV1_WT')}: CONV1_WT: has 35 values; the plan's conv1, "
-                      r"conv 3x2 kernel, 2 -> 3 channels: \[c_out\]\[k_h\]\[k_w\]\[c_in\], needs 36")
+        return text, (
+            rf"weights.h:{line_of(text, '#define CONV1_WT')}: CONV1_WT: has 35 values; the plan's conv1, "
+            r"conv 3x2 kernel, 2 -> 3 channels: \[c_out\]\[k_h\]\[k_w\]\[c_in\], needs 36"
+        )
     if how == "out of range":
         text = re.sub(r"(#define FC1_BIAS \{ \\\n    -?\d+), -?\d+", r"\1, 40000", text)
-        return text, (rf"weights.h:{line_of(text, '40000')}: FC1_BIAS: element 1 is 40000, outside q15 "
-                      r"\[-32768, 32767\]; a \(q15_t\) cast would make it -25536")
+        return text, (
+            rf"weights.h:{line_of(text, '40000')}: FC1_BIAS: element 1 is 40000, outside q15 "
+            r"\[-32768, 32767\]; a \(q15_t\) cast would make it -25536"
+        )
     if how == "syntax error":
         second = text.index("\n", text.index("#define CONV1_WT")) + 1  # the macro's second line
         text = text[:second] + text[second:].replace(", ", " ", 1)
-        return text, (rf"weights.h:{line_of(text, '#define CONV1_WT') + 1}: "
-                      r"CONV1_WT: expected ',' or '}' after element 0")
+        return text, (
+            rf"weights.h:{line_of(text, '#define CONV1_WT') + 1}: "
+            r"CONV1_WT: expected ',' or '}' after element 0"
+        )
     if how == "missing backslash":
         second = text.index("\n", text.index("#define CONV1_WT")) + 1
         end = text.index("\n", second)
-        text = text[:end - 2] + text[end:]  # the line loses its ' \'
+        text = text[: end - 2] + text[end:]  # the line loses its ' \'
         return text, rf"weights.h:{line_of(text, '#define CONV1_WT') + 1}: CONV1_WT: array not closed with '}}'"
     raise ValueError(how)
 
@@ -233,13 +255,22 @@ HAND = """/* written by hand, // not a comment end
 def hand_header(plan) -> str:
     conv, fc = plan.op("conv1"), plan.op("fc1")
     w = [f"{v}" if i % 3 else f"(q15_t){v}" for i, v in enumerate(conv.weights.tolist())]
-    conv_wt = ", \\\n  ".join(", ".join(w[i:i + 5]) for i in range(0, len(w), 5))
+    conv_wt = ", \\\n  ".join(", ".join(w[i : i + 5]) for i in range(0, len(w), 5))
     b = conv.bias.tolist()
     assert b[2] >= 0
     rshift = oct(conv.out_rshift).replace("0o", "0")  # octal, as C reads a leading 0
-    return HAND % (conv_wt, b[0], b[1], b[2], conv.bias_lshift, rshift, ",".join(map(str, fc.weights.tolist())),
-                   ", ".join(f"-0x{-v:x}" if v < 0 else f"+{v}" for v in fc.bias.tolist()), fc.bias_lshift,
-                   fc.out_rshift)
+    return HAND % (
+        conv_wt,
+        b[0],
+        b[1],
+        b[2],
+        conv.bias_lshift,
+        rshift,
+        ",".join(map(str, fc.weights.tolist())),
+        ", ".join(f"-0x{-v:x}" if v < 0 else f"+{v}" for v in fc.bias.tolist()),
+        fc.bias_lshift,
+        fc.out_rshift,
+    )
 
 
 def test_hand_written_header_forms_read_back(plan, tmp_path):
@@ -249,9 +280,14 @@ def test_hand_written_header_forms_read_back(plan, tmp_path):
     assert diff.identical, format_diff(diff)
     header = Header("#define A {0x7FFF, -0x8000, 010, 0b11, 5L, (short)-(3)}\n#define B 0\n", "x.h")
     assert header.array("A").tolist() == [32767, -32768, 8, 3, 5, -3] and header.scalar("B") == 0
-    for body, message in [("{1, 2.5}", "unexpected '2.5}'"), ("{(q7_t)3}", "cast to 'q7_t' is not read"),
-                          ("{09}", "'09' is not a valid octal literal"), ("{1} 2", "unexpected '2' after"),
-                          ("{}", "expected an integer, found '}'"), ("{1,,2}", "expected an integer, found ','")]:
+    for body, message in [
+        ("{1, 2.5}", "unexpected '2.5}'"),
+        ("{(q7_t)3}", "cast to 'q7_t' is not read"),
+        ("{09}", "'09' is not a valid octal literal"),
+        ("{1} 2", "unexpected '2' after"),
+        ("{}", "expected an integer, found '}'"),
+        ("{1,,2}", "expected an integer, found ','"),
+    ]:
         with pytest.raises(HeaderError, match=rf"^x.h:2: A: {re.escape(message)}"):
             Header(f"\n#define A {body}\n", "x.h").array("A")
     with pytest.raises(HeaderError, match=r"^x.h:3: A: defined again, differently \(first at line 1\)"):
@@ -276,8 +312,11 @@ def test_layers_matched_by_order_or_by_map(plan, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "no layer named like the plan's: layers matched by the order of the conv/dense ops" in out
     partly = rename(weights_header(plan), {"CONV1": "C1"})
-    with pytest.raises(HeaderError, match=r"CONV1_WT is not defined \(for the plan's conv1\); the header's unmapped "
-                                          r"layers: C1 \(--map conv1=STEM\)"):
+    with pytest.raises(
+        HeaderError,
+        match=r"CONV1_WT is not defined \(for the plan's conv1\); the header's unmapped "
+        r"layers: C1 \(--map conv1=STEM\)",
+    ):
         diff_text(plan, partly, tmp_path)
     assert diff_text(plan, partly, tmp_path, mapping={"conv1": "C1"}).identical
     swapped = rename(weights_header(plan), {"CONV1": "TMP", "FC1": "CONV1", "TMP": "FC1"})
@@ -289,22 +328,26 @@ def test_layers_matched_by_order_or_by_map(plan, tmp_path, capsys):
 
 rng_nb = np.random.default_rng(161)
 # the notebook's Net() in small: unnamed layers, so Keras names them conv2d, conv2d_1, ..., dense_2
-NB_LAYERS = [("conv2d", "CONV1", rng_nb.uniform(-0.9, 0.9, (3, 1, 1, 2)), rng_nb.uniform(-0.3, 0.3, 2)),
-             ("conv2d_1", "CONV2", rng_nb.uniform(-0.9, 0.9, (3, 1, 2, 2)), rng_nb.uniform(-0.3, 0.3, 2)),
-             ("dense", "FC1", rng_nb.uniform(-0.9, 0.9, (6, 4)), rng_nb.uniform(-0.3, 0.3, 4)),
-             ("dense_1", "FC2", rng_nb.uniform(-0.9, 0.9, (4, 3)), rng_nb.uniform(-0.3, 0.3, 3)),
-             ("dense_2", "FC3", rng_nb.uniform(-0.9, 0.9, (3, 1)), rng_nb.uniform(-0.3, 0.3, 1))]
+NB_LAYERS = [
+    ("conv2d", "CONV1", rng_nb.uniform(-0.9, 0.9, (3, 1, 1, 2)), rng_nb.uniform(-0.3, 0.3, 2)),
+    ("conv2d_1", "CONV2", rng_nb.uniform(-0.9, 0.9, (3, 1, 2, 2)), rng_nb.uniform(-0.3, 0.3, 2)),
+    ("dense", "FC1", rng_nb.uniform(-0.9, 0.9, (6, 4)), rng_nb.uniform(-0.3, 0.3, 4)),
+    ("dense_1", "FC2", rng_nb.uniform(-0.9, 0.9, (4, 3)), rng_nb.uniform(-0.3, 0.3, 3)),
+    ("dense_2", "FC3", rng_nb.uniform(-0.9, 0.9, (3, 1)), rng_nb.uniform(-0.3, 0.3, 1)),
+]
 
 
 def unnamed_net() -> tuple[Graph, Ranges]:
     (c1, _, w1, b1), (c2, _, w2, b2), (d1, _, w3, b3), (d2, _, w4, b4), (d3, _, w5, b5) = NB_LAYERS
-    ops = [Op(c1, "conv", (10, 1, 1), (8, 1, 2), (3, 1), weights=w1, bias=b1),
-           Op(c2, "conv", (8, 1, 2), (6, 1, 2), (3, 1), weights=w2, bias=b2),
-           Op("max_pooling2d", "maxpool", (6, 1, 2), (3, 1, 2), (2, 1), stride=(2, 1)),
-           Op("flatten", "flatten", (3, 1, 2), (1, 1, 6)),
-           Op(d1, "dense", (1, 1, 6), (1, 1, 4), weights=w3, bias=b3),
-           Op(d2, "dense", (1, 1, 4), (1, 1, 3), weights=w4, bias=b4),
-           Op(d3, "dense", (1, 1, 3), (1, 1, 1), weights=w5, bias=b5)]
+    ops = [
+        Op(c1, "conv", (10, 1, 1), (8, 1, 2), (3, 1), weights=w1, bias=b1),
+        Op(c2, "conv", (8, 1, 2), (6, 1, 2), (3, 1), weights=w2, bias=b2),
+        Op("max_pooling2d", "maxpool", (6, 1, 2), (3, 1, 2), (2, 1), stride=(2, 1)),
+        Op("flatten", "flatten", (3, 1, 2), (1, 1, 6)),
+        Op(d1, "dense", (1, 1, 6), (1, 1, 4), weights=w3, bias=b3),
+        Op(d2, "dense", (1, 1, 4), (1, 1, 3), weights=w4, bias=b4),
+        Op(d3, "dense", (1, 1, 3), (1, 1, 1), weights=w5, bias=b5),
+    ]
     ranges = {op.name: (-2.0, 2.0) for op in ops}
     return Graph((10, 1, 1), (10, 1, 1), ops, None), Ranges((-1.0, 0.99), ranges, 10)
 
@@ -353,26 +396,47 @@ def test_notebook_names_name_the_macros_qverify_writes(tmp_path):
     # firmware written against the notebook's header
     (tmp_path / "weights.h").write_text(ours_w)
     (tmp_path / "sample_input_output.h").write_text(ours_s)
-    arrays = "".join(f"static const short w{i}[] = {stem}_WT, b{i}[] = {stem}_BIAS, e{i}[] = {stem};\n"
-                     for i, (_, stem, _, _) in enumerate(NB_LAYERS))
-    uses = " + ".join(f"w{i}[0] + b{i}[0] + {stem}_BIAS_LSHIFT + {stem}_OUT_RSHIFT + e{i}[0]"
-                      for i, (_, stem, _, _) in enumerate(NB_LAYERS))
-    (tmp_path / "fw.c").write_text('#include "weights.h"\n#include "sample_input_output.h"\n'
-                                   f"{arrays}static const short in[] = INPUT_DATA;\n"
-                                   f"int main(void) {{ return in[0] + {uses}; }}\n")
+    arrays = "".join(
+        f"static const short w{i}[] = {stem}_WT, b{i}[] = {stem}_BIAS, e{i}[] = {stem};\n"
+        for i, (_, stem, _, _) in enumerate(NB_LAYERS)
+    )
+    uses = " + ".join(
+        f"w{i}[0] + b{i}[0] + {stem}_BIAS_LSHIFT + {stem}_OUT_RSHIFT + e{i}[0]"
+        for i, (_, stem, _, _) in enumerate(NB_LAYERS)
+    )
+    (tmp_path / "fw.c").write_text(
+        '#include "weights.h"\n#include "sample_input_output.h"\n'
+        f"{arrays}static const short in[] = INPUT_DATA;\n"
+        f"int main(void) {{ return in[0] + {uses}; }}\n"
+    )
     cc = require_compiler("gcc")
-    built = subprocess.run([cc, "-std=c99", "-Wall", "-Werror", "-DARM_NN_TRUNCATE", "-fsyntax-only",
-                            f"-I{tmp_path}", str(tmp_path / "fw.c")], capture_output=True, text=True)
+    built = subprocess.run(
+        [
+            cc,
+            "-std=c99",
+            "-Wall",
+            "-Werror",
+            "-DARM_NN_TRUNCATE",
+            "-fsyntax-only",
+            f"-I{tmp_path}",
+            str(tmp_path / "fw.c"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert built.returncode == 0, built.stderr
 
 
-@pytest.mark.parametrize("names, message", [
-    ({"conv2d": "1X"}, "'1X' is not a C identifier"),
-    ({"conv2d": "FC", "dense": "FC"}, "ops 'conv2d' and 'dense' both named FC"),
-    ({"conv2d": "INPUT_DATA"}, "would define C macro INPUT_DATA, which qverify already defines"),
-    ({"dense": "CONV2D_1_BIAS"}, "op 'dense' would define C macro CONV2D_1_BIAS, which op 'conv2d_1' already"),
-    ({"flatten": "F"}, "the plan has no conv/dense op 'flatten'"),
-])
+@pytest.mark.parametrize(
+    "names, message",
+    [
+        ({"conv2d": "1X"}, "'1X' is not a C identifier"),
+        ({"conv2d": "FC", "dense": "FC"}, "ops 'conv2d' and 'dense' both named FC"),
+        ({"conv2d": "INPUT_DATA"}, "would define C macro INPUT_DATA, which qverify already defines"),
+        ({"dense": "CONV2D_1_BIAS"}, "op 'dense' would define C macro CONV2D_1_BIAS, which op 'conv2d_1' already"),
+        ({"flatten": "F"}, "the plan has no conv/dense op 'flatten'"),
+    ],
+)
 def test_bad_macro_names_are_refused(names, message, tmp_path):
     """A stem that is not a C identifier, two ops of one stem, a stem clashing with qverify's macros or another
     op's; also in a plan.json edited to hold one (its hash recomputed)."""
@@ -407,13 +471,17 @@ def test_quantize_names_the_macros_from_a_map_or_a_header(keras_project, tmp_pat
     assert "layers matched by name" in capsys.readouterr().out
     (tmp_path / "fw.h").write_text("#define L1_WT {0}\n#define L2_WT {0}\n#define L3_WT {0}\n")
     assert main([*base, "--names-from", str(tmp_path / "fw.h"), "--out", str(tmp_path / "b")]) == 0
-    assert f"macro names (from {tmp_path / 'fw.h'}, in op order): conv1 → L1, fc1 → L2, fc2 → L3" in \
-        capsys.readouterr().out
+    assert (
+        f"macro names (from {tmp_path / 'fw.h'}, in op order): conv1 → L1, fc1 → L2, fc2 → L3"
+        in capsys.readouterr().out
+    )
     assert {"L1_WT", "L2_BIAS", "L3_OUT_RSHIFT"} <= c_macros((tmp_path / "b" / "weights.h").read_text())
     (tmp_path / "two.h").write_text("#define L1_WT {0}\n#define L2_WT {0}\n")
     assert main([*base, "--names-from", str(tmp_path / "two.h"), "--out", str(tmp_path / "c")]) == 2
-    assert "the header has 2 layer(s) (L1, L2) but the model has 3 conv/dense op(s) (conv1, fc1, fc2)" in \
-        capsys.readouterr().err
+    assert (
+        "the header has 2 layer(s) (L1, L2) but the model has 3 conv/dense op(s) (conv1, fc1, fc2)"
+        in capsys.readouterr().err
+    )
     assert not (tmp_path / "c").exists()
 
 
@@ -431,8 +499,13 @@ def small_plans(draw):
         layers += (Layer("dense", 3) if flat else Layer("conv", 2, (1, 1), (1, 1)),)
     n = sum(layer.kind in ("conv", "dense") for layer in layers)
     seed = draw(st.integers(0, 2**32 - 1))
-    plan = chain_plan(shape, layers, [f"l{i}_{layer.kind}" for i, layer in enumerate(layers)], seed,
-                      [draw(st.tuples(shifts, shifts)) for _ in range(n)])
+    plan = chain_plan(
+        shape,
+        layers,
+        [f"l{i}_{layer.kind}" for i, layer in enumerate(layers)],
+        seed,
+        [draw(st.tuples(shifts, shifts)) for _ in range(n)],
+    )
     values = np.random.default_rng(seed)
     for op in plan.ops:
         if op.weighted:
@@ -482,8 +555,12 @@ def test_diff_header_exit_codes_and_json(plan, tmp_path, capsys):
     assert main([*argv, str(tmp_path / "good.h"), "--model", "m.keras"]) == 2
     assert main([*argv, str(tmp_path / "good.h"), "--map", "conv9=X"]) == 2
     assert "no conv/dense op 'conv9'" in capsys.readouterr().err
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "qverify", *argv, str(tmp_path / "bad.h")],
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "qverify", *argv, str(tmp_path / "bad.h")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     err = [line for line in proc.stderr.splitlines() if not line.startswith("import time:")]
     assert proc.returncode == 2 and len(err) == 1 and "CONV1_WT" in err[0]
     assert not re.search(r"\| +(tensorflow|keras)\b", proc.stderr)
@@ -539,8 +616,9 @@ def test_sample_header_outputs_against_the_plan(plan, sample, tmp_path):
     found = parts(diff(sample_h(plan, x0, rounded)))
     assert found and all(p.cause.startswith("the output of a 'round' build") for p in found.values())
     both = parts(diff(sample_h(plan, x0, rounded, notebook_dump)))  # the notebook's dump of a rounding build
-    assert both["conv1", "output"].cause.startswith("layout: the notebook's") and \
-        both["conv1", "output"].cause.endswith("the output of a 'round' build (this plan is 'truncate')")
+    assert both["conv1", "output"].cause.startswith("layout: the notebook's") and both[
+        "conv1", "output"
+    ].cause.endswith("the output of a 'round' build (this plan is 'truncate')")
     unclipped = sample_h(plan, x0, outputs).replace("#define FC1 {", "#define FC1 {40000, ", 1)
     unclipped = re.sub(r"(#define FC1 \{40000, )-?\d+, ", r"\1", unclipped)
     with pytest.raises(HeaderError, match=r"s.h:3: FC1: element 0 is 40000, outside q15"):
@@ -577,14 +655,21 @@ def test_headers_are_byte_identical_from_two_checkouts(tmp_path):
     keras.utils.set_random_seed(3)
     first = tmp_path / "checkout_a" / "fw"
     first.mkdir(parents=True)
-    keras.Sequential([keras.Input((12, 1)), keras.layers.Conv1D(2, 3, name="conv1"), keras.layers.Flatten(),
-                      keras.layers.Dense(2, name="fc1")]).save(first / "m.keras")
+    keras.Sequential(
+        [
+            keras.Input((12, 1)),
+            keras.layers.Conv1D(2, 3, name="conv1"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(2, name="fc1"),
+        ]
+    ).save(first / "m.keras")
     np.save(first / "x.npy", np.random.default_rng(0).uniform(-1, 1, (8, 12)).astype(np.float32))
     second = tmp_path / "elsewhere" / "deeper" / "fw"
     shutil.copytree(first, second)
     for d in (first, second):
-        assert main(["quantize", "--model", str(d / "m.keras"), "--data", str(d / "x.npy"),
-                     "--out", str(d / "nn")]) == 0
+        assert (
+            main(["quantize", "--model", str(d / "m.keras"), "--data", str(d / "x.npy"), "--out", str(d / "nn")]) == 0
+        )
     for name in ("weights.h", "sample_input_output.h"):
         assert (first / "nn" / name).read_bytes() == (second / "nn" / name).read_bytes(), name
     a, b = (QuantPlan.load(d / "nn") for d in (first, second))
@@ -653,11 +738,20 @@ def keras_project(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("hdr")
     keras.utils.set_random_seed(7)
-    keras.Sequential([keras.Input((16, 1)), keras.layers.Conv1D(4, 3, name="conv1"), keras.layers.Flatten(),
-                      keras.layers.Dense(6, name="fc1"), keras.layers.Dense(1, name="fc2")]).save(root / "m.keras")
+    keras.Sequential(
+        [
+            keras.Input((16, 1)),
+            keras.layers.Conv1D(4, 3, name="conv1"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(6, name="fc1"),
+            keras.layers.Dense(1, name="fc2"),
+        ]
+    ).save(root / "m.keras")
     np.save(root / "x.npy", np.random.default_rng(1).uniform(-1, 1, (24, 16)).astype(np.float32))
-    assert main(["quantize", "--model", str(root / "m.keras"), "--data", str(root / "x.npy"),
-                 "--out", str(root / "nn")]) == 0
+    assert (
+        main(["quantize", "--model", str(root / "m.keras"), "--data", str(root / "x.npy"), "--out", str(root / "nn")])
+        == 0
+    )
     text = (root / "nn" / "weights.h").read_text()
     fc1 = QuantPlan.load(root / "nn").op("fc1").weights.copy()
     fc1[0] = -fc1[0] if fc1[0] else 9999
@@ -672,8 +766,18 @@ def test_compare_runs_the_header_and_checks_its_sample(keras_project, capsys):
     root = keras_project
     argv = ["compare", "--model", str(root / "m.keras"), "--data", str(root / "x.npy"), "--samples", "4"]
     capsys.readouterr()
-    assert main([*argv, "--header", str(root / "nn" / "weights.h"),
-                 "--sample-header", str(root / "nn" / "sample_input_output.h")]) == 0
+    assert (
+        main(
+            [
+                *argv,
+                "--header",
+                str(root / "nn" / "weights.h"),
+                "--sample-header",
+                str(root / "nn" / "sample_input_output.h"),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     planned = QuantPlan.load(root / "nn")
     assert f"plan {planned.hash[:16]}" in out and "the header equals the model's own plan" in out
@@ -686,8 +790,10 @@ def test_compare_runs_the_header_and_checks_its_sample(keras_project, capsys):
     assert report["header"]["model_plan_hash"] == planned.hash != report["header"]["plan_hash"]
     assert report["plan_hash"] == report["header"]["plan_hash"]
 
-    assert main([*argv, "--header", str(root / "edited.h"),
-                 "--sample-header", str(root / "nn" / "sample_input_output.h")]) == 1
+    assert (
+        main([*argv, "--header", str(root / "edited.h"), "--sample-header", str(root / "nn" / "sample_input_output.h")])
+        == 1
+    )
     out = capsys.readouterr().out
     assert "FAIL: " in out and "fc1 (FC1) is not what the header computes" in out
 
@@ -698,8 +804,25 @@ def test_eval_reports_the_headers_accuracy_and_sqnr(keras_project, capsys):
     root = keras_project
     sqnr = {}
     for name in ("nn/weights.h", "edited.h"):
-        assert main(["eval", "--model", str(root / "m.keras"), "--data", str(root / "x.npy"), "--calib-overlap",
-                     "--calib-samples", "24", "--header", str(root / name), "--json", str(root / "e.json")]) == 0
+        assert (
+            main(
+                [
+                    "eval",
+                    "--model",
+                    str(root / "m.keras"),
+                    "--data",
+                    str(root / "x.npy"),
+                    "--calib-overlap",
+                    "--calib-samples",
+                    "24",
+                    "--header",
+                    str(root / name),
+                    "--json",
+                    str(root / "e.json"),
+                ]
+            )
+            == 0
+        )
         report = json.loads((root / "e.json").read_text())
         sqnr[name] = {op["name"]: op["vs_float"]["shift"]["sqnr_db"] for op in report["ops"]}
     assert report["plan_hash"] != QuantPlan.load(root / "nn").hash  # the edited header's own plan
@@ -719,8 +842,21 @@ def test_target_runs_the_header(keras_project, capsys):
         absent(f"the target toolchain is missing: {reason}")
     root = keras_project
     capsys.readouterr()
-    status = main(["target", "--model", str(root / "m.keras"), "--data", str(root / "x.npy"), "--samples", "2",
-                   "--header", str(root / "edited.h"), "--cpu", "cortex-m3"])
+    status = main(
+        [
+            "target",
+            "--model",
+            str(root / "m.keras"),
+            "--data",
+            str(root / "x.npy"),
+            "--samples",
+            "2",
+            "--header",
+            str(root / "edited.h"),
+            "--cpu",
+            "cortex-m3",
+        ]
+    )
     out = capsys.readouterr().out
     assert status == 0, out
     hashed = re.search(r"the header's QVERIFY_PLAN_HASH \w+ does not match the plan read from it \((\w+)\)", out)

@@ -77,8 +77,13 @@ def work(tmp_path_factory):
 
 def write(work: Path, kind: str, seed: int, out: Path, kill_at: int = 0) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PKG.parent), os.environ.get("PYTHONPATH", "")])}
-    return subprocess.run([sys.executable, str(work / "writer.py"), str(work / f"{kind}{seed}.pkl"), str(out),
-                           str(kill_at)], capture_output=True, text=True, env=env, timeout=120)
+    return subprocess.run(
+        [sys.executable, str(work / "writer.py"), str(work / f"{kind}{seed}.pkl"), str(out), str(kill_at)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -99,8 +104,14 @@ def compiles(cc: str, folder: Path, tmp: Path) -> tuple[bool, str]:
     """weights.h with sample_input_output.h (both orders) and network.c, as a firmware build compiles them."""
     (tmp / "a.c").write_text('#include "weights.h"\n#include "sample_input_output.h"\nint a;\n')
     (tmp / "b.c").write_text('#include "sample_input_output.h"\n#include "weights.h"\nint b;\n')
-    flags = ["-std=c99", "-fsyntax-only", "-DARM_NN_TRUNCATE", f"-I{folder}", f"-I{PKG / 'csrc'}",
-             f"-I{PKG / 'firmware'}"]
+    flags = [
+        "-std=c99",
+        "-fsyntax-only",
+        "-DARM_NN_TRUNCATE",
+        f"-I{folder}",
+        f"-I{PKG / 'csrc'}",
+        f"-I{PKG / 'firmware'}",
+    ]
     errors = []
     units = [tmp / "a.c", tmp / "b.c"] + ([folder / "network.c"] if (folder / "network.c").is_file() else [])
     for unit in units:
@@ -130,8 +141,7 @@ def readers(folder: Path, capsys) -> tuple[str | None, list[str]]:
 
 
 @pytest.mark.parametrize("old_kind, new_kind", [("gate", "gate"), ("quantize", "gate"), ("gate", "quantize")])
-def test_a_writer_killed_after_any_rename_leaves_one_set_or_a_refused_mix(work, tmp_path, capsys, old_kind,
-                                                                          new_kind):
+def test_a_writer_killed_after_any_rename_leaves_one_set_or_a_refused_mix(work, tmp_path, capsys, old_kind, new_kind):
     """Old set (plan 1) in a folder holding files of the user's; the new set (plan 2) written by a subprocess
     killed right after its k-th rename, for every k. The folder is then byte for byte the old set or the new
     one, and every reader (QuantPlan.load, diff-header, the C compiler) says which; or it is a mix that

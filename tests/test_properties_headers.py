@@ -47,8 +47,10 @@ class HeaderCase:
 
 # Layer names as users write them: letters, digits (also first), '_', '-', '.'; the sampled ones
 # collide with each other or with INPUT_DATA once upper-cased and sanitised.
-names = st.one_of(st.text("abcxyzAB019_-.", min_size=1, max_size=6),
-                  st.sampled_from(["conv1", "CONV1", "conv-1", "conv_1", "fc.1", "1x", "input_data"]))
+names = st.one_of(
+    st.text("abcxyzAB019_-.", min_size=1, max_size=6),
+    st.sampled_from(["conv1", "CONV1", "conv-1", "conv_1", "fc.1", "1x", "input_data"]),
+)
 
 
 @st.composite
@@ -62,8 +64,14 @@ def header_cases(draw):
     n_weighted = sum(layer.kind in ("conv", "dense") for layer in layers)
     drawn = draw(st.lists(names, min_size=len(layers), max_size=len(layers)))
     unique = tuple(name if name not in drawn[:i] else f"{name}~{i}" for i, name in enumerate(drawn))  # op names differ
-    return HeaderCase(shape, layers, unique, tuple(draw(st.tuples(shifts, shifts)) for _ in range(n_weighted)),
-                      draw(st.integers(0, 2**32 - 1)), draw(st.sampled_from(["truncate", "round"])))
+    return HeaderCase(
+        shape,
+        layers,
+        unique,
+        tuple(draw(st.tuples(shifts, shifts)) for _ in range(n_weighted)),
+        draw(st.integers(0, 2**32 - 1)),
+        draw(st.sampled_from(["truncate", "round"])),
+    )
 
 
 def check_headers(weights_fn, sample_fn, case: HeaderCase) -> None:
@@ -83,8 +91,14 @@ def check_headers(weights_fn, sample_fn, case: HeaderCase) -> None:
     for op in plan.ops:
         if op.weighted:
             stem = macro_name(op.name)
-            expected_w.update({f"{stem}_WT": op.weights.tolist(), f"{stem}_BIAS": op.bias.tolist(),
-                               f"{stem}_BIAS_LSHIFT": op.bias_lshift, f"{stem}_OUT_RSHIFT": op.out_rshift})
+            expected_w.update(
+                {
+                    f"{stem}_WT": op.weights.tolist(),
+                    f"{stem}_BIAS": op.bias.tolist(),
+                    f"{stem}_BIAS_LSHIFT": op.bias_lshift,
+                    f"{stem}_OUT_RSHIFT": op.out_rshift,
+                }
+            )
             expected_s[stem] = outputs[op.name].ravel().tolist()
     for got, want, header in ((w, expected_w, "weights.h"), (s, expected_s, "sample_input_output.h")):
         assert set(got) == set(want), f"{header}: macros {sorted(set(got) ^ set(want))} unexpected or missing"
@@ -115,21 +129,32 @@ def notebook_weights_header(plan):
 
 
 # A 3x2 conv on a 2-D input, then flatten and a dense layer named like the notebook's ("fc-1" -> FC_1).
-PIN = HeaderCase((6, 5, 2), (Layer("conv", 3, (3, 2), (1, 1)), Layer("relu"), Layer("flatten"), Layer("dense", 4)),
-                 ("conv1", "relu1", "flat", "fc-1"), ((3, 17), (0, 31)), seed=1)
+PIN = HeaderCase(
+    (6, 5, 2),
+    (Layer("conv", 3, (3, 2), (1, 1)), Layer("relu"), Layer("flatten"), Layer("dense", 4)),
+    ("conv1", "relu1", "flat", "fc-1"),
+    ((3, 17), (0, 31)),
+    seed=1,
+)
 
 
 @settings(max_examples=examples(2.0))
 @given(case=header_cases())
 @example(case=PIN)
 @example(case=HeaderCase((1, 1, 4), (Layer("dense", 2),), ("input_data",), ((0, 0),)))  # collides with INPUT_DATA
-@example(case=HeaderCase((4, 4, 1), (Layer("flatten"), Layer("dense", 2), Layer("dense", 1)), ("f", "fc.1", "fc-1"),
-                         ((0, 0), (31, 31))))  # two ops, one C name
+@example(
+    case=HeaderCase(
+        (4, 4, 1), (Layer("flatten"), Layer("dense", 2), Layer("dense", 1)), ("f", "fc.1", "fc-1"), ((0, 0), (31, 31))
+    )
+)  # two ops, one C name
 def test_headers_round_trip(case):
     """Property 8: weights.h and sample_input_output.h parse back to the plan's arrays, shifts and outputs."""
     stems = [macro_name(n) for n, layer in zip(case.names, case.layers, strict=True) if layer.kind in ("conv", "dense")]
-    event("two ops share a C name: refused" if len(set(stems)) < len(stems) or "INPUT_DATA" in stems
-          else f"{len(stems)} conv/dense ops round-tripped")
+    event(
+        "two ops share a C name: refused"
+        if len(set(stems)) < len(stems) or "INPUT_DATA" in stems
+        else f"{len(stems)} conv/dense ops round-tripped"
+    )
     check_headers(weights_header, sample_header, case)
 
 
@@ -138,10 +163,18 @@ def test_header_check_catches_notebook_orders():
     assert not fails(check_headers, weights_header, sample_header, PIN)
     assert fails(check_headers, weights_header, notebook_sample_header, PIN)
     assert fails(check_headers, notebook_weights_header, sample_header, PIN)
-    find(header_cases(), lambda c: fails(check_headers, weights_header, notebook_sample_header, c), settings=FIND,
-         random=random.Random(12))
-    find(header_cases(), lambda c: fails(check_headers, notebook_weights_header, sample_header, c), settings=FIND,
-         random=random.Random(13))
+    find(
+        header_cases(),
+        lambda c: fails(check_headers, weights_header, notebook_sample_header, c),
+        settings=FIND,
+        random=random.Random(12),
+    )
+    find(
+        header_cases(),
+        lambda c: fails(check_headers, notebook_weights_header, sample_header, c),
+        settings=FIND,
+        random=random.Random(13),
+    )
 
 
 def test_headers_never_define_a_macro_twice():

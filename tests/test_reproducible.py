@@ -32,12 +32,20 @@ def checkouts(tmp_path_factory):
     first = root / "checkout_a" / "fw"
     first.mkdir(parents=True)
     keras.utils.set_random_seed(5)
-    keras.Sequential([keras.Input((16, 1)), keras.layers.Conv1D(3, 3, name="conv1"),
-                      keras.layers.ReLU(name="act1"), keras.layers.Flatten(name="flat"),
-                      keras.layers.Dense(2, name="fc1")]).save(first / "m.keras")
+    keras.Sequential(
+        [
+            keras.Input((16, 1)),
+            keras.layers.Conv1D(3, 3, name="conv1"),
+            keras.layers.ReLU(name="act1"),
+            keras.layers.Flatten(name="flat"),
+            keras.layers.Dense(2, name="fc1"),
+        ]
+    ).save(first / "m.keras")
     np.save(first / "x.npy", (0.4 * np.random.default_rng(2).standard_normal((24, 16, 1))).astype(np.float32))
-    (first / "pyproject.toml").write_text('[tool.qverify]\nmodel = "m.keras"\ndata = "x.npy"\nsamples = 8\n'
-                                          'out = "gate_nn"\n[tool.qverify.header_map]\nconv1 = "CONV1X"\n')
+    (first / "pyproject.toml").write_text(
+        '[tool.qverify]\nmodel = "m.keras"\ndata = "x.npy"\nsamples = 8\n'
+        'out = "gate_nn"\n[tool.qverify.header_map]\nconv1 = "CONV1X"\n'
+    )
     second = root / "elsewhere" / "much" / "deeper" / "fw"
     shutil.copytree(first, second)
     elsewhere = root / "cwd"
@@ -63,8 +71,22 @@ def test_quantize_writes_the_same_bytes_from_two_checkouts(checkouts, monkeypatc
     monkeypatch.chdir(first)
     assert main(["quantize", "--model", "m.keras", "--data", "./x.npy", "--out", "nn", "--map", "fc1=OUT"]) == 0
     monkeypatch.chdir(elsewhere)
-    assert main(["quantize", "--model", str(second / "m.keras"), "--data", str(second / "x.npy"),
-                 "--out", str(second / "nn"), "--map", "fc1=OUT"]) == 0
+    assert (
+        main(
+            [
+                "quantize",
+                "--model",
+                str(second / "m.keras"),
+                "--data",
+                str(second / "x.npy"),
+                "--out",
+                str(second / "nn"),
+                "--map",
+                "fc1=OUT",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     assert_same_set(first / "nn", second / "nn", SET)
     source = json.loads((first / "nn" / "plan.json").read_text())["source"]

@@ -140,10 +140,14 @@ def calibration_split(cfg: Config):
     """
     from qverify.workflow import split_samples
 
-    return split_samples(cfg.data, cfg.calib_data, (cfg.calib_start or None, cfg.calib_samples),
-                         (cfg.sample_start, cfg.samples), cfg.calib_overlap,
-                         names=(f"{cfg.source}: 'calib_samples'", f"{cfg.source}: 'samples'",
-                                "calib_overlap = true"))
+    return split_samples(
+        cfg.data,
+        cfg.calib_data,
+        (cfg.calib_start or None, cfg.calib_samples),
+        (cfg.sample_start, cfg.samples),
+        cfg.calib_overlap,
+        names=(f"{cfg.source}: 'calib_samples'", f"{cfg.source}: 'samples'", "calib_overlap = true"),
+    )
 
 
 def _read_headers(cfg: Config):
@@ -176,23 +180,29 @@ def _header_checks(cfg: Config, outcome: GateOutcome) -> None:
         if d is None:
             continue
         what = ", ".join(f"{p.part} ({p.differ}/{p.size}: {p.cause})" for p in d.parts)
-        msg = (f"{name} {d.stem}_* differ from the plan: {what}" if d.parts else
-               f"{name} {d.stem}_* equal the plan's weights, bias and shifts")
+        msg = (
+            f"{name} {d.stem}_* differ from the plan: {what}"
+            if d.parts
+            else f"{name} {d.stem}_* equal the plan's weights, bias and shifts"
+        )
         check = Check(f"qverify.{op.name}", f"header[{d.stem}]", not d.parts, msg)
         at = max((i for i, c in enumerate(outcome.checks) if c.classname == f"qverify.{op.name}"), default=None)
         outcome.checks.insert(len(outcome.checks) if at is None else at + 1, check)
     texts = [format_diff(diff)]
     bad = sum(1 for d in diff.ops if d.parts)
-    msg = (f"{cfg.header} matches the model's plan {plan.hash[:16]} (verified, not rewritten)"
-           + "".join(f"; note: {n}" for n in diff.notes) if diff.identical else
-           f"{cfg.header} no longer matches the model's plan {plan.hash[:16]}: {bad} of {len(diff.ops)} conv/dense "
-           f"op(s) differ" + (f", {len(diff.unmapped)} header layer(s) unmapped" if diff.unmapped else ""))
+    msg = (
+        f"{cfg.header} matches the model's plan {plan.hash[:16]} (verified, not rewritten)"
+        + "".join(f"; note: {n}" for n in diff.notes)
+        if diff.identical
+        else f"{cfg.header} no longer matches the model's plan {plan.hash[:16]}: {bad} of {len(diff.ops)} conv/dense "
+        f"op(s) differ" + (f", {len(diff.unmapped)} header layer(s) unmapped" if diff.unmapped else "")
+    )
     outcome.checks.append(Check(MODEL, f"header[{name}]", diff.identical, msg, texts[0]))
     if sample_h is not None:
         sample = read_sample(sample_h, plan, {layer.op: layer.stem for layer in read.layers})
-        same = (sample.input.tolist() == np.asarray(outcome.sample_input).ravel().tolist()
-                and all(v.tolist() == np.asarray(outcome.sample_outputs[k]).ravel().tolist()
-                        for k, v in sample.outputs.items()))
+        same = sample.input.tolist() == np.asarray(outcome.sample_input).ravel().tolist() and all(
+            v.tolist() == np.asarray(outcome.sample_outputs[k]).ravel().tolist() for k, v in sample.outputs.items()
+        )
         assert cfg.sample_header is not None  # sample_h was read from it
         sname = Path(cfg.sample_header).name
         if same:  # sample 0 of the calibration data as the gate computed it: no engine needed
@@ -206,11 +216,13 @@ def _header_checks(cfg: Config, outcome: GateOutcome) -> None:
             text = format_diff(sdiff)
             texts.append(text)
             first = next((d for d in sdiff.ops if d.parts), None)
-            msg = (f"{cfg.sample_header}: every conv/dense output is what the plan computes from the header's input"
-                   if first is None else
-                   f"{cfg.sample_header}: {first.op} ({first.stem}) is not what the plan computes from the header's "
-                   f"input to it" + (f" (and {n - 1} more op(s))" if (n := sum(1 for d in sdiff.ops if d.parts)) > 1
-                                     else ""))
+            msg = (
+                f"{cfg.sample_header}: every conv/dense output is what the plan computes from the header's input"
+                if first is None
+                else f"{cfg.sample_header}: {first.op} ({first.stem}) is not what the plan computes from the header's "
+                f"input to it"
+                + (f" (and {n - 1} more op(s))" if (n := sum(1 for d in sdiff.ops if d.parts)) > 1 else "")
+            )
             outcome.checks.append(Check(MODEL, f"sample_header[{sname}]", first is None, msg, text))
     outcome.header_diffs = texts
 
@@ -230,10 +242,22 @@ def _compute(cfg: Config, key: str, split, say: Callable[[str], None], bar: bool
     if added:
         sys.path.insert(0, cfg.root)
     try:
-        q = quantize(cfg.model, cfg.weights, split.calib_data, split.calib_samples, cfg.bits, cfg.rounding,
-                     cfg.rule, cfg.fit_accumulator, functions=cfg.functions, paths=_device_paths(cfg),
-                     calib_start=split.calib[0], macro_names=cfg.header_map, final_activation=cfg.final_activation,
-                     cmsis=cfg.cmsis_version)
+        q = quantize(
+            cfg.model,
+            cfg.weights,
+            split.calib_data,
+            split.calib_samples,
+            cfg.bits,
+            cfg.rounding,
+            cfg.rule,
+            cfg.fit_accumulator,
+            functions=cfg.functions,
+            paths=_device_paths(cfg),
+            calib_start=split.calib[0],
+            macro_names=cfg.header_map,
+            final_activation=cfg.final_activation,
+            cmsis=cfg.cmsis_version,
+        )
     finally:
         if added and cfg.root in sys.path:
             sys.path.remove(cfg.root)
@@ -244,26 +268,35 @@ def _compute(cfg: Config, key: str, split, say: Callable[[str], None], bar: bool
     del q
     contracts = _contract_checks(plan)
     if not all(c.passed for c in contracts):  # no kernel runs a call Arm's code would not compute
-        return GateOutcome(contracts, plan, False, key, "-", 0, [], {}, [], x0, sample_outputs,
-                           time.perf_counter() - t0)
+        return GateOutcome(
+            contracts, plan, False, key, "-", 0, [], {}, [], x0, sample_outputs, time.perf_counter() - t0
+        )
 
     first, count = split.eval[0], split.eval_samples
-    data = (load_dataset(plan, cfg.data, cfg.labels, count, first) if cfg.data
-            else demo_dataset(count, first=first))
+    data = load_dataset(plan, cfg.data, cfg.labels, count, first) if cfg.data else demo_dataset(count, first=first)
     say(f"qverify: {split.note}")
     eval_engines = ["float", "shift"] + (["native"] if "native" in cfg.engines else [])
     built = ev.make_engines(plan, graph, eval_engines, cfg.kernels[0], None, cfg.cmsis_root)
     say(f"qverify: evaluating {len(data)} sample(s) of {data.name}: {', '.join(eval_engines)}")
-    result = ev.evaluate(plan, graph, data, eval_engines, kernels=cfg.kernels[0], dump_samples=0,
-                         progress=None if bar else False, built=built)
+    result = ev.evaluate(
+        plan,
+        graph,
+        data,
+        eval_engines,
+        kernels=cfg.kernels[0],
+        dump_samples=0,
+        progress=None if bar else False,
+        built=built,
+    )
     add_checks(result, cfg.min_sqnr_db, cfg.max_accuracy_drop, cfg.fail_on_overflow)
 
     tested = {}
     if "native" in cfg.engines:
         for i, kernels in enumerate(cfg.kernels):
             label = "shift-native" if i == 0 else f"shift-native:{kernels}"
-            tested[label] = built["native"] if i == 0 else make_engine("native", plan, kernels=kernels,
-                                                                       cmsis_root=cfg.cmsis_root)
+            tested[label] = (
+                built["native"] if i == 0 else make_engine("native", plan, kernels=kernels, cmsis_root=cfg.cmsis_root)
+            )
     if "target" in cfg.engines:
         say(f"qverify: building the {cfg.target_cpu} image")
         tested["shift-target"] = make_engine("target", plan, cpu=cfg.target_cpu, cmsis_root=cfg.cmsis_root)
@@ -278,8 +311,20 @@ def _compute(cfg: Config, key: str, split, say: Callable[[str], None], bar: bool
     info.update({f"bit_exact[{label}]": engine.describe() for label, engine in tested.items()})
     summary = [split.note] + _summary(result) + _names_summary(plan)
     engines = eval_engines + (["target"] if "shift-target" in tested else [])
-    return GateOutcome(checks, plan, False, key, data.name, len(data), engines, info, summary, x0, sample_outputs,
-                       time.perf_counter() - t0)
+    return GateOutcome(
+        checks,
+        plan,
+        False,
+        key,
+        data.name,
+        len(data),
+        engines,
+        info,
+        summary,
+        x0,
+        sample_outputs,
+        time.perf_counter() - t0,
+    )
 
 
 def _device_paths(cfg: Config) -> tuple[str, ...]:
@@ -300,8 +345,11 @@ def _contract_checks(plan: QuantPlan) -> list[Check]:
     out = []
     for op in plan.ops:
         broken = kernels.violations(op, plan.rounding, plan.paths, plan.cmsis)
-        msg = "; ".join(str(v) for v in broken) if broken else \
-            f"{op.function} meets its contract on the {' and '.join(plan.paths)} path"
+        msg = (
+            "; ".join(str(v) for v in broken)
+            if broken
+            else f"{op.function} meets its contract on the {' and '.join(plan.paths)} path"
+        )
         out.append(Check(f"qverify.{op.name}", f"contract[{op.function}]", not broken, msg))
     return out
 
@@ -342,8 +390,9 @@ def _isolated(plan: QuantPlan, data, tested: dict, shift) -> tuple[dict, dict, d
     return stats, kernels_used, errors
 
 
-def _isolated_checks(plan: QuantPlan, stats: dict, kernels_used: dict, errors: dict,
-                     required: bool = True) -> dict[str, list[Check]]:
+def _isolated_checks(
+    plan: QuantPlan, stats: dict, kernels_used: dict, errors: dict, required: bool = True
+) -> dict[str, list[Check]]:
     """op name → its bit_exact[<label>] checks (isolated mode). Not required: differences are reported
     and pass; a failed emulator run fails regardless."""
     out: dict[str, list[Check]] = {op.name: [] for op in plan.ops}
@@ -358,8 +407,11 @@ def _isolated_checks(plan: QuantPlan, stats: dict, kernels_used: dict, errors: d
             if error is not None:
                 culprit = getattr(error, "op", None)
                 if culprit in (None, op.name):
-                    msg = (f"the {tested} run failed in this op: {error}" if culprit
-                           else f"the {tested} run failed: {error}")
+                    msg = (
+                        f"the {tested} run failed in this op: {error}"
+                        if culprit
+                        else f"the {tested} run failed: {error}"
+                    )
                 else:
                     msg = f"not compared: the {tested} run stopped in op {culprit}"
                 out[op.name].append(Check(f"qverify.{op.name}", name, False, msg))
@@ -372,10 +424,12 @@ def _isolated_checks(plan: QuantPlan, stats: dict, kernels_used: dict, errors: d
                 msg = f"{p.mismatches} of {p.total} values differ (max {p.max_diff} LSB){via}"
                 lines = mismatch_lines(p.first, tested)
                 hist = sorted(p.histogram.items(), key=lambda kv: (-kv[1], kv[0]))[:8]
-                lines.append(f"difference {tested} - shift in LSB (count): "
-                             + ", ".join(f"{d:+d} ({n})" for d, n in hist))
-                lines.append(f"op {op.name} ({op.kind}) was fed the shift model's input, so the difference "
-                             "starts in this op")
+                lines.append(
+                    f"difference {tested} - shift in LSB (count): " + ", ".join(f"{d:+d} ({n})" for d, n in hist)
+                )
+                lines.append(
+                    f"op {op.name} ({op.kind}) was fed the shift model's input, so the difference starts in this op"
+                )
                 details = "\n".join(lines)
                 if not required:
                     ok, msg = True, msg + _NOT_REQUIRED
@@ -383,8 +437,9 @@ def _isolated_checks(plan: QuantPlan, stats: dict, kernels_used: dict, errors: d
     return out
 
 
-def _merge_checks(plan: QuantPlan, evaluated: list[Check], isolated: dict[str, list[Check]],
-                  require_bit_exact: bool) -> list[Check]:
+def _merge_checks(
+    plan: QuantPlan, evaluated: list[Check], isolated: dict[str, list[Check]], require_bit_exact: bool
+) -> list[Check]:
     """Per op: the isolated bit-exact checks first, then evaluate's (minus its propagated per-op
     bit_exact); then the model-level checks."""
     by_group: dict[str, list[Check]] = {}
@@ -401,8 +456,9 @@ def _merge_checks(plan: QuantPlan, evaluated: list[Check], isolated: dict[str, l
     for c in checks:
         if c.classname == MODEL and c.name == "bit_exact_samples" and not c.passed and first is not None:
             first_op = first.classname.removeprefix("qverify.")
-            c.details = (c.details + "\n" if c.details else "") + f"first op that differs on its own: {first_op} " \
-                f"(see {first_op}::bit_exact[shift-native])"
+            c.details = (
+                c.details + "\n" if c.details else ""
+            ) + f"first op that differs on its own: {first_op} (see {first_op}::bit_exact[shift-native])"
     if not require_bit_exact:
         for c in checks:
             if c.classname == MODEL and c.name == "bit_exact_samples" and not c.passed:
@@ -415,8 +471,9 @@ def _names_summary(plan: QuantPlan) -> list[str]:
     """'macro names (header_map): conv2d → CONV1, ...' when the plan names ops' macros otherwise than after them."""
     if not plan.macro_names:
         return []
-    return ["macro names (header_map): " + ", ".join(f"{op.name} → {plan.stem(op.name)}" for op in plan.ops
-                                                      if op.weighted)]
+    return [
+        "macro names (header_map): " + ", ".join(f"{op.name} → {plan.stem(op.name)}" for op in plan.ops if op.weighted)
+    ]
 
 
 def _summary(result) -> list[str]:
@@ -462,5 +519,6 @@ def write_outputs(outcome: GateOutcome, out_dir: str | Path) -> list[Path]:
 
     if not outcome.ok:
         raise QVerifyError(f"{len(outcome.failures)} check(s) failed: not writing unverified headers")
-    return write_plan_and_headers(outcome.plan, outcome.sample_input, Path(out_dir), outcome.sample_outputs,
-                                  extra=_extra_texts(outcome))
+    return write_plan_and_headers(
+        outcome.plan, outcome.sample_input, Path(out_dir), outcome.sample_outputs, extra=_extra_texts(outcome)
+    )

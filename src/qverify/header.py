@@ -39,8 +39,10 @@ PARTS = ("weights", "bias", "bias_lshift", "out_rshift")
 
 _COMMENT = re.compile(r'//[^\n]*|/\*.*?(?:\*/|\Z)|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'', re.S)
 _DEFINE = re.compile(r"[ \t]*#[ \t]*define[ \t]+([A-Za-z_]\w*)(\(?)")
-_TOKEN = re.compile(r'\s*(?:(?P<num>(?:0[xX][0-9A-Fa-f]+|0[bB][01]+|\d+)[uUlL]*)(?![\w.])|(?P<id>[A-Za-z_]\w*)'
-                    r'|(?P<str>"(?:\\.|[^"\\])*")|(?P<op>[{}(),+-]))')
+_TOKEN = re.compile(
+    r"\s*(?:(?P<num>(?:0[xX][0-9A-Fa-f]+|0[bB][01]+|\d+)[uUlL]*)(?![\w.])|(?P<id>[A-Za-z_]\w*)"
+    r'|(?P<str>"(?:\\.|[^"\\])*")|(?P<op>[{}(),+-]))'
+)
 _PLAIN = re.compile(r"\s*\{\s*((?:-?(?:0|[1-9]\d*)\s*,\s*)*-?(?:0|[1-9]\d*))\s*,?\s*\}\s*")  # the common case, fast
 _STATED = re.compile(r"f_in (-?\d+), f_w (-?\d+), f_b (-?\d+), f_out (-?\d+)")  # qverify's comment above STEM_WT
 
@@ -71,7 +73,7 @@ class Header:
         for line in code.split("\n"):
             m = _DEFINE.match(line)
             if m and not m.group(2):  # NAME( is a function-like macro: code, not data
-                d = Define(m.group(1), self.line_at(pos + m.start(1)), line[m.end():], pos + m.end())
+                d = Define(m.group(1), self.line_at(pos + m.start(1)), line[m.end() :], pos + m.end())
                 self.defines.setdefault(d.name, []).append(d)
             pos += len(line) + 1
 
@@ -130,8 +132,7 @@ class Header:
         i = 1
         while True:
             if i >= len(toks):
-                raise self._error(d, "array not closed with '}' (a missing '\\' at the end of a line?)",
-                                  toks[-1][2])
+                raise self._error(d, "array not closed with '}' (a missing '\\' at the end of a line?)", toks[-1][2])
             offsets.append(toks[i][2])
             v, i = self._value(d, toks, i)
             values.append(v)
@@ -144,14 +145,16 @@ class Header:
                 i += 1
                 break
             elif i < len(toks):
-                raise self._error(d, f"expected ',' or '}}' after element {len(values) - 1}, found '{toks[i][1]}'",
-                                  toks[i][2])
+                raise self._error(
+                    d, f"expected ',' or '}}' after element {len(values) - 1}, found '{toks[i][1]}'", toks[i][2]
+                )
         if i < len(toks):
             raise self._error(d, f"unexpected '{toks[i][1]}' after the closing '}}'", toks[i][2])
         for k, (v, off) in enumerate(zip(values, offsets, strict=True)):
             if not QMIN <= v <= QMAX:
-                wrap = (f"; a (q15_t) cast would make it {(v + 32768) % 65536 - 32768} on the device"
-                        if v <= 65535 else "")
+                wrap = (
+                    f"; a (q15_t) cast would make it {(v + 32768) % 65536 - 32768} on the device" if v <= 65535 else ""
+                )
                 raise self._error(d, f"element {k} is {v}, outside q15 [{QMIN}, {QMAX}]{wrap}", off)
         return self._length(d, np.array(values, np.int16), length, needs)
 
@@ -183,7 +186,7 @@ class Header:
     def stems(self, suffix: str = "_WT") -> list[str]:
         """Stems of the macros named STEM + suffix, in the order the header defines them."""
         names = [n for n in self.defines if n.endswith(suffix) and len(n) > len(suffix)]
-        return [n[:-len(suffix)] for n in sorted(names, key=lambda n: self.defines[n][0].line)]
+        return [n[: -len(suffix)] for n in sorted(names, key=lambda n: self.defines[n][0].line)]
 
     def stated(self, name: str) -> dict[str, int]:
         """f_in, f_w, f_b, f_out from a comment right above NAME (qverify writes them there), else {}."""
@@ -239,8 +242,12 @@ class Header:
                 j = i + 1
                 while j < len(toks) and toks[j][0] == "id":
                     if toks[j][1] not in CASTS:
-                        raise self._error(d, f"cast to '{toks[j][1]}' is not read (it could change a q15 value); "
-                                             f"expected one of {', '.join(sorted(CASTS))}", toks[j][2])
+                        raise self._error(
+                            d,
+                            f"cast to '{toks[j][1]}' is not read (it could change a q15 value); "
+                            f"expected one of {', '.join(sorted(CASTS))}",
+                            toks[j][2],
+                        )
                     j += 1
                 if j >= len(toks) or toks[j][1] != ")":
                     raise self._error(d, "cast not closed with ')'", off)
@@ -314,8 +321,10 @@ class WeightsHeader:
 
 def _geometry(op: OpPlan) -> str:
     if op.kind == "conv":
-        return (f"conv {op.kernel[0]}x{op.kernel[1]} kernel, {op.in_shape[2]} -> {op.out_shape[2]} channels: "
-                f"[c_out][k_h][k_w][c_in]")
+        return (
+            f"conv {op.kernel[0]}x{op.kernel[1]} kernel, {op.in_shape[2]} -> {op.out_shape[2]} channels: "
+            f"[c_out][k_h][k_w][c_in]"
+        )
     return f"dense {op.in_shape[2]} -> {op.out_shape[2]}: [out][in]"
 
 
@@ -330,16 +339,20 @@ def map_stems(header: Header, plan: QuantPlan, mapping: dict[str, str] | None = 
     mapping = dict(mapping or {})
     for name in mapping:
         if name not in weighted:
-            raise ArgumentError(f"--map {name}={mapping[name]}: the plan has no conv/dense op '{name}'; "
-                                f"its conv/dense ops are: {', '.join(weighted)}")
+            raise ArgumentError(
+                f"--map {name}={mapping[name]}: the plan has no conv/dense op '{name}'; "
+                f"its conv/dense ops are: {', '.join(weighted)}"
+            )
     stems = {name: mapping.get(name, plan.stem(name)) for name in weighted}  # the plan's names where not mapped
     found = header.stems()
     if not mapping and found and not set(stems.values()) & set(found):
         # none of the plan's names: a team that renamed its layers, the layers in the same order
         if len(found) != len(weighted):
-            raise HeaderError(f"{header.path}: none of its layers ({', '.join(found)}) is named like the plan's "
-                              f"({', '.join(stems.values())}), and it has {len(found)} where the plan has "
-                              f"{len(weighted)} conv/dense ops: map them with --map OP=STEM")
+            raise HeaderError(
+                f"{header.path}: none of its layers ({', '.join(found)}) is named like the plan's "
+                f"({', '.join(stems.values())}), and it has {len(found)} where the plan has "
+                f"{len(weighted)} conv/dense ops: map them with --map OP=STEM"
+            )
         return dict(zip(weighted, found, strict=True)), "order"
     return stems, "map" if mapping else "name"
 
@@ -366,18 +379,26 @@ def read_weights(path: str | Path | Header, plan: QuantPlan, mapping: dict[str, 
         line = header.define(f"{stem}_WT").line
         for suffix in ("_BIAS", "_BIAS_LSHIFT", "_OUT_RSHIFT"):
             if not header.has(stem + suffix):  # the line of the layer's weights says where it is missing
-                raise HeaderError(f"{header.path}:{line}: {stem}{suffix} is not defined: layer {stem} ({for_op}) "
-                                  f"has {stem}_WT here but no {stem}{suffix}")
-        layers.append(Layer(
-            op.name, stem, line,
-            header.array(f"{stem}_WT", op.weights.size, f"the plan's {op.name}, {_geometry(op)}, needs"),
-            header.array(f"{stem}_BIAS", op.bias.size, f"the plan's {op.name} needs"),
-            header.scalar(f"{stem}_BIAS_LSHIFT", 0, MAX_SHIFT, for_op),
-            header.scalar(f"{stem}_OUT_RSHIFT", 0, MAX_SHIFT, for_op),
-            header.stated(f"{stem}_WT")))
+                raise HeaderError(
+                    f"{header.path}:{line}: {stem}{suffix} is not defined: layer {stem} ({for_op}) "
+                    f"has {stem}_WT here but no {stem}{suffix}"
+                )
+        layers.append(
+            Layer(
+                op.name,
+                stem,
+                line,
+                header.array(f"{stem}_WT", op.weights.size, f"the plan's {op.name}, {_geometry(op)}, needs"),
+                header.array(f"{stem}_BIAS", op.bias.size, f"the plan's {op.name} needs"),
+                header.scalar(f"{stem}_BIAS_LSHIFT", 0, MAX_SHIFT, for_op),
+                header.scalar(f"{stem}_OUT_RSHIFT", 0, MAX_SHIFT, for_op),
+                header.stated(f"{stem}_WT"),
+            )
+        )
     unmapped = [s for s in header.stems() if s not in stems.values()]
-    return WeightsHeader(header.path, matched, layers, unmapped, header.string("QVERIFY_PLAN_HASH"),
-                         header.string("QVERIFY_ROUNDING"))
+    return WeightsHeader(
+        header.path, matched, layers, unmapped, header.string("QVERIFY_PLAN_HASH"), header.string("QVERIFY_ROUNDING")
+    )
 
 
 # ---- the diff ----------------------------------------------------------------
@@ -429,12 +450,21 @@ def _layouts(op: OpPlan) -> list[tuple[str, np.ndarray]]:
     found = []
     if op.kind == "conv":
         keras = conv_from_cmsis(idx, *op.kernel, op.in_shape[2], op.out_shape[2])
-        found += [("layout transposed: the notebook's moveaxis(w, 2, 0).flatten('F') order [c_out][k_w][k_h][c_in]; "
-                   "CMSIS reads [c_out][k_h][k_w][c_in]", notebook_conv_order(keras)),
-                  ("layout: Keras's (k_h, k_w, c_in, c_out) order; CMSIS reads [c_out][k_h][k_w][c_in]", keras.ravel())]
+        found += [
+            (
+                "layout transposed: the notebook's moveaxis(w, 2, 0).flatten('F') order [c_out][k_w][k_h][c_in]; "
+                "CMSIS reads [c_out][k_h][k_w][c_in]",
+                notebook_conv_order(keras),
+            ),
+            ("layout: Keras's (k_h, k_w, c_in, c_out) order; CMSIS reads [c_out][k_h][k_w][c_in]", keras.ravel()),
+        ]
     else:
-        found.append(("layout transposed: [in][out] (Keras's order); CMSIS reads [out][in]",
-                      dense_from_cmsis(idx, op.in_shape[2], op.out_shape[2]).ravel()))
+        found.append(
+            (
+                "layout transposed: [in][out] (Keras's order); CMSIS reads [out][in]",
+                dense_from_cmsis(idx, op.in_shape[2], op.out_shape[2]).ravel(),
+            )
+        )
     return [(cause, perm) for cause, perm in found if (perm != idx).any()]
 
 
@@ -463,16 +493,19 @@ def _relation(part: str, g: np.ndarray, p: np.ndarray) -> tuple[str, int | None]
     if not bad.any():
         return "", None
     if (p[bad] == QMAX).all() and (g[bad] == QMIN).all():
-        return (f"saturated value wrapped: {int(bad.sum())} value(s) the plan saturates at 32767 are -32768 "
-                "in the header (the notebook's unclipped 1.0 = 32768 stored as int16)"), None
+        return (
+            f"saturated value wrapped: {int(bad.sum())} value(s) the plan saturates at 32767 are -32768 "
+            "in the header (the notebook's unclipped 1.0 = 32768 stored as int16)"
+        ), None
     n = _scale(g, p)
     if n is not None:
         return f"another Q-format: header = plan x 2^{n} (up to 1 LSB): the {part} quantized with {n:+d} frac bits", n
     return None
 
 
-def _array_diff(part: str, h: np.ndarray, p: np.ndarray, layouts,
-                others: list[tuple[str, np.ndarray]]) -> PartDiff | None:
+def _array_diff(
+    part: str, h: np.ndarray, p: np.ndarray, layouts, others: list[tuple[str, np.ndarray]]
+) -> PartDiff | None:
     h, p = h.astype(np.int64), p.astype(np.int64)
     bad = np.flatnonzero(h != p)
     if not bad.size:
@@ -497,8 +530,9 @@ def _array_diff(part: str, h: np.ndarray, p: np.ndarray, layouts,
     return PartDiff(part, bad.size, h.size, first, cause)
 
 
-def _shift_diff(part: str, h: int, p: int, fmt: str, got: int, want: int, via: list[str],
-                stated: int | None) -> PartDiff:
+def _shift_diff(
+    part: str, h: int, p: int, fmt: str, got: int, want: int, via: list[str], stated: int | None
+) -> PartDiff:
     """A shift that differs. fmt: the format it sets (f_b or f_out); got: that format as the header's shift
     gives it; want: the format the header's own values need (the plan's, or the bias's other Q-format)."""
     cause = f"off by {h - p:+d}: "
@@ -544,14 +578,27 @@ def diff_weights(header: WeightsHeader, plan: QuantPlan) -> HeaderDiff:
         parts = [x for x in (w, b) if x]
         if layer.bias_lshift != op.bias_lshift:
             want_b = p_b + ((b.scale or 0) if b else 0)  # a bias of another Q-format needs its own shift
-            parts.append(_shift_diff("bias_lshift", layer.bias_lshift, op.bias_lshift, "f_b", h_b, want_b,
-                                     via + ([f"bias format f_b {want_b} (plan {p_b})"] if want_b != p_b else []),
-                                     st.get("f_b")))
+            parts.append(
+                _shift_diff(
+                    "bias_lshift",
+                    layer.bias_lshift,
+                    op.bias_lshift,
+                    "f_b",
+                    h_b,
+                    want_b,
+                    via + ([f"bias format f_b {want_b} (plan {p_b})"] if want_b != p_b else []),
+                    st.get("f_b"),
+                )
+            )
         if layer.out_rshift != op.out_rshift:
-            parts.append(_shift_diff("out_rshift", layer.out_rshift, op.out_rshift, "f_out", h_out, p_out, via,
-                                     st.get("f_out")))
-        formats = {k: (hv, pv) for k, hv, pv in (("f_in", h_in, p_in), ("f_w", h_w, op.w_frac), ("f_b", h_b, p_b),
-                                                 ("f_out", h_out, p_out)) if hv != pv}
+            parts.append(
+                _shift_diff("out_rshift", layer.out_rshift, op.out_rshift, "f_out", h_out, p_out, via, st.get("f_out"))
+            )
+        formats = {
+            k: (hv, pv)
+            for k, hv, pv in (("f_in", h_in, p_in), ("f_w", h_w, op.w_frac), ("f_b", h_b, p_b), ("f_out", h_out, p_out))
+            if hv != pv
+        }
         ops.append(OpDiff(op.name, layer.stem, parts, formats))
         h_in, p_in = h_out, p_out
     notes = []
@@ -587,18 +634,24 @@ class HeaderPlan:
         """What a command prints first: where the plan comes from, how the layers matched, whether the
         header is the model's plan."""
         h = self.weights
-        out = [f"plan from {h.path}: its integers and shifts on the model's geometry "
-               f"({MATCHED[h.matched]}: " + ", ".join(f"{layer.op}={layer.stem}" for layer in h.layers) + ")"]
+        out = [
+            f"plan from {h.path}: its integers and shifts on the model's geometry "
+            f"({MATCHED[h.matched]}: " + ", ".join(f"{layer.op}={layer.stem}" for layer in h.layers) + ")"
+        ]
         if h.plan_hash:
             same = "matches" if h.plan_hash == self.plan.hash else "does not match"
-            out.append(f"the header's QVERIFY_PLAN_HASH {h.plan_hash[:16]} {same} the plan read from it "
-                       f"({self.plan.hash[:16]})")
+            out.append(
+                f"the header's QVERIFY_PLAN_HASH {h.plan_hash[:16]} {same} the plan read from it "
+                f"({self.plan.hash[:16]})"
+            )
         if self.diff.identical:
             out.append(f"the header equals the model's own plan {self.base.hash[:16]}")
         else:
             bad = [op for op in self.diff.ops if op.parts]
-            out.append(f"the header differs from the model's own plan {self.base.hash[:16]} in {len(bad)} of "
-                       f"{len(self.diff.ops)} conv/dense ops (running the header's integers):")
+            out.append(
+                f"the header differs from the model's own plan {self.base.hash[:16]} in {len(bad)} of "
+                f"{len(self.diff.ops)} conv/dense ops (running the header's integers):"
+            )
             out += ["  " + line for line in format_diff(self.diff).splitlines()[2:] if line.strip()]
         return out
 
@@ -645,15 +698,29 @@ def plan_from_header(path: str | Path | Header, base: QuantPlan, mapping: dict[s
             if d.parts or new.in_frac != op.in_frac or new.w_frac != op.w_frac:
                 new.weight_saturations = int((np.abs(new.weights.astype(np.int32)) >= QMAX).sum())
                 new.bias_saturations = int((np.abs(new.bias.astype(np.int32)) >= QMAX).sum())
-                new.adjustments.append(f"from {weights.path} ({layer.stem}_*): "
-                                       + ("; ".join(f"{p.part} {p.cause}" for p in d.parts) or "other frac bits"))
+                new.adjustments.append(
+                    f"from {weights.path} ({layer.stem}_*): "
+                    + ("; ".join(f"{p.part} {p.cause}" for p in d.parts) or "other frac bits")
+                )
         else:
             new.out_frac = f_in
         ops.append(new)
         f_in = new.out_frac
-    plan = QuantPlan(base.bits, weights.rounding or base.rounding, base.rule, base.input_shape,
-                     base.model_input_shape, input_frac, base.input_range, ops, base.final_activation,
-                     dict(base.source), base.version, base.paths, dict(base.macro_names))
+    plan = QuantPlan(
+        base.bits,
+        weights.rounding or base.rounding,
+        base.rule,
+        base.input_shape,
+        base.model_input_shape,
+        input_frac,
+        base.input_range,
+        ops,
+        base.final_activation,
+        dict(base.source),
+        base.version,
+        base.paths,
+        dict(base.macro_names),
+    )
     return HeaderPlan(plan, base, diff, weights)
 
 
@@ -678,11 +745,14 @@ def read_sample(path: str | Path | Header, plan: QuantPlan, stems: dict[str, str
         HeaderError: INPUT_DATA or an op's output missing, malformed, of the wrong length or out of range.
     """
     header = path if isinstance(path, Header) else read_header(path)
-    x = header.array("INPUT_DATA", int(np.prod(plan.input_shape)),
-                     f"the plan's input {plan.input_shape} (H, W, C) needs")
-    outputs = {op.name: header.array(stems[op.name], op.size,
-                                     f"the plan's {op.name} output {op.out_shape} (H, W, C) needs")
-               for op in plan.ops if op.weighted}
+    x = header.array(
+        "INPUT_DATA", int(np.prod(plan.input_shape)), f"the plan's input {plan.input_shape} (H, W, C) needs"
+    )
+    outputs = {
+        op.name: header.array(stems[op.name], op.size, f"the plan's {op.name} output {op.out_shape} (H, W, C) needs")
+        for op in plan.ops
+        if op.weighted
+    }
     return SampleHeader(header.path, x, outputs, dict(stems), header.string("QVERIFY_PLAN_HASH"))
 
 
@@ -704,10 +774,14 @@ def diff_sample(sample: SampleHeader, plan: QuantPlan, reference, other=None) ->
     if (order != np.arange(order.size)).any():  # the notebook dumps INPUT_DATA in its own order too
         x = np.empty_like(sample.input)
         x[order] = sample.input
-        inputs.append(("INPUT_DATA in the notebook's transpose(2, 0, 1).flatten('F') order; HWC is [h][w][c]",
-                       x.reshape(h.shape)))
-    engines = [(None, reference)] + ([(f"the output of a '{other.rounding}' build (this plan is '{plan.rounding}')",
-                                       other)] if other is not None else [])
+        inputs.append(
+            ("INPUT_DATA in the notebook's transpose(2, 0, 1).flatten('F') order; HWC is [h][w][c]", x.reshape(h.shape))
+        )
+    engines = [(None, reference)] + (
+        [(f"the output of a '{other.rounding}' build (this plan is '{plan.rounding}')", other)]
+        if other is not None
+        else []
+    )
     ops = []
     for i, op in enumerate(plan.ops):
         if not op.weighted:
@@ -717,28 +791,44 @@ def diff_sample(sample: SampleHeader, plan: QuantPlan, reference, other=None) ->
         perm = _dump_order(op.out_shape)
         undone = np.empty_like(got)
         undone[perm] = got
-        layouts = [(None, got)] + ([("layout: the notebook's transpose(2, 0, 1).flatten('F') dump; HWC is [h][w][c]",
-                                     undone)] if (perm != np.arange(perm.size)).any() else [])
+        layouts = [(None, got)] + (
+            [("layout: the notebook's transpose(2, 0, 1).flatten('F') dump; HWC is [h][w][c]", undone)]
+            if (perm != np.arange(perm.size)).any()
+            else []
+        )
         want = reference.run_op(i, inputs[0][1]).out[0].ravel().astype(np.int64)
         parts, fed = [], got
         if (got != want).any():
             bad = np.flatnonzero(got != want)
             first = [(int(k), int(got[k]), int(want[k])) for k in bad[:FIRST]]
-            match = next(((hows, values) for how_in, x in inputs for how_e, engine in engines
-                          for how_l, values in layouts
-                          for hows in [[how_in, how_l, how_e]]
-                          if (engine.run_op(i, x).out[0].ravel() == values).all()), None)
+            match = next(
+                (
+                    (hows, values)
+                    for how_in, x in inputs
+                    for how_e, engine in engines
+                    for how_l, values in layouts
+                    for hows in [[how_in, how_l, how_e]]
+                    if (engine.run_op(i, x).out[0].ravel() == values).all()
+                ),
+                None,
+            )
             if match is not None:
                 hows, fed = match
                 if hows[0]:
-                    parts.append(PartDiff("input", int((inputs[1][1].ravel() != sample.input).sum()), sample.input.size,
-                                          [], hows[0]))
+                    parts.append(
+                        PartDiff(
+                            "input", int((inputs[1][1].ravel() != sample.input).sum()), sample.input.size, [], hows[0]
+                        )
+                    )
                 parts.append(PartDiff("output", bad.size, got.size, first, "; ".join(h for h in hows[1:] if h)))
             else:
                 d = int(np.abs(got - want).max())
-                cause = (f"{bad.size} value(s) off by one LSB" if d <= 1 else
-                         f"not what the plan computes from the header's input to this op (max |d| {d}): "
-                         "the sample was made with other weights or shifts")
+                cause = (
+                    f"{bad.size} value(s) off by one LSB"
+                    if d <= 1
+                    else f"not what the plan computes from the header's input to this op (max |d| {d}): "
+                    "the sample was made with other weights or shifts"
+                )
                 parts.append(PartDiff("output", bad.size, got.size, first, cause))
         ops.append(OpDiff(op.name, sample.stems[op.name], parts, {}))
         inputs = [(None, np.asarray(fed, np.int16).reshape(1, *op.out_shape))]  # the next op gets the header's values
@@ -748,29 +838,41 @@ def diff_sample(sample: SampleHeader, plan: QuantPlan, reference, other=None) ->
     return HeaderDiff(sample.path, plan.hash, "sample", ops, [], notes)
 
 
-MATCHED = {"name": "layers matched by name", "map": "layers matched by --map, the others by name",
-           "order": "no layer named like the plan's: layers matched by the order of the conv/dense ops",
-           "sample": "each conv/dense output against the plan run on the header's own input to that op"}
+MATCHED = {
+    "name": "layers matched by name",
+    "map": "layers matched by --map, the others by name",
+    "order": "no layer named like the plan's: layers matched by the order of the conv/dense ops",
+    "sample": "each conv/dense output against the plan run on the header's own input to that op",
+}
 
 
 def format_diff(d: HeaderDiff) -> str:
     """A short table: per op the parts that differ, their first elements and the likely cause; then the verdict."""
-    lines = [f"{d.path} against plan {d.plan_hash[:16]} ({MATCHED[d.matched]})", "",
-             f"{'op':<16} {'macro':<14} {'part':<12} {'differ':>11}  first (index: header / plan)"]
+    lines = [
+        f"{d.path} against plan {d.plan_hash[:16]} ({MATCHED[d.matched]})",
+        "",
+        f"{'op':<16} {'macro':<14} {'part':<12} {'differ':>11}  first (index: header / plan)",
+    ]
     for op in d.ops:
         if not op.parts:
             lines.append(f"{op.op:<16} {op.stem:<14} {'':<12} {'identical':>11}")
         for k, part in enumerate(op.parts):
             more = " ..." if len(part.first) == FIRST < part.differ else ""
-            first = (f"header {part.first[0][1]}, plan {part.first[0][2]}" if part.part in PARTS[2:] else
-                     ", ".join(f"[{i}] {h} / {p}" for i, h, p in part.first) + more)
+            first = (
+                f"header {part.first[0][1]}, plan {part.first[0][2]}"
+                if part.part in PARTS[2:]
+                else ", ".join(f"[{i}] {h} / {p}" for i, h, p in part.first) + more
+            )
             count = "1" if part.part in PARTS[2:] else f"{part.differ}/{part.size}"
-            lines.append(f"{op.op if k == 0 else '':<16} {op.stem if k == 0 else '':<14} {part.part:<12} "
-                         f"{count:>11}  {first}")
+            lines.append(
+                f"{op.op if k == 0 else '':<16} {op.stem if k == 0 else '':<14} {part.part:<12} {count:>11}  {first}"
+            )
             lines.append(f"{'':<16} {'':<14} {'':<12} {'':>11}  cause: {part.cause}")
         if op.parts and op.formats:
-            lines.append(f"{'':<16} {'':<14} frac bits (header / plan): "
-                         + ", ".join(f"{k} {h} / {p}" for k, (h, p) in op.formats.items()))
+            lines.append(
+                f"{'':<16} {'':<14} frac bits (header / plan): "
+                + ", ".join(f"{k} {h} / {p}" for k, (h, p) in op.formats.items())
+            )
     for stem in d.unmapped:
         lines.append(f"{'(none)':<16} {stem:<14} the header's layer {stem} maps to no op of the plan")
     lines += [""] + [f"note: {n}" for n in d.notes]

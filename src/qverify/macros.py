@@ -14,14 +14,18 @@ import re
 
 SUFFIXES = ("_WT", "_BIAS", "_BIAS_LSHIFT", "_OUT_RSHIFT", "")
 GUARDS = ("QVERIFY_WEIGHTS_H", "QVERIFY_SAMPLE_INPUT_OUTPUT_H")
-PLAN_MACROS = {"weights.h": "QVERIFY_WEIGHTS_PLAN", "sample_input_output.h": "QVERIFY_SAMPLE_PLAN",
-               "network.c": "QVERIFY_NETWORK_PLAN"}
+PLAN_MACROS = {
+    "weights.h": "QVERIFY_WEIGHTS_PLAN",
+    "sample_input_output.h": "QVERIFY_SAMPLE_PLAN",
+    "network.c": "QVERIFY_NETWORK_PLAN",
+}
 FIXED_MACROS = ("INPUT_DATA", "QVERIFY_PLAN_HASH", "QVERIFY_ROUNDING", *GUARDS, *PLAN_MACROS.values())
 # C99/C11 keywords: a macro of that name would rewrite the language in every unit including the header
 C_KEYWORDS = frozenset(
     "auto break case char const continue default do double else enum extern float for goto if inline int long "
     "register restrict return short signed sizeof static struct switch typedef union unsigned void volatile while "
-    "_Alignas _Alignof _Atomic _Bool _Complex _Generic _Imaginary _Noreturn _Static_assert _Thread_local".split())
+    "_Alignas _Alignof _Atomic _Bool _Complex _Generic _Imaginary _Noreturn _Static_assert _Thread_local".split()
+)
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
@@ -50,8 +54,10 @@ def clash(stems: dict[str, str], what: str = "op") -> str | None:
         if problem:
             return f"{what} '{op}': {problem}"
         if stem in owner:
-            return (f"{what}s '{owner[stem]}' and '{op}' both named {stem} (C macros {stem}_WT, {stem}_BIAS ...): "
-                    "each conv/dense op needs its own")
+            return (
+                f"{what}s '{owner[stem]}' and '{op}' both named {stem} (C macros {stem}_WT, {stem}_BIAS ...): "
+                "each conv/dense op needs its own"
+            )
         owner[stem] = op
         for macro in (stem + suffix for suffix in SUFFIXES):
             if macro in defined:

@@ -29,8 +29,9 @@ class Quantized:
     x: np.ndarray
 
 
-def load_inputs(shapes, data: str | None, samples: int | None = None, demo_split: str = "calib",
-                first: int = 0) -> np.ndarray:
+def load_inputs(
+    shapes, data: str | None, samples: int | None = None, demo_split: str = "calib", first: int = 0
+) -> np.ndarray:
     """Prepared float data (N, H, W, C) for a Graph or plan (`shapes`): from a .npy file, or the demo's
     synthetic set when data is None or 'demo:<split>'. `samples` keeps N of them from sample `first`
     (None: to the end; the demo: 1000)."""
@@ -73,9 +74,15 @@ class Split:
         return None if stop is None else stop - start
 
 
-def split_samples(data: str | None, calib_data: str | None, calib: tuple[int | None, int | None],
-                  evaluated: tuple[int | None, int | None], overlap: bool = False, default_eval: int | None = None,
-                  names: tuple[str, str, str] = ("calib_samples", "samples", "calib_overlap")) -> Split:
+def split_samples(
+    data: str | None,
+    calib_data: str | None,
+    calib: tuple[int | None, int | None],
+    evaluated: tuple[int | None, int | None],
+    overlap: bool = False,
+    default_eval: int | None = None,
+    names: tuple[str, str, str] = ("calib_samples", "samples", "calib_overlap"),
+) -> Split:
     """Calibration and evaluation samples, disjoint by default when one data file does both.
 
     calib and evaluated: (start, count) as given, None where not given: calib (None, N) is the first N,
@@ -98,21 +105,28 @@ def split_samples(data: str | None, calib_data: str | None, calib: tuple[int | N
     e_start, e_count = evaluated
     e_count = default_eval if e_count is None else e_count
     demo = calib_data is None or calib_data.startswith("demo:")
-    same = (data is not None and not data.startswith("demo:")
-            and (calib_data is None or (not demo and Path(calib_data).resolve() == Path(data).resolve())))
+    same = (
+        data is not None
+        and not data.startswith("demo:")
+        and (calib_data is None or (not demo and Path(calib_data).resolve() == Path(data).resolve()))
+    )
     if not same:  # the demo's splits, or two files: nothing to keep apart
         c0, e0 = c_start or 0, e_start or 0
         c_stop = c0 + (c_count or DEMO_CALIB_SAMPLES) if demo else None if c_count is None else c0 + c_count
         e = (e0, None if e_count is None else e0 + e_count)
-        note = (f"calibrated on samples {c0}:{c_stop or 'N'} of {calib_data or DEMO_DATA}, evaluated on samples "
-                f"{e0}:{e[1] or 'N'} of {data or 'demo:test'}")
+        note = (
+            f"calibrated on samples {c0}:{c_stop or 'N'} of {calib_data or DEMO_DATA}, evaluated on samples "
+            f"{e0}:{e[1] or 'N'} of {data or 'demo:test'}"
+        )
         return Split(calib_data, (c0, c_stop), data, e, note)
     assert data is not None
     n = len(load_data_header(data))
     if c_count is None:
         if c_start is None and n < 2:
-            raise DataError(f"{data} has {n} sample: it cannot both calibrate and be evaluated apart; give "
-                            f"separate calibration data, or {o_name} to evaluate on the calibration samples")
+            raise DataError(
+                f"{data} has {n} sample: it cannot both calibrate and be evaluated apart; give "
+                f"separate calibration data, or {o_name} to evaluate on the calibration samples"
+            )
         c = (c_start or 0, None) if c_start is not None else (0, min(DEMO_CALIB_SAMPLES, n // 2))
     else:
         c = (c_start or 0, (c_start or 0) + c_count)
@@ -128,22 +142,26 @@ def split_samples(data: str | None, calib_data: str | None, calib: tuple[int | N
             e_first = 0
             e_count = min(e_count, c[0]) if e_count is not None else c[0]
         else:
-            raise DataError(f"{c_name}: the calibration takes every sample of {data} (0:{n}), none is left to "
-                            f"evaluate; calibrate on fewer, give separate calibration data, or set {o_name}")
+            raise DataError(
+                f"{c_name}: the calibration takes every sample of {data} (0:{n}), none is left to "
+                f"evaluate; calibrate on fewer, give separate calibration data, or set {o_name}"
+            )
     else:
         e_first = e_start
     e_stop = n if e_count is None else e_first + e_count
     if e_stop > n:
-        raise DataError(f"{e_name}: samples {e_first}:{e_stop} requested but {data} has {n} samples "
-                        f"(calibration: {c[0]}:{c_stop})")
+        raise DataError(
+            f"{e_name}: samples {e_first}:{e_stop} requested but {data} has {n} samples (calibration: {c[0]}:{c_stop})"
+        )
     apart = e_stop <= c[0] or e_first >= c_stop
     if not apart and not overlap:
-        raise DataError(f"{e_name}: evaluated samples {e_first}:{e_stop} overlap the calibration samples "
-                        f"{c[0]}:{c_stop} of {data}: accuracy and SQNR would measure the calibration set; "
-                        f"choose disjoint ranges, give separate calibration data, or set {o_name} to allow it")
+        raise DataError(
+            f"{e_name}: evaluated samples {e_first}:{e_stop} overlap the calibration samples "
+            f"{c[0]}:{c_stop} of {data}: accuracy and SQNR would measure the calibration set; "
+            f"choose disjoint ranges, give separate calibration data, or set {o_name} to allow it"
+        )
     how = "disjoint" if apart else f"OVERLAPPING: {o_name} allows it; accuracy and SQNR include the calibration set"
-    note = (f"calibrated on samples {c[0]}:{c_stop}, evaluated on {e_first}:{e_stop} of {data} "
-            f"(N = {n}; {how})")
+    note = f"calibrated on samples {c[0]}:{c_stop}, evaluated on {e_first}:{e_stop} of {data} (N = {n}; {how})"
     return Split(data, (c[0], c_stop), data, (e_first, e_stop), note)
 
 
@@ -158,12 +176,23 @@ def load_data_header(path: str | Path) -> np.ndarray:
         raise DataError(f"data file {p} is not a readable .npy array: {exc}") from exc
 
 
-def quantize(model: str | None = None, weights: str | None = None, data: str | None = None,
-             calib_samples: int | None = None, bits: int = 16, rounding: str = "truncate",
-             rule: str = "notebook", fit_accumulator: bool = True,
-             functions: dict[str, str] | None = None, paths: tuple[str, ...] | None = None,
-             calib_start: int = 0, final_activation: str | None = "float", macro_names: dict[str, str] | None = None,
-             names_in_order: tuple[str, list[str]] | None = None, cmsis: str = CMSIS_RELEASES[0]) -> Quantized:
+def quantize(
+    model: str | None = None,
+    weights: str | None = None,
+    data: str | None = None,
+    calib_samples: int | None = None,
+    bits: int = 16,
+    rounding: str = "truncate",
+    rule: str = "notebook",
+    fit_accumulator: bool = True,
+    functions: dict[str, str] | None = None,
+    paths: tuple[str, ...] | None = None,
+    calib_start: int = 0,
+    final_activation: str | None = "float",
+    macro_names: dict[str, str] | None = None,
+    names_in_order: tuple[str, list[str]] | None = None,
+    cmsis: str = CMSIS_RELEASES[0],
+) -> Quantized:
     """Load, calibrate and plan. With no model and no data, the shipped demo.
 
     calib_samples, calib_start: calibrate on samples calib_start:calib_start + calib_samples of the data
@@ -203,9 +232,19 @@ def quantize(model: str | None = None, weights: str | None = None, data: str | N
     }
     if calib_start:
         source["calib_first"] = calib_start  # only then: plans calibrated from sample 0 keep their hash
-    plan = make_plan(graph, ranges, bits=bits, rounding=rounding, rule=rule, source=source,
-                     fit_accumulator=fit_accumulator, declared=functions, **({"paths": tuple(paths)} if paths else {}),
-                     macro_names=names, cmsis=cmsis)
+    plan = make_plan(
+        graph,
+        ranges,
+        bits=bits,
+        rounding=rounding,
+        rule=rule,
+        source=source,
+        fit_accumulator=fit_accumulator,
+        declared=functions,
+        **({"paths": tuple(paths)} if paths else {}),
+        macro_names=names,
+        cmsis=cmsis,
+    )
     return Quantized(plan, graph, x)
 
 
@@ -218,8 +257,9 @@ def device_activation(final: str | None, cmsis: str) -> str:
     return FinalActivation.FLOAT.value
 
 
-def named_ops(graph: Graph, macro_names: dict[str, str] | None = None,
-              names_in_order: tuple[str, list[str]] | None = None) -> dict[str, str]:
+def named_ops(
+    graph: Graph, macro_names: dict[str, str] | None = None, names_in_order: tuple[str, list[str]] | None = None
+) -> dict[str, str]:
     """{op name: macro stem} for the graph's conv/dense ops from a mapping, or from stems in op order.
 
     Raises:
@@ -236,14 +276,17 @@ def named_ops(graph: Graph, macro_names: dict[str, str] | None = None,
             raise ArgumentError(
                 f"{where}: the header has {len(stems)} layer(s) ({', '.join(stems) or 'no *_WT macro'}) but the "
                 f"model has {len(weighted)} conv/dense op(s) ({', '.join(weighted)}): names are matched in order, "
-                "so the counts must agree; name them with --map OP=STEM instead")
+                "so the counts must agree; name them with --map OP=STEM instead"
+            )
         names = dict(zip(weighted, stems, strict=True))
     else:
         names = dict(macro_names or {})
         unknown = [n for n in names if n not in weighted]
         if unknown:
-            raise ArgumentError(f"macro name {unknown[0]}={names[unknown[0]]}: the model has no conv/dense op "
-                                f"'{unknown[0]}'; its conv/dense ops are: {', '.join(weighted) or '(none)'}")
+            raise ArgumentError(
+                f"macro name {unknown[0]}={names[unknown[0]]}: the model has no conv/dense op "
+                f"'{unknown[0]}'; its conv/dense ops are: {', '.join(weighted) or '(none)'}"
+            )
     check_macro_names(graph.ops, names)
     return names
 
@@ -275,14 +318,20 @@ def graph_for(plan: QuantPlan) -> Graph:
     # a plan with a float final activation was made in 'float' mode; any other as its ops say ('device')
     graph = build_graph(load_model(model, src.get("weights")), "float" if plan.final_activation else "device")
     if model_fingerprint(graph) != src.get("model_fingerprint"):
-        raise PlanError(f"the model at {src.get('model')} is not the model this plan was made from "
-                        "(fingerprint differs); re-run quantize")
+        raise PlanError(
+            f"the model at {src.get('model')} is not the model this plan was made from "
+            "(fingerprint differs); re-run quantize"
+        )
     return graph
 
 
-def write_plan_and_headers(plan: QuantPlan, x_int: np.ndarray, out_dir: str | Path,
-                           outputs: dict[str, np.ndarray] | None = None,
-                           extra: dict[str, bytes] | None = None) -> list[Path]:
+def write_plan_and_headers(
+    plan: QuantPlan,
+    x_int: np.ndarray,
+    out_dir: str | Path,
+    outputs: dict[str, np.ndarray] | None = None,
+    extra: dict[str, bytes] | None = None,
+) -> list[Path]:
     """Write plan.json, plan.npz, weights.h and sample_input_output.h (sample 0 of x_int) into out_dir, as one set.
 
     Every byte is computed before the first is written; the files and qverify-manifest.json are written as
@@ -309,6 +358,10 @@ def write_plan_and_headers(plan: QuantPlan, x_int: np.ndarray, out_dir: str | Pa
         from qverify.engines.shift import ShiftEngine
 
         outputs = {k: v[0] for k, v in ShiftEngine(plan).run(x0).outputs.items()}
-    files = {**plan.files(out_dir), "weights.h": weights_header(plan).encode(),
-             "sample_input_output.h": sample_header(plan, x0[0], outputs).encode(), **(extra or {})}
+    files = {
+        **plan.files(out_dir),
+        "weights.h": weights_header(plan).encode(),
+        "sample_input_output.h": sample_header(plan, x0[0], outputs).encode(),
+        **(extra or {}),
+    }
     return write_set(out_dir, files, plan.hash)
