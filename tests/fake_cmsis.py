@@ -10,6 +10,7 @@ import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
+from qverify import build
 from qverify.build import CMSIS_DIR
 
 ALTERED_RELU = (
@@ -40,7 +41,9 @@ def fake_cmsis_tree(base: Path, omit: str | Iterable[str] | None = None, sources
     for src in (CMSIS_DIR / "Source").glob("arm_*.c"):
         if src.stem in omit:
             continue
-        dest = nn / "Source" / FOLDERS.get(src.stem, "ConvolutionFunctions") / src.name
+        # under the file name Arm's tree uses (build.TREE_FILES), where it is not <function>.c
+        name = build.TREE_FILES.get(src.stem, src.name)
+        dest = nn / "Source" / FOLDERS.get(src.stem, "ConvolutionFunctions") / name
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_text(texts.get(src.stem, src.read_text()))
     return root

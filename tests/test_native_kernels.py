@@ -122,52 +122,9 @@ def conv_call(nl, kernel, x, w, b, bs, os_, pad, stride, sentinel_out=False):
     buf = np.full(2 * c * kh * kw, SENTINEL, np.int16)
     x, w, b = (np.ascontiguousarray(a) for a in (x, w, b))
     lib, null = nl.lib, nl.ffi.NULL
-    if kernel == "qv_convolve_HWC_q15_basic_nonsquare":
-        st = lib.qv_convolve_HWC_q15_basic_nonsquare(
-            p(nl, x),
-            wd,
-            h,
-            c,
-            p(nl, w),
-            co,
-            kw,
-            kh,
-            pad[1],
-            pad[0],
-            stride[1],
-            stride[0],
-            p(nl, b),
-            bs,
-            os_,
-            p(nl, out),
-            ow,
-            oh,
-            p(nl, buf),
-            null,
-        )
-    elif kernel == "arm_convolve_HWC_q15_fast_nonsquare":
-        st = lib.arm_convolve_HWC_q15_fast_nonsquare(
-            p(nl, x),
-            wd,
-            h,
-            c,
-            p(nl, w),
-            co,
-            kw,
-            kh,
-            pad[1],
-            pad[0],
-            stride[1],
-            stride[0],
-            p(nl, b),
-            bs,
-            os_,
-            p(nl, out),
-            ow,
-            oh,
-            p(nl, buf),
-            null,
-        )
+    if kernel in ("qv_convolve_HWC_q15_basic_nonsquare", "arm_convolve_HWC_q15_fast_nonsquare"):  # x = width
+        args = (p(nl, x), wd, h, c, p(nl, w), co, kw, kh, pad[1], pad[0], stride[1], stride[0], p(nl, b), bs, os_)
+        st = getattr(lib, kernel)(*args, p(nl, out), ow, oh, p(nl, buf), null)
     else:  # square kernels
         assert h == wd and kh == kw and pad[0] == pad[1] and stride[0] == stride[1]
         fn = getattr(lib, kernel)
