@@ -56,11 +56,14 @@ def add_checks(result: EvalResult, min_sqnr: float | None = None, max_accuracy_d
             sat = ref.saturations
             checks.append(Check(cls, "saturation", True,
                                 f"{'-' if sat is None else sat} saturated outputs, {ref.float_saturating} float values "
-                                f"beyond {o.format}; headroom {_fmt_bits(ref.headroom_bits)} bits"))
+                                f"beyond {o.format}; out headroom {_fmt_bits(ref.headroom_bits)} bits"))
             if ref.overflows is not None and KINDS[o.kind].weighted:
                 ok = not (fail_on_overflow and ref.overflows)
+                acc_room = o.acc_headroom
+                room = "" if acc_room is None else (f"; acc headroom {_fmt_bits(acc_room[0])} bits"
+                                                    + ("" if acc_room[1] else " (calibrated estimate)"))
                 checks.append(Check(cls, "accumulator_overflow", ok,
-                                    f"{ref.overflows} accumulator overflow(s) (int32 wrap on the device)"))
+                                    f"{ref.overflows} accumulator overflow(s) (int32 wrap on the device){room}"))
     if result.bit_exact_samples is not None:
         ok = bool(result.bit_exact)
         checks.append(Check("qverify.model", "bit_exact_samples", ok,

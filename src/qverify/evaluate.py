@@ -18,6 +18,7 @@ integer engines' class is `logit > 0` and the float model's `sigmoid > 0.5`
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from qverify.dataset import DataSet, n_classes, prepare_chunk
 from qverify.engines.base import quantize_input
 from qverify.errors import QVerifyError
 from qverify.footprint import Footprint, footprint
-from qverify.metrics import PairStats, QuantStats
+from qverify.metrics import PairStats, QuantStats, _finite, acc_headroom_bits
 from qverify.opkinds import Kind
 from qverify.plan import QuantPlan
 from qverify.qformat import qm_n
@@ -67,14 +68,38 @@ class OpEval:
     calib_range: tuple[float, float]
     quant: dict[str, QuantStats] = field(default_factory=dict)
     pair: PairStats | None = None
+    acc_frac: int | None = None  # conv, dense: frac bits of the int32 accumulator, f_w + f_in
+    acc_peak: int | None = None  # the shift model's largest max(acc, -1 - acc) over the data (None: not run)
 
     @property
     def format(self) -> str:
         return qm_n(self.out_frac, self.bits)
 
+    @property
+    def calib_acc_headroom_bits(self) -> float | None:
+        """Accumulator headroom estimated from the calibrated range: acc_headroom_bits(peak * 2^(f_w + f_in)),
+        peak the largest calibrated |output| (None for an op without an accumulator)."""
+        if self.acc_frac is None:
+            return None
+        return acc_headroom_bits(max(abs(self.calib_range[0]), abs(self.calib_range[1])) * 2.0**self.acc_frac)
+
+    @property
+    def acc_headroom(self) -> tuple[float, bool] | None:
+        """(bits left in the int32 accumulator, measured): metrics.acc_headroom_bits of the exact sums the shift
+        model formed on the data (measured True), else the calibrated estimate (False); None without one."""
+        if self.acc_peak is not None:
+            return acc_headroom_bits(self.acc_peak), True
+        est = self.calib_acc_headroom_bits
+        return None if est is None else (est, False)
+
     def to_dict(self) -> dict:
+        acc = self.acc_headroom
         return {"name": self.name, "kind": self.kind, "out_frac": self.out_frac, "format": self.format,
                 "calibrated_range": list(self.calib_range),
+                "acc_frac": self.acc_frac, "acc_peak": self.acc_peak,
+                "acc_headroom_bits": None if acc is None else acc[0],
+                "acc_headroom_measured": None if acc is None else acc[1],
+                "calibrated_acc_headroom_bits": self.calib_acc_headroom_bits,
                 "vs_float": {e: s.to_dict() for e, s in self.quant.items()},
                 "shift_vs_native": None if self.pair is None else self.pair.to_dict()}
 
@@ -121,6 +146,10 @@ class EvalResult:
     dump: dict[str, np.ndarray] = field(repr=False, default_factory=dict)
     checks: list[Check] = field(default_factory=list)
     thresholds: dict = field(default_factory=dict)
+    input_format: str = ""  # the plan's input format, Qm.n
+    input_limits: tuple[float, float] = (0.0, 0.0)  # the real values it holds, QMIN and QMAX at input_frac
+    input_float_range: tuple[float, float] = (math.inf, -math.inf)  # the data's float range, before quantizing
+    input_values: int = 0  # input values quantized
 
     @property
     def ok(self) -> bool:
@@ -143,6 +172,9 @@ class EvalResult:
             "ok": self.ok, "bit_exact": self.bit_exact, "bit_exact_samples": self.bit_exact_samples,
             "first_inexact_samples": self.first_inexact_samples,
             "input_saturations": self.input_saturations,
+            "input": {"format": self.input_format, "limits": list(self.input_limits),
+                      "float_range": [_finite(v) for v in self.input_float_range], "values": self.input_values,
+                      "saturated": self.input_saturations},
             "decisions": {e: d.to_dict(self.samples) for e, d in self.decisions.items()},
             "ops": [op.to_dict() for op in self.ops],
             "checks": [vars(c) for c in self.checks], "thresholds": self.thresholds,
@@ -263,7 +295,10 @@ def evaluate(plan: QuantPlan, graph, data: DataSet, engines: list[str] | tuple[s
     quantized = [e for e in QUANTIZED if e in engines]
     have_float = "float" in engines
     pair = "shift" in engines and "native" in engines
-    ops = [OpEval(op.name, op.kind, op.out_frac, plan.bits, (op.range[0], op.range[1])) for op in plan.ops]
+    ops = [OpEval(op.name, op.kind, op.out_frac, plan.bits, (op.range[0], op.range[1]),
+                  acc_frac=None if not op.weighted or op.w_frac is None else op.w_frac + op.in_frac)
+           for op in plan.ops]
+    in_lo, in_hi = plan.qmin * 2.0**-plan.input_frac, plan.qmax * 2.0**-plan.input_frac
     if have_float:
         for o in ops:
             o.quant = {e: QuantStats(o.out_frac, plan.qmin, plan.qmax) for e in quantized}
@@ -287,9 +322,10 @@ def evaluate(plan: QuantPlan, graph, data: DataSet, engines: list[str] | tuple[s
     # release the GIL in their C code). At most one finished chunk waits, so memory stays one chunk deep.
     in_worker = [e for e in quantized if e == Engine.NATIVE.value]
     # what the worker counts: samples shift and native agree on (when both run), input saturations
-    counters = {"exact": 0, "input_sats": 0}
+    counters = {"exact": 0, "input_sats": 0, "input_values": 0}
+    seen = [math.inf, -math.inf]  # the input's float range
 
-    def finish(start: int, stop: int, at: int, xf, xi, floats, runs) -> None:
+    def finish(start: int, stop: int, at: int, xf, xi, floats, runs, received) -> None:
         for e in in_worker:
             t = time.perf_counter()
             runs[e] = built[e].run(xi)
@@ -306,16 +342,22 @@ def evaluate(plan: QuantPlan, graph, data: DataSet, engines: list[str] | tuple[s
             counters["exact"] += int(same.sum())
             if len(first_inexact) < FIRST_FLIPS:
                 first_inexact.extend(at + int(i) for i in np.flatnonzero(~same)[:FIRST_FLIPS - len(first_inexact)])
+        if "shift" in runs:
+            for o in ops:
+                peak = runs["shift"].acc_peaks.get(o.name)
+                if peak is not None:
+                    o.acc_peak = peak if o.acc_peak is None else max(o.acc_peak, peak)
         if have_float:
             for o in ops:
                 summary = None
+                got = None if received is None else received[o.name]
                 for e in quantized:
                     r = runs[e]
                     if e == "native" and summary is not None and same_op.get(o.name):
                         o.quant[e].add(summary)  # identical integers: identical statistics
                     else:
                         summary = o.quant[e].update(floats[o.name], r.outputs[o.name], r.saturations.get(o.name),
-                                                    r.overflows.get(o.name))
+                                                    r.overflows.get(o.name), got)
 
         last = plan.ops[-1].name
         y = None if data.labels is None else data.labels[start:stop]
@@ -348,11 +390,18 @@ def evaluate(plan: QuantPlan, graph, data: DataSet, engines: list[str] | tuple[s
             xf = prepare_chunk(data.x[start:stop], plan, data.name, at)
             xi, sats = quantize_input(plan, xf)
             counters["input_sats"] += sats
+            counters["input_values"] += int(np.size(xf))
+            if np.size(xf):
+                seen[0], seen[1] = min(seen[0], float(np.min(xf))), max(seen[1], float(np.max(xf)))
             stages["data"] += time.perf_counter() - t
-            floats, runs = None, {}
+            floats, runs, received = None, {}, None
             if have_float:
                 t = time.perf_counter()
                 floats = built["float"].run_float(xf)
+                if sats:
+                    # what the ops received: the input clipped to its format, as the integer engines get it;
+                    # headroom is measured on this, the input's saturation is reported as such
+                    received = built["float"].run_float(np.clip(xf, in_lo, in_hi))
                 seconds["float"] += time.perf_counter() - t
             for e in quantized:
                 if e not in in_worker:
@@ -362,8 +411,9 @@ def evaluate(plan: QuantPlan, graph, data: DataSet, engines: list[str] | tuple[s
             if waiting is not None:
                 waiting.result()  # the previous chunk (raises what it raised)
                 bar.update(waiting_size)
-            waiting, waiting_size = worker.submit(finish, start, stop, at, xf, xi, floats, runs), stop - start
-            del floats, runs, xf, xi
+            waiting = worker.submit(finish, start, stop, at, xf, xi, floats, runs, received)
+            waiting_size = stop - start
+            del floats, runs, xf, xi, received
         if waiting is not None:
             waiting.result()
             bar.update(waiting_size)
@@ -379,7 +429,9 @@ def evaluate(plan: QuantPlan, graph, data: DataSet, engines: list[str] | tuple[s
         info["native"] += f"; {nat.kernels} kernels ({picked})"
     return EvalResult(plan.hash, plan.rounding, engines, info, data.name, n, classes, final, ops, decisions,
                       exact_samples, first_inexact, input_sats, seconds, time.perf_counter() - t_start,
-                      footprint(plan), {**seconds, **stages}, scores, predictions, data.labels, dump)
+                      footprint(plan), {**seconds, **stages}, scores, predictions, data.labels, dump,
+                      input_format=qm_n(plan.input_frac, plan.bits), input_limits=(in_lo, in_hi),
+                      input_float_range=(seen[0], seen[1]), input_values=counters["input_values"])
 
 
 def _tally(d: Decisions, cls, float_cls, y, start: int, float_scores, scores, first: int = 0) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -20,6 +20,16 @@ import numpy as np
 # hold everything beyond.
 ERR_BINS = 32
 FIRST_MISMATCHES = 10
+
+
+INT32_BITS = 31  # magnitude bits of the int32 accumulator: it holds -2^31 .. 2^31 - 1
+
+
+def acc_headroom_bits(peak: float) -> float:
+    """Bits left in the int32 accumulator: 31 - log2(peak + 1), where peak is the largest max(acc, -1 - acc) over
+    the sums acc (so peak + 1 = max(largest acc + 1, -smallest acc)). 0 when a sum reaches INT32_MAX or INT32_MIN
+    exactly, < 0 exactly when a sum left int32 (it wrapped); 31 when every sum is 0 or -1."""
+    return INT32_BITS - math.log2(peak + 1)
 
 
 def _db(signal: float, noise: float) -> float:
@@ -42,6 +52,8 @@ class QuantStats:
         max_abs_err: largest |quantized - float| in real units.
         f_min, f_max: float range seen; q_min, q_max: integer range seen.
         float_saturating: float values that do not fit the format (they saturate when quantized).
+            f_min, f_max and float_saturating are of the float values the op received (update's `received`:
+            the float model on the input clipped to the input format, as the integer engines get it).
         saturations, overflows: the engine's own counts (None where it cannot observe them).
         err_hist: histogram of (quantized - float) in LSB, rounded, bins -ERR_BINS-1 .. ERR_BINS+1
             (the outer two collect everything beyond ±ERR_BINS).
@@ -66,10 +78,17 @@ class QuantStats:
     err_hist: np.ndarray = field(default_factory=lambda: np.zeros(2 * ERR_BINS + 3, np.int64))
 
     def update(self, f: np.ndarray, q: np.ndarray, saturations: int | None = None,
-               overflows: int | None = None) -> ChunkSummary:
+               overflows: int | None = None, received: np.ndarray | None = None) -> ChunkSummary:
         """Add one chunk: float outputs f and integer outputs q of the same shape; returns its summary
-        (another engine whose integers are identical can add the same summary instead of recomputing)."""
+        (another engine whose integers are identical can add the same summary instead of recomputing).
+
+        received: the float outputs on the input the op's engines received (the network input clipped to the
+        input format) where that differs from f's; the range, headroom and would-saturate count are of these
+        (f is still the reference for SQNR, RMSE, cosine and the error histogram)."""
         summary = summarize(f, q, self.frac, self.qmin, self.qmax)
+        if received is not None:
+            lo, hi, sat = float_range(received, self.frac, self.qmin, self.qmax)
+            summary = replace(summary, f_min=lo, f_max=hi, float_saturating=sat)
         self.add(summary, saturations, overflows)
         return summary
 
@@ -127,7 +146,7 @@ class QuantStats:
 
     @property
     def headroom_bits(self) -> float:
-        """log2(format limit / largest |float value|): < 0 means values saturate, ~0 no margin left."""
+        """log2(format limit / largest |float value the op received|): < 0 means values saturate, ~0 no margin."""
         peak = self.float_peak
         return math.inf if peak == 0.0 else math.log2(self.limit / peak)
 
@@ -224,6 +243,16 @@ def summarize(f: np.ndarray, q: np.ndarray, frac: int, qmin: int, qmax: int) -> 
     s = 2.0 ** -frac
     return ChunkSummary(int(f.size), ff, s * s * dd, ff - s * df, ff - 2 * s * df + s * s * dd,
                         s * max(d_hi, -d_lo), f_lo, f_hi, int(np.min(q)), int(np.max(q)), sat, hist)
+
+
+def float_range(f: np.ndarray, frac: int, qmin: int, qmax: int) -> tuple[float, float, int]:
+    """(min, max, values that saturate when quantized at frac) of float values f, as summarize counts them."""
+    f = np.asarray(f, dtype=np.float32).ravel()
+    if f.size == 0:
+        return math.inf, -math.inf, 0
+    hi_sat, lo_sat = np.float32((qmax + 0.5) * 2.0 ** -frac), np.float32((qmin - 0.5) * 2.0 ** -frac)
+    sat = int(np.count_nonzero(f >= hi_sat)) + int(np.count_nonzero(f < lo_sat))
+    return float(f.min()), float(f.max()), sat
 
 
 def _finite(v: float):

@@ -53,8 +53,8 @@ class ShiftEngine(Engine):
         if self.rounding not in ROUNDINGS:
             raise PlanError(f"rounding '{self.rounding}' is not one of {', '.join(ROUNDINGS)}")
         self.batch = batch
-        # the whole network as one graph function (run), traced per batch shape: h -> (outputs, counts)
-        self._network: Callable[[Any], tuple[list[Any], list[Any]]] | None = None
+        # the whole network as one graph function (run), traced per batch shape: h -> (outputs, counts, peaks)
+        self._network: Callable[[Any], tuple[list[Any], list[Any], list[Any]]] | None = None
         self._weights: dict[str, tuple[Any, Any]] = {}  # op name -> (float64 weights, start) tensors
         self._stage: dict[str, tuple[Any, ...]] = {}    # op name -> (out_rshift, qmin, qmax) tensors
         self._fused: dict[str, Callable[..., tuple[Any, Any]]] = {}  # op name -> shift_ops.fuse's function
@@ -100,45 +100,57 @@ class ShiftEngine(Engine):
             self._network = tf.function(self._graph)
         outs: dict[str, list[np.ndarray]] = {op.name: [] for op in self.plan.ops}
         counts = dict.fromkeys(outs, 0)
+        peaks = dict.fromkeys(outs, -1)
         for start in range(0, len(h), self.batch):
-            got, tallies = self._network(tf.constant(h[start:start + self.batch]))
-            for op, out, c in zip(self.plan.ops, got, tallies, strict=True):
+            got, tallies, tops = self._network(tf.constant(h[start:start + self.batch]))
+            for op, out, c, p in zip(self.plan.ops, got, tallies, tops, strict=True):
                 outs[op.name].append(out.numpy())
                 counts[op.name] += int(c)
+                peaks[op.name] = max(peaks[op.name], int(p))
         result = RunResult(self.name)
         for op in self.plan.ops:
             parts, c = outs[op.name], counts[op.name]
             out = parts[0] if len(parts) == 1 else np.concatenate(parts)
-            result.add(op.name, OpResult(out, *((c & 0xFFFFFFFF, c >> 32) if op.weighted else (0, 0))))
+            if op.weighted:
+                result.add(op.name, OpResult(out, c & 0xFFFFFFFF, c >> 32, _peak(peaks[op.name])))
+            else:
+                result.add(op.name, OpResult(out, 0, 0))
         return result
 
     def _graph(self, h):
-        outs, counts = [], []
+        outs, counts, peaks = [], [], []
         for op in self.plan.ops:
-            h, c = self._op_tensors(op, h)
+            h, c, p = self._op_tensors(op, h)
             outs.append(h)
             counts.append(c)
-        return outs, counts
+            peaks.append(p)
+        return outs, counts, peaks
 
     def run_op(self, index: int, x: np.ndarray) -> OpResult:
         op = self.plan.ops[index]
         outs, sats, ovfs = [], 0, 0
+        peak: int | None = -1
         for start in range(0, len(x), self.batch):
-            out, sat, ovf = self._op(op, x[start:start + self.batch])
+            # (out, saturations, overflows, peak); an override of _op may give the first three only
+            out, sat, ovf, *top = self._op(op, x[start:start + self.batch])
             outs.append(out)
             sats += sat
             ovfs += ovf
-        return OpResult(np.concatenate(outs), sats if op.weighted else 0, ovfs if op.weighted else 0)
+            peak = max(peak, *top) if top and peak is not None else None
+        if not op.weighted:
+            return OpResult(np.concatenate(outs), 0, 0)
+        return OpResult(np.concatenate(outs), sats, ovfs, None if peak is None else _peak(peak))
 
     def _op(self, op: OpPlan, x: np.ndarray):
         import tensorflow as tf
 
-        out, counts = self._op_tensors(op, tf.constant(x))
+        out, counts, peak = self._op_tensors(op, tf.constant(x))
         counts = int(counts)
-        return out.numpy(), counts & 0xFFFFFFFF, counts >> 32
+        return out.numpy(), counts & 0xFFFFFFFF, counts >> 32, int(peak)
 
     def _op_tensors(self, op: OpPlan, h):
-        """(int16 output, counts) of one op on an int16 tensor; counts = saturations + 2^32 * overflows."""
+        """(int16 output, counts, peak) of one op on an int16 tensor; counts = saturations + 2^32 * overflows,
+        peak the largest max(acc, -1 - acc) of a conv or dense op's exact sums acc (-1 for other kinds)."""
         import tensorflow as tf
 
         from qverify.engines import shift_ops
@@ -151,7 +163,12 @@ class ShiftEngine(Engine):
                     self._fused[op.name] = shift_ops.fuse(_weighted_sum, op)
                 return self._fused[op.name](h, w, start, *self._stage[op.name])
             return shift_ops.requantize(_weighted_sum(op, h, w), start, *self._stage[op.name])
-        return tf.cast(_VALUES[op.kind](op, h), tf.int16), tf.constant(0, tf.int64)
+        return tf.cast(_VALUES[op.kind](op, h), tf.int16), tf.constant(0, tf.int64), tf.constant(-1, tf.int64)
+
+
+def _peak(peak: int) -> int | None:
+    """OpResult.acc_peak from the running maximum (-1: no value was seen)."""
+    return None if peak < 0 else peak
 
 
 def _by_taps(op: OpPlan) -> bool:

@@ -24,7 +24,11 @@ def _requantize(acc, start, out_rshift, qmin, qmax):
     # Both counts in one reduction (saturations in the low 32 bits, overflows above): XLA runs
     # each reduction as a pass of its own, and two separate ones cost more than all the rest.
     counts = tf.reduce_sum(tf.cast(out != shifted, tf.int64) + tf.cast(wrapped != exact, tf.int64) * 2**32)
-    return tf.cast(out, tf.int16), counts
+    # max(acc, -1 - acc) over the batch: + 1 it is max(largest acc + 1, -smallest acc), which exceeds 2^31
+    # exactly when some sum left int32 (metrics.acc_headroom_bits); -1 for an empty batch
+    peak = tf.reduce_max(tf.concat([tf.reshape(tf.maximum(exact, -1 - exact), [-1]),
+                                    tf.constant([-1], tf.int64)], 0))
+    return tf.cast(out, tf.int16), counts, peak
 
 
 # Traced once for any shape (XLA still compiles once per shape, and caches it).
@@ -43,10 +47,11 @@ def requantize(acc, start, out_rshift, qmin, qmax):
 
     acc + start is an exact integer, so the int64 cast is exact; it is wrapped to int32 as the
     device does, shifted (arithmetic, floor) and saturated, with no data-dependent branch.
-    Returns (out int16 tensor, counts int64 scalar tensor): saturated outputs in the low 32 bits,
-    outputs whose accumulator left int32 above them; a batch has far fewer than 2^32 values, so each
-    count fits its 32 bits. Works eagerly and inside a graph function (the batch size must be static
-    there for the XLA choice; an unknown one runs the eager form).
+    Returns (out int16 tensor, counts int64 scalar tensor, peak int64 scalar tensor): counts has the saturated
+    outputs in the low 32 bits, outputs whose accumulator left int32 above them; peak is the largest
+    max(acc, -1 - acc) of the exact, unwrapped sums acc (-1 for an empty batch); a batch has far fewer
+    than 2^32 values, so each count fits its 32 bits. Works eagerly and inside a graph function (the
+    batch size must be static there for the XLA choice; an unknown one runs the eager form).
     """
     size = acc.shape.num_elements()
     if size is not None and size >= 2**32:
@@ -58,6 +63,6 @@ def requantize(acc, start, out_rshift, qmin, qmax):
 def fuse(weighted_sum, op):
     """weighted_sum(op, h, w) and the output stage as one XLA function (compiled once per input shape), so
     the float64 sum never goes to memory. Call it as requantize: (h, w, start, out_rshift, qmin, qmax) ->
-    (out int16, counts). ShiftEngine uses it for a batch of XLA_MIN_SIZE output values or more."""
+    (out int16, counts, peak). ShiftEngine uses it for a batch of XLA_MIN_SIZE output values or more."""
     return tf.function(lambda h, w, s, r, lo, hi: _requantize(weighted_sum(op, h, w), s, r, lo, hi),
                        jit_compile=True)

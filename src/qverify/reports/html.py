@@ -27,7 +27,7 @@ from qverify.errors import QVerifyError
 from qverify.evaluate import EvalResult
 from qverify.metrics import ERR_BINS, PairStats
 from qverify.reports.json import eval_json
-from qverify.reports.text import format_eval
+from qverify.reports.text import acc_headroom_text, format_eval, input_saturation_line, legend
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -185,7 +185,7 @@ def _plot_ranges(r: EvalResult) -> Figure:
     ax.set_ylabel("float value / format limit")
     ax.set_ylim(min(-1.15, ax.get_ylim()[0]), max(1.35, ax.get_ylim()[1]))
     ax.set_title("Activation range (bars: evaluated data; ticks: calibration) against each format's limit "
-                 "(dashed); numbers: headroom in bits", fontsize=9, wrap=True)
+                 "(dashed); numbers: out headroom in bits", fontsize=9, wrap=True)
     ax.grid(axis="y", alpha=0.3)
     return fig
 
@@ -306,6 +306,8 @@ img{{max-width:100%;border:1px solid #e2e8f0;margin:0.5em 0}}pre{{background:#f7
         parts.append(f"<tr><td class=l>{e(name)}</td><td>{_fmt(None if acc is None else 100 * acc, '{:.2f}%')}</td>"
                      f"<td>{flips}</td><td>{_fmt(rate, '{:,.0f}')}</td></tr>")
     parts.append("</table>")
+    if r.input_saturations:
+        parts.append(f"<p class=fail>{e(input_saturation_line(r).strip())}</p>")
     for key, title in (("sqnr", "SQNR per op"), ("errors", "Error against float, in LSB"),
                        ("ranges", "Activation ranges against format limits"), ("scores", "Scores"),
                        ("pair", "Shift against native"), ("footprint", "Footprint")):
@@ -319,7 +321,8 @@ img{{max-width:100%;border:1px solid #e2e8f0;margin:0.5em 0}}pre{{background:#f7
         ref = next(iter(r.ops[0].quant)) if r.ops and r.ops[0].quant else None
     parts.append("<h2>Per op</h2><table><tr><th class=l>op</th><th class=l>kind</th><th>format</th>"
                  "<th>SQNR dB</th><th>RMSE LSB</th><th>cosine</th><th>float range</th><th>int range</th>"
-                 "<th>headroom bits</th><th>exact %</th><th>max |d|</th><th>saturations</th><th>overflows</th></tr>")
+                 "<th>out headroom bits</th><th>acc headroom bits</th><th>exact %</th><th>max |d|</th>"
+                 "<th>saturations</th><th>overflows</th></tr>")
     for o in r.ops:
         s = o.quant.get(ref) if ref else None
         p = o.pair
@@ -329,13 +332,16 @@ img{{max-width:100%;border:1px solid #e2e8f0;margin:0.5em 0}}pre{{background:#f7
                       f"[{s.f_min:.4g}, {s.f_max:.4g}]", f"[{s.q_min}, {s.q_max}]", _fmt(s.headroom_bits, "{:+.2f}")]
         else:
             cells += ["–"] * 6
+        cells.append(acc_headroom_text(o.acc_headroom))
         cells += [_fmt(p.exact_pct) if p else "–", str(p.max_diff) if p else "–",
                   _fmt(s.saturations if s else None, "{}"), _fmt(s.overflows if s else None, "{}")]
         bad = (p is not None and p.mismatches) or (s is not None and (s.overflows or 0) > 0)
         parts.append(f"<tr{' class=fail' if bad else ''}>"
                      + "".join(f"<td class=l>{e(c)}</td>" if i < 2 else f"<td>{e(c)}</td>" for i, c in enumerate(cells))
                      + "</tr>")
-    parts.append("</table><h2>Checks</h2><table><tr><th class=l>classname</th><th class=l>check</th>"
+    columns = legend(ref or "shift", ref is not None, ranges=True)
+    parts.append("</table><ul>" + "".join(f"<li>{e(line)}</li>" for line in columns) + "</ul>")
+    parts.append("<h2>Checks</h2><table><tr><th class=l>classname</th><th class=l>check</th>"
                  "<th class=l>result</th><th class=l>message</th></tr>")
     for c in r.checks:
         cls = "pass" if c.passed else "fail"

@@ -64,7 +64,7 @@ def format_eval(r: EvalResult) -> str:
     if r.bit_exact_samples is not None:
         lines.append(f"  bit-exact samples (shift = native on every op): {r.bit_exact_samples} of {r.samples}")
     if r.input_saturations:
-        lines.append(f"  input: {r.input_saturations} value(s) saturated when quantized")
+        lines.append(input_saturation_line(r))
     lines.append("")
 
     ref = "shift" if "shift" in r.engines else ("native" if "native" in r.engines else None)
@@ -75,7 +75,8 @@ def format_eval(r: EvalResult) -> str:
         return _tail(r, lines)
     head = f"  {'op':<14} {'kind':<8} {'format':<7}"
     if has_q:
-        head += f" {'SQNR dB':>8} {'RMSE LSB':>9} {'cosine':>9} {'headroom':>8}"
+        head += f" {'SQNR dB':>8} {'RMSE LSB':>9} {'cosine':>9} {'out headroom':>12}"
+    head += f" {'acc headroom':>12}"
     if r.ops and r.ops[0].pair is not None:
         head += f" {'exact %':>8} {'max|d|':>6}"
     head += f" {'sat':>8} {'ovf':>8}"
@@ -86,19 +87,60 @@ def format_eval(r: EvalResult) -> str:
         if has_q:
             assert s is not None  # with the float engine, evaluate gives every op stats of every quantized engine
             row += (f" {_num(s.sqnr_db):>8} {_num(s.rmse_lsb, '{:.3g}'):>9} {s.cosine:>9.6f} "
-                    f"{_num(s.headroom_bits, '{:+.2f}'):>8}")
+                    f"{_num(s.headroom_bits, '{:+.2f}'):>12}")
+        row += f" {acc_headroom_text(o.acc_headroom):>12}"
         if o.pair is not None:
             row += f" {o.pair.exact_pct:>8.2f} {o.pair.max_diff:>6}"
         sat = s.saturations if s is not None else None
         ovf = s.overflows if s is not None else None
         row += f" {_num(sat, '{}'):>8} {_num(ovf, '{}'):>8}"
         lines.append(row)
-    if has_q:
-        lines.append(f"  (SQNR, RMSE, cosine: {ref} engine vs float, propagated; headroom: log2(format limit / "
-                     f"largest |float value|) in bits, < 0 saturates; sat/ovf: output saturations and int32 "
-                     f"accumulator overflows counted by the shift model)")
+    lines += [f"  ({line})" for line in legend(ref, has_q)]
     lines.append("")
     return _tail(r, lines)
+
+
+def input_saturation_line(r: EvalResult) -> str:
+    """The model-level line for a network input beyond its format: how many values, the range seen, the format's."""
+    lo, hi = r.input_float_range
+    qlo, qhi = r.input_limits
+    return (f"  input saturation: {r.input_saturations:,} of {r.input_values:,} input values saturated at "
+            f"{r.input_format}: float range seen [{lo:.4g}, {hi:.4g}], {r.input_format} holds [{qlo:.6g}, {qhi:.6g}]; "
+            "the ops received the clipped values")
+
+
+def acc_headroom_text(acc: tuple[float, bool] | None) -> str:
+    """An acc headroom cell: '+1.23' measured, '~+1.23' estimated from the calibrated range, '-' no accumulator."""
+    if acc is None:
+        return "-"
+    value, measured = acc
+    return ("" if measured else "~") + _num(value, "{:+.2f}")
+
+
+def legend(ref: str, has_q: bool, ranges: bool = False) -> list[str]:
+    """What each column of the per-op table measures, one line each (the text report; the HTML one, which has
+    the float and int range columns too, with ranges)."""
+    lines = []
+    if has_q:
+        lines += [
+            f"SQNR dB, RMSE LSB, cosine: the {ref} engine's op output against the float model's, propagated (each "
+            "engine end to end from the same input), over every value of the data",
+            *(["float range: the float model's op output on the input as the integer engines receive it (clipped to "
+               f"the input format); int range: the {ref} engine's integer output"] if ranges else []),
+            "out headroom: log2(format limit / largest |float output|) in bits, the float model fed the input as the "
+            "integer engines receive it (clipped to the input format); < 0: float outputs beyond the op's format, "
+            "which the output stage saturates",
+        ]
+    lines += [
+        "acc headroom: bits left in the int32 accumulator of a conv or dense, 31 - log2(max(largest acc + 1, "
+        "-smallest acc)), acc the exact sum (bias << bias_lshift, rounding, sum of w * x) the shift model formed "
+        "before wrapping, over every output of the data; 0: a sum reached INT32_MAX or INT32_MIN, < 0 exactly "
+        "when a sum wrapped (ovf > 0); ~: estimated from the calibrated output range x 2^(f_w + f_in) (shift "
+        "model not run)",
+        "sat: outputs the output stage clipped to the format; ovf: outputs whose int32 accumulator wrapped; both "
+        "counted by the shift model (a network input beyond its format is the 'input saturation' line, not an op's)",
+    ]
+    return lines
 
 
 def _tail(r: EvalResult, lines: list[str]) -> str:
