@@ -29,14 +29,17 @@ L = keras.layers
 def small_model(seed: int = 3, length: int = 64, classes: int = 3):
     """A 1-D CNN with every op kind eval meets: conv (fused relu), pool, conv with 'same' padding, GAP, dense."""
     keras.utils.set_random_seed(seed)
-    return keras.Sequential([
-        keras.Input((length, 1)),
-        L.Conv1D(4, 5, activation="relu", name="c1"),
-        L.MaxPooling1D(2, name="p1"),
-        L.Conv1D(6, 3, padding="same", name="c2"), L.ReLU(name="r2"),
-        L.GlobalAveragePooling1D(name="gap"),
-        L.Dense(classes, activation="softmax" if classes > 1 else "sigmoid", name="out"),
-    ])
+    return keras.Sequential(
+        [
+            keras.Input((length, 1)),
+            L.Conv1D(4, 5, activation="relu", name="c1"),
+            L.MaxPooling1D(2, name="p1"),
+            L.Conv1D(6, 3, padding="same", name="c2"),
+            L.ReLU(name="r2"),
+            L.GlobalAveragePooling1D(name="gap"),
+            L.Dense(classes, activation="softmax" if classes > 1 else "sigmoid", name="out"),
+        ]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -70,9 +73,25 @@ def test_eval_demo_writes_every_report(demo_plan, tmp_path, capsys):
     """On 64 demo samples: exit 0, shift = native on every sample, accuracies, and all four outputs written."""
     out = tmp_path / "out"
     out.mkdir()
-    status = main(["eval", "--plan", str(demo_plan), "--samples", "64", "--json", str(out / "r.json"),
-                   "--junit", str(out / "r.xml"), "--html", str(out / "html"), "--npz", str(out / "r.npz"),
-                   "--dump-samples", "4"])
+    status = main(
+        [
+            "eval",
+            "--plan",
+            str(demo_plan),
+            "--samples",
+            "64",
+            "--json",
+            str(out / "r.json"),
+            "--junit",
+            str(out / "r.xml"),
+            "--html",
+            str(out / "html"),
+            "--npz",
+            str(out / "r.npz"),
+            "--dump-samples",
+            "4",
+        ]
+    )
     text = capsys.readouterr().out
     assert status == 0, text
     assert "PASS: shift and native bit-exact on all 64 samples" in text
@@ -112,8 +131,19 @@ def test_eval_small_model_softmax_with_labels(small, capsys):
     """A user plan with one-hot labels: argmax decisions, accuracy per engine, engines agree."""
     y = np.load(small / "y.npy")
     np.save(small / "onehot.npy", np.eye(3, dtype=np.float32)[y])
-    status = main(["eval", "--plan", str(small / "plan"), "--data", str(small / "x.npy"),
-                   "--labels", str(small / "onehot.npy"), "--chunk", "64"])
+    status = main(
+        [
+            "eval",
+            "--plan",
+            str(small / "plan"),
+            "--data",
+            str(small / "x.npy"),
+            "--labels",
+            str(small / "onehot.npy"),
+            "--chunk",
+            "64",
+        ]
+    )
     text = capsys.readouterr().out
     assert status == 0, text
     assert "bit-exact samples (shift = native on every op): 300 of 300" in text
@@ -179,8 +209,20 @@ def test_thresholds_gate(small):
     assert checks.add_checks(copy.copy(r), max_accuracy_drop=100.0).ok
 
 
-@pytest.mark.parametrize("case", ["labels_length", "labels_kind", "labels_fraction", "labels_range", "data_shape",
-                                  "data_int", "other_model", "html_not_report", "missing_data"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "labels_length",
+        "labels_kind",
+        "labels_fraction",
+        "labels_range",
+        "data_shape",
+        "data_int",
+        "other_model",
+        "html_not_report",
+        "missing_data",
+    ],
+)
 def test_bad_input_one_line_exit_2_no_files(small, tmp_path, capsys, case):
     """Bad labels, data or plan: one line on stderr, exit status 2, and no report file or temp file left."""
     out = tmp_path / "out"
@@ -243,8 +285,21 @@ def test_nan_in_a_late_chunk_names_the_sample_and_writes_nothing(small, tmp_path
     np.save(tmp_path / "x.npy", x)
     out = tmp_path / "out"
     out.mkdir()
-    status = main(["eval", "--plan", str(small / "plan"), "--data", str(tmp_path / "x.npy"), "--chunk", "64",
-                   "--json", str(out / "r.json"), "--html", str(out / "html")])
+    status = main(
+        [
+            "eval",
+            "--plan",
+            str(small / "plan"),
+            "--data",
+            str(tmp_path / "x.npy"),
+            "--chunk",
+            "64",
+            "--json",
+            str(out / "r.json"),
+            "--html",
+            str(out / "html"),
+        ]
+    )
     assert status == 2
     assert "sample 250 contains NaN" in capsys.readouterr().err
     assert leftovers(out) == []
@@ -281,8 +336,7 @@ def test_a_sigmoid_of_the_plan_decides_at_one_half():
     assert ev.decision_cut(plan("dense", 9)) == (0.0, 0) and ev.decision_cut(plan("tanh")) == (0.0, 0)
     cut, cut_q = ev.decision_cut(plan("sigmoid"))
     np.testing.assert_array_equal(ev.decide_int(np.array([[16384], [16385], [100]]), cut_q), [0, 1, 0])
-    np.testing.assert_array_equal(ev.decide_float(np.array([[0.5], [0.5001], [0.1]], np.float32), None, cut),
-                                  [0, 1, 0])
+    np.testing.assert_array_equal(ev.decide_float(np.array([[0.5], [0.5001], [0.1]], np.float32), None, cut), [0, 1, 0])
 
 
 def test_streaming_memory_does_not_grow_with_samples(tmp_path):
@@ -291,9 +345,15 @@ def test_streaming_memory_does_not_grow_with_samples(tmp_path):
     8x the samples must not need more than a small margin of extra peak memory, and the peak stays far below
     what holding every op's outputs of every engine for the data set would take."""
     keras.utils.set_random_seed(5)
-    model = keras.Sequential([keras.Input((512, 1)), L.Conv1D(8, 5, activation="relu", name="c1"),
-                              L.Conv1D(8, 3, name="c2"), L.GlobalAveragePooling1D(name="gap"),
-                              L.Dense(1, activation="sigmoid", name="out")])
+    model = keras.Sequential(
+        [
+            keras.Input((512, 1)),
+            L.Conv1D(8, 5, activation="relu", name="c1"),
+            L.Conv1D(8, 3, name="c2"),
+            L.GlobalAveragePooling1D(name="gap"),
+            L.Dense(1, activation="sigmoid", name="out"),
+        ]
+    )
     model.save(tmp_path / "m.keras")
     rng = np.random.default_rng(1)
     x = (0.3 * rng.standard_normal((4096, 512, 1))).astype(np.float32)
@@ -342,8 +402,11 @@ def test_kernels_are_vectorised():
     functions = bench.disassembly(importlib.import_module(fast_lib.module_name).__file__)
     avx512 = re.compile(r"%zmm|%k[1-7]|%[xy]mm(1[6-9]|2[0-9]|3[01])\b")
     assert not avx512.search(functions["qv_block_avx2"])
-    assert not [name for name, body in functions.items()
-                if name not in ("qv_block_avx512", "qv_block_avx2") and re.search(r"%ymm|%zmm", body)]
+    assert not [
+        name
+        for name, body in functions.items()
+        if name not in ("qv_block_avx512", "qv_block_avx2") and re.search(r"%ymm|%zmm", body)
+    ]
 
 
 def test_sample_ranges_keep_source_indices(small, tmp_path):
@@ -374,8 +437,16 @@ def test_sample_ranges_keep_source_indices(small, tmp_path):
         assert result.predictions[e].tolist() == [0, 1] * 10, e
         d = result.decisions[e]
         assert d.flips == 10, e
-        expect = [{"sample": 50 + i, "float_class": 0, "class": 1, "float_score": float(result.scores["float"][i]),
-                   "score": float(result.scores[e][i])} for i in range(1, 20, 2)]
+        expect = [
+            {
+                "sample": 50 + i,
+                "float_class": 0,
+                "class": 1,
+                "float_score": float(result.scores["float"][i]),
+                "score": float(result.scores[e][i]),
+            }
+            for i in range(1, 20, 2)
+        ]
         assert d.first_flips == expect, (e, [f["sample"] for f in d.first_flips])
     with pytest.raises(DataError, match="samples 290:310 requested but .* has 300 samples"):
         dataset.load_dataset(plan, small / "x.npy", samples=20, first=290)

@@ -19,8 +19,15 @@ from qverify.reports.text import format_eval
 
 
 def dense_graph(weight: float, n_in: int = 4) -> Graph:
-    op = Op("fc", "dense", (1, 1, n_in), (1, 1, 1), weights=np.full((n_in, 1), weight, np.float32),
-            bias=np.zeros(1, np.float32), layer="fc")
+    op = Op(
+        "fc",
+        "dense",
+        (1, 1, n_in),
+        (1, 1, 1),
+        weights=np.full((n_in, 1), weight, np.float32),
+        bias=np.zeros(1, np.float32),
+        layer="fc",
+    )
     return Graph((1, 1, n_in), (n_in,), [op], None)
 
 
@@ -32,8 +39,9 @@ def data(peak: float, n: int = 200, n_in: int = 4) -> np.ndarray:
 
 
 def run(plan, graph, x, engines=ev.ENGINE_NAMES):
-    return checks.add_checks(ev.evaluate(plan, graph, DataSet(x, None, "test"), engines=list(engines), chunk=64,
-                                         progress=False))
+    return checks.add_checks(
+        ev.evaluate(plan, graph, DataSet(x, None, "test"), engines=list(engines), chunk=64, progress=False)
+    )
 
 
 def exact_peak(plan, x) -> int:

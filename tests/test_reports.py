@@ -30,9 +30,15 @@ def results(tmp_path_factory):
     """(passing, failing) eval results of a small 1-D binary model on 96 samples with labels."""
     d = tmp_path_factory.mktemp("rep")
     keras.utils.set_random_seed(11)
-    keras.Sequential([keras.Input((48, 1)), L.Conv1D(4, 3, activation="relu", name="c1"),
-                      L.MaxPooling1D(2, name="p1"), L.Flatten(name="f"),
-                      L.Dense(1, activation="sigmoid", name="out")]).save(d / "m.keras")
+    keras.Sequential(
+        [
+            keras.Input((48, 1)),
+            L.Conv1D(4, 3, activation="relu", name="c1"),
+            L.MaxPooling1D(2, name="p1"),
+            L.Flatten(name="f"),
+            L.Dense(1, activation="sigmoid", name="out"),
+        ]
+    ).save(d / "m.keras")
     rng = np.random.default_rng(4)
     np.save(d / "x.npy", (0.4 * rng.standard_normal((96, 48))).astype(np.float32))
     np.save(d / "y.npy", rng.integers(0, 2, 96).astype(np.int8))
@@ -54,11 +60,17 @@ def test_junit_one_case_per_op_and_check(results):
     by_op = {}
     for c in cases:
         by_op.setdefault(c.get("classname"), set()).add(c.get("name"))
-    assert by_op["qverify.c1"] == {"bit_exact[shift-native]", "sqnr[shift]", "sqnr[native]", "saturation",
-                                   "accumulator_overflow"}
+    assert by_op["qverify.c1"] == {
+        "bit_exact[shift-native]",
+        "sqnr[shift]",
+        "sqnr[native]",
+        "saturation",
+        "accumulator_overflow",
+    }
     assert by_op["qverify.p1"] == {"bit_exact[shift-native]", "sqnr[shift]", "sqnr[native]", "saturation"}
-    assert {"bit_exact_samples", "accuracy_drop[shift]", "accuracy_drop[native]",
-            "decision_flips[native]"} <= by_op["qverify.model"]
+    assert {"bit_exact_samples", "accuracy_drop[shift]", "accuracy_drop[native]", "decision_flips[native]"} <= by_op[
+        "qverify.model"
+    ]
     assert all(c.find("system-out").text for c in cases)
 
     root = ET.fromstring(eval_junit(bad))
@@ -160,12 +172,21 @@ def _clipped(fig) -> list[str]:
     tol = 0.5  # px: antialiasing
     # titles, axis labels and legends (not tick labels, which a crowded axis may pack tight) do not overlap
     labels = [(what, text, b) for what, text, b in boxes if what != "tick label" and what != "axes"]
-    overlaps = [f"{w1} {t1!r} overlaps {w2} {t2!r}" for i, (w1, t1, b1) in enumerate(labels)
-                for w2, t2, b2 in labels[i + 1:] if _inside_legend(w1, w2, t1, t2) is False
-                and b1.x0 < b2.x1 - tol and b2.x0 < b1.x1 - tol and b1.y0 < b2.y1 - tol and b2.y0 < b1.y1 - tol]
-    return overlaps + [f"{what}: {text!r} ({b.x0:.0f}, {b.y0:.0f}, {b.x1:.0f}, {b.y1:.0f}) px outside 0..{width:.0f} x "
-            f"0..{height:.0f}" for what, text, b in boxes
-            if b.x0 < -tol or b.y0 < -tol or b.x1 > width + tol or b.y1 > height + tol]
+    overlaps = [
+        f"{w1} {t1!r} overlaps {w2} {t2!r}"
+        for i, (w1, t1, b1) in enumerate(labels)
+        for w2, t2, b2 in labels[i + 1 :]
+        if _inside_legend(w1, w2, t1, t2) is False
+        and b1.x0 < b2.x1 - tol
+        and b2.x0 < b1.x1 - tol
+        and b1.y0 < b2.y1 - tol
+        and b2.y0 < b1.y1 - tol
+    ]
+    return overlaps + [
+        f"{what}: {text!r} ({b.x0:.0f}, {b.y0:.0f}, {b.x1:.0f}, {b.y1:.0f}) px outside 0..{width:.0f} x 0..{height:.0f}"
+        for what, text, b in boxes
+        if b.x0 < -tol or b.y0 < -tol or b.x1 > width + tol or b.y1 > height + tol
+    ]
 
 
 def _inside_legend(w1: str, w2: str, t1: str, t2: str) -> bool:
@@ -194,8 +215,10 @@ def test_every_plot_lies_inside_its_canvas(results):
     crowded.ops = [copy.deepcopy(o) for _ in range(5) for o in bad.ops]
     for i, o in enumerate(crowded.ops):
         o.name = f"block{i}_depthwise_separable_{o.name}"
-    crowded.footprint = dataclasses.replace(bad.footprint, ops=tuple(
-        dataclasses.replace(f, name=o.name) for o, f in zip(crowded.ops, 5 * bad.footprint.ops, strict=True)))
+    crowded.footprint = dataclasses.replace(
+        bad.footprint,
+        ops=tuple(dataclasses.replace(f, name=o.name) for o, f in zip(crowded.ops, 5 * bad.footprint.ops, strict=True)),
+    )
     for r in (good, bad, crowded):
         figs = html_report.figures(r)
         assert {"sqnr", "errors", "ranges", "scores", "pair", "footprint"} <= set(figs)

@@ -48,9 +48,18 @@ def test_conv_random(seed, rounding, output_stage):
     sh, sw = int(rng.integers(1, 3)), int(rng.integers(1, 3))
     ph, pw = int(rng.integers(0, kh // 2 + 1)), int(rng.integers(0, kw // 2 + 1))
     h, w = kh + int(rng.integers(0, 9)), kw + int(rng.integers(0, 6))
-    op = op_plan("conv", (h, w, cin), cout=cout, kernel=(kh, kw), stride=(sh, sw), pad=(ph, pw),
-                 weights=random_q15(rng, (kh, kw, cin, cout)), bias=random_q15(rng, cout),
-                 bias_lshift=int(rng.integers(0, 16)), out_rshift=int(rng.integers(10, 20)))
+    op = op_plan(
+        "conv",
+        (h, w, cin),
+        cout=cout,
+        kernel=(kh, kw),
+        stride=(sh, sw),
+        pad=(ph, pw),
+        weights=random_q15(rng, (kh, kw, cin, cout)),
+        bias=random_q15(rng, cout),
+        bias_lshift=int(rng.integers(0, 16)),
+        out_rshift=int(rng.integers(10, 20)),
+    )
     check(plan_of([op]), random_q15(rng, (3, h, w, cin)), rounding)
 
 
@@ -73,8 +82,15 @@ def test_shift_zero_and_thirty_one(rounding, output_stage):
     """out_rshift 0 and 31 and bias_lshift 0 and 31 are handled exactly."""
     rng = np.random.default_rng(3)
     for bl, rs in ((0, 0), (31, 31), (0, 31), (31, 0)):
-        op = op_plan("dense", (1, 1, 8), cout=4, weights=random_q15(rng, (8, 4)), bias=random_q15(rng, 4),
-                     bias_lshift=bl, out_rshift=rs)
+        op = op_plan(
+            "dense",
+            (1, 1, 8),
+            cout=4,
+            weights=random_q15(rng, (8, 4)),
+            bias=random_q15(rng, 4),
+            bias_lshift=bl,
+            out_rshift=rs,
+        )
         check(plan_of([op]), random_q15(rng, (5, 1, 1, 8)), rounding)
 
 
@@ -82,11 +98,13 @@ def test_pools_relu_gap_flatten():
     """Max/avg pooling with non-square windows and strides, ReLU, global average pooling and flatten."""
     rng = np.random.default_rng(11)
     x = random_q15(rng, (4, 13, 7, 3))
-    ops = [op_plan("relu", (13, 7, 3), name="r"),
-           op_plan("maxpool", (13, 7, 3), kernel=(3, 2), stride=(2, 1), name="mp"),
-           op_plan("avgpool", (6, 6, 3), kernel=(2, 3), stride=(1, 3), name="ap"),
-           op_plan("gap", (5, 2, 3), name="g"),
-           op_plan("flatten", (1, 1, 3), name="f")]
+    ops = [
+        op_plan("relu", (13, 7, 3), name="r"),
+        op_plan("maxpool", (13, 7, 3), kernel=(3, 2), stride=(2, 1), name="mp"),
+        op_plan("avgpool", (6, 6, 3), kernel=(2, 3), stride=(1, 3), name="ap"),
+        op_plan("gap", (5, 2, 3), name="g"),
+        op_plan("flatten", (1, 1, 3), name="f"),
+    ]
     check(plan_of(ops), x, "truncate")
     # Negative sums divide toward zero, as C does: (-3) / 2 == -1.
     neg = plan_of([op_plan("avgpool", (1, 2, 1), kernel=(1, 2), stride=(1, 2)), op_plan("gap", (1, 1, 1), name="g")])
@@ -97,9 +115,20 @@ def test_pools_relu_gap_flatten():
 def test_isolated_mode_feeds_reference_inputs():
     """In isolated mode each op sees the reference's previous output, not its own."""
     rng = np.random.default_rng(5)
-    ops = [op_plan("conv", (10, 1, 2), cout=2, kernel=(3, 1), weights=random_q15(rng, (3, 1, 2, 2)),
-                   bias=random_q15(rng, 2), bias_lshift=1, out_rshift=16, name="c"),
-           op_plan("relu", (8, 1, 2), name="r")]
+    ops = [
+        op_plan(
+            "conv",
+            (10, 1, 2),
+            cout=2,
+            kernel=(3, 1),
+            weights=random_q15(rng, (3, 1, 2, 2)),
+            bias=random_q15(rng, 2),
+            bias_lshift=1,
+            out_rshift=16,
+            name="c",
+        ),
+        op_plan("relu", (8, 1, 2), name="r"),
+    ]
     plan = plan_of(ops)
     x = random_q15(rng, (2, 10, 1, 2))
     engine = ShiftEngine(plan)

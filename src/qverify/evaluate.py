@@ -94,14 +94,20 @@ class OpEval:
 
     def to_dict(self) -> dict:
         acc = self.acc_headroom
-        return {"name": self.name, "kind": self.kind, "out_frac": self.out_frac, "format": self.format,
-                "calibrated_range": list(self.calib_range),
-                "acc_frac": self.acc_frac, "acc_peak": self.acc_peak,
-                "acc_headroom_bits": None if acc is None else acc[0],
-                "acc_headroom_measured": None if acc is None else acc[1],
-                "calibrated_acc_headroom_bits": self.calib_acc_headroom_bits,
-                "vs_float": {e: s.to_dict() for e, s in self.quant.items()},
-                "shift_vs_native": None if self.pair is None else self.pair.to_dict()}
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "out_frac": self.out_frac,
+            "format": self.format,
+            "calibrated_range": list(self.calib_range),
+            "acc_frac": self.acc_frac,
+            "acc_peak": self.acc_peak,
+            "acc_headroom_bits": None if acc is None else acc[0],
+            "acc_headroom_measured": None if acc is None else acc[1],
+            "calibrated_acc_headroom_bits": self.calib_acc_headroom_bits,
+            "vs_float": {e: s.to_dict() for e, s in self.quant.items()},
+            "shift_vs_native": None if self.pair is None else self.pair.to_dict(),
+        }
 
 
 @dataclass
@@ -114,9 +120,12 @@ class Decisions:
     first_flips: list[dict] = field(default_factory=list)
 
     def to_dict(self, samples: int) -> dict:
-        return {"correct": self.correct,
-                "accuracy": None if self.correct is None else self.correct / samples,
-                "flips_vs_float": self.flips, "first_flips": self.first_flips}
+        return {
+            "correct": self.correct,
+            "accuracy": None if self.correct is None else self.correct / samples,
+            "flips_vs_float": self.flips,
+            "first_flips": self.first_flips,
+        }
 
 
 @dataclass
@@ -166,19 +175,33 @@ class EvalResult:
 
     def to_dict(self) -> dict:
         return {
-            "plan_hash": self.plan_hash, "rounding": self.rounding, "engines": self.engines,
-            "engine_info": self.engine_info, "data": self.data_name, "samples": self.samples,
-            "classes": self.classes, "final_activation": self.final_activation,
-            "ok": self.ok, "bit_exact": self.bit_exact, "bit_exact_samples": self.bit_exact_samples,
+            "plan_hash": self.plan_hash,
+            "rounding": self.rounding,
+            "engines": self.engines,
+            "engine_info": self.engine_info,
+            "data": self.data_name,
+            "samples": self.samples,
+            "classes": self.classes,
+            "final_activation": self.final_activation,
+            "ok": self.ok,
+            "bit_exact": self.bit_exact,
+            "bit_exact_samples": self.bit_exact_samples,
             "first_inexact_samples": self.first_inexact_samples,
             "input_saturations": self.input_saturations,
-            "input": {"format": self.input_format, "limits": list(self.input_limits),
-                      "float_range": [_finite(v) for v in self.input_float_range], "values": self.input_values,
-                      "saturated": self.input_saturations},
+            "input": {
+                "format": self.input_format,
+                "limits": list(self.input_limits),
+                "float_range": [_finite(v) for v in self.input_float_range],
+                "values": self.input_values,
+                "saturated": self.input_saturations,
+            },
             "decisions": {e: d.to_dict(self.samples) for e, d in self.decisions.items()},
             "ops": [op.to_dict() for op in self.ops],
-            "checks": [vars(c) for c in self.checks], "thresholds": self.thresholds,
-            "seconds": self.seconds, "wall_seconds": self.wall_seconds, "stage_seconds": self.stage_seconds,
+            "checks": [vars(c) for c in self.checks],
+            "thresholds": self.thresholds,
+            "seconds": self.seconds,
+            "wall_seconds": self.wall_seconds,
+            "stage_seconds": self.stage_seconds,
             "samples_per_second": {e: (self.samples / s if s else None) for e, s in self.seconds.items()},
             "footprint": self.footprint.to_dict(),
         }
@@ -237,8 +260,16 @@ def _progress(total: int, enabled: bool | None):
     from tqdm.auto import tqdm
 
     # disable=None: shown only on a terminal; delay: only for runs longer than a couple of seconds
-    return tqdm(total=total, unit="sample", desc="qverify eval", disable=None if enabled is None else not enabled,
-                delay=2.0, leave=False, file=sys.stderr, dynamic_ncols=True)
+    return tqdm(
+        total=total,
+        unit="sample",
+        desc="qverify eval",
+        disable=None if enabled is None else not enabled,
+        delay=2.0,
+        leave=False,
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )
 
 
 def check_engines(engines: list[str]) -> None:
@@ -248,8 +279,14 @@ def check_engines(engines: list[str]) -> None:
         raise QVerifyError(f"engines must be distinct names from {', '.join(ENGINE_NAMES)}; got '{','.join(engines)}'")
 
 
-def make_engines(plan: QuantPlan, graph, engines: list[str], kernels: str | None = None,
-                 threads: int | None = None, cmsis_root: str | None = None) -> dict:
+def make_engines(
+    plan: QuantPlan,
+    graph,
+    engines: list[str],
+    kernels: str | None = None,
+    threads: int | None = None,
+    cmsis_root: str | None = None,
+) -> dict:
     """The named engines for a data set (engines.make_engine builds each); native uses the fastest kernel
     path unless `kernels` says otherwise."""
     from qverify.engines import make_engine
@@ -257,14 +294,24 @@ def make_engines(plan: QuantPlan, graph, engines: list[str], kernels: str | None
     check_engines(engines)
     # keyed by str: an Engine is a str, and engines are named by plain strings here
     options: dict[str, dict[str, Any]] = {
-        Engine.NATIVE: dict(kernels=kernels or fastest_kernels(cmsis_root), threads=threads, cmsis_root=cmsis_root)}
+        Engine.NATIVE: dict(kernels=kernels or fastest_kernels(cmsis_root), threads=threads, cmsis_root=cmsis_root)
+    }
     return {e: make_engine(e, plan, graph, **options.get(e, {})) for e in engines}
 
 
-def evaluate(plan: QuantPlan, graph, data: DataSet, engines: list[str] | tuple[str, ...] = ENGINE_NAMES,
-             chunk: int = DEFAULT_CHUNK, dump_samples: int = DEFAULT_DUMP, kernels: str | None = None,
-             threads: int | None = None, cmsis_root: str | None = None, progress: bool | None = None,
-             built: dict | None = None) -> EvalResult:
+def evaluate(
+    plan: QuantPlan,
+    graph,
+    data: DataSet,
+    engines: list[str] | tuple[str, ...] = ENGINE_NAMES,
+    chunk: int = DEFAULT_CHUNK,
+    dump_samples: int = DEFAULT_DUMP,
+    kernels: str | None = None,
+    threads: int | None = None,
+    cmsis_root: str | None = None,
+    progress: bool | None = None,
+    built: dict | None = None,
+) -> EvalResult:
     """Run the engines over the data set in chunks and accumulate every statistic.
 
     Args:
@@ -295,9 +342,17 @@ def evaluate(plan: QuantPlan, graph, data: DataSet, engines: list[str] | tuple[s
     quantized = [e for e in QUANTIZED if e in engines]
     have_float = "float" in engines
     pair = "shift" in engines and "native" in engines
-    ops = [OpEval(op.name, op.kind, op.out_frac, plan.bits, (op.range[0], op.range[1]),
-                  acc_frac=None if not op.weighted or op.w_frac is None else op.w_frac + op.in_frac)
-           for op in plan.ops]
+    ops = [
+        OpEval(
+            op.name,
+            op.kind,
+            op.out_frac,
+            plan.bits,
+            (op.range[0], op.range[1]),
+            acc_frac=None if not op.weighted or op.w_frac is None else op.w_frac + op.in_frac,
+        )
+        for op in plan.ops
+    ]
     in_lo, in_hi = plan.qmin * 2.0**-plan.input_frac, plan.qmax * 2.0**-plan.input_frac
     if have_float:
         for o in ops:
@@ -341,7 +396,7 @@ def evaluate(plan: QuantPlan, graph, data: DataSet, engines: list[str] | tuple[s
                 same_op[o.name] = bool(eq.all())
             counters["exact"] += int(same.sum())
             if len(first_inexact) < FIRST_FLIPS:
-                first_inexact.extend(at + int(i) for i in np.flatnonzero(~same)[:FIRST_FLIPS - len(first_inexact)])
+                first_inexact.extend(at + int(i) for i in np.flatnonzero(~same)[: FIRST_FLIPS - len(first_inexact)])
         if "shift" in runs:
             for o in ops:
                 peak = runs["shift"].acc_peaks.get(o.name)
@@ -356,8 +411,9 @@ def evaluate(plan: QuantPlan, graph, data: DataSet, engines: list[str] | tuple[s
                     if e == "native" and summary is not None and same_op.get(o.name):
                         o.quant[e].add(summary)  # identical integers: identical statistics
                     else:
-                        summary = o.quant[e].update(floats[o.name], r.outputs[o.name], r.saturations.get(o.name),
-                                                    r.overflows.get(o.name), got)
+                        summary = o.quant[e].update(
+                            floats[o.name], r.outputs[o.name], r.saturations.get(o.name), r.overflows.get(o.name), got
+                        )
 
         last = plan.ops[-1].name
         y = None if data.labels is None else data.labels[start:stop]
@@ -371,7 +427,7 @@ def evaluate(plan: QuantPlan, graph, data: DataSet, engines: list[str] | tuple[s
         for e in quantized:
             q = runs[e].outputs[last].reshape(stop - start, -1)
             cls = decide_int(q, cut_q)
-            deq = q.astype(np.float64) * 2.0**-plan.ops[-1].out_frac
+            deq = q.astype(np.float64) * 2.0 ** -plan.ops[-1].out_frac
             scores[e][start:stop] = _scores(deq, final, float_cls if have_float else cls)
             predictions[e][start:stop] = cls
             _tally(decisions[e], cls, float_cls, y, start, scores.get("float"), scores[e], data.first)
@@ -427,11 +483,33 @@ def evaluate(plan: QuantPlan, graph, data: DataSet, engines: list[str] | tuple[s
         nat = built["native"]
         picked = "chosen" if kernels else "auto-selected as the fastest on this host"
         info["native"] += f"; {nat.kernels} kernels ({picked})"
-    return EvalResult(plan.hash, plan.rounding, engines, info, data.name, n, classes, final, ops, decisions,
-                      exact_samples, first_inexact, input_sats, seconds, time.perf_counter() - t_start,
-                      footprint(plan), {**seconds, **stages}, scores, predictions, data.labels, dump,
-                      input_format=qm_n(plan.input_frac, plan.bits), input_limits=(in_lo, in_hi),
-                      input_float_range=(seen[0], seen[1]), input_values=counters["input_values"])
+    return EvalResult(
+        plan.hash,
+        plan.rounding,
+        engines,
+        info,
+        data.name,
+        n,
+        classes,
+        final,
+        ops,
+        decisions,
+        exact_samples,
+        first_inexact,
+        input_sats,
+        seconds,
+        time.perf_counter() - t_start,
+        footprint(plan),
+        {**seconds, **stages},
+        scores,
+        predictions,
+        data.labels,
+        dump,
+        input_format=qm_n(plan.input_frac, plan.bits),
+        input_limits=(in_lo, in_hi),
+        input_float_range=(seen[0], seen[1]),
+        input_values=counters["input_values"],
+    )
 
 
 def _tally(d: Decisions, cls, float_cls, y, start: int, float_scores, scores, first: int = 0) -> None:
@@ -442,10 +520,17 @@ def _tally(d: Decisions, cls, float_cls, y, start: int, float_scores, scores, fi
         return
     flipped = np.flatnonzero(cls != float_cls)
     d.flips += len(flipped)
-    for i in flipped[:max(0, FIRST_FLIPS - len(d.first_flips))]:
+    for i in flipped[: max(0, FIRST_FLIPS - len(d.first_flips))]:
         s = start + int(i)
-        d.first_flips.append({"sample": first + s, "float_class": int(float_cls[i]), "class": int(cls[i]),
-                              "float_score": float(float_scores[s]), "score": float(scores[s])})
+        d.first_flips.append(
+            {
+                "sample": first + s,
+                "float_class": int(float_cls[i]),
+                "class": int(cls[i]),
+                "float_score": float(float_scores[s]),
+                "score": float(scores[s]),
+            }
+        )
 
 
 def _dump(dump: dict, plan: QuantPlan, start: int, stop: int, xf, xi, floats, runs, y, first: int = 0) -> None:

@@ -77,8 +77,14 @@ class QuantStats:
     overflows: int | None = None
     err_hist: np.ndarray = field(default_factory=lambda: np.zeros(2 * ERR_BINS + 3, np.int64))
 
-    def update(self, f: np.ndarray, q: np.ndarray, saturations: int | None = None,
-               overflows: int | None = None, received: np.ndarray | None = None) -> ChunkSummary:
+    def update(
+        self,
+        f: np.ndarray,
+        q: np.ndarray,
+        saturations: int | None = None,
+        overflows: int | None = None,
+        received: np.ndarray | None = None,
+    ) -> ChunkSummary:
         """Add one chunk: float outputs f and integer outputs q of the same shape; returns its summary
         (another engine whose integers are identical can add the same summary instead of recomputing).
 
@@ -167,15 +173,23 @@ class QuantStats:
 
     def to_dict(self) -> dict:
         return {
-            "frac": self.frac, "count": self.count,
-            "sqnr_db": _finite(self.sqnr_db), "rmse": self.rmse, "rmse_lsb": self.rmse_lsb,
-            "cosine": self.cosine, "max_abs_err": self.max_abs_err,
-            "float_min": _finite(self.f_min), "float_max": _finite(self.f_max),
-            "int_min": self.q_min, "int_max": self.q_max,
-            "format_limit": self.limit, "headroom_bits": _finite(self.headroom_bits),
+            "frac": self.frac,
+            "count": self.count,
+            "sqnr_db": _finite(self.sqnr_db),
+            "rmse": self.rmse,
+            "rmse_lsb": self.rmse_lsb,
+            "cosine": self.cosine,
+            "max_abs_err": self.max_abs_err,
+            "float_min": _finite(self.f_min),
+            "float_max": _finite(self.f_max),
+            "int_min": self.q_min,
+            "int_max": self.q_max,
+            "format_limit": self.limit,
+            "headroom_bits": _finite(self.headroom_bits),
             "int_headroom_bits": _finite(self.int_headroom_bits),
             "float_saturating": self.float_saturating,
-            "saturations": self.saturations, "overflows": self.overflows,
+            "saturations": self.saturations,
+            "overflows": self.overflows,
             "error_histogram_lsb": self.hist_dict(),
         }
 
@@ -213,8 +227,8 @@ def summarize(f: np.ndarray, q: np.ndarray, frac: int, qmin: int, qmax: int) -> 
     """
     f = np.asarray(f, dtype=np.float32).ravel()
     q = np.asarray(q).ravel()
-    up = np.float32(2.0 ** frac)
-    hi_sat, lo_sat = np.float32((qmax + 0.5) * 2.0 ** -frac), np.float32((qmin - 0.5) * 2.0 ** -frac)
+    up = np.float32(2.0**frac)
+    hi_sat, lo_sat = np.float32((qmax + 0.5) * 2.0**-frac), np.float32((qmin - 0.5) * 2.0**-frac)
     ff = dd = df = 0.0
     d_lo, d_hi, f_lo, f_hi = math.inf, -math.inf, math.inf, -math.inf
     sat = 0
@@ -222,10 +236,10 @@ def summarize(f: np.ndarray, q: np.ndarray, frac: int, qmin: int, qmax: int) -> 
     hist = np.zeros(bins, np.int64)
     work = np.empty(min(BLOCK, f.size), np.float32)
     for start in range(0, f.size, BLOCK):
-        fb = f[start:start + BLOCK]
-        d = work[:len(fb)]
+        fb = f[start : start + BLOCK]
+        d = work[: len(fb)]
         np.multiply(fb, up, out=d)
-        np.subtract(d, q[start:start + BLOCK], out=d)
+        np.subtract(d, q[start : start + BLOCK], out=d)
         ff += float(np.dot(fb, fb))
         dd += float(np.dot(d, d))
         df += float(np.dot(d, fb))
@@ -240,9 +254,21 @@ def summarize(f: np.ndarray, q: np.ndarray, frac: int, qmin: int, qmax: int) -> 
         d += ERR_BINS + 1
         # bin of error e = -d is ERR_BINS + 1 - rint(d): the reversed bincount of rint(d) + ERR_BINS + 1
         hist += np.bincount(d.astype(np.intp), minlength=bins)[::-1]
-    s = 2.0 ** -frac
-    return ChunkSummary(int(f.size), ff, s * s * dd, ff - s * df, ff - 2 * s * df + s * s * dd,
-                        s * max(d_hi, -d_lo), f_lo, f_hi, int(np.min(q)), int(np.max(q)), sat, hist)
+    s = 2.0**-frac
+    return ChunkSummary(
+        int(f.size),
+        ff,
+        s * s * dd,
+        ff - s * df,
+        ff - 2 * s * df + s * s * dd,
+        s * max(d_hi, -d_lo),
+        f_lo,
+        f_hi,
+        int(np.min(q)),
+        int(np.max(q)),
+        sat,
+        hist,
+    )
 
 
 def float_range(f: np.ndarray, frac: int, qmin: int, qmax: int) -> tuple[float, float, int]:
@@ -250,7 +276,7 @@ def float_range(f: np.ndarray, frac: int, qmin: int, qmax: int) -> tuple[float, 
     f = np.asarray(f, dtype=np.float32).ravel()
     if f.size == 0:
         return math.inf, -math.inf, 0
-    hi_sat, lo_sat = np.float32((qmax + 0.5) * 2.0 ** -frac), np.float32((qmin - 0.5) * 2.0 ** -frac)
+    hi_sat, lo_sat = np.float32((qmax + 0.5) * 2.0**-frac), np.float32((qmin - 0.5) * 2.0**-frac)
     sat = int(np.count_nonzero(f >= hi_sat)) + int(np.count_nonzero(f < lo_sat))
     return float(f.min()), float(f.max()), sat
 
@@ -295,9 +321,10 @@ class PairStats:
             self.mismatches += len(bad)
             self.max_diff = max(self.max_diff, int(np.abs(diff).max()))
             self.histogram.update(diff[diff != 0].tolist())
-            for n, h, w, c in bad[:max(0, FIRST_MISMATCHES - len(self.first))]:
-                self.first.append(Mismatch(sample_offset + int(n), int(h), int(w), int(c),
-                                           int(ref[n, h, w, c]), int(got[n, h, w, c])))
+            for n, h, w, c in bad[: max(0, FIRST_MISMATCHES - len(self.first))]:
+                self.first.append(
+                    Mismatch(sample_offset + int(n), int(h), int(w), int(c), int(ref[n, h, w, c]), int(got[n, h, w, c]))
+                )
         return per_sample
 
     @property
@@ -305,6 +332,11 @@ class PairStats:
         return 100.0 * (self.total - self.mismatches) / self.total if self.total else 100.0
 
     def to_dict(self) -> dict:
-        return {"total": self.total, "mismatches": self.mismatches, "exact_pct": self.exact_pct,
-                "max_diff": self.max_diff, "first_mismatches": [vars(m) for m in self.first],
-                "histogram": {str(k): v for k, v in sorted(self.histogram.items())}}
+        return {
+            "total": self.total,
+            "mismatches": self.mismatches,
+            "exact_pct": self.exact_pct,
+            "max_diff": self.max_diff,
+            "first_mismatches": [vars(m) for m in self.first],
+            "histogram": {str(k): v for k, v in sorted(self.histogram.items())},
+        }

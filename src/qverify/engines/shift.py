@@ -56,7 +56,7 @@ class ShiftEngine(Engine):
         # the whole network as one graph function (run), traced per batch shape: h -> (outputs, counts, peaks)
         self._network: Callable[[Any], tuple[list[Any], list[Any], list[Any]]] | None = None
         self._weights: dict[str, tuple[Any, Any]] = {}  # op name -> (float64 weights, start) tensors
-        self._stage: dict[str, tuple[Any, ...]] = {}    # op name -> (out_rshift, qmin, qmax) tensors
+        self._stage: dict[str, tuple[Any, ...]] = {}  # op name -> (out_rshift, qmin, qmax) tensors
         self._fused: dict[str, Callable[..., tuple[Any, Any]]] = {}  # op name -> shift_ops.fuse's function
         for op in plan.ops:
             if op.weighted:
@@ -102,7 +102,7 @@ class ShiftEngine(Engine):
         counts = dict.fromkeys(outs, 0)
         peaks = dict.fromkeys(outs, -1)
         for start in range(0, len(h), self.batch):
-            got, tallies, tops = self._network(tf.constant(h[start:start + self.batch]))
+            got, tallies, tops = self._network(tf.constant(h[start : start + self.batch]))
             for op, out, c, p in zip(self.plan.ops, got, tallies, tops, strict=True):
                 outs[op.name].append(out.numpy())
                 counts[op.name] += int(c)
@@ -132,7 +132,7 @@ class ShiftEngine(Engine):
         peak: int | None = -1
         for start in range(0, len(x), self.batch):
             # (out, saturations, overflows, peak); an override of _op may give the first three only
-            out, sat, ovf, *top = self._op(op, x[start:start + self.batch])
+            out, sat, ovf, *top = self._op(op, x[start : start + self.batch])
             outs.append(out)
             sats += sat
             ovfs += ovf
@@ -208,7 +208,7 @@ def _conv_by_taps(h, w, strides, padding):
     for i in range(kh):
         for j in range(kw):
             for c in range(cin):
-                part = x[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw, c:c + 1] * w[i, j, c]
+                part = x[:, i : i + sh * (oh - 1) + 1 : sh, j : j + sw * (ow - 1) + 1 : sw, c : c + 1] * w[i, j, c]
                 acc = part if acc is None else acc + part
     return acc
 
@@ -271,8 +271,10 @@ def _activation_direct(op, h, name):
 
     width = 15 - op.in_frac
     if not 0 <= width <= INT_WIDTH_MAX:
-        raise PlanError(f"op '{op.name}': int_width {width} (input frac {op.in_frac}) is outside 0 to "
-                        f"{INT_WIDTH_MAX}, the range of arm_nn_activations_direct_q15's table (docs/design.md rule 10)")
+        raise PlanError(
+            f"op '{op.name}': int_width {width} (input frac {op.in_frac}) is outside 0 to "
+            f"{INT_WIDTH_MAX}, the range of arm_nn_activations_direct_q15's table (docs/design.md rule 10)"
+        )
     s = 11 - width
     v = tf.cast(h, tf.int32)
     k = tf.bitwise.right_shift(v, s)  # arithmetic: floor
@@ -313,5 +315,13 @@ def _softmax(op, h):
 # keyed by str: a Kind is a str, and ops carry their kind as the plan's string
 _SUMS: dict[str, Callable[[OpPlan, Any, Any], Any]] = {Kind.CONV: _conv_sum, Kind.DENSE: _dense_sum}
 _VALUES: dict[str, Callable[[OpPlan, Any], Any]] = {
-    Kind.RELU: _relu, Kind.MAXPOOL: _maxpool, Kind.AVGPOOL: _avgpool, Kind.GAP: _gap, Kind.FLATTEN: _flatten,
-    Kind.RELU6: _relu6, Kind.SIGMOID: _sigmoid, Kind.TANH: _tanh, Kind.SOFTMAX: _softmax}
+    Kind.RELU: _relu,
+    Kind.MAXPOOL: _maxpool,
+    Kind.AVGPOOL: _avgpool,
+    Kind.GAP: _gap,
+    Kind.FLATTEN: _flatten,
+    Kind.RELU6: _relu6,
+    Kind.SIGMOID: _sigmoid,
+    Kind.TANH: _tanh,
+    Kind.SOFTMAX: _softmax,
+}

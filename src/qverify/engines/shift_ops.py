@@ -26,14 +26,16 @@ def _requantize(acc, start, out_rshift, qmin, qmax):
     counts = tf.reduce_sum(tf.cast(out != shifted, tf.int64) + tf.cast(wrapped != exact, tf.int64) * 2**32)
     # max(acc, -1 - acc) over the batch: + 1 it is max(largest acc + 1, -smallest acc), which exceeds 2^31
     # exactly when some sum left int32 (metrics.acc_headroom_bits); -1 for an empty batch
-    peak = tf.reduce_max(tf.concat([tf.reshape(tf.maximum(exact, -1 - exact), [-1]),
-                                    tf.constant([-1], tf.int64)], 0))
+    peak = tf.reduce_max(tf.concat([tf.reshape(tf.maximum(exact, -1 - exact), [-1]), tf.constant([-1], tf.int64)], 0))
     return tf.cast(out, tf.int16), counts, peak
 
 
 # Traced once for any shape (XLA still compiles once per shape, and caches it).
-_SIGNATURE = [tf.TensorSpec([None] * 4, tf.float64), tf.TensorSpec([None], tf.float64),
-              *[tf.TensorSpec([], tf.int64)] * 3]
+_SIGNATURE = [
+    tf.TensorSpec([None] * 4, tf.float64),
+    tf.TensorSpec([None], tf.float64),
+    *[tf.TensorSpec([], tf.int64)] * 3,
+]
 _requantize_xla = tf.function(_requantize, jit_compile=True, input_signature=_SIGNATURE)
 
 
@@ -64,5 +66,4 @@ def fuse(weighted_sum, op):
     """weighted_sum(op, h, w) and the output stage as one XLA function (compiled once per input shape), so
     the float64 sum never goes to memory. Call it as requantize: (h, w, start, out_rshift, qmin, qmax) ->
     (out int16, counts, peak). ShiftEngine uses it for a batch of XLA_MIN_SIZE output values or more."""
-    return tf.function(lambda h, w, s, r, lo, hi: _requantize(weighted_sum(op, h, w), s, r, lo, hi),
-                       jit_compile=True)
+    return tf.function(lambda h, w, s, r, lo, hi: _requantize(weighted_sum(op, h, w), s, r, lo, hi), jit_compile=True)

@@ -47,8 +47,10 @@ def check_destination(directory: str | Path) -> None:
     if not d.parent.resolve().is_dir():
         raise QVerifyError(f"--html {directory}: parent directory {d.parent} does not exist")
     if d.exists() and (not d.is_dir() or (any(d.iterdir()) and not (d / MARKER).is_file())):
-        raise QVerifyError(f"--html {directory} exists and is not a qverify report directory; "
-                           "give a new or empty directory (an old report is replaced)")
+        raise QVerifyError(
+            f"--html {directory} exists and is not a qverify report directory; "
+            "give a new or empty directory (an old report is replaced)"
+        )
 
 
 def write_html(result: EvalResult, directory: str | Path) -> Path:
@@ -125,8 +127,13 @@ def _plot_sqnr(r: EvalResult) -> Figure:
     for i, e in enumerate(engines):
         vals = [o.quant[e].sqnr_db for o in r.ops]
         shown = [top if math.isinf(v) and v > 0 else (0 if math.isinf(v) else v) for v in vals]
-        ax.bar(x + (i - (len(engines) - 1) / 2) * width, shown, width, label=f"{e} vs float",
-               color=OK_COLOR if e == "shift" else NATIVE_COLOR)
+        ax.bar(
+            x + (i - (len(engines) - 1) / 2) * width,
+            shown,
+            width,
+            label=f"{e} vs float",
+            color=OK_COLOR if e == "shift" else NATIVE_COLOR,
+        )
         for xi, v in zip(x, vals, strict=True):
             if math.isinf(v) and v > 0:
                 ax.text(xi + (i - (len(engines) - 1) / 2) * width, top, "∞", ha="center", va="bottom")
@@ -155,10 +162,11 @@ def _plot_errors(r: EvalResult) -> Figure:
         ax.set_title(_cell_title(f"{o.name} ({o.format}) RMSE {s.rmse_lsb:.2g} LSB", 3.1), fontsize=8)
         ax.tick_params(labelsize=7)
         ax.set_xlim(-ERR_BINS - 2, ERR_BINS + 2)
-    for ax in list(axes.flat)[len(shown):]:
+    for ax in list(axes.flat)[len(shown) :]:
         ax.set_visible(False)
-    fig.suptitle(f"{ref} − float per value, in LSB of each op's format (red: beyond ±{ERR_BINS})", fontsize=10,
-                 wrap=True)
+    fig.suptitle(
+        f"{ref} − float per value, in LSB of each op's format (red: beyond ±{ERR_BINS})", fontsize=10, wrap=True
+    )
     return fig
 
 
@@ -176,16 +184,27 @@ def _plot_ranges(r: EvalResult) -> Figure:
         clo, chi = o.calib_range[0] / s.limit, o.calib_range[1] / s.limit
         ax.plot([xi - 0.35, xi + 0.35], [clo, clo], color="black", lw=1)
         ax.plot([xi - 0.35, xi + 0.35], [chi, chi], color="black", lw=1)
-        ax.text(xi, max(hi, chi) + 0.04, f"{s.headroom_bits:+.1f}" if math.isfinite(s.headroom_bits) else "",
-                ha="center", va="bottom", fontsize=6, rotation=90)
+        ax.text(
+            xi,
+            max(hi, chi) + 0.04,
+            f"{s.headroom_bits:+.1f}" if math.isfinite(s.headroom_bits) else "",
+            ha="center",
+            va="bottom",
+            fontsize=6,
+            rotation=90,
+        )
     ax.axhline(1, color=BAD_COLOR, ls="--", lw=1)
     ax.axhline(-1, color=BAD_COLOR, ls="--", lw=1)
     ax.axhline(0, color="grey", lw=0.5)
     ax.set_xticks(x, names, rotation=60, ha="right", fontsize=8)
     ax.set_ylabel("float value / format limit")
     ax.set_ylim(min(-1.15, ax.get_ylim()[0]), max(1.35, ax.get_ylim()[1]))
-    ax.set_title("Activation range (bars: evaluated data; ticks: calibration) against each format's limit "
-                 "(dashed); numbers: out headroom in bits", fontsize=9, wrap=True)
+    ax.set_title(
+        "Activation range (bars: evaluated data; ticks: calibration) against each format's limit "
+        "(dashed); numbers: out headroom in bits",
+        fontsize=9,
+        wrap=True,
+    )
     ax.grid(axis="y", alpha=0.3)
     return fig
 
@@ -204,11 +223,16 @@ def _plot_scores(r: EvalResult) -> Figure:
             continue  # identical to shift: drawn once
         flipped = _flipped(r, e)
         same = e == "shift" and "native" in r.scores and np.array_equal(qs, r.scores["native"])
-        ax.scatter(fs[idx], qs[idx], s=6, marker=marker, color=color, alpha=0.5,
-                   label="shift = native" if same else e)
+        ax.scatter(fs[idx], qs[idx], s=6, marker=marker, color=color, alpha=0.5, label="shift = native" if same else e)
         if flipped.any():
-            ax.scatter(fs[flipped], qs[flipped], s=30, facecolors="none", edgecolors=BAD_COLOR,
-                       label=f"{e}: decision flipped ({int(flipped.sum())})")
+            ax.scatter(
+                fs[flipped],
+                qs[flipped],
+                s=30,
+                facecolors="none",
+                edgecolors=BAD_COLOR,
+                label=f"{e}: decision flipped ({int(flipped.sum())})",
+            )
     lo = float(min(np.min(fs), *(np.min(r.scores[e]) for e in r.engines if e != "float")))
     hi = float(max(np.max(fs), *(np.max(r.scores[e]) for e in r.engines if e != "float")))
     ax.plot([lo, hi], [lo, hi], color="grey", lw=0.8)
@@ -216,7 +240,7 @@ def _plot_scores(r: EvalResult) -> Figure:
         t = 0.5 if r.final_activation == "sigmoid" else 0.0
         ax.axvline(t, color="grey", ls=":", lw=0.8)
         ax.axhline(t, color="grey", ls=":", lw=0.8)
-    what = ("probability" if r.final_activation in ("sigmoid", "softmax") else "logit")
+    what = "probability" if r.final_activation in ("sigmoid", "softmax") else "logit"
     ax.set_xlabel(f"float model {what}")
     ax.set_ylabel(f"quantized {what}")
     ax.set_title("Float against quantized score, per sample", wrap=True)
@@ -237,8 +261,16 @@ def _plot_pair(r: EvalResult) -> Figure:
             bad.append((o.name, o.pair))
     if not bad:
         fig = _figure(6.0, 1.6)
-        fig.text(0.5, 0.5, f"shift and native: no LSB differences on any op ({r.samples} samples)",
-                 ha="center", va="center", fontsize=11, color=OK_COLOR, wrap=True)
+        fig.text(
+            0.5,
+            0.5,
+            f"shift and native: no LSB differences on any op ({r.samples} samples)",
+            ha="center",
+            va="center",
+            fontsize=11,
+            color=OK_COLOR,
+            wrap=True,
+        )
         return fig
     cols = min(3, len(bad))
     rows = math.ceil(len(bad) / cols)
@@ -249,7 +281,7 @@ def _plot_pair(r: EvalResult) -> Figure:
         ax.bar([str(k) for k in ks], [pair.histogram[k] for k in ks], color=BAD_COLOR)
         ax.set_title(_cell_title(f"{name}: {pair.mismatches} of {pair.total} differ", 3.6), fontsize=8)
         ax.tick_params(labelsize=7)
-    for ax in list(axes.flat)[len(bad):]:
+    for ax in list(axes.flat)[len(bad) :]:
         ax.set_visible(False)
     fig.suptitle("native − shift in LSB (values that differ only)", fontsize=10, wrap=True)
     return fig
@@ -263,8 +295,11 @@ def _plot_footprint(r: EvalResult) -> Figure:
     ax1, ax2 = fig.subplots(2, 1, sharex=True)
     ax1.bar(x, [o.macs for o in fp.ops], color=OK_COLOR)
     ax1.set_ylabel("MACs")
-    ax1.set_title(f"{fp.total_macs:,} MACs, flash {fp.flash_bytes:,} B, runner peak RAM {fp.runner_ram_bytes:,} B",
-                  fontsize=9, wrap=True)
+    ax1.set_title(
+        f"{fp.total_macs:,} MACs, flash {fp.flash_bytes:,} B, runner peak RAM {fp.runner_ram_bytes:,} B",
+        fontsize=9,
+        wrap=True,
+    )
     ax2.bar(x - 0.2, [o.flash_bytes for o in fp.ops], 0.4, label="weights + bias (flash)", color=NATIVE_COLOR)
     ax2.bar(x + 0.2, [o.output_bytes for o in fp.ops], 0.4, label="output activation (RAM)", color=OK_COLOR)
     ax2.set_ylabel("bytes")
@@ -287,9 +322,10 @@ def _fmt(v, spec="{:.2f}") -> str:
 def _page(r: EvalResult, images: dict[str, str]) -> str:
     e = html.escape
     failed = [c for c in r.checks if not c.passed]
-    verdict = ("PASS" if not failed else "FAIL")
+    verdict = "PASS" if not failed else "FAIL"
     color = OK_COLOR if not failed else BAD_COLOR
-    parts = [f"""<!doctype html><html><head><meta charset="utf-8"><title>qverify eval {e(r.data_name)}</title>
+    parts = [
+        f"""<!doctype html><html><head><meta charset="utf-8"><title>qverify eval {e(r.data_name)}</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#1a202c}}
 table{{border-collapse:collapse;font-size:13px;margin:1em 0}}td,th{{border:1px solid #cbd5e0;padding:3px 8px;text-align:right}}
 th{{background:#edf2f7}}td.l,th.l{{text-align:left}}.fail{{color:{BAD_COLOR};font-weight:bold}}.pass{{color:{OK_COLOR}}}
@@ -298,54 +334,80 @@ img{{max-width:100%;border:1px solid #e2e8f0;margin:0.5em 0}}pre{{background:#f7
 <p>plan <code>{e(r.plan_hash[:16])}</code>, rounding {e(r.rounding)}, data {e(r.data_name)}, {r.samples} samples.
 {e(f"{r.bit_exact_samples} of {r.samples} samples bit-exact between shift and native.") if r.bit_exact_samples is not None else ""}</p>
 <ul>{"".join(f"<li><b>{e(k)}</b>: {e(v)}</li>" for k, v in r.engine_info.items())}</ul>
-<h2>Model</h2><table><tr><th class=l>engine</th><th>accuracy</th><th>decision flips vs float</th><th>samples/s</th></tr>"""]  # noqa: E501 (the page's text)
+<h2>Model</h2><table><tr><th class=l>engine</th><th>accuracy</th><th>decision flips vs float</th><th>samples/s</th></tr>"""  # noqa: E501 (the page's text)
+    ]
     for name in r.engines:
         acc = r.accuracy(name)
         flips = "–" if name == "float" or "float" not in r.decisions else str(r.decisions[name].flips)
         rate = r.samples / r.seconds[name] if r.seconds.get(name) else None
-        parts.append(f"<tr><td class=l>{e(name)}</td><td>{_fmt(None if acc is None else 100 * acc, '{:.2f}%')}</td>"
-                     f"<td>{flips}</td><td>{_fmt(rate, '{:,.0f}')}</td></tr>")
+        parts.append(
+            f"<tr><td class=l>{e(name)}</td><td>{_fmt(None if acc is None else 100 * acc, '{:.2f}%')}</td>"
+            f"<td>{flips}</td><td>{_fmt(rate, '{:,.0f}')}</td></tr>"
+        )
     parts.append("</table>")
     if r.input_saturations:
         parts.append(f"<p class=fail>{e(input_saturation_line(r).strip())}</p>")
-    for key, title in (("sqnr", "SQNR per op"), ("errors", "Error against float, in LSB"),
-                       ("ranges", "Activation ranges against format limits"), ("scores", "Scores"),
-                       ("pair", "Shift against native"), ("footprint", "Footprint")):
+    for key, title in (
+        ("sqnr", "SQNR per op"),
+        ("errors", "Error against float, in LSB"),
+        ("ranges", "Activation ranges against format limits"),
+        ("scores", "Scores"),
+        ("pair", "Shift against native"),
+        ("footprint", "Footprint"),
+    ):
         if key in images:
-            parts.append(f"<h2>{title}</h2><img src=\"{images[key]}\" alt=\"{e(title)}\">")
+            parts.append(f'<h2>{title}</h2><img src="{images[key]}" alt="{e(title)}">')
     # per-op table
     ref: str | None
     if r.ops and "shift" in r.ops[0].quant:
         ref = "shift"
     else:
         ref = next(iter(r.ops[0].quant)) if r.ops and r.ops[0].quant else None
-    parts.append("<h2>Per op</h2><table><tr><th class=l>op</th><th class=l>kind</th><th>format</th>"
-                 "<th>SQNR dB</th><th>RMSE LSB</th><th>cosine</th><th>float range</th><th>int range</th>"
-                 "<th>out headroom bits</th><th>acc headroom bits</th><th>exact %</th><th>max |d|</th>"
-                 "<th>saturations</th><th>overflows</th></tr>")
+    parts.append(
+        "<h2>Per op</h2><table><tr><th class=l>op</th><th class=l>kind</th><th>format</th>"
+        "<th>SQNR dB</th><th>RMSE LSB</th><th>cosine</th><th>float range</th><th>int range</th>"
+        "<th>out headroom bits</th><th>acc headroom bits</th><th>exact %</th><th>max |d|</th>"
+        "<th>saturations</th><th>overflows</th></tr>"
+    )
     for o in r.ops:
         s = o.quant.get(ref) if ref else None
         p = o.pair
         cells = [o.name, o.kind, o.format]
         if s is not None:
-            cells += [_fmt(s.sqnr_db, "{:.1f}"), _fmt(s.rmse_lsb, "{:.3g}"), _fmt(s.cosine, "{:.6f}"),
-                      f"[{s.f_min:.4g}, {s.f_max:.4g}]", f"[{s.q_min}, {s.q_max}]", _fmt(s.headroom_bits, "{:+.2f}")]
+            cells += [
+                _fmt(s.sqnr_db, "{:.1f}"),
+                _fmt(s.rmse_lsb, "{:.3g}"),
+                _fmt(s.cosine, "{:.6f}"),
+                f"[{s.f_min:.4g}, {s.f_max:.4g}]",
+                f"[{s.q_min}, {s.q_max}]",
+                _fmt(s.headroom_bits, "{:+.2f}"),
+            ]
         else:
             cells += ["–"] * 6
         cells.append(acc_headroom_text(o.acc_headroom))
-        cells += [_fmt(p.exact_pct) if p else "–", str(p.max_diff) if p else "–",
-                  _fmt(s.saturations if s else None, "{}"), _fmt(s.overflows if s else None, "{}")]
+        cells += [
+            _fmt(p.exact_pct) if p else "–",
+            str(p.max_diff) if p else "–",
+            _fmt(s.saturations if s else None, "{}"),
+            _fmt(s.overflows if s else None, "{}"),
+        ]
         bad = (p is not None and p.mismatches) or (s is not None and (s.overflows or 0) > 0)
-        parts.append(f"<tr{' class=fail' if bad else ''}>"
-                     + "".join(f"<td class=l>{e(c)}</td>" if i < 2 else f"<td>{e(c)}</td>" for i, c in enumerate(cells))
-                     + "</tr>")
+        parts.append(
+            f"<tr{' class=fail' if bad else ''}>"
+            + "".join(f"<td class=l>{e(c)}</td>" if i < 2 else f"<td>{e(c)}</td>" for i, c in enumerate(cells))
+            + "</tr>"
+        )
     columns = legend(ref or "shift", ref is not None, ranges=True)
     parts.append("</table><ul>" + "".join(f"<li>{e(line)}</li>" for line in columns) + "</ul>")
-    parts.append("<h2>Checks</h2><table><tr><th class=l>classname</th><th class=l>check</th>"
-                 "<th class=l>result</th><th class=l>message</th></tr>")
+    parts.append(
+        "<h2>Checks</h2><table><tr><th class=l>classname</th><th class=l>check</th>"
+        "<th class=l>result</th><th class=l>message</th></tr>"
+    )
     for c in r.checks:
         cls = "pass" if c.passed else "fail"
-        parts.append(f"<tr><td class=l>{e(c.classname)}</td><td class=l>{e(c.name)}</td>"
-                     f"<td class='l {cls}'>{'pass' if c.passed else 'FAIL'}</td><td class=l>{e(c.message)}</td></tr>")
+        parts.append(
+            f"<tr><td class=l>{e(c.classname)}</td><td class=l>{e(c.name)}</td>"
+            f"<td class='l {cls}'>{'pass' if c.passed else 'FAIL'}</td><td class=l>{e(c.message)}</td></tr>"
+        )
     parts.append(f"</table><h2>Text report</h2><pre>{e(format_eval(r))}</pre></body></html>\n")
     return "".join(parts)

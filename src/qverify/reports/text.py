@@ -24,12 +24,18 @@ def format_footprint(fp: Footprint, title: str = "footprint", functions: list[st
     """Per-op MACs, flash and activation sizes (and the C function each op calls, when given), then the
     network totals and the runner's peak RAM."""
     fn = functions or [""] * len(fp.ops)
-    lines = [f"{title} (q15: {fp.value_bytes} bytes per value)",
-             f"  {'op':<14} {'kind':<8} {'MACs':>11} {'weights B':>10} {'bias B':>7} {'in B':>9} {'out B':>9} "
-             f"{'kernel buf B':>12}{'  function' if functions else ''}"]
+    lines = [
+        f"{title} (q15: {fp.value_bytes} bytes per value)",
+        f"  {'op':<14} {'kind':<8} {'MACs':>11} {'weights B':>10} {'bias B':>7} {'in B':>9} {'out B':>9} "
+        f"{'kernel buf B':>12}{'  function' if functions else ''}",
+    ]
     for r, f in zip(fp.ops, fn, strict=False):
-        lines.append((f"  {r.name:<14} {r.kind:<8} {r.macs:>11,} {r.weight_bytes:>10,} {r.bias_bytes:>7,} "
-                      f"{r.input_bytes:>9,} {r.output_bytes:>9,} {r.kernel_buffer_bytes:>12,}  {f}").rstrip())
+        lines.append(
+            (
+                f"  {r.name:<14} {r.kind:<8} {r.macs:>11,} {r.weight_bytes:>10,} {r.bias_bytes:>7,} "
+                f"{r.input_bytes:>9,} {r.output_bytes:>9,} {r.kernel_buffer_bytes:>12,}  {f}"
+            ).rstrip()
+        )
     lines += [
         f"  {'total':<14} {'':<8} {fp.total_macs:>11,} {fp.weight_bytes:>10,} {fp.bias_bytes:>7,}",
         "",
@@ -48,8 +54,11 @@ def format_footprint(fp: Footprint, title: str = "footprint", functions: list[st
 
 def format_eval(r: EvalResult) -> str:
     """The report a firmware team reads: model-level figures, one row per op, the verdict."""
-    lines = [f"plan {r.plan_hash[:16]}  rounding: {r.rounding}  data: {r.data_name}, {r.samples} samples",
-             *[f"  {e:<7} {r.engine_info[e]}" for e in r.engines], ""]
+    lines = [
+        f"plan {r.plan_hash[:16]}  rounding: {r.rounding}  data: {r.data_name}, {r.samples} samples",
+        *[f"  {e:<7} {r.engine_info[e]}" for e in r.engines],
+        "",
+    ]
     # model level
     lines.append(f"  {'engine':<8} {'accuracy':>9} {'flips vs float':>15} {'samples/s':>10}")
     for e in r.engines:
@@ -57,8 +66,9 @@ def format_eval(r: EvalResult) -> str:
         d = r.decisions[e]
         flips = "-" if e == "float" or "float" not in r.decisions else f"{d.flips}"
         rate = r.samples / r.seconds[e] if r.seconds.get(e) else None
-        lines.append(f"  {e:<8} {_num(None if acc is None else 100 * acc, '{:.2f}%'):>9} {flips:>15} "
-                     f"{_num(rate, '{:,.0f}'):>10}")
+        lines.append(
+            f"  {e:<8} {_num(None if acc is None else 100 * acc, '{:.2f}%'):>9} {flips:>15} {_num(rate, '{:,.0f}'):>10}"
+        )
     if r.labels is None:
         lines.append("  (no labels: accuracy not measured; pass --labels y.npy)")
     if r.bit_exact_samples is not None:
@@ -86,8 +96,10 @@ def format_eval(r: EvalResult) -> str:
         s = o.quant.get(ref) if ref else None
         if has_q:
             assert s is not None  # with the float engine, evaluate gives every op stats of every quantized engine
-            row += (f" {_num(s.sqnr_db):>8} {_num(s.rmse_lsb, '{:.3g}'):>9} {s.cosine:>9.6f} "
-                    f"{_num(s.headroom_bits, '{:+.2f}'):>12}")
+            row += (
+                f" {_num(s.sqnr_db):>8} {_num(s.rmse_lsb, '{:.3g}'):>9} {s.cosine:>9.6f} "
+                f"{_num(s.headroom_bits, '{:+.2f}'):>12}"
+            )
         row += f" {acc_headroom_text(o.acc_headroom):>12}"
         if o.pair is not None:
             row += f" {o.pair.exact_pct:>8.2f} {o.pair.max_diff:>6}"
@@ -104,9 +116,11 @@ def input_saturation_line(r: EvalResult) -> str:
     """The model-level line for a network input beyond its format: how many values, the range seen, the format's."""
     lo, hi = r.input_float_range
     qlo, qhi = r.input_limits
-    return (f"  input saturation: {r.input_saturations:,} of {r.input_values:,} input values saturated at "
-            f"{r.input_format}: float range seen [{lo:.4g}, {hi:.4g}], {r.input_format} holds [{qlo:.6g}, {qhi:.6g}]; "
-            "the ops received the clipped values")
+    return (
+        f"  input saturation: {r.input_saturations:,} of {r.input_values:,} input values saturated at "
+        f"{r.input_format}: float range seen [{lo:.4g}, {hi:.4g}], {r.input_format} holds [{qlo:.6g}, {qhi:.6g}]; "
+        "the ops received the clipped values"
+    )
 
 
 def acc_headroom_text(acc: tuple[float, bool] | None) -> str:
@@ -125,8 +139,14 @@ def legend(ref: str, has_q: bool, ranges: bool = False) -> list[str]:
         lines += [
             f"SQNR dB, RMSE LSB, cosine: the {ref} engine's op output against the float model's, propagated (each "
             "engine end to end from the same input), over every value of the data",
-            *(["float range: the float model's op output on the input as the integer engines receive it (clipped to "
-               f"the input format); int range: the {ref} engine's integer output"] if ranges else []),
+            *(
+                [
+                    "float range: the float model's op output on the input as the integer engines receive it "
+                    f"(clipped to the input format); int range: the {ref} engine's integer output"
+                ]
+                if ranges
+                else []
+            ),
             "out headroom: log2(format limit / largest |float output|) in bits, the float model fed the input as the "
             "integer engines receive it (clipped to the input format); < 0: float outputs beyond the op's format, "
             "which the output stage saturates",
@@ -145,19 +165,24 @@ def legend(ref: str, has_q: bool, ranges: bool = False) -> list[str]:
 
 def _tail(r: EvalResult, lines: list[str]) -> str:
     fp = r.footprint
-    lines.append(f"  footprint: {fp.total_macs:,} MACs, flash {_bytes(fp.flash_bytes)}, runner peak RAM "
-                 f"{_bytes(fp.runner_ram_bytes)} (+ {_bytes(fp.input_bytes)} input); `qverify report` for per-op rows")
+    lines.append(
+        f"  footprint: {fp.total_macs:,} MACs, flash {_bytes(fp.flash_bytes)}, runner peak RAM "
+        f"{_bytes(fp.runner_ram_bytes)} (+ {_bytes(fp.input_bytes)} input); `qverify report` for per-op rows"
+    )
     lines.append("")
     failed = [c for c in r.checks if not c.passed]
     if r.bit_exact is True and not failed:
         lines.append(f"PASS: shift and native bit-exact on all {r.samples} samples, every op")
     elif not failed:
-        lines.append(f"PASS: {len(r.checks)} checks passed "
-                     "(shift and native were not both run: bit-exactness not checked)")
+        lines.append(
+            f"PASS: {len(r.checks)} checks passed (shift and native were not both run: bit-exactness not checked)"
+        )
     else:
         first = failed[0]
-        lines.append(f"FAIL: {len(failed)} of {len(r.checks)} checks failed; first: {first.classname} "
-                     f"{first.name}: {first.message}")
+        lines.append(
+            f"FAIL: {len(failed)} of {len(r.checks)} checks failed; first: {first.classname} "
+            f"{first.name}: {first.message}"
+        )
         if first.details:
             lines.append(first.details)
     return "\n".join(lines)
