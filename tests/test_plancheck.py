@@ -112,3 +112,77 @@ def test_a_consistent_plan_loads_and_the_check_catches_a_broken_validator(tmp_pa
     MUTATIONS["stride 0"][0](broken)
     broken.save(tmp_path / "bad")
     assert QuantPlan.load(tmp_path / "bad").op("c1").stride == (0, 1)  # no longer refused
+
+
+# Every field of a plan and of each op, set to values no plan may hold (the type wrong, the range wrong, the
+# length wrong), one at a time, the hash recomputed: each must be one line and exit 2 before any engine runs.
+BAD_VALUES = {
+    "str": [5, None, ""],
+    "int": ["x", None, 1.5, True, -(10**9), 10**9],
+    "pair": [(1,), (1, 2, 3), "ab", None, (-1, 1)],
+    "shape": [(1, 1), (0, 1, 1), ("a", 1, 1), None],
+    "range": [(1.0,), ("a", "b"), (float("nan"), 1.0), (2.0, 1.0), None],
+}
+OP_FIELDS = {
+    "name": "str",
+    "kind": "str",
+    "in_shape": "shape",
+    "out_shape": "shape",
+    "kernel": "pair",
+    "stride": "pair",
+    "pad": "pair",
+    "in_frac": "int",
+    "out_frac": "int",
+    "range": "range",
+    "w_frac": "int",
+    "b_frac": "int",
+    "bias_lshift": "int",
+    "out_rshift": "int",
+    "function": "str",
+}
+PLAN_FIELDS = {
+    "bits": "int",
+    "rounding": "str",
+    "rule": "str",
+    "input_shape": "shape",
+    "input_frac": "int",
+    "input_range": "range",
+    "cmsis": "str",
+}
+FIELD_CASES = [
+    pytest.param("op", op, f, v, id=f"{op}.{f}={v!r}")
+    for op in ("c1", "fc")
+    for f, kind in OP_FIELDS.items()
+    for v in BAD_VALUES[kind]
+]
+FIELD_CASES += [
+    pytest.param("plan", None, f, v, id=f"plan.{f}={v!r}") for f, kind in PLAN_FIELDS.items() for v in BAD_VALUES[kind]
+]
+
+
+def _compare(plan, tmp_path) -> list[str]:
+    data = tmp_path / "x.npy"
+    np.save(data, np.random.default_rng(1).uniform(-1, 1, (2, *plan.input_shape)).astype(np.float32))
+    return ["compare", "--plan", str(tmp_path / "plan"), "--data", str(data), "--samples", "1"]
+
+
+def test_the_unmutated_plan_compares(tmp_path, capsys):
+    """The control of the field mutations below: the plan and data as they are pass."""
+    plan = small_plan()
+    plan.save(tmp_path / "plan")
+    assert main(_compare(plan, tmp_path)) == 0, capsys.readouterr()
+
+
+@pytest.mark.parametrize("where, op, field, value", FIELD_CASES)
+def test_every_field_mutated_is_one_line_and_exit_2(where, op, field, value, tmp_path, capsys):
+    plan = small_plan()
+    broken = copy.deepcopy(plan)
+    setattr(broken.op(op) if where == "op" else broken, field, value)
+    try:
+        broken.save(tmp_path / "plan")  # save() does not validate: a consistent hash over inconsistent content
+    except (TypeError, ValueError):
+        pytest.skip("not representable in plan.json")
+    assert main(_compare(plan, tmp_path)) == 2
+    out, err = capsys.readouterr()
+    assert err.count("\n") == 1 and "Traceback" not in err and err.startswith("qverify compare: error: "), err
+    assert "data" not in err.split(": error: ")[1][:12], err  # the plan is refused, not the data

@@ -8,11 +8,32 @@ PlanError naming the op and the field, with what was expected.
 
 from __future__ import annotations
 
-from qverify.choices import BITS, CMSIS_RELEASES, Rounding, values
+import math
+
+from qverify.choices import BITS, CMSIS_RELEASES, FormatRule, Rounding, values
 from qverify.errors import PlanError
 from qverify.opkinds import KINDS, elems, window
 
 MAX_SHIFT = 31  # C shifts past 31 are undefined and differ between host and core
+FRAC_LIMIT = 64  # |frac bits| of any format: far beyond what a 16-bit value with a real range needs
+
+
+def _int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _frac(value) -> bool:
+    return _int(value) and -FRAC_LIMIT <= value <= FRAC_LIMIT
+
+
+def _range(value) -> bool:
+    """Two finite numbers, low first."""
+    return (
+        isinstance(value, tuple | list)
+        and len(value) == 2
+        and all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in value)
+        and value[0] <= value[1]
+    )
 
 
 def _ints(value, count: int, low: int) -> bool:
@@ -21,6 +42,20 @@ def _ints(value, count: int, low: int) -> bool:
         and len(value) == count
         and all(isinstance(v, int) and not isinstance(v, bool) and v >= low for v in value)
     )
+
+
+def _formats(op, kind) -> None:
+    """Frac bits and range of an op are numbers a format can have. (How they relate to the shifts, rule 3, is
+    not checked: the engines compute with the shifts, the fracs only scale the float comparison.)"""
+
+    def bad(what: str) -> PlanError:
+        return PlanError(f"plan: op '{op.name}' ({op.kind}): {what}")
+
+    for field in ("in_frac", "out_frac", *(("w_frac", "b_frac") if kind.weighted else ())):
+        if not _frac(getattr(op, field)):
+            raise bad(f"{field} {getattr(op, field)!r}; expected an integer in [-{FRAC_LIMIT}, {FRAC_LIMIT}]")
+    if not _range(op.range):
+        raise bad(f"range {op.range!r}; expected two finite numbers, low first (the calibrated output range)")
 
 
 def _op(op, prev_out) -> None:
@@ -81,10 +116,20 @@ def validate(plan) -> None:
         raise PlanError(
             f"plan: input_shape {plan.input_shape!r}; the first op '{plan.ops[0].name}' takes {plan.ops[0].in_shape!r}"
         )
+    if not _frac(plan.input_frac):
+        raise PlanError(f"plan: input_frac {plan.input_frac!r}; expected an integer in [-{FRAC_LIMIT}, {FRAC_LIMIT}]")
+    if not _range(plan.input_range):
+        raise PlanError(f"plan: input_range {plan.input_range!r}; expected two finite numbers, low first")
+    if plan.rule not in values(FormatRule):
+        raise PlanError(f"plan: rule {plan.rule!r}; expected {' or '.join(values(FormatRule))}")
     names = [op.name for op in plan.ops]
+    for name in names:
+        if not isinstance(name, str) or not name:
+            raise PlanError(f"plan: op name {name!r}; expected a non-empty string")
     if len(set(names)) != len(names):
         raise PlanError(f"plan: op names repeat ({', '.join(sorted({n for n in names if names.count(n) > 1}))})")
     prev = None
     for op in plan.ops:
         _op(op, prev)
+        _formats(op, KINDS[op.kind])
         prev = op.out_shape
