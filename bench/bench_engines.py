@@ -33,6 +33,8 @@ import sys
 import threading
 import time
 
+from machine import cpu_model
+
 TARGETS = (("native", "a", 50.0), ("native", "b", 2.0), ("shift", "a", 5.0))
 PACKED_MAC = ("pmaddwd", "vpmaddwd", "vpdpwssd")
 # kernel -> the functions its plain path runs (static helpers may or may not be inlined); the square
@@ -58,17 +60,6 @@ def timed(fn, repeat: int = 3) -> float:
         fn()
         best = min(best, time.perf_counter() - t)
     return best
-
-
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return platform.processor() or platform.machine()
 
 
 def disassembly(path: str) -> dict[str, str]:

@@ -30,6 +30,8 @@ import sys
 import tempfile
 import time
 
+from machine import cpu_model
+
 TARGET_RATIO = 2.0
 TARGET_RSS_GB = 4.0
 STAGES = ("float", "shift", "native", "statistics", "data")
@@ -66,17 +68,6 @@ def predict_only(samples: int) -> None:
     t = time.perf_counter()
     model.predict(x, batch_size=256, verbose=0)
     print(json.dumps({"seconds": time.perf_counter() - t}))
-
-
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main() -> int:
