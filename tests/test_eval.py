@@ -378,7 +378,7 @@ def test_streaming_memory_does_not_grow_with_samples(tmp_path):
 
 
 @pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="checks x86 packed multiply-add instructions")
-def test_kernels_are_vectorised():
+def test_kernels_are_vectorised(monkeypatch):
     """The plain-C kernels compile to packed multiply-adds (pmaddwd), not scalar code, and the fast
     build's host conv (eval's default) holds vpdpwssd (AVX-512 VNNI) and vpmaddwd (AVX2) loops."""
     require("objdump")
@@ -388,6 +388,7 @@ def test_kernels_are_vectorised():
 
     native_lib.load("plain", "truncate")  # refuses a stale build
     path = Path(__file__).resolve().parents[1] / "bench" / "bench_engines.py"
+    monkeypatch.syspath_prepend(str(path.parent))  # as when it runs as a script: its folder's modules import
     spec = importlib.util.spec_from_file_location("bench_engines", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)  # the benchmark's own check, so test and bench cannot drift apart
