@@ -9,6 +9,7 @@ This module imports nothing: ``qverify.build`` runs before qverify is installed 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 
 
@@ -81,6 +82,6 @@ COMPARED_ENGINES = (Engine.NATIVE, Engine.TARGET)
 EVAL_ENGINES = (Engine.FLOAT, Engine.SHIFT, Engine.NATIVE)
 
 
-def values(choice: type[StrEnum]) -> tuple[str, ...]:
-    """The choice's words, in order (for argparse choices and messages)."""
+def values(choice: Iterable[StrEnum]) -> tuple[str, ...]:
+    """The words of a choice (an enum) or of some of its members, in order (for argparse choices and messages)."""
     return tuple(member.value for member in choice)

@@ -161,7 +161,7 @@ _CHOICES = {
     "final_activation": values(FinalActivation),
     "cmsis_version": CMSIS_RELEASES,
 }
-_LIST_CHOICES = {"kernels": values(Kernels), "engines": tuple(e.value for e in GATE_ENGINES)}
+_LIST_CHOICES = {"kernels": values(Kernels), "engines": values(GATE_ENGINES)}
 _TYPES = {
     "model": str,
     "weights": str,

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from qverify.choices import EVAL_ENGINES, Engine, Kernels
+from qverify.choices import EVAL_ENGINES, Engine, Kernels, values
 from qverify.dataset import DataSet, n_classes, prepare_chunk
 from qverify.engines.base import quantize_input
 from qverify.errors import QVerifyError
@@ -39,7 +39,7 @@ from qverify.qformat import qm_n
 if TYPE_CHECKING:  # qverify.checks imports this module; EvalResult only names the type
     from qverify.checks import Check
 
-ENGINE_NAMES = tuple(e.value for e in EVAL_ENGINES)
+ENGINE_NAMES = values(EVAL_ENGINES)
 QUANTIZED = (Engine.SHIFT.value, Engine.NATIVE.value)
 DEFAULT_CHUNK = 128
 DEFAULT_DUMP = 16

@@ -25,7 +25,6 @@ from qverify.macros import clash, macro_name
 from qverify.opkinds import KINDS, Kind
 from qverify.qformat import frac_bits, quantize
 
-ROUNDINGS = values(Rounding)
 MAX_SHIFT = plancheck.MAX_SHIFT
 # Where the model, weights and data were read from: left out of the hash (the model's fingerprint and the
 # data's digest stand for them), so that the same content gives the same QVERIFY_PLAN_HASH, and byte-identical
@@ -378,8 +377,8 @@ def make_plan(
         PlanError: a shift outside [0, 31], a bad setting or a declared function that cannot
             compute its op.
     """
-    if rounding not in ROUNDINGS:
-        raise PlanError(f"rounding '{rounding}' is not one of {', '.join(ROUNDINGS)}")
+    if rounding not in values(Rounding):
+        raise PlanError(f"rounding '{rounding}' is not one of {', '.join(values(Rounding))}")
     if bits not in BITS:
         raise PlanError(f"bits {bits} is not supported; the CMSIS-NN kernels qverify verifies are q15 (16 bits)")
     input_frac = frac_bits(*ranges.input, bits=bits, rule=rule)

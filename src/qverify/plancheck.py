@@ -37,11 +37,7 @@ def _range(value) -> bool:
 
 
 def _ints(value, count: int, low: int) -> bool:
-    return (
-        isinstance(value, tuple | list)
-        and len(value) == count
-        and all(isinstance(v, int) and not isinstance(v, bool) and v >= low for v in value)
-    )
+    return isinstance(value, tuple | list) and len(value) == count and all(_int(v) and v >= low for v in value)
 
 
 def _formats(op, kind) -> None:

@@ -7,14 +7,14 @@
 make_engine is the one place an engine is built; the engines are named by qverify.choices.Engine.
 """
 
-from qverify.choices import COMPARED_ENGINES
+from qverify.choices import COMPARED_ENGINES, values
 from qverify.choices import Engine as Name
 from qverify.engines.base import Engine, OpResult, RunResult, quantize_input
 
 __all__ = ["Engine", "OpResult", "RunResult", "quantize_input", "make_engine", "ENGINES"]
 
 # the engines of an integer plan: the shift model and those compared with it
-ENGINES = tuple(e.value for e in (Name.SHIFT, *COMPARED_ENGINES))
+ENGINES = values((Name.SHIFT, *COMPARED_ENGINES))
 
 
 def make_engine(name: str, plan, graph=None, **options) -> Engine:

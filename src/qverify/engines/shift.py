@@ -22,12 +22,12 @@ from typing import Any
 
 import numpy as np
 
-from qverify.choices import Rounding
+from qverify.choices import Rounding, values
 from qverify.engines.base import Engine, OpResult, RunResult
 from qverify.errors import PlanError
 from qverify.layout import conv_from_cmsis, dense_from_cmsis
 from qverify.opkinds import Kind, conv_pads, relu6_max
-from qverify.plan import ROUNDINGS, OpPlan, QuantPlan
+from qverify.plan import OpPlan, QuantPlan
 
 EXACT_LIMIT = 2**53
 # A conv with at most this many taps (k_h * k_w * c_in) sums by shifted slices under XLA. Measured on the
@@ -50,8 +50,8 @@ class ShiftEngine(Engine):
     def __init__(self, plan: QuantPlan, rounding: str | None = None, batch: int = 64):
         super().__init__(plan)
         self.rounding = rounding or plan.rounding
-        if self.rounding not in ROUNDINGS:
-            raise PlanError(f"rounding '{self.rounding}' is not one of {', '.join(ROUNDINGS)}")
+        if self.rounding not in values(Rounding):
+            raise PlanError(f"rounding '{self.rounding}' is not one of {', '.join(values(Rounding))}")
         self.batch = batch
         # the whole network as one graph function (run), traced per batch shape: h -> (outputs, counts, peaks)
         self._network: Callable[[Any], tuple[list[Any], list[Any], list[Any]]] | None = None

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qverify.choices import Rounding, values
 from qverify.engines.base import Engine, OpResult, RunResult
 from qverify.errors import QVerifyError
 from qverify.mcu import protocol as P
@@ -25,7 +26,7 @@ from qverify.mcu import qemu
 from qverify.mcu.image import Footprint, ImageBuilder, disassemble, measure
 from qverify.mcu.toolchain import cpu as lookup_cpu
 from qverify.mcu.toolchain import find_toolchain
-from qverify.plan import ROUNDINGS, QuantPlan
+from qverify.plan import QuantPlan
 
 # QEMU ran the demo at 200-500 million guest instructions per second on a
 # shared 2-core machine; the default timeout assumes 25 million (a wide
@@ -77,8 +78,8 @@ class TargetEngine(Engine):
     ):
         super().__init__(plan)
         self.rounding = rounding or plan.rounding
-        if self.rounding not in ROUNDINGS:
-            raise QVerifyError(f"rounding '{self.rounding}' is not one of {', '.join(ROUNDINGS)}")
+        if self.rounding not in values(Rounding):
+            raise QVerifyError(f"rounding '{self.rounding}' is not one of {', '.join(values(Rounding))}")
         self.cpu = lookup_cpu(cpu)
         self.toolchain = find_toolchain()
         self.timeout = timeout
