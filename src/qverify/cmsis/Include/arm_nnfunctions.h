@@ -98,6 +98,44 @@ arm_status arm_fully_connected_q15(const q15_t *pV,
                                    q15_t *pOut,
                                    q15_t *vec_buffer);
 
+/* arm_fully_connected_q15 with pM in the "q15x4" order: rows in groups of four r0..r3, for each column
+ * pair k: r0[2k] r0[2k+1] r1[2k] r1[2k+1] r2[2k] r2[2k+1] r3[2k] r3[2k+1]; for an odd dim_vec then the
+ * last column r0..r3; the num_of_rows % 4 rows left over follow row-major.  vec_buffer is unused. */
+arm_status arm_fully_connected_q15_opt(const q15_t *pV,
+                                       const q15_t *pM,
+                                       const uint16_t dim_vec,
+                                       const uint16_t num_of_rows,
+                                       const uint16_t bias_shift,
+                                       const uint16_t out_shift,
+                                       const q15_t *bias,
+                                       q15_t *pOut,
+                                       q15_t *vec_buffer);
+
+/* Fully connected with q7 weights and q7 bias, q15 input and output, the contract of arm_fully_connected_q15.
+ * pM is [num_of_rows][dim_vec]; vec_buffer is unused. */
+arm_status arm_fully_connected_mat_q7_vec_q15(const q15_t *pV,
+                                              const q7_t *pM,
+                                              const uint16_t dim_vec,
+                                              const uint16_t num_of_rows,
+                                              const uint16_t bias_shift,
+                                              const uint16_t out_shift,
+                                              const q7_t *bias,
+                                              q15_t *pOut,
+                                              q15_t *vec_buffer);
+
+/* arm_fully_connected_mat_q7_vec_q15 with pM in the "q7x4" order: rows in groups of four r0..r3, for each
+ * column pair k: r0[2k] r1[2k] r0[2k+1] r1[2k+1] r2[2k] r3[2k] r2[2k+1] r3[2k+1]; for an odd dim_vec then
+ * the last column r0..r3; the num_of_rows % 4 rows left over follow row-major.  vec_buffer is unused. */
+arm_status arm_fully_connected_mat_q7_vec_q15_opt(const q15_t *pV,
+                                                  const q7_t *pM,
+                                                  const uint16_t dim_vec,
+                                                  const uint16_t num_of_rows,
+                                                  const uint16_t bias_shift,
+                                                  const uint16_t out_shift,
+                                                  const q7_t *bias,
+                                                  q15_t *pOut,
+                                                  q15_t *vec_buffer);
+
 /* In-place ReLU: negative values become 0. */
 void arm_relu_q15(q15_t *data, uint16_t size);
 
