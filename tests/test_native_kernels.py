@@ -271,6 +271,163 @@ def test_fully_connected_matches_reference(nl):
         np.testing.assert_array_equal(out, ref_dense(v, m, b, bs, os_, nl.rounding), err_msg=f"case {case}")
 
 
+# ---------------------------------------------------------------- the other fully-connected functions
+
+# q15 weights and bias: arm_fully_connected_q15_opt; q7 ones: the two mat_q7_vec_q15 functions
+FC_FUNCTIONS = {
+    "arm_fully_connected_q15": (16, ""),
+    "arm_fully_connected_q15_opt": (16, "q15x4"),
+    "arm_fully_connected_mat_q7_vec_q15": (8, ""),
+    "arm_fully_connected_mat_q7_vec_q15_opt": (8, "q7x4"),
+}
+
+
+def fc_interleave(m, order: str):
+    """The weights m [rows][dim] in the order a function reads them (Arm's documented orders), flat.
+
+    "q15x4": rows in groups of four r0..r3, per column pair k: r0[2k] r0[2k+1] r1[2k] r1[2k+1] ... r3[2k+1];
+    "q7x4": per column pair k: r0[2k] r1[2k] r0[2k+1] r1[2k+1] r2[2k] r3[2k] r2[2k+1] r3[2k+1]; both: then for
+    an odd dim the last column r0..r3; the rows % 4 rows left over row-major."""
+    rows, dim = m.shape
+    if not order:
+        return m.reshape(-1).copy()
+    pair = {"q15x4": [(0, 0), (0, 1), (1, 0), (1, 1), (2, 0), (2, 1), (3, 0), (3, 1)]}
+    pair["q7x4"] = [(0, 0), (1, 0), (0, 1), (1, 1), (2, 0), (3, 0), (2, 1), (3, 1)]
+    out = []
+    full = rows - rows % 4
+    for g in range(0, full, 4):
+        for k in range(dim // 2):
+            out += [m[g + r, 2 * k + c] for r, c in pair[order]]
+        if dim % 2:
+            out += [m[g + r, dim - 1] for r in range(4)]
+    for r in range(full, rows):
+        out += list(m[r])
+    return np.array(out, m.dtype)
+
+
+def test_fc_interleave_is_arms_documented_order():
+    """fc_interleave gives the examples of Arm's documentation: six rows of three columns (q15x4), four of
+    seven (q7x4); both are permutations of the weights."""
+    a = np.array([[10 * i + j for j in range(1, 4)] for i in range(1, 7)], np.int16)  # a[i-1][j-1] = aij
+    want = [11, 12, 21, 22, 31, 32, 41, 42, 13, 23, 33, 43, 51, 52, 53, 61, 62, 63]
+    assert fc_interleave(a, "q15x4").tolist() == want
+    a = np.array([[10 * i + j for j in range(1, 8)] for i in range(1, 5)], np.int8)
+    want = [11, 21, 12, 22, 31, 41, 32, 42, 13, 23, 14, 24, 33, 43, 34, 44, 15, 25, 16, 26, 35, 45, 36, 46]
+    assert fc_interleave(a, "q7x4").tolist() == want + [17, 27, 37, 47]
+    rng = np.random.default_rng(0)
+    for rows, dim in [(1, 1), (4, 1), (5, 2), (13, 9), (8, 40)]:
+        m = rng.integers(-128, 128, (rows, dim)).astype(np.int8)
+        for order in ("q15x4", "q7x4"):
+            assert sorted(fc_interleave(m, order).tolist()) == sorted(m.reshape(-1).tolist())
+
+
+def rand_q7(rng, shape, mode=None):
+    mode = mode if mode is not None else rng.choice(["full", "full", "small", "extreme"])
+    if mode == "full":
+        return rng.integers(-128, 128, size=shape).astype(np.int8)
+    if mode == "small":
+        return rng.integers(-8, 9, size=shape).astype(np.int8)
+    return rng.choice(np.array([-128, 127, 0], np.int8), size=shape)
+
+
+def fc_call(nl, fn, v, m, b, bs, os_, stored=None, extra=3):
+    """Call fully-connected function fn with weights m [rows][dim] (stored: in the order given instead of its
+    own); returns (status, the rows outputs); asserts the `extra` words after them untouched."""
+    bits, order = FC_FUNCTIONS[fn]
+    rows, dim = m.shape
+    stored = fc_interleave(m, order) if stored is None else stored
+    kind = "int16_t[]" if bits == 16 else "int8_t[]"
+    assert stored.dtype == b.dtype == (np.int16 if bits == 16 else np.int8)
+    out = np.full(rows + extra, SENTINEL, np.int16)
+    buf = np.full(max(dim, 1), SENTINEL, np.int16)
+    ffi = nl.ffi
+    st = getattr(nl.lib, fn)(
+        p(nl, v), ffi.from_buffer(kind, stored), dim, rows, bs, os_, ffi.from_buffer(kind, b), p(nl, out), p(nl, buf)
+    )
+    assert (out[rows:] == SENTINEL).all(), (fn, "wrote past num_of_rows")
+    assert (buf == SENTINEL).all(), (fn, "wrote vec_buffer")
+    return st, out[:rows]
+
+
+def test_fully_connected_functions_match_reference(nl):
+    """The four fully-connected functions (q15, q15_opt, mat_q7_vec_q15 and its _opt) equal the int64
+    reference: every num_of_rows 1..13 (every rows % 4) with dim_vec 1, 2 and random odd and even sizes up to
+    40, random shifts, full-scale data (-32768 and -128 included); nothing written past num_of_rows."""
+    rng = np.random.default_rng(2024)
+    sizes = [(rows, dim) for rows in range(1, 14) for dim in (1, 2, 3, 4)]
+    sizes += [(int(rng.integers(1, 14)), int(rng.integers(1, 41))) for _ in range(120)]
+    sizes += [(rows, dim) for rows in (4, 5, 8, 13) for dim in (39, 40)]
+    for case, (rows, dim) in enumerate(sizes):
+        mode = rng.choice(["full", "full", "small", "extreme"])
+        v = rand_q15(rng, (dim,), mode)
+        v[rng.integers(0, dim)] = QMIN
+        bs, os_ = int(rng.choice([0, 0, 1, 7, 12, 31])), int(rng.choice([0, 1, 9, 15, 16, 22, 31]))
+        for fn, (bits, _) in FC_FUNCTIONS.items():
+            if bits == 16:
+                m, b = rand_q15(rng, (rows, dim), mode), rand_q15(rng, (rows,))
+                m[rng.integers(0, rows), rng.integers(0, dim)] = QMIN
+            else:
+                m, b = rand_q7(rng, (rows, dim), mode), rand_q7(rng, (rows,))
+                m[rng.integers(0, rows), rng.integers(0, dim)] = -128
+            st, out = fc_call(nl, fn, v, m, b, bs, os_)
+            assert st == nl.lib.ARM_MATH_SUCCESS, (fn, case)
+            want = ref_dense(v, m, b, bs, os_, nl.rounding)
+            np.testing.assert_array_equal(out, want, err_msg=f"{fn} case {case}: rows {rows} dim {dim} {bs} {os_}")
+
+
+def test_fully_connected_functions_wrap_like_smlad(nl):
+    """A sum of products beyond int32 wraps modulo 2^32 in every function (groups of four rows, a leftover row
+    and an odd last column included), where the exact sum would saturate."""
+    for fn, (bits, _) in FC_FUNCTIONS.items():
+        lo = QMIN if bits == 16 else -128
+        dtype = np.int16 if bits == 16 else np.int8
+        dim = 9 if bits == 16 else 777  # 9 * 2^30 and 777 * 2^22: beyond 2^31
+        rows = 6
+        v = np.full(dim, QMIN, np.int16)
+        m = np.full((rows, dim), lo, dtype)
+        m[1, 0] = m[4, dim - 1] = m[5, 3] = -1  # these rows: the sum minus a product plus a small one
+        m[2, dim - 1] = 5
+        b = np.arange(rows, dtype=dtype)
+        exact = m.astype(np.int64) @ v.astype(np.int64)
+        assert (exact >= 2**31).all(), fn
+        want = ref_dense(v, m, b, 0, 0, nl.rounding)
+        assert (want != QMAX).any(), fn  # the exact sums would all saturate to QMAX
+        st, out = fc_call(nl, fn, v, m, b, 0, 0)
+        assert st == 0
+        np.testing.assert_array_equal(out, want, err_msg=fn)
+
+
+def test_opt_functions_read_their_interleaved_order(nl):
+    """Given the plain [out][in] order, an _opt function computes something else (4+ rows, dim_vec 3 or more:
+    with two columns q15x4 is the plain order): the order matters, and the test above would catch a function
+    that ignored it."""
+    rng = np.random.default_rng(8)
+    for fn in ("arm_fully_connected_q15_opt", "arm_fully_connected_mat_q7_vec_q15_opt"):
+        bits, _ = FC_FUNCTIONS[fn]
+        for rows, dim in [(4, 3), (5, 4), (8, 7), (13, 40)]:
+            v = rand_q15(rng, (dim,), "small")
+            m = rand_q15(rng, (rows, dim), "small") if bits == 16 else rand_q7(rng, (rows, dim), "small")
+            b = np.zeros(rows, m.dtype)
+            want = ref_dense(v, m, b, 0, 0, nl.rounding)
+            st, out = fc_call(nl, fn, v, m, b, 0, 0)
+            assert st == 0
+            np.testing.assert_array_equal(out, want)
+            st, plain = fc_call(nl, fn, v, m, b, 0, 0, stored=m.reshape(-1).copy())
+            assert st == 0 and (plain != want).any(), (fn, rows, dim)
+            # the rows % 4 left over come row-major in both orders
+            np.testing.assert_array_equal(plain[rows - rows % 4 :], want[rows - rows % 4 :])
+
+
+def test_fully_connected_functions_refuse_shifts_above_31(nl):
+    """A shift above 31 gives ARM_MATH_ARGUMENT_ERROR and writes nothing, as for arm_fully_connected_q15."""
+    for fn, (bits, _) in FC_FUNCTIONS.items():
+        dtype = np.int16 if bits == 16 else np.int8
+        v, m, b = np.ones(5, np.int16), np.ones((6, 5), dtype), np.ones(6, dtype)
+        for bs, os_ in ((32, 0), (0, 32)):
+            st, out = fc_call(nl, fn, v, m, b, bs, os_)
+            assert st == nl.lib.ARM_MATH_ARGUMENT_ERROR and (out == SENTINEL).all(), (fn, bs, os_)
+
+
 def test_relu_in_place(nl):
     """arm_relu_q15 zeroes negatives in place for odd and even sizes, QMIN included."""
     rng = np.random.default_rng(5)
