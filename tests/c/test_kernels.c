@@ -892,6 +892,201 @@ static void test_fc_case(void)
     free(out);
 }
 
+/* The other fully-connected functions: arm_fully_connected_q15_opt (q15, "q15x4" order), and
+ * arm_fully_connected_mat_q7_vec_q15 (q7 weights and bias, [rows][dim]) and its _opt ("q7x4" order). */
+enum
+{
+    FC_Q15_OPT = 0,
+    FC_Q7 = 1,
+    FC_Q7_OPT = 2
+};
+
+static const char *const g_fc_names[] = {"arm_fully_connected_q15_opt", "arm_fully_connected_mat_q7_vec_q15",
+                                         "arm_fully_connected_mat_q7_vec_q15_opt"};
+
+static int8_t *alloc8(size_t n)
+{
+    int8_t *p = (int8_t *)malloc(n ? n : 1);
+    if (p == NULL)
+    {
+        printf("out of memory\n");
+        exit(2);
+    }
+    return p;
+}
+
+/* q7 data, the modes of rand_data: 0 full range, 1 small, 2 extremes {-128, 127, 0}, 3 all -128. */
+static void rand_q7(int8_t *p, size_t n, int mode)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+    {
+        const int32_t r = rnd(0, 2);
+        p[i] = (int8_t)(mode == 0 ? rnd(-128, 127)
+                                  : (mode == 1 ? rnd(-8, 8) : (mode == 2 ? (r == 0 ? -128 : (r == 1 ? 127 : 0)) : -128)));
+    }
+}
+
+/* idx[n]: the row-major index of the n-th weight an _opt function reads (Arm's documented orders): rows in
+ * groups of four r0..r3, per column pair k
+ *   q15x4: r0[2k] r0[2k+1] r1[2k] r1[2k+1] r2[2k] r2[2k+1] r3[2k] r3[2k+1]
+ *   q7x4:  r0[2k] r1[2k] r0[2k+1] r1[2k+1] r2[2k] r3[2k] r2[2k+1] r3[2k+1]
+ * then for an odd dim the last column r0..r3; the rows % 4 rows left over row-major. */
+static void fc_order(int q7x4, int rows, int dim, size_t *idx)
+{
+    static const int q15_r[8] = {0, 0, 1, 1, 2, 2, 3, 3}, q15_c[8] = {0, 1, 0, 1, 0, 1, 0, 1};
+    static const int q7_r[8] = {0, 1, 0, 1, 2, 3, 2, 3}, q7_c[8] = {0, 0, 1, 1, 0, 0, 1, 1};
+    const int *rr = q7x4 ? q7_r : q15_r, *cc = q7x4 ? q7_c : q15_c;
+    const int full = rows - rows % 4;
+    size_t n = 0;
+    int g, k, j, r;
+    for (g = 0; g < full; g += 4)
+    {
+        for (k = 0; k < dim / 2; k++)
+            for (j = 0; j < 8; j++)
+                idx[n++] = (size_t)(g + rr[j]) * dim + 2 * k + cc[j];
+        if (dim % 2)
+            for (r = 0; r < 4; r++)
+                idx[n++] = (size_t)(g + r) * dim + dim - 1;
+    }
+    for (r = full; r < rows; r++)
+        for (k = 0; k < dim; k++)
+            idx[n++] = (size_t)r * dim + k;
+}
+
+/* One call of function fn (FC_*) against ref_fc; mode: the data mode (rand_data / rand_q7). */
+static void fc_variant_check(int fn, int dim, int rows, unsigned bs, unsigned os, int mode)
+{
+    const size_t n = (size_t)dim * rows;
+    int16_t *v = alloc16((size_t)dim), *m = alloc16(n), *bias = alloc16((size_t)rows);
+    int16_t *expect = alloc16((size_t)rows), *out = alloc16((size_t)rows), *m16 = alloc16(n);
+    int8_t *m8 = alloc8(n), *bias8 = alloc8((size_t)rows);
+    size_t *idx = (size_t *)malloc((n ? n : 1) * sizeof(size_t));
+    size_t i;
+    arm_status st;
+    long d;
+    if (idx == NULL)
+    {
+        printf("out of memory\n");
+        exit(2);
+    }
+    rand_data(v, (size_t)dim, mode);
+    if (fn == FC_Q15_OPT)
+    {
+        rand_data(m, n, mode);
+        rand_data(bias, (size_t)rows, rnd(0, 2));
+    }
+    else
+    {
+        rand_q7(m8, n, mode);
+        rand_q7(bias8, (size_t)rows, rnd(0, 2));
+        for (i = 0; i < n; i++)
+            m[i] = m8[i];
+        for (i = 0; (int)i < rows; i++)
+            bias[i] = bias8[i];
+    }
+    ref_fc(v, m, dim, rows, bs, os, bias, expect);
+    if (fn == FC_Q7)
+    {
+        for (i = 0; i < n; i++)
+            idx[i] = i;
+    }
+    else
+    {
+        fc_order(fn == FC_Q7_OPT, rows, dim, idx);
+    }
+    for (i = 0; i < n; i++)
+    {
+        m16[i] = m[idx[i]];
+        m8[i] = (int8_t)m[idx[i]];
+    }
+    fill16(out, (size_t)rows, SENTINEL);
+    if (fn == FC_Q15_OPT)
+        st = arm_fully_connected_q15_opt(v, m16, (uint16_t)dim, (uint16_t)rows, (uint16_t)bs, (uint16_t)os, bias, out,
+                                         NULL);
+    else if (fn == FC_Q7)
+        st = arm_fully_connected_mat_q7_vec_q15(v, m8, (uint16_t)dim, (uint16_t)rows, (uint16_t)bs, (uint16_t)os, bias8,
+                                                out, NULL);
+    else
+        st = arm_fully_connected_mat_q7_vec_q15_opt(v, m8, (uint16_t)dim, (uint16_t)rows, (uint16_t)bs, (uint16_t)os,
+                                                    bias8, out, NULL);
+    d = first_diff(out, expect, (size_t)rows);
+    CHECK(st == ARM_MATH_SUCCESS && d < 0, "%s dim=%d rows=%d bs=%u os=%u mode=%d st=%d diff@%ld", g_fc_names[fn], dim,
+          rows, bs, os, mode, (int)st, d);
+    free(v);
+    free(m);
+    free(bias);
+    free(expect);
+    free(out);
+    free(m16);
+    free(m8);
+    free(bias8);
+    free(idx);
+}
+
+static void test_fc_variants_case(void)
+{
+    const int dim = rnd(0, 9) == 0 ? rnd(0, 3) : rnd(1, 70);
+    const int rows = rnd(1, 17);
+    const unsigned bs = rand_bias_shift(), os = rand_out_shift();
+    const int mode = rand_mode();
+    int fn;
+    for (fn = FC_Q15_OPT; fn <= FC_Q7_OPT; fn++)
+        fc_variant_check(fn, dim, rows, bs, os, mode);
+}
+
+/* Fixed cases: every rows % 4 with odd and even dims, the int32 accumulator wrapping (all QMIN / -128 data:
+ * 2^30 and 2^22 per product), the documented example orders, and shifts above 31 refused untouched. */
+static void test_fc_variants_fixed(void)
+{
+    static const int16_t a6x3[18] = {11, 12, 21, 22, 31, 32, 41, 42, 13, 23, 33, 43, 51, 52, 53, 61, 62, 63};
+    static const int16_t a4x7[28] = {11, 21, 12, 22, 31, 41, 32, 42, 13, 23, 14, 24, 33, 43,
+                                     34, 44, 15, 25, 16, 26, 35, 45, 36, 46, 17, 27, 37, 47};
+    size_t idx[28];
+    int16_t in[64], w[256], bias[8], out[64];
+    int8_t w8[256], bias8[8];
+    arm_status st;
+    int fn, rows, dim, i, ok;
+
+    fc_order(0, 6, 3, idx);
+    for (i = 0, ok = 1; i < 18; i++)
+        ok &= (int)idx[i] == (a6x3[i] / 10 - 1) * 3 + a6x3[i] % 10 - 1;
+    CHECK(ok, "q15x4 order of Arm's 6 x 3 example");
+    fc_order(1, 4, 7, idx);
+    for (i = 0, ok = 1; i < 28; i++)
+        ok &= (int)idx[i] == (a4x7[i] / 10 - 1) * 7 + a4x7[i] % 10 - 1;
+    CHECK(ok, "q7x4 order of Arm's 4 x 7 example");
+
+    for (fn = FC_Q15_OPT; fn <= FC_Q7_OPT; fn++)
+    {
+        for (rows = 1; rows <= 13; rows++)
+            for (dim = 1; dim <= 5; dim++)
+                fc_variant_check(fn, dim, rows, rand_bias_shift(), rand_out_shift(), rand_mode());
+        fc_variant_check(fn, fn == FC_Q15_OPT ? 9 : 777, 7, 0, 0, 3); /* beyond 2^31: wraps */
+        fc_variant_check(fn, fn == FC_Q15_OPT ? 9 : 777, 7, 0, 16, 3);
+    }
+
+    for (i = 0; i < 64; i++)
+        in[i] = (int16_t)i;
+    for (i = 0; i < 256; i++)
+        w[i] = 1, w8[i] = 1;
+    for (i = 0; i < 8; i++)
+        bias[i] = 0, bias8[i] = 0;
+    fill16(out, 64, SENTINEL);
+    st = arm_fully_connected_q15_opt(in, w, 8, 5, 32, 0, bias, out, NULL);
+    CHECK(st == ARM_MATH_ARGUMENT_ERROR && all16(out, 64, SENTINEL), "fc_q15_opt bias shift 32: st=%d", (int)st);
+    st = arm_fully_connected_q15_opt(in, w, 8, 5, 0, 32, bias, out, NULL);
+    CHECK(st == ARM_MATH_ARGUMENT_ERROR && all16(out, 64, SENTINEL), "fc_q15_opt out shift 32: st=%d", (int)st);
+    st = arm_fully_connected_mat_q7_vec_q15(in, w8, 8, 5, 32, 0, bias8, out, NULL);
+    CHECK(st == ARM_MATH_ARGUMENT_ERROR && all16(out, 64, SENTINEL), "fc_q7 bias shift 32: st=%d", (int)st);
+    st = arm_fully_connected_mat_q7_vec_q15(in, w8, 8, 5, 0, 32, bias8, out, NULL);
+    CHECK(st == ARM_MATH_ARGUMENT_ERROR && all16(out, 64, SENTINEL), "fc_q7 out shift 32: st=%d", (int)st);
+    st = arm_fully_connected_mat_q7_vec_q15_opt(in, w8, 8, 5, 32, 0, bias8, out, NULL);
+    CHECK(st == ARM_MATH_ARGUMENT_ERROR && all16(out, 64, SENTINEL), "fc_q7_opt bias shift 32: st=%d", (int)st);
+    st = arm_fully_connected_mat_q7_vec_q15_opt(in, w8, 8, 5, 0, 32, bias8, out, NULL);
+    CHECK(st == ARM_MATH_ARGUMENT_ERROR && all16(out, 64, SENTINEL), "fc_q7_opt out shift 32: st=%d", (int)st);
+}
+
 static void test_relu_case(size_t n)
 {
     int16_t *data = alloc16(n), *expect = alloc16(n);
@@ -1460,6 +1655,9 @@ int main(int argc, char **argv)
 #endif
     for (i = 0; i < cases; i++)
         test_fc_case();
+    test_fc_variants_fixed();
+    for (i = 0; i < cases; i++)
+        test_fc_variants_case();
     for (i = 0; i < cases / 4 + 1; i++)
         test_relu_case((size_t)rnd(0, 100));
     test_relu_case(65535);
