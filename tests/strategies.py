@@ -21,6 +21,8 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 from qverify.layout import conv_to_cmsis, dense_to_cmsis
+from qverify.opkinds import FUNCTIONS
+from qverify.opkinds import KINDS as OP_KINDS
 from qverify.plan import OpPlan, QuantPlan
 
 
@@ -173,6 +175,11 @@ class OpCase:
     w: tuple | None = None
     b: tuple | None = None
     frac: int = 15  # an unweighted op's format (relu6: its bound)
+    function: str | None = None  # the C function (None: the one kernels.choose picks); a q7 one gets q7 weights
+
+    @property
+    def weight_bits(self) -> int:
+        return FUNCTIONS[self.function].weight_bits if self.function else 16
 
     @property
     def weighted(self) -> bool:
@@ -203,11 +210,15 @@ class OpCase:
         x = make(self.x, (self.batch, *self.in_shape), self.x_fill)
         if not self.weighted:
             return x, None, None
-        return x, make(self.w, self.w_shape, self.w_fill), make(self.b, (self.cout,), self.b_fill)
+        w, b = make(self.w, self.w_shape, self.w_fill), make(self.b, (self.cout,), self.b_fill)
+        if self.weight_bits == 8:  # a fill's q7 counterpart: the top byte (QMIN -> -128, QMAX -> 127)
+            w = w if self.w is not None else (w >> 8).astype(np.int16)
+            b = b if self.b is not None else (b >> 8).astype(np.int16)
+        return x, w, b
 
     def op(self, name: str | None = None) -> OpPlan:
         _, w, b = self.tensors()
-        return op_plan(
+        op = op_plan(
             self.kind,
             self.in_shape,
             cout=self.cout or None,
@@ -221,6 +232,9 @@ class OpCase:
             name=name,
             frac=self.frac,
         )
+        if self.function is not None:
+            op.function, op.weight_bits = self.function, self.weight_bits
+        return op
 
     def plan(self, rounding: str = "truncate") -> QuantPlan:
         return plan_of([self.op()], rounding)
@@ -231,6 +245,8 @@ shifts = st.one_of(st.sampled_from([0, 31]), st.integers(0, 31))
 fills = st.sampled_from(FILLS)
 seeds = st.integers(0, 2**32 - 1)
 
+# every function a dense op may call: the q15 and q7-weight ones, in [out][in] and in the _opt interleaves
+DENSE_FUNCTIONS = tuple(f.name for f in OP_KINDS["dense"].functions)
 MAC_BUDGET = 400_000  # multiply-accumulates per conv example (keeps the int64 reference fast)
 
 
@@ -300,6 +316,7 @@ def dense_cases(draw, max_in: int = 1024, max_out: int = 1024, value_fills=fills
         w_fill=draw(value_fills),
         b_fill=draw(value_fills),
         seed=draw(seeds),
+        function=draw(st.sampled_from(DENSE_FUNCTIONS)),
     )
 
 

@@ -244,3 +244,16 @@ def test_calibration_and_header_keys(tmp_path):
     ]:
         with pytest.raises(ConfigError, match=message):
             load_config(pyproject(tmp_path, body))
+
+
+def test_weight_bits_key(tmp_path):
+    """[tool.qverify.weight_bits] maps dense ops to 8 or 16; anything else is one line."""
+    cfg = load_config(pyproject(tmp_path, "[tool.qverify.weight_bits]\nfc1 = 8\nfc2 = 16\n"))
+    assert cfg.weight_bits == {"fc1": 8, "fc2": 16}
+    for body in (
+        "[tool.qverify.weight_bits]\nfc1 = 4\n",
+        "[tool.qverify.weight_bits]\nfc1 = 8.0\n",
+        "weight_bits = 8\n",
+    ):
+        with pytest.raises(ConfigError, match=r"weight_bits"):
+            load_config(pyproject(tmp_path, body))

@@ -67,6 +67,9 @@ class Config:
         functions: `[tool.qverify.functions]`, op name → the C function the firmware calls for it
             (e.g. conv2 = "arm_convolve_HWC_q15_basic"); the gate verifies exactly that call, its
             contract included. Ops not listed get the fastest legal function.
+        weight_bits: `[tool.qverify.weight_bits]`, dense op name → 8 or 16, the width of its weights and bias
+            (`qverify quantize --weight-bits`; 8 needs arm_fully_connected_mat_q7_vec_q15 or its _opt). Ops not
+            listed take their declared function's width, else 16.
         engines: engines compared op by op with the shift model: 'native' and/or 'target'
             ('shift' may be listed; it is always the reference).
         target_cpu: core the target engine emulates ('cortex-m3', 'cortex-m4', 'cortex-m7').
@@ -116,6 +119,7 @@ class Config:
     kernels: list[str] = field(default_factory=lambda: list(values(CodePath)))  # the paths firmware runs
     cmsis_root: str | None = None
     functions: dict[str, str] = field(default_factory=dict)
+    weight_bits: dict[str, int] = field(default_factory=dict)
     engines: list[str] = field(default_factory=lambda: ["native"])
     target_cpu: str = "cortex-m4"
     samples: int = 64
@@ -180,6 +184,7 @@ _TYPES = {
     "kernels": list,
     "cmsis_root": str,
     "functions": dict,
+    "weight_bits": dict,
     "engines": list,
     "target_cpu": str,
     "samples": int,
@@ -330,6 +335,13 @@ def parse_table(table: dict, base: Path, where: str) -> Config:
             raise ConfigError(
                 f"{where}: [functions] maps op names to C function names as strings, "
                 f'e.g. conv2 = "arm_convolve_HWC_q15_basic"; got {value!r}'
+            )
+        if key == "weight_bits" and not all(
+            isinstance(k, str) and type(v) is int and v in (8, 16) for k, v in value.items()
+        ):
+            raise ConfigError(
+                f"{where}: [weight_bits] maps dense op names to 8 or 16 (the bits of their weights and bias), "
+                f"e.g. fc1 = 8; got {value!r}"
             )
         if key in ("samples", "calib_samples") and value <= 0:
             raise ConfigError(f"{where}: '{key}' must be positive, got {value}")

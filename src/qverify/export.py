@@ -17,6 +17,7 @@ import numpy as np
 from qverify import __version__, kernels, macros
 from qverify.choices import Rounding
 from qverify.errors import PlanError
+from qverify.opkinds import FUNCTIONS
 from qverify.plan import QuantPlan
 
 PER_LINE = 16
@@ -127,15 +128,28 @@ def weights_header(plan: QuantPlan) -> str:
         assert op.weights is not None and op.bias is not None  # a conv/dense op has both: the plan validates them
         call = kernels.call(op)
         how = f"{op.function}, the length passed as x" if call.length_on_x else op.function
+        weights, bias = kernels.stored(op)  # the function's order and width
         text += (
             f"/* {op.name}: {op.kind} in {op.in_shape} -> out {op.out_shape} (H, W, C), "
             f"kernel {op.kernel}, stride {op.stride}, pad {op.pad}; "
             f"f_in {op.in_frac}, f_w {op.w_frac}, f_b {op.b_frac}, f_out {op.out_frac}; verified as {how} */\n"
+            + _layout_note(op, stem)
         )
-        text += _array(f"{stem}_WT", op.weights)
-        text += _array(f"{stem}_BIAS", op.bias)
+        text += _array(f"{stem}_WT", weights)
+        text += _array(f"{stem}_BIAS", bias)
         text += f"#define {stem}_BIAS_LSHIFT {op.bias_lshift}\n#define {stem}_OUT_RSHIFT {op.out_rshift}\n\n"
     return text + "#endif\n"
+
+
+def _layout_note(op, stem: str) -> str:
+    """A comment line for an op whose arrays are not q15_t in [out][in] order (else empty)."""
+    fn = FUNCTIONS[op.function]
+    parts = []
+    if fn.weight_bits != 16:
+        parts.append(f"{stem}_WT and {stem}_BIAS are q7_t arrays ({fn.weight_bits}-bit)")
+    if fn.order:
+        parts.append(f"{stem}_WT is in {fn.name}'s interleaved order (rows in groups of 4), not [out][in]")
+    return f"/* {'; '.join(parts)} */\n" if parts else ""
 
 
 def selftest_cost(plan: QuantPlan) -> dict[str, int]:

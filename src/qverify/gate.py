@@ -252,6 +252,7 @@ def _compute(cfg: Config, key: str, split, say: Callable[[str], None], bar: bool
             cfg.rule,
             cfg.fit_accumulator,
             functions=cfg.functions,
+            weight_bits=cfg.weight_bits,
             paths=_device_paths(cfg),
             calib_start=split.calib[0],
             macro_names=cfg.header_map,

@@ -25,8 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
+from qverify import kernels
 from qverify.errors import ArgumentError, QVerifyError
 from qverify.layout import conv_from_cmsis, dense_from_cmsis, notebook_conv_order
+from qverify.opkinds import FUNCTIONS
 from qverify.plan import MAX_SHIFT, OpPlan, QuantPlan
 from qverify.qformat import qm_n
 
@@ -115,13 +117,15 @@ class Header:
                 raise self._error(d, f"defined again, differently (first at line {found[0].line})")
         return found[0]
 
-    def array(self, name: str, length: int | None = None, needs: str = "") -> np.ndarray:
-        """int16 values of `#define NAME {…}`; `length` checked against `needs` (what the plan says)."""
+    def array(self, name: str, length: int | None = None, needs: str = "", bits: int = 16) -> np.ndarray:
+        """int16 values of `#define NAME {…}`, each within a signed `bits`-bit integer (16: q15_t, 8: q7_t);
+        `length` checked against `needs` (what the plan says)."""
         d = self.define(name, f" ({needs} {length} values)" if length is not None else "")
+        lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
         plain = _PLAIN.fullmatch(d.body)
         if plain:
             parsed = np.array(plain.group(1).replace(" ", "").replace("\t", "").split(","), np.int64)
-            bad = np.flatnonzero((parsed < QMIN) | (parsed > QMAX))
+            bad = np.flatnonzero((parsed < lo) | (parsed > hi))
             if not bad.size:
                 return self._length(d, parsed.astype(np.int16), length, needs)
         toks = self._tokens(d)
@@ -151,11 +155,14 @@ class Header:
         if i < len(toks):
             raise self._error(d, f"unexpected '{toks[i][1]}' after the closing '}}'", toks[i][2])
         for k, (v, off) in enumerate(zip(values, offsets, strict=True)):
-            if not QMIN <= v <= QMAX:
+            if not lo <= v <= hi:
+                size = 1 << bits
                 wrap = (
-                    f"; a (q15_t) cast would make it {(v + 32768) % 65536 - 32768} on the device" if v <= 65535 else ""
+                    f"; a (q{bits - 1}_t) cast would make it {(v - lo) % size + lo} on the device"
+                    if v < size and v >= -size
+                    else ""
                 )
-                raise self._error(d, f"element {k} is {v}, outside q15 [{QMIN}, {QMAX}]{wrap}", off)
+                raise self._error(d, f"element {k} is {v}, outside q{bits - 1} [{lo}, {hi}]{wrap}", off)
         return self._length(d, np.array(values, np.int16), length, needs)
 
     def _length(self, d: Define, values: np.ndarray, length: int | None, needs: str) -> np.ndarray:
@@ -377,6 +384,8 @@ def read_weights(path: str | Path | Header, plan: QuantPlan, mapping: dict[str, 
             hint = f"; the header's unmapped layers: {', '.join(others)} (--map {op.name}=STEM)" if others else ""
             raise HeaderError(f"{header.path}: {stem}_WT is not defined ({for_op}){hint}")
         line = header.define(f"{stem}_WT").line
+        bits = FUNCTIONS[op.function].weight_bits  # q7_t arrays for the q7 dense functions
+        who = f"the plan's {op.name}" + (f" ({op.function}: q7_t)" if bits == 8 else "")
         for suffix in ("_BIAS", "_BIAS_LSHIFT", "_OUT_RSHIFT"):
             if not header.has(stem + suffix):  # the line of the layer's weights says where it is missing
                 raise HeaderError(
@@ -388,8 +397,11 @@ def read_weights(path: str | Path | Header, plan: QuantPlan, mapping: dict[str, 
                 op.name,
                 stem,
                 line,
-                header.array(f"{stem}_WT", op.weights.size, f"the plan's {op.name}, {_geometry(op)}, needs"),
-                header.array(f"{stem}_BIAS", op.bias.size, f"the plan's {op.name} needs"),
+                # in the plan's [out][in] order, whatever order the op's function reads (kernels.stored)
+                kernels.from_stored(
+                    op, header.array(f"{stem}_WT", op.weights.size, f"{who}, {_geometry(op)}, needs", bits)
+                ),
+                header.array(f"{stem}_BIAS", op.bias.size, f"{who} needs", bits),
                 header.scalar(f"{stem}_BIAS_LSHIFT", 0, MAX_SHIFT, for_op),
                 header.scalar(f"{stem}_OUT_RSHIFT", 0, MAX_SHIFT, for_op),
                 header.stated(f"{stem}_WT"),
@@ -696,8 +708,9 @@ def plan_from_header(path: str | Path | Header, base: QuantPlan, mapping: dict[s
             new.w_frac, new.b_frac = f_w, f_w + f_in - layer.bias_lshift
             new.out_frac = f_w + f_in - layer.out_rshift
             if d.parts or new.in_frac != op.in_frac or new.w_frac != op.w_frac:
-                new.weight_saturations = int((np.abs(new.weights.astype(np.int32)) >= QMAX).sum())
-                new.bias_saturations = int((np.abs(new.bias.astype(np.int32)) >= QMAX).sum())
+                top = (1 << (op.weight_bits - 1)) - 1  # the largest q15_t or q7_t
+                new.weight_saturations = int((np.abs(new.weights.astype(np.int32)) >= top).sum())
+                new.bias_saturations = int((np.abs(new.bias.astype(np.int32)) >= top).sum())
                 new.adjustments.append(
                     f"from {weights.path} ({layer.stem}_*): "
                     + ("; ".join(f"{p.part} {p.cause}" for p in d.parts) or "other frac bits")

@@ -37,9 +37,12 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
+import numpy as np
+
 from qverify.activations import INT_WIDTH_MAX, SOFTMAX_DIM_MAX
 from qverify.choices import CMSIS_RELEASES, CodePath, Kernels, Rounding
 from qverify.errors import PlanError
+from qverify.layout import deinterleave, interleave
 from qverify.opkinds import FUNCTION_KINDS, FUNCTIONS, KINDS, Function, Kind
 
 UINT16_MAX = 0xFFFF
@@ -354,17 +357,28 @@ def check_function(op, name: str) -> Function:
             else f"computes {'/'.join(FUNCTION_KINDS[fn.name])} ops, not {op.kind}"
         )
         raise PlanError(f"kernel for op '{op.name}': {name} {what}; expected one of {', '.join(allowed)}")
+    bits = getattr(op, "weight_bits", 16)
+    if fn.weight_bits != bits:
+        same = [f.name for f in PREFERENCE[op.kind] if f.weight_bits == bits]
+        raise PlanError(
+            f"kernel for op '{op.name}': {name} takes {fn.weight_bits}-bit weights, the op's are {bits}-bit; "
+            f"quantize with --weight-bits {op.name}={fn.weight_bits} (config [tool.qverify.weight_bits]), or "
+            f"declare one of {', '.join(same)}"
+        )
     return fn
 
 
 def choose(op, rounding: str, paths: tuple[str, ...] = PATHS, cmsis: str = OLDEST) -> str:
     """The function a firmware engineer would call for op: the fastest whose contract the op meets.
 
-    Arm's functions come first; qverify's qv_ kernel only where Arm has no legal one.
+    Arm's functions come first; qverify's qv_ kernel only where Arm has no legal one. Only functions of the
+    op's weight width are candidates, and none that reads its weights in an interleaved order (Arm's _opt
+    fully-connected functions): that order changes the header's layout, so it is the firmware's to declare.
     Where none is legal (e.g. a shape no convolution allows) the last one is returned and
     violations() names what is broken.
     """
-    candidates = PREFERENCE[op.kind]
+    bits = getattr(op, "weight_bits", 16)
+    candidates = [f for f in PREFERENCE[op.kind] if f.weight_bits == bits and not f.order]
     for fn in candidates:
         trial = _with_function(op, fn.name)
         if not violations(trial, rounding, paths, cmsis):
@@ -398,6 +412,28 @@ def assign(plan, declared: dict[str, str] | None = None) -> None:
             op.function = choose(op, plan.rounding, plan.paths, plan.cmsis)
         else:
             check_function(op, op.function)
+
+
+def stored(op) -> tuple[np.ndarray, np.ndarray]:
+    """A weighted op's weights and bias as the firmware holds them for its function: in the order the function
+    reads (an _opt function's interleave) and at its width (int8 for q7_t, else int16). weights.h, the native
+    engine and the target image all take the arrays from here; the plan keeps [out][in]."""
+    fn = FUNCTIONS[op.function]
+    dtype = np.int8 if fn.weight_bits == 8 else np.int16
+    weights = np.asarray(op.weights)
+    if fn.order:
+        n_in = op.in_shape[0] * op.in_shape[1] * op.in_shape[2]
+        weights = interleave(weights, n_in, op.out_shape[2], fn.order)
+    return np.ascontiguousarray(weights, dtype=dtype), np.ascontiguousarray(op.bias, dtype=dtype)
+
+
+def from_stored(op, weights: np.ndarray) -> np.ndarray:
+    """The inverse of stored() for the weights: the function's order back to the plan's [out][in]."""
+    fn = FUNCTIONS[op.function]
+    if not fn.order:
+        return np.asarray(weights)
+    n_in = op.in_shape[0] * op.in_shape[1] * op.in_shape[2]
+    return deinterleave(weights, n_in, op.out_shape[2], fn.order)
 
 
 def notes(plan) -> list[str]:

@@ -44,3 +44,52 @@ def notebook_conv_order(w: np.ndarray) -> np.ndarray:
 def hwc_flat(x: np.ndarray) -> np.ndarray:
     """(N, H, W, C) activations → (N, H·W·C) in CMSIS HWC order (same as Keras Flatten)."""
     return np.asarray(x).reshape(len(x), -1)
+
+
+# the weight orders a dense op's function may read (opkinds.Function.order): "" is [out][in]
+ORDERS = ("", "q15x4", "q7x4")
+# each order's sequence within a group of 4 rows, per column pair (row, column-of-the-pair): q15x4 keeps a row's
+# pair together (one word per row for __SMLAD); q7x4 puts rows 0 and 1 in one word, rows 2 and 3 in the next,
+# so __SXTB16 of a word and of it rotated by 8 give each row's pair
+_PAIR_ORDER = {
+    "q15x4": ((0, 0), (0, 1), (1, 0), (1, 1), (2, 0), (2, 1), (3, 0), (3, 1)),
+    "q7x4": ((0, 0), (1, 0), (0, 1), (1, 1), (2, 0), (3, 0), (2, 1), (3, 1)),
+}
+
+
+def _interleave_index(n_in: int, n_out: int, order: str) -> np.ndarray:
+    """For each position of the stored weights, its index in the flat [out][in] matrix."""
+    if order not in ORDERS:
+        raise ValueError(f"weight order '{order}': expected one of {', '.join(repr(o) for o in ORDERS)}")
+    flat = np.arange(n_in * n_out).reshape(n_out, n_in)
+    if not order:
+        return flat.ravel()
+    groups, pairs = n_out // 4, n_in // 2
+    parts = []
+    if groups:
+        blocks = flat[: 4 * groups].reshape(groups, 4, n_in)  # (group, row in group, column)
+        pair_cols = blocks[:, :, : 2 * pairs].reshape(groups, 4, pairs, 2)  # (group, row, pair, column of pair)
+        rows, cols = zip(*_PAIR_ORDER[order], strict=True)
+        body = pair_cols[:, list(rows), :, list(cols)]  # (sequence position, group, pair)
+        body = np.transpose(body, (1, 2, 0)).reshape(groups, -1)  # per group: pair by pair, 8 values each
+        tail = blocks[:, :, 2 * pairs :].transpose(0, 2, 1).reshape(groups, -1)  # an odd last column: rows 0..3
+        parts.append(np.concatenate([body, tail], axis=1).ravel())
+    parts.append(flat[4 * groups :].ravel())  # the rows after the last group of 4, in their own order
+    return np.concatenate(parts)
+
+
+def interleave(flat: np.ndarray, n_in: int, n_out: int, order: str) -> np.ndarray:
+    """Dense weights, flat [out][in], in the order a function reads them (opkinds.Function.order; "" as they
+    are). Arm's _opt functions take rows in groups of 4: q15x4 (arm_fully_connected_q15_opt) stores each row's
+    column pair together, r0[2k] r0[2k+1] r1[2k] r1[2k+1] ... r3[2k+1]; q7x4 (arm_fully_connected_mat_q7_vec_q15
+    _opt) r0[2k] r1[2k] r0[2k+1] r1[2k+1] r2[2k] r3[2k] r2[2k+1] r3[2k+1]; an odd last column follows as r0..r3,
+    and the rows past the last group of 4 keep their [out][in] order."""
+    return np.asarray(flat).ravel()[_interleave_index(n_in, n_out, order)]
+
+
+def deinterleave(stored: np.ndarray, n_in: int, n_out: int, order: str) -> np.ndarray:
+    """The inverse of interleave: stored weights back to flat [out][in]."""
+    stored = np.asarray(stored).ravel()
+    out = np.empty_like(stored)
+    out[_interleave_index(n_in, n_out, order)] = stored
+    return out

@@ -49,6 +49,11 @@ class Function:
     loop_shift: int = 0  # its uint16_t inner loop count is (ch_in * k_x * k_y) >> loop_shift
     shifts: bool = False  # takes bias_shift / out_shift
     tree_file: str = ""  # the source file of Arm's tree that holds it, where it is not <name>.c
+    weight_bits: int = 16  # the width of the weights and bias it takes (8: q7_t)
+    # the order it reads a dense op's weights in: "" [out][in]; "q15x4" and "q7x4" the interleaves of Arm's
+    # _opt functions (qverify.layout.interleave). An interleave changes the header's layout, so it is the
+    # firmware's choice (declared), never chosen for it.
+    order: str = ""
 
     @property
     def arm(self) -> bool:
@@ -182,7 +187,6 @@ class OpKind:
         kernel_buffer: int16 words of kernel buffer the runner reserves (qv_scratch_layout in qv_runner.c).
         window: how its kernel meets the input: 'padded' (zero padding allowed), 'valid' (the window fits
             the input) or None (no window: kernel, stride and padding unused).
-        weight_bits: bits per stored weight.
         clamp_max: the value of qv_op_t.clamp_max for an op of this kind (0: unused; sigmoid and tanh pass
             their int_width in it).
         out_frac: the output format the kind's function fixes (None: the plan's format rules decide).
@@ -196,7 +200,6 @@ class OpKind:
     macs: Callable[..., int] = _none
     kernel_buffer: Callable[..., int] = _none
     window: str | None = None
-    weight_bits: int = 16
     clamp_max: Callable[..., int] = _none
     out_frac: int | None = None
 
@@ -250,7 +253,20 @@ KINDS: dict[str, OpKind] = {
             Kind.DENSE,
             "QV_OP_DENSE",
             _dense_out,
-            (Function("arm_fully_connected_q15", "QV_KERNEL_FULLY_CONNECTED", shifts=True),),
+            (
+                Function("arm_fully_connected_q15", "QV_KERNEL_FULLY_CONNECTED", shifts=True),
+                Function("arm_fully_connected_q15_opt", "QV_KERNEL_FULLY_CONNECTED_OPT", shifts=True, order="q15x4"),
+                Function(
+                    "arm_fully_connected_mat_q7_vec_q15", "QV_KERNEL_FC_MAT_Q7_VEC_Q15", shifts=True, weight_bits=8
+                ),
+                Function(
+                    "arm_fully_connected_mat_q7_vec_q15_opt",
+                    "QV_KERNEL_FC_MAT_Q7_VEC_Q15_OPT",
+                    shifts=True,
+                    weight_bits=8,
+                    order="q7x4",
+                ),
+            ),
             _dense_weights,
             _dense_weights,
             _dense_buffer,
@@ -296,6 +312,8 @@ KINDS: dict[str, OpKind] = {
     )
 }
 WEIGHTED = tuple(k.kind for k in KINDS.values() if k.weighted)
+# the weight widths some function takes (OpPlan.weight_bits)
+WEIGHT_WIDTHS = tuple(sorted({f.weight_bits for k in KINDS.values() for f in k.functions}))
 # every function, and the kind it computes
 FUNCTIONS: dict[str, Function] = {f.name: f for k in KINDS.values() for f in k.functions}
 # the kinds each function computes (arm_nn_activations_direct_q15: sigmoid and tanh), and the first of them

@@ -22,10 +22,11 @@ from qverify.errors import PlanError
 from qverify.graph import Graph, Op
 from qverify.layout import conv_to_cmsis, dense_to_cmsis
 from qverify.macros import clash, macro_name
-from qverify.opkinds import KINDS, Kind
+from qverify.opkinds import FUNCTIONS, KINDS, WEIGHT_WIDTHS, Kind
 from qverify.qformat import frac_bits, quantize
 
 MAX_SHIFT = plancheck.MAX_SHIFT
+WEIGHT_BITS = 16  # an op's weight and bias width unless the plan says otherwise (OpPlan.weight_bits)
 # Where the model, weights and data were read from: left out of the hash (the model's fingerprint and the
 # data's digest stand for them), so that the same content gives the same QVERIFY_PLAN_HASH, and byte-identical
 # headers, in every checkout. plan.json stores them relative to its own folder, with '/' (so its bytes are the
@@ -60,6 +61,9 @@ class OpPlan:
     bias: np.ndarray | None = field(default=None, repr=False)
     # the C function the firmware calls for this op (qverify.kernels: chosen, or declared by the team)
     function: str | None = None
+    # bits of its stored weights and bias: 16 (q15_t), or 8 (q7_t) for a dense op computed by
+    # arm_fully_connected_mat_q7_vec_q15(_opt); the arrays hold the integers as int16 either way
+    weight_bits: int = 16
 
     @property
     def weighted(self) -> bool:
@@ -165,6 +169,9 @@ class QuantPlan:
             del meta["macro_names"]  # every op named after itself: the hash of plans written before names
         drop = ("weights", "bias") if functions else ("weights", "bias", "function")
         meta["ops"] = [{k: v for k, v in asdict(op).items() if k not in drop} for op in self.ops]
+        for op in meta["ops"]:
+            if op["weight_bits"] == WEIGHT_BITS:
+                del op["weight_bits"]  # the default, as plans written before it existed hold it
         return meta
 
     def _arrays(self) -> dict[str, np.ndarray]:
@@ -348,6 +355,7 @@ def make_plan(
     paths: tuple[str, ...] = kernels.PATHS,
     macro_names: dict[str, str] | None = None,
     cmsis: str = kernels.OLDEST,
+    weight_bits: dict[str, int] | None = None,
 ) -> QuantPlan:
     """Quantize a graph to a plan.
 
@@ -369,6 +377,8 @@ def make_plan(
         cmsis: the oldest CMSIS_5 release the firmware may build (conditions of older releases dropped).
         macro_names: {conv/dense op name: C macro stem} for the headers (QuantPlan.macro_names); the others
             are named after the op. A stem equal to that default is not recorded.
+        weight_bits: {dense op name: 8 or 16}, the width its weights and bias are quantized to; the others
+            take the width of their declared function (8 for arm_fully_connected_mat_q7_vec_q15(_opt)), else 16.
 
     Returns:
         The plan.
@@ -382,13 +392,22 @@ def make_plan(
     if bits not in BITS:
         raise PlanError(f"bits {bits} is not supported; the CMSIS-NN kernels qverify verifies are q15 (16 bits)")
     input_frac = frac_bits(*ranges.input, bits=bits, rule=rule)
+    widths = op_weight_bits(graph.ops, weight_bits, declared)
     f_in = input_frac
     ops = []
     for i, op in enumerate(graph.ops):
         lo, hi = ranges.ops[op.name]
         if KINDS[op.kind].weighted:
             planned = _plan_weighted(
-                op, f_in, (lo, hi), bits, rule, rounding, fit_accumulator, _feeds_activation(graph.ops, i)
+                op,
+                f_in,
+                (lo, hi),
+                bits,
+                rule,
+                rounding,
+                fit_accumulator,
+                _feeds_activation(graph.ops, i),
+                widths.get(op.name, WEIGHT_BITS),
             )
         else:
             planned = _plan_plain(op, f_in, (lo, hi))
@@ -417,6 +436,43 @@ def make_plan(
     )
     kernels.assign(plan, declared)
     return plan
+
+
+def op_weight_bits(ops, weight_bits: dict[str, int] | None, declared: dict[str, str] | None) -> dict[str, int]:
+    """{op name: weight bits} for the weighted ops: as given, else the declared function's width, else 16.
+
+    Raises:
+        PlanError: an op that is not a weighted op of the graph, a width other than 8 or 16, a width no function
+            of the op's kind takes (q7 weights: dense only), or one that contradicts the declared function.
+    """
+    weight_bits, declared = dict(weight_bits or {}), dict(declared or {})
+    weighted = {op.name: op for op in ops if KINDS[op.kind].weighted}
+    for name, width in weight_bits.items():
+        if name not in weighted:
+            raise PlanError(
+                f"weight bits {name}={width}: the model has no conv/dense op '{name}'; its conv/dense ops are: "
+                f"{', '.join(weighted) or '(none)'}"
+            )
+        if width not in WEIGHT_WIDTHS:
+            raise PlanError(f"weight bits {name}={width}: expected one of {', '.join(map(str, WEIGHT_WIDTHS))}")
+    out = {}
+    for name, op in weighted.items():
+        function = FUNCTIONS.get(declared.get(name, ""))
+        width = weight_bits.get(name, function.weight_bits if function is not None else WEIGHT_BITS)
+        takes = [f.name for f in KINDS[op.kind].functions if f.weight_bits == width]
+        if not takes:
+            raise PlanError(
+                f"weight bits {name}={width}: no CMSIS-NN q15 function computes a {op.kind} op with {width}-bit "
+                "weights (q7 weights with q15 activations: the dense functions arm_fully_connected_mat_q7_vec_q15 "
+                "and _opt only)"
+            )
+        if function is not None and function.weight_bits != width:
+            raise PlanError(
+                f"op '{name}': {function.name} takes {function.weight_bits}-bit weights, but weight bits "
+                f"{name}={width} is asked for; expected one of {', '.join(takes)} for {width}-bit weights"
+            )
+        out[name] = width
+    return out
 
 
 def _geometry(op: Op) -> dict:
@@ -471,12 +527,20 @@ def _pair(rng) -> tuple[float, float]:
 
 
 def _plan_weighted(
-    op: Op, f_in: int, rng, bits: int, rule: str, rounding: str, fit_accumulator: bool, activation: Op | None = None
+    op: Op,
+    f_in: int,
+    rng,
+    bits: int,
+    rule: str,
+    rounding: str,
+    fit_accumulator: bool,
+    activation: Op | None = None,
+    weight_bits: int = WEIGHT_BITS,
 ) -> OpPlan:
     weights, bias = op.weights, op.bias
     assert weights is not None and bias is not None  # the graph gives every weighted op both
-    w_frac = frac_bits(weights.min(), weights.max(), bits, rule)
-    b_frac = frac_bits(bias.min(), bias.max(), bits, rule)
+    w_frac = frac_bits(weights.min(), weights.max(), weight_bits, rule)
+    b_frac = frac_bits(bias.min(), bias.max(), weight_bits, rule)
     out_frac = frac_bits(*_pair(rng), bits=bits, rule=rule)
     adjustments, warnings = list(op.notes), []  # what the graph changed (a folded BatchNormalization, ...)
     if activation is not None and not ACTIVATION_IN_FRAC[0] <= out_frac <= ACTIVATION_IN_FRAC[1]:
@@ -541,8 +605,8 @@ def _plan_weighted(
             f"op '{op.name}': out_rshift 31 with rounding: CMSIS-NN's NN_ROUND(31) overflows int "
             "and adds -2^30 instead of 2^30; use --rounding truncate or narrower formats"
         )
-    q_w, w_sat = quantize(weights, w_frac, bits)
-    q_b, b_sat = quantize(bias, b_frac, bits)
+    q_w, w_sat = quantize(weights, w_frac, weight_bits)  # int16 arrays for 8 bits too (values -128..127)
+    q_b, b_sat = quantize(bias, b_frac, weight_bits)
     flat = conv_to_cmsis(q_w) if op.kind == Kind.CONV else dense_to_cmsis(q_w)
     return OpPlan(
         **_geometry(op),
@@ -559,4 +623,5 @@ def _plan_weighted(
         warnings=warnings,
         weights=flat,
         bias=q_b,
+        weight_bits=weight_bits,
     )

@@ -12,7 +12,7 @@ import math
 
 from qverify.choices import BITS, CMSIS_RELEASES, FormatRule, Rounding, values
 from qverify.errors import PlanError
-from qverify.opkinds import KINDS, elems, window
+from qverify.opkinds import KINDS, WEIGHT_WIDTHS, elems, window
 
 MAX_SHIFT = 31  # C shifts past 31 are undefined and differ between host and core
 FRAC_LIMIT = 64  # |frac bits| of any format: far beyond what a 16-bit value with a real range needs
@@ -96,6 +96,18 @@ def _op(op, prev_out) -> None:
             v = getattr(op, field)
             if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= MAX_SHIFT:
                 raise bad(f"{field} {v!r}; expected an integer in [0, {MAX_SHIFT}]")
+    bits = getattr(op, "weight_bits", 16)
+    if bits not in (WEIGHT_WIDTHS if kind.weighted else (16,)):
+        widths = " or ".join(map(str, WEIGHT_WIDTHS)) if kind.weighted else "16 (it has no weights)"
+        raise bad(f"weight_bits {bits!r}; expected {widths}")
+    if kind.weighted and bits < 16:
+        lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+        for field in ("weights", "bias"):
+            arr = getattr(op, field)
+            if arr.size and (int(arr.min()) < lo or int(arr.max()) > hi):
+                raise bad(
+                    f"{field} hold values in [{int(arr.min())}, {int(arr.max())}]; {bits}-bit ones need [{lo}, {hi}]"
+                )
 
 
 def validate(plan) -> None:

@@ -192,6 +192,7 @@ def quantize(
     macro_names: dict[str, str] | None = None,
     names_in_order: tuple[str, list[str]] | None = None,
     cmsis: str = CMSIS_RELEASES[0],
+    weight_bits: dict[str, int] | None = None,
 ) -> Quantized:
     """Load, calibrate and plan. With no model and no data, the shipped demo.
 
@@ -207,6 +208,8 @@ def quantize(
     names_in_order: (where, stems): one stem per conv/dense op, in op order (`--names-from`'s header stems);
         a count that differs is refused before calibration.
     cmsis: the oldest CMSIS_5 release the firmware may build (QuantPlan.cmsis).
+    weight_bits: {dense op name: 8 or 16} (qverify.plan.op_weight_bits; default: the declared function's width,
+        else 16).
 
     Unlike make_plan, fit_accumulator defaults to True here: a plan whose own calibration
     data wraps the int32 accumulator is not one to flash (pass False for the notebook's formats).
@@ -244,6 +247,7 @@ def quantize(
         **({"paths": tuple(paths)} if paths else {}),
         macro_names=names,
         cmsis=cmsis,
+        weight_bits=weight_bits,
     )
     return Quantized(plan, graph, x)
 

@@ -123,6 +123,14 @@ def function_decl(text: str) -> tuple[str, str]:
     return op.strip(), fn.strip()
 
 
+def weight_bits_decl(text: str) -> tuple[str, int]:
+    """--weight-bits OP=BITS: the width of one dense op's weights and bias."""
+    op, sep, bits = text.partition("=")
+    if not sep or not op.strip() or bits.strip() not in ("8", "16"):
+        raise argparse.ArgumentTypeError(f"'{text}' is not OP=8 or OP=16, e.g. fc1=8")
+    return op.strip(), int(bits)
+
+
 def function_args(p: argparse.ArgumentParser) -> None:
     """--function OP=FUNCTION (repeatable), as [tool.qverify.functions] in the gate's configuration.
 
@@ -276,8 +284,12 @@ def plan_and_header(args, declared, base=None, headers=None):
         else:
             from qverify.workflow import quantize
 
-            base = quantize(
-                getattr(args, "model", None), getattr(args, "weights", None), args.data, rounding=rounding
+            base = quantize(  # a declared q7 function quantizes its op to 8 bits, as the header holds it
+                getattr(args, "model", None),
+                getattr(args, "weights", None),
+                args.data,
+                rounding=rounding,
+                functions=dict(declared or {}),
             ).plan
     kernels.assign(base, dict(declared or {}))
     if weights is None:

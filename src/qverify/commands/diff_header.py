@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from qverify.choices import FormatRule, Rounding, values
 from qverify.commands import checks
-from qverify.commands.common import EXIT_MISMATCH, EXIT_OK, model_args, positive, stem_decl
+from qverify.commands.common import EXIT_MISMATCH, EXIT_OK, function_args, model_args, positive, stem_decl
 from qverify.errors import ArgumentError
 
 
@@ -29,7 +29,10 @@ def run(args) -> int:
     if sample is not None and sample.has("INPUT_DATA"):
         sample.array("INPUT_DATA")
     if args.plan:
+        from qverify import kernels
+
         plan = QuantPlan.load(args.plan)
+        kernels.assign(plan, dict(args.functions))  # the header's order and width are its functions'
     else:
         from qverify.workflow import quantize  # TensorFlow from here on
 
@@ -41,6 +44,7 @@ def run(args) -> int:
             rounding=args.rounding,
             rule=args.rule,
             fit_accumulator=args.fit_accumulator,
+            functions=dict(args.functions),
         ).plan
     weights = read_weights(header, plan, dict(args.map))
     diffs = {"weights": diff_weights(weights, plan)}
@@ -73,6 +77,7 @@ def add_parser(sub) -> None:
     p.add_argument("--rounding", choices=values(Rounding), default=Rounding.TRUNCATE.value, help="as quantize")
     p.add_argument("--rule", choices=values(FormatRule), default=FormatRule.NOTEBOOK.value, help="as quantize")
     p.add_argument("--no-fit-accumulator", dest="fit_accumulator", action="store_false", help="as quantize")
+    function_args(p)  # an _opt function's header is interleaved, a q7 one's holds q7 values
     p.add_argument(
         "--map",
         type=stem_decl,

@@ -14,6 +14,7 @@ from qverify.commands.common import (
     model_args,
     paths_arg,
     positive,
+    weight_bits_decl,
 )
 from qverify.errors import ArgumentError
 
@@ -46,6 +47,7 @@ def run(args) -> int:
         macro_names=mapping,
         names_in_order=None if in_order is None else (f"--names-from {args.names_from}", in_order),
         cmsis=args.cmsis_version,
+        weight_bits=dict(args.weight_bits),
     )
     plan = q.plan
     print(plan_tables(plan))
@@ -101,6 +103,15 @@ def add_parser(sub) -> None:
         "(default: lower f_w there, recorded as an adjustment)",
     )
     function_args(p)
+    p.add_argument(
+        "--weight-bits",
+        type=weight_bits_decl,
+        action="append",
+        default=[],
+        metavar="OP=BITS",
+        help="quantize dense OP's weights and bias to 8 bits (q7_t, arm_fully_connected_mat_q7_vec_q15 or its _opt "
+        "with --function; half the flash) or 16 (repeatable; default 16, or the declared function's width)",
+    )
     p.add_argument(
         "--paths",
         type=paths_arg,

@@ -20,7 +20,8 @@
 #if !defined(QV_HAVE_ARM_CONVOLVE_HWC_Q15_BASIC) && !defined(QV_HAVE_ARM_CONVOLVE_HWC_Q15_FAST) && \
     !defined(QV_HAVE_ARM_CONVOLVE_HWC_Q15_FAST_NONSQUARE) && !defined(QV_HAVE_ARM_FULLY_CONNECTED_Q15) && \
     !defined(QV_HAVE_ARM_RELU_Q15) && !defined(QV_HAVE_ARM_NN_ACTIVATIONS_DIRECT_Q15) && \
-    !defined(QV_HAVE_ARM_SOFTMAX_Q15)
+    !defined(QV_HAVE_ARM_SOFTMAX_Q15) && !defined(QV_HAVE_ARM_FULLY_CONNECTED_Q15_OPT) && \
+    !defined(QV_HAVE_ARM_FULLY_CONNECTED_MAT_Q7_VEC_Q15) && !defined(QV_HAVE_ARM_FULLY_CONNECTED_MAT_Q7_VEC_Q15_OPT)
 #define QV_HAVE_ARM_CONVOLVE_HWC_Q15_BASIC
 #define QV_HAVE_ARM_CONVOLVE_HWC_Q15_FAST
 #define QV_HAVE_ARM_CONVOLVE_HWC_Q15_FAST_NONSQUARE
@@ -28,6 +29,9 @@
 #define QV_HAVE_ARM_RELU_Q15
 #define QV_HAVE_ARM_NN_ACTIVATIONS_DIRECT_Q15
 #define QV_HAVE_ARM_SOFTMAX_Q15
+#define QV_HAVE_ARM_FULLY_CONNECTED_Q15_OPT
+#define QV_HAVE_ARM_FULLY_CONNECTED_MAT_Q7_VEC_Q15
+#define QV_HAVE_ARM_FULLY_CONNECTED_MAT_Q7_VEC_Q15_OPT
 #endif
 
 #ifndef QV_KERNELS_SOURCE
@@ -147,13 +151,20 @@ static int32_t qv_check_op(const qv_op_t *op, const qv_op_t *prev, int32_t *kern
         return ARM_MATH_SUCCESS;
 
     case QV_OP_DENSE:
-        if ((op->weights == NULL) || (op->bias == NULL) || (op->bias_lshift > 31u) || (op->out_rshift > 31u) ||
-            (in_n > 0xFFFFu) || (out_n > 0xFFFFu) || (op->kernel != QV_KERNEL_FULLY_CONNECTED))
+    {
+        /* the q15 functions read weights/bias, the q7 ones weights_q7/bias_q7 */
+        const int q7 = (op->kernel == QV_KERNEL_FC_MAT_Q7_VEC_Q15) || (op->kernel == QV_KERNEL_FC_MAT_Q7_VEC_Q15_OPT);
+        const int q15 = (op->kernel == QV_KERNEL_FULLY_CONNECTED) || (op->kernel == QV_KERNEL_FULLY_CONNECTED_OPT);
+        const int weights = q7 ? ((op->weights_q7 != NULL) && (op->bias_q7 != NULL))
+                               : ((op->weights != NULL) && (op->bias != NULL));
+        if (!(q7 || q15) || !weights || (op->bias_lshift > 31u) || (op->out_rshift > 31u) || (in_n > 0xFFFFu) ||
+            (out_n > 0xFFFFu))
         {
             return ARM_MATH_ARGUMENT_ERROR;
         }
         *kernel = op->kernel;
         return ARM_MATH_SUCCESS;
+    }
 
     case QV_OP_RELU:
     case QV_OP_FLATTEN:
@@ -439,6 +450,34 @@ static int32_t qv_exec_op(const qv_op_t *op, int32_t kernel, const int16_t *src,
     case QV_KERNEL_FULLY_CONNECTED: /* not compiled: a trimmed CMSIS tree */
         return QV_STATUS_NO_FUNCTION;
 #endif
+#if defined(QV_HAVE_ARM_FULLY_CONNECTED_Q15_OPT)
+    case QV_KERNEL_FULLY_CONNECTED_OPT:
+        return (int32_t)arm_fully_connected_q15_opt(src, op->weights, (uint16_t)in_n,
+                                                    (uint16_t)qv_elems(op->out_h, op->out_w, op->out_c),
+                                                    op->bias_lshift, op->out_rshift, op->bias, dst, buf);
+#else
+    case QV_KERNEL_FULLY_CONNECTED_OPT:
+        return QV_STATUS_NO_FUNCTION;
+#endif
+#if defined(QV_HAVE_ARM_FULLY_CONNECTED_MAT_Q7_VEC_Q15)
+    case QV_KERNEL_FC_MAT_Q7_VEC_Q15:
+        return (int32_t)arm_fully_connected_mat_q7_vec_q15(src, op->weights_q7, (uint16_t)in_n,
+                                                           (uint16_t)qv_elems(op->out_h, op->out_w, op->out_c),
+                                                           op->bias_lshift, op->out_rshift, op->bias_q7, dst, buf);
+#else
+    case QV_KERNEL_FC_MAT_Q7_VEC_Q15:
+        return QV_STATUS_NO_FUNCTION;
+#endif
+#if defined(QV_HAVE_ARM_FULLY_CONNECTED_MAT_Q7_VEC_Q15_OPT)
+    case QV_KERNEL_FC_MAT_Q7_VEC_Q15_OPT:
+        return (int32_t)arm_fully_connected_mat_q7_vec_q15_opt(src, op->weights_q7, (uint16_t)in_n,
+                                                               (uint16_t)qv_elems(op->out_h, op->out_w, op->out_c),
+                                                               op->bias_lshift, op->out_rshift, op->bias_q7, dst,
+                                                               buf);
+#else
+    case QV_KERNEL_FC_MAT_Q7_VEC_Q15_OPT:
+        return QV_STATUS_NO_FUNCTION;
+#endif
 #if defined(QV_HAVE_ARM_RELU_Q15)
     case QV_KERNEL_RELU:
     {
@@ -681,6 +720,12 @@ const char *qv_kernel_name(int32_t kernel_id)
         return "qv_convolve_HWC_q15_basic_nonsquare";
     case QV_KERNEL_FULLY_CONNECTED:
         return "arm_fully_connected_q15";
+    case QV_KERNEL_FULLY_CONNECTED_OPT:
+        return "arm_fully_connected_q15_opt";
+    case QV_KERNEL_FC_MAT_Q7_VEC_Q15:
+        return "arm_fully_connected_mat_q7_vec_q15";
+    case QV_KERNEL_FC_MAT_Q7_VEC_Q15_OPT:
+        return "arm_fully_connected_mat_q7_vec_q15_opt";
     case QV_KERNEL_RELU:
         return "arm_relu_q15";
     case QV_KERNEL_MAXPOOL:

@@ -47,7 +47,10 @@ enum
     QV_KERNEL_HOST_CONV = 11,           /* qv_host_conv_q15: host SIMD conv (the "fast" build only) */
     QV_KERNEL_RELU6 = 12,               /* qv_relu6_q15 */
     QV_KERNEL_ACTIVATIONS_DIRECT = 13,  /* arm_nn_activations_direct_q15 */
-    QV_KERNEL_SOFTMAX = 14              /* arm_softmax_q15 */
+    QV_KERNEL_SOFTMAX = 14,             /* arm_softmax_q15 */
+    QV_KERNEL_FULLY_CONNECTED_OPT = 15, /* arm_fully_connected_q15_opt (weights in its interleaved order) */
+    QV_KERNEL_FC_MAT_Q7_VEC_Q15 = 16,   /* arm_fully_connected_mat_q7_vec_q15 (q7 weights and bias) */
+    QV_KERNEL_FC_MAT_Q7_VEC_Q15_OPT = 17 /* arm_fully_connected_mat_q7_vec_q15_opt (q7, interleaved) */
 };
 
 /* qv_op_t.flags */
@@ -84,10 +87,16 @@ typedef struct
                                      output size implies (TensorFlow's 'same'): the kernels zero-fill any window
                                      position outside the image */
     uint16_t bias_lshift, out_rshift;
-    const int16_t *weights;       /* conv [c_out][k_h][k_w][c_in]; dense [out][in] */
+    const int16_t *weights;       /* conv [c_out][k_h][k_w][c_in]; dense [out][in], or the interleaved order of
+                                     arm_fully_connected_q15_opt: the bytes the function reads, as weights.h holds
+                                     them */
     const int16_t *bias;
     int16_t clamp_max;            /* QV_OP_RELU6: the upper bound, 6.0 in the op's format rounded down;
                                      QV_OP_SIGMOID, QV_OP_TANH: int_width, the input's integer bits (0..3) */
+    const int8_t *weights_q7;     /* a dense op of arm_fully_connected_mat_q7_vec_q15(_opt): its q7 weights, in the
+                                     order the function reads ([out][in], or the _opt interleave); weights and
+                                     bias are then unused (NULL) */
+    const int8_t *bias_q7;        /* ... and its q7 bias */
 } qv_op_t;
 
 /* What qv_run reports beside its status. */

@@ -49,7 +49,10 @@ enum {
     QV_KERNEL_HOST_CONV = 11,
     QV_KERNEL_RELU6 = 12,
     QV_KERNEL_ACTIVATIONS_DIRECT = 13,
-    QV_KERNEL_SOFTMAX = 14
+    QV_KERNEL_SOFTMAX = 14,
+    QV_KERNEL_FULLY_CONNECTED_OPT = 15,
+    QV_KERNEL_FC_MAT_Q7_VEC_Q15 = 16,
+    QV_KERNEL_FC_MAT_Q7_VEC_Q15_OPT = 17
 };
 
 #define QV_CALL_LENGTH_ON_X ...
@@ -77,6 +80,8 @@ typedef struct {
     const int16_t *weights;
     const int16_t *bias;
     int16_t clamp_max;
+    const int8_t *weights_q7;
+    const int8_t *bias_q7;
 } qv_op_t;
 
 typedef struct {
@@ -127,6 +132,18 @@ arm_status arm_convolve_HWC_q15_fast_nonsquare(const q15_t *Im_in, uint16_t dim_
 arm_status arm_fully_connected_q15(const q15_t *pV, const q15_t *pM, uint16_t dim_vec,
                                    uint16_t num_of_rows, uint16_t bias_shift, uint16_t out_shift,
                                    const q15_t *bias, q15_t *pOut, q15_t *vec_buffer);
+
+arm_status arm_fully_connected_q15_opt(const q15_t *pV, const q15_t *pM, uint16_t dim_vec,
+                                       uint16_t num_of_rows, uint16_t bias_shift, uint16_t out_shift,
+                                       const q15_t *bias, q15_t *pOut, q15_t *vec_buffer);
+
+arm_status arm_fully_connected_mat_q7_vec_q15(const q15_t *pV, const q7_t *pM, uint16_t dim_vec,
+                                              uint16_t num_of_rows, uint16_t bias_shift, uint16_t out_shift,
+                                              const q7_t *bias, q15_t *pOut, q15_t *vec_buffer);
+
+arm_status arm_fully_connected_mat_q7_vec_q15_opt(const q15_t *pV, const q7_t *pM, uint16_t dim_vec,
+                                                  uint16_t num_of_rows, uint16_t bias_shift, uint16_t out_shift,
+                                                  const q7_t *bias, q15_t *pOut, q15_t *vec_buffer);
 
 void arm_relu_q15(q15_t *data, uint16_t size);
 

@@ -72,12 +72,16 @@ class NativeEngine(Engine):
         c.pad_h, c.pad_w = op.pad
         c.clamp_max = KINDS[op.kind].clamp_max(op)
         if op.weighted:
-            weights = np.ascontiguousarray(op.weights, dtype=np.int16)
-            bias = np.ascontiguousarray(op.bias, dtype=np.int16)
+            weights, bias = kernels.stored(op)  # the function's order and width, as weights.h holds them
             c.bias_lshift, c.out_rshift = op.bias_lshift, op.out_rshift
             self._keep += [weights, bias]
-            c.weights = self.native.ffi.cast("const int16_t *", weights.ctypes.data)
-            c.bias = self.native.ffi.cast("const int16_t *", bias.ctypes.data)
+            ctype = "const int8_t *" if weights.dtype == np.int8 else "const int16_t *"
+            w_ptr = self.native.ffi.cast(ctype, weights.ctypes.data)
+            b_ptr = self.native.ffi.cast(ctype, bias.ctypes.data)
+            if weights.dtype == np.int8:
+                c.weights_q7, c.bias_q7 = w_ptr, b_ptr
+            else:
+                c.weights, c.bias = w_ptr, b_ptr
 
     def _call(self, first: int, count: int, x: np.ndarray, outputs: list[np.ndarray | None]) -> None:
         """Run ops[first:first+count] over x, splitting the batch across threads."""

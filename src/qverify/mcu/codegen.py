@@ -32,6 +32,11 @@ def _c_comment(text: str) -> str:
     return text.replace("*/", "* /")
 
 
+def _clamp(op) -> int:
+    """qv_op_t.clamp_max of an op."""
+    return KINDS[op.kind].clamp_max(op)
+
+
 def network_c(plan: QuantPlan) -> str:
     """network.c for the plan: weight arrays from weights.h and the qv_op_t table."""
     act, scratch = scratch_words(plan)
@@ -58,22 +63,24 @@ def network_c(plan: QuantPlan) -> str:
         if op.weighted:
             stem = plan.stem(op.name)  # weights.h's macro names (QuantPlan.macro_names)
             w_count = KINDS[op.kind].weight_count(op)
+            q7 = call.function.weight_bits == 8  # q7_t arrays in qv_op_t.weights_q7 / bias_q7
+            ctype = "int8_t" if q7 else "int16_t"
             lines += [
                 f"/* op {i}: {_c_comment(op.name)} ({op.kind}) */",
-                f"static const int16_t qv_w{i}[] QV_WEIGHTS = {stem}_WT;",
-                f"static const int16_t qv_b{i}[] QV_WEIGHTS = {stem}_BIAS;",
+                f"static const {ctype} qv_w{i}[] QV_WEIGHTS = {stem}_WT;",
+                f"static const {ctype} qv_b{i}[] QV_WEIGHTS = {stem}_BIAS;",
                 f"QV_CHECK_COUNT(qv_check_w{i}, qv_w{i}, {w_count});",
                 f"QV_CHECK_COUNT(qv_check_b{i}, qv_b{i}, {op.out_shape[2]});",
                 "",
             ]
-            shifts = f"{stem}_BIAS_LSHIFT, {stem}_OUT_RSHIFT, qv_w{i}, qv_b{i}"
+            arrays = f"0, 0, {_clamp(op)}, qv_w{i}, qv_b{i}" if q7 else f"qv_w{i}, qv_b{i}, {_clamp(op)}, 0, 0"
+            fields = f"{stem}_BIAS_LSHIFT, {stem}_OUT_RSHIFT, {arrays}"
         else:
-            shifts = "0, 0, 0, 0"
-        clamp = KINDS[op.kind].clamp_max(op)  # qv_op_t.clamp_max
+            fields = f"0, 0, 0, 0, {_clamp(op)}, 0, 0"
         geo = ", ".join(str(d) for d in dims)
         how = f"{call.function.name}{', length on x' if call.length_on_x else ''}"
         rows.append(
-            f"    {{{KINDS[op.kind].c_op}, {call.function.enum}, {call.flags}u, {geo}, {shifts}, {clamp}}}, "
+            f"    {{{KINDS[op.kind].c_op}, {call.function.enum}, {call.flags}u, {geo}, {fields}}}, "
             f"/* {i}: {_c_comment(op.name)}: {how} */"
         )
     lines += [
