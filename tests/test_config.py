@@ -257,3 +257,27 @@ def test_weight_bits_key(tmp_path):
     ):
         with pytest.raises(ConfigError, match=r"weight_bits"):
             load_config(pyproject(tmp_path, body))
+
+
+def test_names_from_key(tmp_path):
+    """names_from: a weights.h relative to the file whose STEM_WT macros the gate names the ops by, in order (as
+    quantize --names-from); not with header_map or header; a header without layers is one line."""
+    from qverify.gate import _names_in_order
+    from qverify.header import HeaderError
+
+    write(tmp_path / "nb.h", "#define CONV1_WT {1}\n#define CONV1_BIAS {0}\n#define FC1_WT {1}\n#define FC1_BIAS {0}\n")
+    write(tmp_path / "empty.h", "#define X 1\n")
+    cfg = load_config(pyproject(tmp_path, 'names_from = "nb.h"\n'))
+    assert cfg.names_from == str(tmp_path / "nb.h")
+    where, stems = _names_in_order(cfg)
+    assert stems == ["CONV1", "FC1"] and "names_from" in where
+    assert _names_in_order(load_config(pyproject(tmp_path, ""))) is None
+    with pytest.raises(HeaderError, match=r"names_from .*empty.h defines no STEM_WT macro"):
+        _names_in_order(load_config(pyproject(tmp_path, 'names_from = "empty.h"\n')))
+    for body, message in [
+        ('names_from = "nope.h"\n', r"'names_from' file .*nope.h does not exist"),
+        ('names_from = "nb.h"\n[tool.qverify.header_map]\nconv1 = "C1"\n', r"'names_from' with 'header_map'"),
+        ('names_from = "nb.h"\nheader = "nb.h"\n', r"'names_from' with 'header'"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            load_config(pyproject(tmp_path, body))

@@ -107,8 +107,8 @@ def test_bad_configuration_is_one_clear_error(pytester):
         "calib_data, calib_overlap, calib_samples, cmsis_root, cmsis_version, data, engines, "
         "fail_on_overflow, final_activation, fit_accumulator, functions, header, header_map, kernels, "
         "labels, max_accuracy_drop, "
-        "min_sqnr_db, model, out, pytest, require_bit_exact, rounding, rule, sample_header, samples, "
-        "target_cpu, weights)"
+        "min_sqnr_db, model, names_from, out, pytest, require_bit_exact, rounding, rule, sample_header, samples, "
+        "target_cpu, weight_bits, weights)"
     ]
     assert "passed" not in result.stdout.str()
 

@@ -94,6 +94,8 @@ class Config:
             (e.g. conv2d = "CONV1"): in regenerate mode the names of the macros written to `out` (recorded
             in the plan, as `quantize --map` does); in header mode the committed header's names too (without
             it, layers match by name, or in order when no name matches).
+        names_from: regenerate mode: a weights.h (the notebook's) whose STEM_WT macros name the conv/dense
+            ops in order, as `qverify quantize --names-from`; not with header_map.
         final_activation: 'float' or 'device': a final sigmoid/softmax as the plan's last op (default as
             `qverify quantize --final-activation`: device where Arm's function is right in every release
             from cmsis_version on).
@@ -133,6 +135,7 @@ class Config:
     header: str | None = None
     sample_header: str | None = None
     header_map: dict[str, str] = field(default_factory=dict)
+    names_from: str | None = None
     final_activation: str | None = None  # None: workflow.device_activation decides
     cmsis_version: str = CMSIS_RELEASES[0]
     source: str = ""
@@ -155,8 +158,19 @@ class Config:
 
 
 _KNOWN = tuple(f.name for f in fields(Config) if f.name not in ("source", "root", "sample_start", "calib_start"))
-_PATH_KEYS = ("model", "weights", "data", "labels", "calib_data", "cmsis_root", "out", "header", "sample_header")
-_MUST_EXIST = ("weights", "data", "labels", "calib_data", "header", "sample_header")
+_PATH_KEYS = (
+    "model",
+    "weights",
+    "data",
+    "labels",
+    "calib_data",
+    "cmsis_root",
+    "out",
+    "header",
+    "sample_header",
+    "names_from",
+)
+_MUST_EXIST = ("weights", "data", "labels", "calib_data", "header", "sample_header", "names_from")
 _CHOICES = {
     "rounding": values(Rounding),
     "rule": values(FormatRule),
@@ -178,6 +192,7 @@ _TYPES = {
     "header": str,
     "sample_header": str,
     "header_map": dict,
+    "names_from": str,
     "rounding": str,
     "rule": str,
     "fit_accumulator": bool,
@@ -383,7 +398,7 @@ def _resolve_paths(values: dict, base: Path, where: str) -> None:
                     )
                 values["model"] = str(path)
             # else module:Factory, imported with the configuration's folder on sys.path
-    for key in ("weights", "data", "labels", "calib_data", "cmsis_root", "out", "header", "sample_header"):
+    for key in _PATH_KEYS[1:]:  # the model is resolved above
         if key not in values:
             continue
         path = (base / values[key]).resolve()
@@ -412,6 +427,16 @@ def _check_together(values: dict, table: dict, where: str) -> None:
         raise ConfigError(
             f"{where}: 'out' with 'header': header mode verifies the committed {table['header']} "
             "and writes nothing; drop 'out' (or 'header' to regenerate the headers into 'out')"
+        )
+    if values.get("names_from") is not None and (values.get("header_map") or values.get("header") is not None):
+        other = "header_map" if values.get("header_map") else "header"
+        raise ConfigError(
+            f"{where}: 'names_from' with '{other}': names_from names the macros written to 'out' in op order; "
+            + (
+                "name them one way, not both"
+                if other == "header_map"
+                else "header mode reads the committed header's own names (drop names_from)"
+            )
         )
     if values.get("weights") is not None and "model" not in table:
         raise ConfigError(f"{where}: 'weights' needs 'model' (the architecture the weights are loaded into)")

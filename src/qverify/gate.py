@@ -256,6 +256,7 @@ def _compute(cfg: Config, key: str, split, say: Callable[[str], None], bar: bool
             paths=_device_paths(cfg),
             calib_start=split.calib[0],
             macro_names=cfg.header_map,
+            names_in_order=_names_in_order(cfg),
             final_activation=cfg.final_activation,
             cmsis=cfg.cmsis_version,
         )
@@ -326,6 +327,16 @@ def _compute(cfg: Config, key: str, split, say: Callable[[str], None], bar: bool
         sample_outputs,
         time.perf_counter() - t0,
     )
+
+
+def _names_in_order(cfg: Config) -> tuple[str, list[str]] | None:
+    """names_from's stems in op order (quantize --names-from), or None."""
+    if cfg.names_from is None:
+        return None
+    from qverify.header import layer_stems
+
+    where = f"{cfg.source}: names_from {cfg.names_from}"
+    return where, layer_stems(cfg.names_from, where)
 
 
 def _device_paths(cfg: Config) -> tuple[str, ...]:

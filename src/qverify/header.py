@@ -364,6 +364,27 @@ def map_stems(header: Header, plan: QuantPlan, mapping: dict[str, str] | None = 
     return stems, "map" if mapping else "name"
 
 
+def layer_stems(path: str | Path, where: str) -> list[str]:
+    """The STEM of each STEM_WT macro of a weights.h in file order (`--names-from`, the gate's names_from),
+    checked to be C identifiers of their own that clash with no macro of qverify's.
+
+    Raises:
+        HeaderError: no STEM_WT macro, or stems that clash; `where` opens the line.
+    """
+    from qverify.macros import clash
+
+    stems = read_header(path).stems()
+    if not stems:
+        raise HeaderError(
+            f"{where} defines no STEM_WT macro; expected a weights.h whose STEM_WT macros name the conv/dense ops "
+            "in order"
+        )
+    problem = clash({stem: stem for stem in stems}, "layer")
+    if problem:
+        raise HeaderError(f"{where}: {problem}")
+    return stems
+
+
 def read_weights(path: str | Path | Header, plan: QuantPlan, mapping: dict[str, str] | None = None) -> WeightsHeader:
     """Read a weights.h (a path, or a Header already read) against the plan's op geometry.
 

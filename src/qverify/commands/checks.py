@@ -193,16 +193,6 @@ def header_stems(flag: str, path: str | None) -> list[str] | None:
     if path is None:
         return None
     input_file(flag, path, "a weights.h whose STEM_WT macros name the conv/dense ops in order")
-    from qverify.header import read_header  # numpy only, no TensorFlow
-    from qverify.macros import clash
+    from qverify.header import layer_stems  # numpy only, no TensorFlow
 
-    stems = read_header(path).stems()
-    if not stems:
-        raise ArgumentError(
-            f"{_named(flag, path)} defines no STEM_WT macro; expected a weights.h whose STEM_WT "
-            "macros name the conv/dense ops in order"
-        )
-    problem = clash({stem: stem for stem in stems}, "layer")
-    if problem:
-        raise ArgumentError(f"{flag} {path}: {problem}")
-    return stems
+    return layer_stems(path, _named(flag, path))
