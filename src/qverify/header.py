@@ -28,7 +28,6 @@ import numpy as np
 from qverify import kernels
 from qverify.errors import ArgumentError, QVerifyError
 from qverify.layout import conv_from_cmsis, dense_from_cmsis, notebook_conv_order
-from qverify.opkinds import FUNCTIONS
 from qverify.plan import MAX_SHIFT, OpPlan, QuantPlan
 from qverify.qformat import qm_n
 
@@ -405,7 +404,7 @@ def read_weights(path: str | Path | Header, plan: QuantPlan, mapping: dict[str, 
             hint = f"; the header's unmapped layers: {', '.join(others)} (--map {op.name}=STEM)" if others else ""
             raise HeaderError(f"{header.path}: {stem}_WT is not defined ({for_op}){hint}")
         line = header.define(f"{stem}_WT").line
-        bits = FUNCTIONS[op.function].weight_bits  # q7_t arrays for the q7 dense functions
+        bits = op.weight_bits  # q7_t arrays for the q7 dense functions (their function's width: kernels)
         who = f"the plan's {op.name}" + (f" ({op.function}: q7_t)" if bits == 8 else "")
         for suffix in ("_BIAS", "_BIAS_LSHIFT", "_OUT_RSHIFT"):
             if not header.has(stem + suffix):  # the line of the layer's weights says where it is missing
