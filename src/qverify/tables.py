@@ -25,8 +25,8 @@ def plan_tables(plan: QuantPlan) -> str:
     for op in weighted:
         assert op.w_frac is not None and op.b_frac is not None  # every weighted op has both
         lines.append(
-            f"  {op.name:<24} {qm_n(op.w_frac, plan.bits):>8} {qm_n(op.b_frac, plan.bits):>8} "
-            f"{op.bias_lshift:>12} {op.out_rshift:>11}"
+            f"  {op.name:<24} {qm_n(op.w_frac, op.weight_bits):>8} {qm_n(op.b_frac, op.weight_bits):>8} "
+            f"{op.bias_lshift:>12} {op.out_rshift:>11}" + (" (q7_t weights and bias)" if op.weight_bits == 8 else "")
         )
     lines += [
         "",
