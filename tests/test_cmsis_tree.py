@@ -107,11 +107,11 @@ def test_trimmed_tree_builds_and_runs(tmp_path, kernels):
 
 
 def test_every_bundled_build_has_all_of_arms_functions():
-    """Every arm_* function an op kind may call (seven: three convolutions, the dense, ReLU, the activations and
-    softmax) is in every bundled build."""
+    """Every arm_* function an op kind may call (ten: three convolutions, four fully connected (q15, q15_opt,
+    mat_q7_vec_q15 and its _opt), ReLU, the activations and softmax) is in every bundled build."""
     spec = build.build_spec("dsp", "truncate")
     assert [m for m, _ in spec["macros"] if m.startswith("QV_HAVE_")] == build.have_macros(build.ARM_FUNCTIONS)
-    assert len(build.have_macros(build.ARM_FUNCTIONS)) == 7 == len(build.ARM_FUNCTIONS)
+    assert len(build.have_macros(build.ARM_FUNCTIONS)) == 10 == len(build.ARM_FUNCTIONS)
 
 
 def test_tree_without_any_function_is_refused(tmp_path):
@@ -357,6 +357,37 @@ def _real_trees() -> list:
     return [pytest.param(Path(folder) / v / "CMSIS", id=v) for v in found]
 
 
+def interleave(m, order: str):
+    """Weights m [rows][dim] in the order of Arm's _opt functions (their documentation), flat: rows in groups
+    of four r0..r3, per column pair k "q15x4": r0[2k] r0[2k+1] r1[2k] r1[2k+1] r2[2k] r2[2k+1] r3[2k] r3[2k+1],
+    "q7x4": r0[2k] r1[2k] r0[2k+1] r1[2k+1] r2[2k] r3[2k] r2[2k+1] r3[2k+1]; for an odd dim then the last
+    column r0..r3; the rows % 4 rows left over row-major."""
+    rows, dim = m.shape
+    full = rows - rows % 4
+    groups = m[:full].reshape(-1, 4, dim)
+    pairs = groups[:, :, : dim - dim % 2].reshape(len(groups), 4, dim // 2, 2)  # (group, row, k, column)
+    if order == "q15x4":
+        body = pairs.transpose(0, 2, 1, 3)  # (group, k, row, column)
+    else:  # (group, k, row pair, column, row in the pair)
+        body = pairs.reshape(len(groups), 2, 2, dim // 2, 2).transpose(0, 3, 1, 4, 2)
+    body = body.reshape(len(groups), 4 * (dim - dim % 2))
+    last = groups[:, :, dim - dim % 2 :].reshape(len(groups), 4 * (dim % 2))  # the odd last column, r0..r3
+    return np.concatenate([np.concatenate([body, last], axis=1).reshape(-1), m[full:].reshape(-1)])
+
+
+def test_interleave_is_arms_documented_order():
+    """interleave gives the examples of Arm's documentation (rows a1..a6 of 3 columns; 4 rows of 7)."""
+    a = np.array([[10 * i + j for j in range(1, 4)] for i in range(1, 7)], np.int16)
+    assert interleave(a, "q15x4").tolist() == [11, 12, 21, 22, 31, 32, 41, 42, 13, 23, 33, 43, 51, 52, 53, 61, 62, 63]
+    a = np.array([[10 * i + j for j in range(1, 8)] for i in range(1, 5)], np.int8)
+    assert interleave(a, "q7x4").tolist() == [
+        *(11, 21, 12, 22, 31, 41, 32, 42),
+        *(13, 23, 14, 24, 33, 43, 34, 44),
+        *(15, 25, 16, 26, 35, 45, 36, 46),
+        *(17, 27, 37, 47),
+    ]
+
+
 def _round_of_zero_is_undefined(tree_root: Path) -> bool:
     """5.4 and 5.5 define NN_ROUND(out_shift) as 0x1 << (out_shift - 1): at out_shift 0 a shift by -1,
     undefined in C, which a Cortex-M computes as 0 (LSL by 255) and x86 as INT_MIN (shift counts mod 32)."""
@@ -386,6 +417,10 @@ def _compare_kernels(tree, ours, rounding: str, rng, shifts, saturated_index: bo
     def q15(shape, small=False):
         lim = 200 if small else 32768
         return rng.integers(-lim, lim, size=shape).astype(np.int16)
+
+    def q7(shape, small=False):
+        lim = 8 if small else 128
+        return rng.integers(-lim, lim, size=shape).astype(np.int8)
 
     for _ in range(CALLS):
         small = bool(rng.integers(0, 2))
@@ -489,6 +524,24 @@ def _compare_kernels(tree, ours, rounding: str, rng, shifts, saturated_index: bo
             return p(nl, v), p(nl, m), dim, rows, bs, os_, p(nl, b), p(nl, out), p(nl, buf)
 
         same("arm_fully_connected_q15", dense, (rows,), dim)
+        # the same sizes through the other three: q15 weights in Arm's q15x4 order, q7 weights and bias
+        # ([rows][dim], and in the q7x4 order); rows 4 or more take their groups of four
+        dim, rows = int(rng.integers(1, 40)), int(rng.integers(1, 14))
+        v, m, b = q15((dim,), small), q15((rows, dim), small), q15((rows,), small)
+        m8, b8 = q7((rows, dim), small), q7((rows,), small)
+        for fn, weights, bias in (
+            ("arm_fully_connected_q15_opt", interleave(m, "q15x4"), b),
+            ("arm_fully_connected_mat_q7_vec_q15", m8.reshape(-1).copy(), b8),
+            ("arm_fully_connected_mat_q7_vec_q15_opt", interleave(m8, "q7x4"), b8),
+        ):
+
+            def dense_other(nl, out, buf, v=v, w=weights, b=bias, dim=dim, rows=rows, bs=bs, os_=os_):
+                kind = "int16_t[]" if w.dtype == np.int16 else "int8_t[]"
+                ffi = nl.ffi
+                wp, bp = ffi.from_buffer(kind, w), ffi.from_buffer(kind, b)
+                return p(nl, v), wp, dim, rows, bs, os_, bp, p(nl, out), p(nl, buf)
+
+            same(fn, dense_other, (rows + 2,), dim)
 
         data = q15((int(rng.integers(1, 50)),))
         outs = []
@@ -508,6 +561,28 @@ def _compare_kernels(tree, ours, rounding: str, rng, shifts, saturated_index: bo
             outs.append(out)
         np.testing.assert_array_equal(outs[0], outs[1], err_msg="arm_softmax_q15")
         calls["arm_softmax_q15"] += 1
+    # the int32 accumulator wrapping in every fully-connected function: -32768 inputs, full-scale weights (2^30
+    # per q15 product, 2^22 per q7 one: 777 columns pass 2^31), groups of four rows, leftovers, odd last column
+    rows = 7
+    for fn, dim, lo in (
+        ("arm_fully_connected_q15", 9, -32768),
+        ("arm_fully_connected_q15_opt", 9, -32768),
+        ("arm_fully_connected_mat_q7_vec_q15", 777, -128),
+        ("arm_fully_connected_mat_q7_vec_q15_opt", 777, -128),
+    ):
+        dtype = np.int16 if lo == -32768 else np.int8
+        v, m, b = np.full(dim, -32768, np.int16), np.full((rows, dim), lo, dtype), np.arange(rows, dtype=dtype)
+        m[1, 0] = m[4, dim - 1] = m[6, 2] = 3
+        assert ((m.astype(np.int64) @ v.astype(np.int64)) >= 2**31).all()
+        stored = interleave(m, "q7x4" if fn.endswith("q7_vec_q15_opt") else "q15x4") if fn.endswith("_opt") else m
+        stored = stored.reshape(-1).copy()
+
+        def wrapping(nl, out, buf, v=v, w=stored, b=b, dim=dim, bs=bs):
+            kind = "int16_t[]" if w.dtype == np.int16 else "int8_t[]"
+            wp, bp = nl.ffi.from_buffer(kind, w), nl.ffi.from_buffer(kind, b)
+            return p(nl, v), wp, dim, rows, bs, 8, bp, p(nl, out), p(nl, buf)
+
+        same(fn, wrapping, (rows + 2,), dim)
     if not saturated_index:  # 5.8.0 on: every q15 input, every legal int_width, both functions
         every = np.arange(-32768, 32768, dtype=np.int16)
         for kind in (0, 1):  # ARM_SIGMOID, ARM_TANH
