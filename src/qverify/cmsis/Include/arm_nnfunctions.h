@@ -6,7 +6,8 @@
  *
  * Layout: HWC.  x = width, y = height; element (y, x, c) of an image of
  * width X with C channels is at (y * X + x) * C + c.  Weights are
- * [c_out][k_y][k_x][c_in]; fully-connected weights are [num_of_rows][dim_vec].
+ * [c_out][k_y][k_x][c_in]; fully-connected weights are [num_of_rows][dim_vec], except for the
+ * _opt functions, which read their interleaved orders (below).
  *
  * Numeric contract (conv and fully connected):
  *   acc = ((q31_t)bias[i] << bias_shift) + NN_ROUND(out_shift)
