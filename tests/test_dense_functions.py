@@ -27,7 +27,7 @@ from qverify.graph import build_graph
 from qverify.header import HeaderError, plan_from_header, read_header
 from qverify.plan import QuantPlan, make_plan
 from qverify.qformat import frac_bits
-from test_layers import bit_exact, data
+from test_layers import bit_exact, data, target_bit_exact
 
 L = keras.layers
 Q15, Q15_OPT = "arm_fully_connected_q15", "arm_fully_connected_q15_opt"
@@ -280,7 +280,6 @@ def test_header_q7_value_out_of_range_is_one_line(net, tmp_path):
 def test_every_dense_function_bit_exact_on_the_emulated_cortex_m(net, tmp_path, monkeypatch):
     """network.c passes q7 arrays in weights_q7 / bias_q7 and the interleaved ones as weights.h holds them: the
     Cortex-M4 (DSP) and M3 (plain) builds under QEMU equal the shift model on every op."""
-    from qverify.compare import compare_results
     from qverify.mcu import missing_reason
     from tools import absent
 
@@ -288,12 +287,4 @@ def test_every_dense_function_bit_exact_on_the_emulated_cortex_m(net, tmp_path, 
     if reason is not None:
         absent(f"the target toolchain is missing: {reason}")
     monkeypatch.setenv("QVERIFY_CACHE_DIR", str(tmp_path))
-    from qverify.engines.target import TargetEngine
-
-    plan, x_int = plan_for(net, "round")
-    shift = make_engine("shift", plan).run(x_int)
-    samples = list(range(len(x_int)))
-    for cpu in ("cortex-m4", "cortex-m3"):
-        got = TargetEngine(plan, cpu=cpu).run(x_int)
-        bad = [(c.name, c.mismatches) for c in compare_results(plan, shift, got, samples) if c.mismatches]
-        assert not bad, (cpu, bad)
+    target_bit_exact(*plan_for(net, "round"))

@@ -605,7 +605,6 @@ def test_conv2d_dilation_groups_refused():
 def test_new_layers_bit_exact_on_the_emulated_cortex_m(tmp_path, monkeypatch):
     """network.c carries relu6's clamp_max and the TensorFlow split's output sizes: the Cortex-M4 (DSP) and M3
     (plain) builds under QEMU equal the shift model on every op."""
-    from qverify.compare import compare_results
     from qverify.mcu import missing_reason
     from tools import absent
 
@@ -613,8 +612,6 @@ def test_new_layers_bit_exact_on_the_emulated_cortex_m(tmp_path, monkeypatch):
     if reason is not None:
         absent(f"the target toolchain is missing: {reason}")
     monkeypatch.setenv("QVERIFY_CACHE_DIR", str(tmp_path))
-    from qverify.engines.target import TargetEngine
-
     _seeded()
     model = _randomize_bn(
         keras.Sequential(
@@ -634,6 +631,15 @@ def test_new_layers_bit_exact_on_the_emulated_cortex_m(tmp_path, monkeypatch):
     )
     _, plan, x_int = quantized(model, data((64,), n=6, scale=3.0))
     assert [op.kind for op in plan.ops] == ["conv", "relu6", "conv", "relu6", "flatten", "dense"]
+    target_bit_exact(plan, x_int)
+
+
+def target_bit_exact(plan, x_int) -> None:
+    """The Cortex-M4 (DSP) and M3 (plain) builds under QEMU equal the shift model on every op (the caller has
+    checked the toolchain and pointed QVERIFY_CACHE_DIR at a temporary folder)."""
+    from qverify.compare import compare_results
+    from qverify.engines.target import TargetEngine
+
     shift = make_engine("shift", plan).run(x_int)
     samples = list(range(len(x_int)))
     for cpu in ("cortex-m4", "cortex-m3"):
