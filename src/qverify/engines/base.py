@@ -42,6 +42,18 @@ class RunResult:
         self.acc_peaks[name] = result.acc_peak
 
 
+def host_array(tensor) -> np.ndarray:
+    """A CPU TensorFlow tensor's values as a read-only numpy array over the tensor's own buffer (kept alive by
+    the array). `Tensor.numpy()` copies: for an engine that hands every op's output of a batch on, the copies
+    cost as much as the network itself (measured on the demo, 256 samples: the float chain with every output
+    1.33 s this way, 2.28 s with .numpy()). Falls back to the copy where TensorFlow has no such view."""
+    view = getattr(tensor, "_numpy", None)
+    array = view() if view is not None else tensor.numpy()
+    if isinstance(array, np.ndarray):
+        array.flags.writeable = False  # the tensor's memory: no one writes into it
+    return array
+
+
 def quantize_input(plan: QuantPlan, x: np.ndarray) -> tuple[np.ndarray, int]:
     """Quantize prepared float input (N, H, W, C) at the plan's input format; returns (int16, saturations)."""
     return quantize(x, plan.input_frac, plan.bits)

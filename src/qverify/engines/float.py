@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from qverify.engines.base import Engine, OpResult, RunResult
+from qverify.engines.base import Engine, OpResult, RunResult, host_array
 from qverify.errors import PlanError
 from qverify.floatops import run_op
 from qverify.graph import Graph
@@ -74,7 +74,7 @@ class FloatEngine(Engine):
         outs: dict[str, list[np.ndarray]] = {op.name: [] for op in self.plan.ops}
         for start in range(0, len(x), self.batch):
             for op, y in zip(self.plan.ops, self._chain(tf.constant(x[start : start + self.batch])), strict=True):
-                outs[op.name].append(y.numpy())
+                outs[op.name].append(host_array(y))
         return {name: (parts[0] if len(parts) == 1 else np.concatenate(parts)) for name, parts in outs.items()}
 
     def _quantized(self, name: str, y: np.ndarray) -> OpResult:

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from qverify.choices import Rounding, values
-from qverify.engines.base import Engine, OpResult, RunResult
+from qverify.engines.base import Engine, OpResult, RunResult, host_array
 from qverify.errors import PlanError
 from qverify.layout import conv_from_cmsis, dense_from_cmsis
 from qverify.opkinds import Kind, conv_pads, relu6_max
@@ -104,7 +104,7 @@ class ShiftEngine(Engine):
         for start in range(0, len(h), self.batch):
             got, tallies, tops = self._network(tf.constant(h[start : start + self.batch]))
             for op, out, c, p in zip(self.plan.ops, got, tallies, tops, strict=True):
-                outs[op.name].append(out.numpy())
+                outs[op.name].append(host_array(out))
                 counts[op.name] += int(c)
                 peaks[op.name] = max(peaks[op.name], int(p))
         result = RunResult(self.name)

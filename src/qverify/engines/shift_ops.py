@@ -25,8 +25,10 @@ def _requantize(acc, start, out_rshift, qmin, qmax):
     # each reduction as a pass of its own, and two separate ones cost more than all the rest.
     counts = tf.reduce_sum(tf.cast(out != shifted, tf.int64) + tf.cast(wrapped != exact, tf.int64) * 2**32)
     # max(acc, -1 - acc) over the batch: + 1 it is max(largest acc + 1, -smallest acc), which exceeds 2^31
-    # exactly when some sum left int32 (metrics.acc_headroom_bits); -1 for an empty batch
-    peak = tf.reduce_max(tf.concat([tf.reshape(tf.maximum(exact, -1 - exact), [-1]), tf.constant([-1], tf.int64)], 0))
+    # exactly when some sum left int32 (metrics.acc_headroom_bits); -1 for an empty batch (whose reduce_max is
+    # the smallest int64). A maximum after the reduction, not a -1 concatenated before it: the concatenation
+    # copied the whole batch (conv2's output stage of the demo: 237 ms against 190 ms for 256 samples).
+    peak = tf.maximum(tf.reduce_max(tf.maximum(exact, -1 - exact)), tf.constant(-1, tf.int64))
     return tf.cast(out, tf.int16), counts, peak
 
 
