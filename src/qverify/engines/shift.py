@@ -4,7 +4,7 @@ Conv and dense accumulate in float64: q15 x q15 products are below 2^30 and
 every partial sum of a realistic layer stays far below 2^53, so float64 holds
 the exact integer (float32 does not: docs/design.md rule 4). The exact sum is then
 wrapped to int32 as the device does, every wrap is counted, and the output
-is shifted (arithmetic, floor) and saturated in int64, in one XLA-fused pass
+is shifted (arithmetic, floor) and saturated, each step exact in float64, in one XLA-fused pass
 for large batches (shift_ops.py). ReLU and max pooling work on the int16 values.
 
 Two ways to the same exact sum of a conv, chosen by its taps (k_h * k_w * c_in, `_by_taps`):
@@ -56,7 +56,7 @@ class ShiftEngine(Engine):
         # the whole network as one graph function (run), traced per batch shape: h -> (outputs, counts, peaks)
         self._network: Callable[[Any], tuple[list[Any], list[Any], list[Any]]] | None = None
         self._weights: dict[str, tuple[Any, Any]] = {}  # op name -> (float64 weights, start) tensors
-        self._stage: dict[str, tuple[Any, ...]] = {}  # op name -> (out_rshift, qmin, qmax) tensors
+        self._stage: dict[str, tuple[Any, ...]] = {}  # op name -> (2^-out_rshift, qmin, qmax) tensors
         self._fused: dict[str, Callable[..., tuple[Any, Any]]] = {}  # op name -> shift_ops.fuse's function
         for op in plan.ops:
             if op.weighted:
@@ -86,10 +86,12 @@ class ShiftEngine(Engine):
         return tf.constant(w), tf.constant(start)
 
     def _output_stage(self, op: OpPlan):
-        """(out_rshift, qmin, qmax) as int64 tensors: arguments of shift_ops.requantize, not constants of it."""
+        """(2^-out_rshift, qmin, qmax) as float64 tensors (each exact): arguments of shift_ops.requantize, not
+        constants of it."""
         import tensorflow as tf
 
-        return tuple(tf.constant(v, tf.int64) for v in (op.out_rshift, self.plan.qmin, self.plan.qmax))
+        assert op.out_rshift is not None  # a weighted op has shifts: the plan validates them
+        return tuple(tf.constant(v, tf.float64) for v in (2.0**-op.out_rshift, self.plan.qmin, self.plan.qmax))
 
     def run(self, x: np.ndarray) -> RunResult:
         """Propagated mode, every op of a batch in one TensorFlow graph call (the same ops as run_op)."""
