@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import reference as ref
 from qverify.engines import shift_ops
@@ -151,3 +153,46 @@ def test_float32_would_not_be_exact():
     acc32 = tf.nn.conv2d(x.astype(np.float32), w.astype(np.float32), 1, "VALID") + b.astype(np.float32) * 2.0**14
     f32 = np.clip(np.floor(acc32.numpy() / 2**16), -32768, 32767)
     assert np.count_nonzero(f32 != exact) > 0
+
+
+def _stage_args(acc, start, out_rshift):
+    import tensorflow as tf
+
+    consts = (2.0**-out_rshift, -32768.0, 32767.0)
+    return (tf.constant(acc, tf.float64), tf.constant(start, tf.float64), *(tf.constant(c, tf.float64) for c in consts))
+
+
+def _stage_reference(acc, start, out_rshift):
+    """The output stage in numpy int64: wrap, shift, saturate, counts and peak (docs/design.md rule 4)."""
+    exact = (acc + start).astype(np.int64)
+    wrapped = ((exact + 2**31) % 2**32) - 2**31
+    shifted = wrapped >> out_rshift
+    out = np.clip(shifted, -32768, 32767)
+    counts = int((out != shifted).sum()) + (int((wrapped != exact).sum()) << 32)
+    peak = int(np.maximum(exact, -1 - exact).max()) if exact.size else -1
+    return out.astype(np.int16), counts, peak
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    span=st.sampled_from([2**20, 2**30, 2**31 - 1, 2**31, 2**32, 2**40]),
+    out_rshift=st.integers(0, 31),
+    seed=st.integers(0, 2**32 - 1),
+    shape=st.sampled_from([(1, 1, 1, 1), (2, 7, 1, 3), (3, 64, 1, 16)]),
+)
+def test_bounded_output_stage_equals_the_reference(span, out_rshift, seed, shape):
+    """shift_ops._bounded (counts and peak from the sums' bounds, XLA's full pass only when a sum leaves int32)
+    equals the int64 reference, over spans that saturate, that reach int32's edges exactly and that wrap."""
+    rng = np.random.default_rng(seed)
+    acc = rng.integers(-span, span, shape, endpoint=True).astype(np.float64)
+    start = rng.integers(-(2**20), 2**20, shape[-1]).astype(np.float64)
+    # sums at each edge, one below and one above, where they fit the span: saturation up and down, int32
+    edges = [(32767 + 1) << out_rshift, -32768 << out_rshift, 2**31, -(2**31)]
+    flat, c = acc.reshape(-1), shape[-1]
+    for edge in (e + d for e in edges for d in (-1, 0, 1) if abs(e + d) <= span):
+        pos = int(rng.integers(0, flat.size))
+        flat[pos] = edge - start[pos % c]  # acc + start lands on the edge
+    want = _stage_reference(acc, start, out_rshift)
+    for step in (shift_ops._bounded, shift_ops._requantize):
+        out, counts, peak = step(*_stage_args(acc, start, out_rshift))
+        assert np.array_equal(out.numpy(), want[0]) and (int(counts), int(peak)) == want[1:], step
