@@ -4,14 +4,15 @@ Conv and dense accumulate in float64: q15 x q15 products are below 2^30 and
 every partial sum of a realistic layer stays far below 2^53, so float64 holds
 the exact integer (float32 does not: docs/design.md rule 4). The exact sum is then
 wrapped to int32 as the device does, every wrap is counted, and the output
-is shifted (arithmetic, floor) and saturated, each step exact in float64, in one XLA-fused pass
-for large batches (shift_ops.py). ReLU and max pooling work on the int16 values.
+is shifted (arithmetic, floor) and saturated, each step exact in float64; for large batches
+XLA computes the values in one pass and TensorFlow's reductions the counts (shift_ops.py).
+ReLU and max pooling work on the int16 values.
 
 Two ways to the same exact sum of a conv, chosen by its taps (k_h * k_w * c_in, `_by_taps`):
-TensorFlow's float64 conv2d (Eigen), or, for an op with at most TAPS_MAX taps (the demo's conv1:
-9), one shifted slice of the input per tap, multiplied and added in float64, compiled by XLA together
-with the output stage, so the float64 sum is never written to memory. Both sums are exact (every
-partial sum is an integer below 2^53), so they are equal; the tests run each path on every case.
+TensorFlow's float64 conv2d (Eigen; a 1-D conv with its length on W), or, for an op with at most
+TAPS_MAX taps (the demo's conv1: 9), one shifted slice of the input per tap, multiplied and added in
+float64 in one XLA-compiled pass. Both sums are exact (every partial sum is an integer below 2^53), so
+they are equal; the tests run each path on every case.
 `run` executes the whole network as one TensorFlow graph per batch; `run_op` one op eagerly.
 """
 
@@ -57,7 +58,7 @@ class ShiftEngine(Engine):
         self._network: Callable[[Any], tuple[list[Any], list[Any], list[Any]]] | None = None
         self._weights: dict[str, tuple[Any, Any]] = {}  # op name -> (float64 weights, start) tensors
         self._stage: dict[str, tuple[Any, ...]] = {}  # op name -> (2^-out_rshift, qmin, qmax) tensors
-        self._fused: dict[str, Callable[..., tuple[Any, Any]]] = {}  # op name -> shift_ops.fuse's function
+        self._summed: dict[str, Callable[..., Any]] = {}  # op name -> its sum by taps, XLA-compiled
         for op in plan.ops:
             if op.weighted:
                 self._weights[op.name] = self._prepare(op)
@@ -161,9 +162,9 @@ class ShiftEngine(Engine):
             w, start = self._weights[op.name]
             size = None if h.shape[0] is None else h.shape[0] * int(np.prod(op.out_shape))
             if _by_taps(op) and size is not None and shift_ops.XLA_MIN_SIZE <= size < 2**32:
-                if op.name not in self._fused:
-                    self._fused[op.name] = shift_ops.fuse(_weighted_sum, op)
-                return self._fused[op.name](h, w, start, *self._stage[op.name])
+                if op.name not in self._summed:
+                    self._summed[op.name] = shift_ops.compiled_sum(_weighted_sum, op)
+                return shift_ops.requantize(self._summed[op.name](h, w), start, *self._stage[op.name])
             return shift_ops.requantize(_weighted_sum(op, h, w), start, *self._stage[op.name])
         return tf.cast(_VALUES[op.kind](op, h), tf.int16), tf.constant(0, tf.int64), tf.constant(-1, tf.int64)
 
@@ -174,7 +175,7 @@ def _peak(peak: int) -> int | None:
 
 
 def _by_taps(op: OpPlan) -> bool:
-    """A conv whose sum is formed by shifted slices (XLA, fused with its output stage); see TAPS_MAX."""
+    """A conv whose sum is formed by shifted slices (XLA-compiled); see TAPS_MAX."""
     return op.kind == Kind.CONV and op.kernel[0] * op.kernel[1] * op.in_shape[2] <= TAPS_MAX
 
 
