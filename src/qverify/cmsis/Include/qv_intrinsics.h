@@ -259,6 +259,26 @@ QV_INLINE uint32_t qv_read_q15x2_ia(const int16_t **p)
     return v;
 }
 
+/* Four consecutive q7 values as one word, p[0] in bits 0..7 (little endian); advances the pointer by four. */
+QV_INLINE uint32_t qv_read_q7x4_ia(const int8_t **p)
+{
+    uint32_t w;
+    memcpy(&w, *p, sizeof(w));
+    *p += 4;
+    return w;
+}
+
+/* sum + the dot product of four q7 weights (one word w0..w3) with four q15 inputs (x01 = (x0, x1),
+ * x23 = (x2, x3)): SXTB16 of the word gives (w0, w2), of it rotated by 8 (w1, w3), and PKHBT / PKHTB
+ * repack them into the pairs (w0, w1) and (w2, w3) that SMLAD multiplies. */
+QV_INLINE uint32_t qv_mac_q7x4(uint32_t w, uint32_t x01, uint32_t x23, uint32_t sum)
+{
+    const uint32_t even = __SXTB16(w);
+    const uint32_t odd = __SXTB16(__ROR(w, 8));
+    sum = __SMLAD(__PKHBT(even, odd, 16), x01, sum);
+    return __SMLAD(__PKHTB(odd, even, 16), x23, sum);
+}
+
 /* Store two q15 values and advance the pointer by two. */
 QV_INLINE void qv_write_q15x2_ia(int16_t **p, uint32_t v)
 {

@@ -14,25 +14,6 @@
 #include "arm_nnfunctions.h"
 #include "arm_nnsupportfunctions.h"
 
-#if defined(ARM_MATH_DSP)
-/* Four consecutive q7 values as one word, p[0] in bits 0..7 (little endian); advances the pointer by four. */
-QV_INLINE uint32_t qv_read_q7x4_ia(const q7_t **p)
-{
-    uint32_t w;
-    memcpy(&w, *p, sizeof(w));
-    *p += 4;
-    return w;
-}
-
-/* sum + the dot product of four q7 weights (one word) with four q15 inputs (x01 = (x0, x1), x23 = (x2, x3)). */
-QV_INLINE uint32_t qv_mac_q7x4(uint32_t w, uint32_t x01, uint32_t x23, uint32_t sum)
-{
-    const uint32_t even = __SXTB16(w);          /* (w0, w2) */
-    const uint32_t odd = __SXTB16(__ROR(w, 8)); /* (w1, w3) */
-    sum = __SMLAD(__PKHBT(even, odd, 16), x01, sum); /* (w0, w1) . (x0, x1) */
-    return __SMLAD(__PKHTB(odd, even, 16), x23, sum); /* (w2, w3) . (x2, x3) */
-}
-#endif
 
 arm_status arm_fully_connected_mat_q7_vec_q15(const q15_t *pV,
                                               const q7_t *pM,

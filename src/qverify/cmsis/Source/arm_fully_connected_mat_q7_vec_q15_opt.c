@@ -21,16 +21,6 @@
 #include "arm_nnfunctions.h"
 #include "arm_nnsupportfunctions.h"
 
-#if defined(ARM_MATH_DSP)
-/* Four consecutive q7 values as one word, p[0] in bits 0..7 (little endian); advances the pointer by four. */
-QV_INLINE uint32_t qv_read_q7x4_ia(const q7_t **p)
-{
-    uint32_t w;
-    memcpy(&w, *p, sizeof(w));
-    *p += 4;
-    return w;
-}
-#endif
 
 arm_status arm_fully_connected_mat_q7_vec_q15_opt(const q15_t *pV,
                                                   const q7_t *pM,
@@ -96,10 +86,9 @@ arm_status arm_fully_connected_mat_q7_vec_q15_opt(const q15_t *pV,
         while (quads > 0u)
         {
             const uint32_t w = qv_read_q7x4_ia(&pB);
-            const uint32_t even = __SXTB16(w);          /* (w0, w2) */
-            const uint32_t odd = __SXTB16(__ROR(w, 8)); /* (w1, w3) */
-            s0 = __SMLAD(__PKHBT(even, odd, 16), qv_read_q15x2_ia(&v), s0); /* (w0, w1) . (x0, x1) */
-            s0 = __SMLAD(__PKHTB(odd, even, 16), qv_read_q15x2_ia(&v), s0); /* (w2, w3) . (x2, x3) */
+            const uint32_t x01 = qv_read_q15x2_ia(&v);
+            const uint32_t x23 = qv_read_q15x2_ia(&v);
+            s0 = qv_mac_q7x4(w, x01, x23, s0);
             quads--;
         }
         while (rest > 0u)
