@@ -288,3 +288,22 @@ def test_every_dense_function_bit_exact_on_the_emulated_cortex_m(net, tmp_path, 
         absent(f"the target toolchain is missing: {reason}")
     monkeypatch.setenv("QVERIFY_CACHE_DIR", str(tmp_path))
     target_bit_exact(*plan_for(net, "round"))
+
+
+def test_header_in_the_wrong_order_is_named(net, tmp_path):
+    """A header of [out][in] weights for an _opt function, or interleaved ones for a plain function: diff-header
+    names the layout, not 'from another model'."""
+    from qverify.header import diff_weights, read_weights
+
+    plan, _ = plan_for(net)
+    plain = plan_for(net, functions={"fc3": Q7, "fc4": Q7})[0]  # the same integers, every op in [out][in]
+    for written, read_as, op, cause in [
+        (plain, plan, "fc2", f"layout: [out][in], but {Q15_OPT} reads its weights interleaved"),
+        (plain, plan, "fc4", f"layout: [out][in], but {Q7_OPT} reads its weights interleaved"),
+        (plan, plain, "fc2", f"layout: an _opt function's interleave (q15x4); {Q15} reads [out][in]"),
+    ]:
+        header = tmp_path / "weights.h"
+        header.write_text(weights_header(written))
+        diff = diff_weights(read_weights(header, read_as), read_as)
+        parts = {d.op: d.parts for d in diff.ops}[op]
+        assert parts and parts[0].part == "weights" and parts[0].cause.startswith(cause), (op, parts)

@@ -27,7 +27,8 @@ import numpy as np
 
 from qverify import kernels
 from qverify.errors import ArgumentError, QVerifyError
-from qverify.layout import conv_from_cmsis, dense_from_cmsis, notebook_conv_order
+from qverify.layout import ORDERS, conv_from_cmsis, dense_from_cmsis, interleave, notebook_conv_order
+from qverify.opkinds import FUNCTIONS
 from qverify.plan import MAX_SHIFT, OpPlan, QuantPlan
 from qverify.qformat import qm_n
 
@@ -497,6 +498,20 @@ def _layouts(op: OpPlan) -> list[tuple[str, np.ndarray]]:
                 dense_from_cmsis(idx, op.in_shape[2], op.out_shape[2]).ravel(),
             )
         )
+        assert op.function is not None  # every op of a plan names its function (kernels.assign)
+        n_in, n_out, fn = op.in_shape[0] * op.in_shape[1] * op.in_shape[2], op.out_shape[2], FUNCTIONS[op.function]
+        for order in (o for o in ORDERS if o):
+            stored = interleave(idx, n_in, n_out, order)  # the header as read holds the plan at these places
+            if fn.order == order:
+                found.append(
+                    (
+                        f"layout: [out][in], but {fn.name} reads its weights interleaved (rows in groups of 4, "
+                        "qverify.layout.interleave)",
+                        np.argsort(stored),
+                    )
+                )
+            elif not fn.order:
+                found.append((f"layout: an _opt function's interleave ({order}); {fn.name} reads [out][in]", stored))
     return [(cause, perm) for cause, perm in found if (perm != idx).any()]
 
 
