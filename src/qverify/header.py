@@ -28,7 +28,7 @@ import numpy as np
 from qverify import kernels
 from qverify.errors import ArgumentError, QVerifyError
 from qverify.layout import ORDERS, conv_from_cmsis, dense_from_cmsis, interleave, notebook_conv_order
-from qverify.opkinds import FUNCTIONS
+from qverify.opkinds import FUNCTIONS, elems
 from qverify.plan import MAX_SHIFT, OpPlan, QuantPlan
 from qverify.qformat import qm_n
 
@@ -499,7 +499,7 @@ def _layouts(op: OpPlan) -> list[tuple[str, np.ndarray]]:
             )
         )
         assert op.function is not None  # every op of a plan names its function (kernels.assign)
-        n_in, n_out, fn = op.in_shape[0] * op.in_shape[1] * op.in_shape[2], op.out_shape[2], FUNCTIONS[op.function]
+        n_in, n_out, fn = elems(op.in_shape), op.out_shape[2], FUNCTIONS[op.function]
         for order in (o for o in ORDERS if o):
             stored = interleave(idx, n_in, n_out, order)  # the header as read holds the plan at these places
             if fn.order == order:

@@ -43,7 +43,7 @@ from qverify.activations import INT_WIDTH_MAX, SOFTMAX_DIM_MAX
 from qverify.choices import CMSIS_RELEASES, CodePath, Kernels, Rounding
 from qverify.errors import PlanError
 from qverify.layout import deinterleave, interleave
-from qverify.opkinds import FUNCTION_KINDS, FUNCTIONS, KINDS, Function, Kind
+from qverify.opkinds import FUNCTION_KINDS, FUNCTIONS, KINDS, Function, Kind, elems
 
 UINT16_MAX = 0xFFFF
 INT16_MAX = 0x7FFF
@@ -422,8 +422,7 @@ def stored(op) -> tuple[np.ndarray, np.ndarray]:
     dtype = np.int8 if fn.weight_bits == 8 else np.int16
     weights = np.asarray(op.weights)
     if fn.order:
-        n_in = op.in_shape[0] * op.in_shape[1] * op.in_shape[2]
-        weights = interleave(weights, n_in, op.out_shape[2], fn.order)
+        weights = interleave(weights, elems(op.in_shape), op.out_shape[2], fn.order)
     return np.ascontiguousarray(weights, dtype=dtype), np.ascontiguousarray(op.bias, dtype=dtype)
 
 
@@ -432,8 +431,7 @@ def from_stored(op, weights: np.ndarray) -> np.ndarray:
     fn = FUNCTIONS[op.function]
     if not fn.order:
         return np.asarray(weights)
-    n_in = op.in_shape[0] * op.in_shape[1] * op.in_shape[2]
-    return deinterleave(weights, n_in, op.out_shape[2], fn.order)
+    return deinterleave(weights, elems(op.in_shape), op.out_shape[2], fn.order)
 
 
 def notes(plan) -> list[str]:

@@ -17,15 +17,21 @@ import tensorflow as tf
 XLA_MIN_SIZE = 2**18
 
 
-def _requantize(acc, start, scale, qmin, qmax):
-    # Every step in float64 on exact integers, so every step is exact: acc + start is below 2^53 (ShiftEngine
-    # checks the bound); wrapping subtracts 2^32 * floor((exact + 2^31) / 2^32), a power-of-two division and
-    # an integer product; scale is 2^-out_rshift, so floor(wrapped * scale) is the arithmetic right shift.
-    # Measured on conv2's output stage of the demo (256 samples): 126 ms against 190 ms for the same steps in
-    # int64 (AVX2 has no 64-bit arithmetic shift or compare for XLA to vectorize).
+def _steps(acc, start, scale):
+    """(exact, wrapped, shifted) sums of the output stage.
+
+    Every step in float64 on exact integers, so every step is exact: acc + start is below 2^53 (ShiftEngine
+    checks the bound); wrapping subtracts 2^32 * floor((exact + 2^31) / 2^32), a power-of-two division and
+    an integer product; scale is 2^-out_rshift, so floor(wrapped * scale) is the arithmetic right shift.
+    Measured on conv2's output stage of the demo (256 samples): 126 ms against 190 ms for the same steps in
+    int64 (AVX2 has no 64-bit arithmetic shift or compare for XLA to vectorize)."""
     exact = acc + start
     wrapped = exact - 2.0**32 * tf.floor((exact + 2.0**31) * 2.0**-32)
-    shifted = tf.floor(wrapped * scale)
+    return exact, wrapped, tf.floor(wrapped * scale)
+
+
+def _requantize(acc, start, scale, qmin, qmax):
+    exact, wrapped, shifted = _steps(acc, start, scale)
     out = tf.clip_by_value(shifted, qmin, qmax)
     # Both counts in one reduction (saturations in the low 32 bits, overflows above): XLA runs
     # each reduction as a pass of its own, and two separate ones cost more than all the rest.
@@ -48,9 +54,8 @@ _requantize_xla = tf.function(_requantize, jit_compile=True, input_signature=_SI
 
 def _values(acc, start, scale, qmin, qmax):
     """_requantize's outputs without its counts and peak."""
-    exact = acc + start
-    wrapped = exact - 2.0**32 * tf.floor((exact + 2.0**31) * 2.0**-32)
-    return tf.cast(tf.clip_by_value(tf.floor(wrapped * scale), qmin, qmax), tf.int16)
+    _, _, shifted = _steps(acc, start, scale)
+    return tf.cast(tf.clip_by_value(shifted, qmin, qmax), tf.int16)
 
 
 _values_xla = tf.function(_values, jit_compile=True, input_signature=_SIGNATURE)

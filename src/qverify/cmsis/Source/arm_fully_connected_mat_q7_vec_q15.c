@@ -14,7 +14,6 @@
 #include "arm_nnfunctions.h"
 #include "arm_nnsupportfunctions.h"
 
-
 arm_status arm_fully_connected_mat_q7_vec_q15(const q15_t *pV,
                                               const q7_t *pM,
                                               const uint16_t dim_vec,
