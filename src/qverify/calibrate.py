@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from qverify.errors import DataError
-from qverify.floatops import run_chain
+from qverify.floatops import chain_function
 from qverify.graph import Graph
 
 
@@ -69,12 +69,16 @@ def calibrate(graph: Graph, x: np.ndarray, batch: int = 256) -> Ranges:
     """Measure per-op float output ranges over x (already prepared), batched.
 
     Conv and dense ranges are taken before any ReLU: the graph splits fused
-    ReLUs into their own op, so each op's range is what its kernel writes.
+    ReLUs into their own op, so each op's range is what its kernel writes. The ops run as the
+    float engine runs them (floatops.chain_function), each batch's extremes taken in the graph.
     """
+    import tensorflow as tf
+
+    ranges = chain_function(graph.ops, graph.input_shape, ranges=True)
     lo = {op.name: np.inf for op in graph.ops}
     hi = {op.name: -np.inf for op in graph.ops}
-    for _, outs in run_chain(graph.ops, x, batch):
-        for op, y in zip(graph.ops, outs, strict=True):
-            lo[op.name] = min(lo[op.name], float(y.min()))
-            hi[op.name] = max(hi[op.name], float(y.max()))
+    for start in range(0, len(x), batch):
+        for op, pair in zip(graph.ops, ranges(tf.constant(x[start : start + batch])), strict=True):
+            low, high = pair.numpy().tolist()
+            lo[op.name], hi[op.name] = min(lo[op.name], low), max(hi[op.name], high)
     return Ranges((float(x.min()), float(x.max())), {k: (lo[k], hi[k]) for k in lo}, len(x))

@@ -1,7 +1,9 @@
 """Float execution of graph ops in TensorFlow, batched.
 
 Calibration measures its ranges here and the float engine is built on it,
-so both see exactly the model's float arithmetic (float32, as Keras runs it).
+so both see exactly the model's float arithmetic (float32, as Keras runs it):
+both run the ops as one graph function per batch (`chain_function`), as a batched
+Keras predict does; `run_chain` runs them one by one, eagerly (the same numbers).
 """
 
 from __future__ import annotations
@@ -104,6 +106,23 @@ _OPS: dict[str, Callable[[Op, Any], Any]] = {
     Kind.TANH: _tanh,
     Kind.SOFTMAX: _softmax,
 }
+
+
+def chain_function(ops: list[Op], input_shape, ranges: bool = False) -> Callable[[Any], list[Any]]:
+    """The ops as one TensorFlow graph function of a float32 batch (N, *input_shape), traced once for any N.
+
+    It returns every op's output, each op fed the previous one's; with ranges=True, each op's
+    [min, max] (a float32 pair) instead, so a batch's outputs never leave TensorFlow (calibration)."""
+    import tensorflow as tf
+
+    def chain(h):
+        outs = []
+        for op in ops:
+            h = run_op(op, h)
+            outs.append(tf.stack([tf.reduce_min(h), tf.reduce_max(h)]) if ranges else h)
+        return outs
+
+    return tf.function(chain, input_signature=[tf.TensorSpec([None, *input_shape], tf.float32)])
 
 
 def run_chain(ops: list[Op], x: np.ndarray, batch: int = 256) -> Iterator[tuple[int, list[np.ndarray]]]:

@@ -17,7 +17,7 @@ import numpy as np
 
 from qverify.engines.base import Engine, OpResult, RunResult, host_array
 from qverify.errors import PlanError
-from qverify.floatops import run_op
+from qverify.floatops import chain_function, run_op
 from qverify.graph import Graph
 from qverify.plan import QuantPlan
 from qverify.qformat import dequantize, quantize
@@ -67,9 +67,7 @@ class FloatEngine(Engine):
         import tensorflow as tf
 
         if self._chain is None:
-            ops = self.graph.ops
-            spec = tf.TensorSpec([None, *self.plan.input_shape], tf.float32)
-            self._chain = tf.function(lambda h: _chain(ops, h), input_signature=[spec])
+            self._chain = chain_function(self.graph.ops, self.plan.input_shape)
         x = np.asarray(x, dtype=np.float32)
         outs: dict[str, list[np.ndarray]] = {op.name: [] for op in self.plan.ops}
         for start in range(0, len(x), self.batch):
@@ -95,12 +93,3 @@ class FloatEngine(Engine):
         op = self.plan.ops[index]
         h = dequantize(x, op.in_frac).astype(np.float32)
         return self._quantized(op.name, np.asarray(run_op(self.graph.ops[index], h)))
-
-
-def _chain(ops, h):
-    """Every op's output, each op fed the previous one's (traced into one graph by FloatEngine.run_float)."""
-    outs = []
-    for op in ops:
-        h = run_op(op, h)
-        outs.append(h)
-    return outs
