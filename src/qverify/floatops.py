@@ -22,12 +22,31 @@ def run_op(op: Op, x):
     return _OPS[op.kind](op, x)
 
 
-def _conv(op, x):
+def conv2d(op, x, w):
+    """tf.nn.conv2d of a conv op (graph.Op or plan.OpPlan) on x (N, H, W, C_in) with weights w (k_h, k_w, C_in,
+    C_out), padded as the op says (conv_pads: TensorFlow's 'same' split where the output size says so, rule 4).
+
+    A 1-D conv (W = 1, a k x 1 kernel, no padding on W) runs with its length on W: the same bytes, the same
+    patches in the same order and the same matrix product, so the same numbers, and Eigen's convolution is
+    faster that way (demo, 256 samples, float32: conv1 110 -> 34 ms, conv2 96 -> 70 ms; float64: conv2
+    181 -> 149 ms). tests/test_floatops.py holds it to the model's own layers."""
     import tensorflow as tf
 
-    pad_h, pad_w = conv_pads(op)  # TensorFlow's 'same' split where the output size says so (rule 4)
-    y = tf.nn.conv2d(x, op.weights, strides=[1, *op.stride, 1], padding=[[0, 0], list(pad_h), list(pad_w), [0, 0]])
-    return y + op.bias
+    pad_h, pad_w = conv_pads(op)
+    if op.in_shape[1] == 1 and op.kernel[1] == 1 and pad_w == (0, 0):
+        (length, _, c_in), (out_length, _, c_out) = op.in_shape, op.out_shape
+        flat = tf.nn.conv2d(
+            tf.reshape(x, (-1, 1, length, c_in)),
+            tf.reshape(w, (1, op.kernel[0], c_in, c_out)),
+            strides=[1, 1, op.stride[0], 1],
+            padding=[[0, 0], [0, 0], list(pad_h), [0, 0]],
+        )
+        return tf.reshape(flat, (-1, out_length, 1, c_out))
+    return tf.nn.conv2d(x, w, strides=[1, *op.stride, 1], padding=[[0, 0], list(pad_h), list(pad_w), [0, 0]])
+
+
+def _conv(op, x):
+    return conv2d(op, x, op.weights) + op.bias
 
 
 def _dense(op, x):

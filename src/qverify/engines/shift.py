@@ -26,6 +26,7 @@ import numpy as np
 from qverify.choices import Rounding, values
 from qverify.engines.base import Engine, OpResult, RunResult, host_array
 from qverify.errors import PlanError
+from qverify.floatops import conv2d
 from qverify.layout import conv_from_cmsis, dense_from_cmsis
 from qverify.opkinds import Kind, conv_pads, relu6_max
 from qverify.plan import OpPlan, QuantPlan
@@ -189,23 +190,10 @@ def _weighted_sum(op, h, w):
 # The exact integer sums of the weighted kinds (float64 holds them exactly; the bias and the output
 # stage are shift_ops.requantize's), and the other kinds' int16 results.
 def _conv_sum(op, h, w):
-    import tensorflow as tf
-
     pad_h, pad_w = conv_pads(op)  # p before, p or (TensorFlow's 'same') p + 1 after: docs/design.md rule 4
     if _by_taps(op):
         return _conv_by_taps(h, w, strides=[1, *op.stride, 1], padding=[[0, 0], list(pad_h), list(pad_w), [0, 0]])
-    if op.in_shape[1] == 1 and op.kernel[1] == 1 and pad_w == (0, 0):
-        # A 1-D conv (H = L, W = 1) has the same bytes with the length on W, where Eigen's float64 conv2d is
-        # faster (the demo's conv2, 256 samples: 149 ms against 181 ms); the sums are exact either way.
-        (length, _, c_in), (out_length, _, c_out) = op.in_shape, op.out_shape
-        flat = tf.nn.conv2d(
-            tf.reshape(h, (-1, 1, length, c_in)),
-            tf.reshape(w, (1, op.kernel[0], c_in, c_out)),
-            strides=[1, 1, op.stride[0], 1],
-            padding=[[0, 0], [0, 0], list(pad_h), [0, 0]],
-        )
-        return tf.reshape(flat, (-1, out_length, 1, c_out))
-    return tf.nn.conv2d(h, w, strides=[1, *op.stride, 1], padding=[[0, 0], list(pad_h), list(pad_w), [0, 0]])
+    return conv2d(op, h, w)  # float64: every sum exact
 
 
 def _conv_by_taps(h, w, strides, padding):
