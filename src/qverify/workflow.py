@@ -38,11 +38,12 @@ def load_inputs(
     if samples is not None and samples <= 0:
         raise DataError(f"sample count {samples} must be positive")
     if data is None or data.startswith("demo:"):
-        from qverify import demo
+        from qverify.dataset import demo_dataset
 
         split = demo_split if data is None else data.split(":", 1)[1]
-        x, _ = demo.make_dataset(first + (samples or DEMO_CALIB_SAMPLES), split)
-        return prepare_input(x[first:], shapes, f"demo data ({split})")
+        # the frames of demo.make_dataset, from the blocks made once and kept in the cache (dataset.DemoFrames)
+        x = demo_dataset(samples or DEMO_CALIB_SAMPLES, split, first).x[:]
+        return prepare_input(x, shapes, f"demo data ({split})")
     x = load_data(data)
     if first or samples is not None:
         stop = len(x) if samples is None else first + samples
