@@ -5,6 +5,14 @@ BUILD = "src/qverify/build.py"
 setup(
     cffi_modules=[
         f"{BUILD}:{variant}"
-        for variant in ("dsp_truncate", "dsp_round", "plain_truncate", "plain_round", "fast_truncate", "fast_round")
+        for variant in (
+            "dsp_truncate",
+            "dsp_round",
+            "plain_truncate",
+            "plain_round",
+            "fast_truncate",
+            "fast_round",
+            "stats",  # qverify._stats, the statistics of eval (csrc/qv_stats.c)
+        )
     ]
 )

@@ -147,15 +147,18 @@ def _run(python: Path, cwd: Path, *args: str, env: dict | None = None) -> subpro
     )
 
 
-def test_wheel_carries_the_c_sources_and_the_six_modules(wheel_venv):
-    """The wheel holds the cffi build module, every C source a run-time build needs, the demo and the six
-    compiled variants; its metadata carries the platform markers."""
+def test_wheel_carries_the_c_sources_and_the_seven_modules(wheel_venv):
+    """The wheel holds the cffi build module, every C source a run-time build needs, the demo, the six
+    compiled variants and the statistics module; its metadata carries the platform markers."""
     wheel, _, _ = wheel_venv
     names = set(zipfile.ZipFile(wheel).namelist())
     want = {
         "qverify/build.py",
         "qverify/csrc/qv_runner.c",
         "qverify/csrc/qverify_cdef.h",
+        "qverify/csrc/qv_stats.c",
+        "qverify/csrc/qv_stats.h",
+        "qverify/csrc/qv_stats_cdef.h",
         "qverify/cmsis/Include/arm_nnfunctions.h",
         "qverify/cmsis/Source/arm_convolve_HWC_q15_fast_nonsquare.c",
         "qverify/firmware/mps2.ld",
@@ -165,6 +168,7 @@ def test_wheel_carries_the_c_sources_and_the_six_modules(wheel_venv):
     assert want <= names, want - names
     modules = {n.split("/")[1].split(".")[0] for n in names if re.match(r"qverify/_native_\w+\.(abi3\.)?(so|pyd)$", n)}
     assert modules == {f"_native_{k}_{r}" for k in ("dsp", "plain", "fast") for r in ("truncate", "round")}
+    assert [n for n in names if re.match(r"qverify/_stats\.([\w.-]+\.)?(so|pyd)$", n)], "no qverify._stats"
     meta = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
     reqs = _requirements([ln.split(":", 1)[1].strip() for ln in meta.splitlines() if ln.startswith("Requires-Dist:")])
     for platform in PLATFORMS:

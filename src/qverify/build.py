@@ -1,8 +1,8 @@
-"""The cffi (API mode) build of qverify's native kernels, and where their C sources are.
+"""The cffi (API mode) build of qverify's native kernels and statistics, and where their C sources are.
 
 This module is the one place that knows the C sources: the kernels
-(``cmsis/``), the runner and host glue (``csrc/``) and the target firmware
-(``firmware/``), all shipped inside the package.  ``qverify.native_lib``,
+(``cmsis/``), the runner, host glue and statistics (``csrc/``) and the target
+firmware (``firmware/``), all shipped inside the package.  ``qverify.native_lib``,
 the gate and the target builder use it through its public names
 (``make_builder``, ``find_cmsis_nn``, ``source_digest``, ``CMSIS_INCLUDE``,
 ``CSRC``, ``FIRMWARE``, ...).  It imports nothing of qverify, so setup.py
@@ -10,7 +10,7 @@ can hand it to cffi by path at build time, when the package is not yet
 importable; it reads the build choices (qverify/choices.py, which imports
 nothing) by path too.
 
-Six extension modules are built from the same C sources:
+Six extension modules of the kernels are built from the same C sources:
 
     qverify._native_dsp_truncate    -DARM_MATH_DSP -DARM_NN_TRUNCATE
     qverify._native_dsp_round       -DARM_MATH_DSP
@@ -28,9 +28,18 @@ path for whole data sets, never built for a device.
 "truncate" defines ARM_NN_TRUNCATE (NN_ROUND = 0), "round" adds
 NN_ROUND(out_shift) = 2^(out_shift-1) to the accumulator.
 
+A seventh, ``qverify._stats``, is no kernel build: csrc/qv_stats.c, the
+per-op statistics of ``qverify eval`` in one C pass (qverify.metrics uses it
+through qverify.stats_lib), with its own cdef (csrc/qv_stats_cdef.h) and its
+own digest (``stats_digest``: of those two files, qv_stats.h and this one),
+which it reports as ``qv_stats_digest()``; stats_lib refuses a module whose
+digest is not that of the sources now.  The kernels' digest does not cover
+the statistics' sources.
+
 setup.py hands the module-level builders ``dsp_truncate`` ... ``fast_round``
-to cffi (``cffi_modules=["src/qverify/build.py:dsp_truncate", ...]``), so
-``pip install .`` (or ``-e .``, or ``pip wheel .``) compiles all six.
+and ``stats`` to cffi (``cffi_modules=["src/qverify/build.py:dsp_truncate",
+...]``), so ``pip install .`` (or ``-e .``, or ``pip wheel .``) compiles all
+seven.
 ``make_builder()`` is the general entry point, also used by
 ``qverify.native_lib`` to build against a firmware's CMSIS tree into a cache
 directory.
@@ -54,7 +63,7 @@ and the setup builders build the fast variants from the bundled kernels
 (with a warning; ``qv_build_info()`` then says ``kernels=bundled``).
 
 ``python -m qverify.build`` (or ``python src/qverify/build.py``) rebuilds the
-six modules into the package folder without pip; ``python -m qverify.build
+seven modules into the package folder without pip; ``python -m qverify.build
 --sources`` prints the folder holding cmsis/, csrc/ and firmware/ (for a
 firmware Makefile).
 """
@@ -92,6 +101,9 @@ HOST_SHIMS = {
 }
 RUNNER_SOURCE = CSRC / "qv_runner.c"
 HOST_SOURCES = (CSRC / "qv_host_conv.c",)
+STATS_MODULE = "qverify._stats"
+STATS_SOURCE = CSRC / "qv_stats.c"
+STATS_CDEF_FILE = CSRC / "qv_stats_cdef.h"
 
 
 def _sibling(name: str):
@@ -120,6 +132,12 @@ VARIANTS = {f"{k}_{r}": (k, r) for k in KERNELS for r in ROUNDINGS}
 # optimiser does not exploit signed overflow, and its C11 mode accepts the C99 sources.
 COMPILE_ARGS = ["-O3", "-fwrapv", "-std=c99"]
 MSVC_COMPILE_ARGS = ["/O2", "/std:c11"]
+
+
+# The statistics' C may fuse a*b + c into one multiply-add where its target has one (the AVX2 build of its
+# loops): every product it forms is exact (float32 values multiplied in double, f * 2^frac in float), so
+# fused and separate give the same bits, and GCC in ISO C mode would not fuse them otherwise.
+STATS_COMPILE_ARGS = ["-ffp-contract=fast"]
 
 
 def compile_args(tree: bool = False) -> list[str]:
@@ -259,6 +277,25 @@ def source_digest(cmsis_root: str | os.PathLike | None = None) -> str:
     return h.hexdigest()[:16]
 
 
+def stats_compile_args() -> list[str]:
+    """Compiler flags for qverify._stats: the host's, and (GCC, Clang) STATS_COMPILE_ARGS."""
+    args = compile_args()
+    return args if args == MSVC_COMPILE_ARGS else [*args, *STATS_COMPILE_ARGS]
+
+
+def stats_source_files() -> list[Path]:
+    """The files qverify._stats is built from: its C source, header and cdef, and this file (the flags)."""
+    return [Path(__file__).resolve(), STATS_SOURCE, STATS_SOURCE.with_suffix(".h"), STATS_CDEF_FILE]
+
+
+def stats_digest() -> str:
+    """Content hash of stats_source_files() (16 hex digits), compiled into qverify._stats."""
+    h = hashlib.sha256(b"stats\n")
+    for f in stats_source_files():
+        h.update(f.relative_to(ROOT).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
 def _write_if_changed(path: Path, text: str) -> None:
     if not path.exists() or path.read_text() != text:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -392,6 +429,26 @@ def make_builder(
     return ffi
 
 
+def make_stats_builder(module_name: str = STATS_MODULE, *, work_dir: str | os.PathLike) -> cffi.FFI:
+    """An FFI with set_source() done for the statistics module (one C file, the host's flags); work_dir:
+    where its wrapper source goes, as make_builder's (setuptools takes no absolute source path outside its
+    build folder)."""
+    wrapper = (Path(work_dir) / module_name.replace(".", "_") / "src" / STATS_SOURCE.name).resolve()
+    _write_if_changed(wrapper, f'/* generated by build.py */\n#include "{STATS_SOURCE.as_posix()}"\n')
+    ffi = cffi.FFI()
+    ffi.cdef(STATS_CDEF_FILE.read_text())
+    ffi.set_source(
+        module_name,
+        '#include "qv_stats.h"\n',
+        sources=[str(wrapper)],
+        include_dirs=[str(CSRC)],
+        define_macros=[("QV_STATS_DIGEST", c_string(stats_digest()))],
+        extra_compile_args=stats_compile_args(),
+        depends=[str(p) for p in stats_source_files()],
+    )
+    return ffi
+
+
 def _setup_builder(kernels: str, rounding: str) -> cffi.FFI:
     """Builder used by setup.py; honours QVERIFY_CMSIS_ROOT (for the plain and dsp variants)."""
     root = os.environ.get("QVERIFY_CMSIS_ROOT") or None
@@ -431,17 +488,24 @@ def fast_round() -> cffi.FFI:
     return _setup_builder("fast", "round")
 
 
+def stats() -> cffi.FFI:
+    return make_stats_builder(work_dir=Path.cwd() / "build" / "qverify_native")
+
+
 def build_inplace(verbose: bool = False) -> list[Path]:
-    """Compile the six modules into the package folder (what `pip install -e .` does)."""
+    """Compile the seven modules into the package folder (what `pip install -e .` does)."""
     import shutil
     import tempfile
 
     built = []
-    for name, (kernels, rounding) in VARIANTS.items():
+    for stem, variant in [*((f"_native_{name}", v) for name, v in VARIANTS.items()), ("_stats", None)]:
         with tempfile.TemporaryDirectory(prefix="qverify-build-") as tmp:
-            ffi = make_builder(kernels, rounding, work_dir=Path(tmp) / "wrappers")
+            if variant is None:
+                ffi = make_stats_builder(work_dir=Path(tmp) / "wrappers")
+            else:
+                ffi = make_builder(*variant, work_dir=Path(tmp) / "wrappers")
             so = Path(ffi.compile(tmpdir=str(Path(tmp) / "out"), verbose=verbose))
-            for old in ROOT.glob(f"_native_{name}.*"):
+            for old in ROOT.glob(f"{stem}.*"):
                 if old.suffix in (".so", ".pyd"):
                     old.unlink()  # e.g. an .abi3.so left by pip would shadow or be shadowed
             target = ROOT / so.name

@@ -5,7 +5,9 @@ float model's (SQNR, RMSE, cosine similarity, error histogram in LSB, ranges,
 saturation and accumulator-overflow counts); PairStats how two integer
 engines compare (exact matches, LSB differences, first mismatches).
 Every field is a running sum, count, extreme or histogram, so memory does
-not grow with the number of samples.
+not grow with the number of samples. A chunk is summarised in one C pass
+(csrc/qv_stats.c through qverify.stats_lib), and PairStats finds the samples
+that differ with one memcmp per sample.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+
+from qverify import stats_lib
+from qverify.errors import DataError
 
 # Error-histogram bins in LSB of the op's format: -ERR_BINS .. +ERR_BINS, the two outer bins
 # hold everything beyond.
@@ -102,7 +107,7 @@ class QuantStats:
         """Add a chunk already summarised by summarize()."""
         if self.count == 0:
             self.q_min, self.q_max = s.q_min, s.q_max
-        else:
+        elif s.count:  # an empty chunk has no integer range
             self.q_min, self.q_max = min(self.q_min, s.q_min), max(self.q_max, s.q_max)
         self.count += s.count
         self.sum_f2 += s.sum_f2
@@ -194,9 +199,6 @@ class QuantStats:
         }
 
 
-BLOCK = 1 << 16  # values per pass: the block's temporaries stay in the L2 cache, memory stays flat
-
-
 @dataclass
 class ChunkSummary:
     """Partial sums and extremes of one chunk of one op (see QuantStats)."""
@@ -219,66 +221,47 @@ def summarize(f: np.ndarray, q: np.ndarray, frac: int, qmin: int, qmax: int) -> 
     """Sums for SQNR/RMSE/cosine, ranges, would-saturate count and LSB error histogram of one chunk.
 
     One float32 difference per value, in LSB: d = f·2^frac - q (= -error·2^frac, bit for bit the
-    float32 error q·2^-frac - f scaled, since the scale is a power of two). Σf², Σd² and Σd·f (float32
-    dot products per block, added in float64) give every sum: Σe² = s²Σd², Σ(q·s)·f = Σf² - sΣd·f,
-    Σ(q·s)² = Σf² - 2sΣd·f + s²Σd² (s = 2^-frac). Saturating float values are counted only in a block
-    whose range reaches a limit, and the histogram is one bincount of rint(d) per block (clipped only
-    when a block's errors reach the outer bins).
+    float32 error q·2^-frac - f scaled, since the scale is a power of two). Σf², Σd² and Σd·f (each
+    product exact in float64, summed in float64 in a fixed order) give every sum: Σe² = s²Σd²,
+    Σ(q·s)·f = Σf² - sΣd·f, Σ(q·s)² = Σf² - 2sΣd·f + s²Σd² (s = 2^-frac). A value saturates when
+    f >= float32((qmax + 0.5)·s) or f < float32((qmin - 0.5)·s); the histogram counts rint(d), half
+    to even, clipped to ±(ERR_BINS + 1), in the bin of the error -d. One C pass (qv_summarize).
+
+    f: float outputs (float32, or converted to it); q: the integer outputs, int16 (int8 is widened),
+    as many values. An empty chunk has count 0, no ranges (f_min inf, f_max -inf, q_min = q_max = 0) and
+    adds nothing. ±inf among f go where IEEE arithmetic sends them (the outer bins, inf sums, NaN cosine
+    sums); a NaN raises DataError: no error statistics exist for it.
     """
-    f = np.asarray(f, dtype=np.float32).ravel()
-    q = np.asarray(q).ravel()
-    up = np.float32(2.0**frac)
-    hi_sat, lo_sat = np.float32((qmax + 0.5) * 2.0**-frac), np.float32((qmin - 0.5) * 2.0**-frac)
-    ff = dd = df = 0.0
-    d_lo, d_hi, f_lo, f_hi = math.inf, -math.inf, math.inf, -math.inf
-    sat = 0
-    bins = 2 * ERR_BINS + 3
-    hist = np.zeros(bins, np.int64)
-    work = np.empty(min(BLOCK, f.size), np.float32)
-    for start in range(0, f.size, BLOCK):
-        fb = f[start : start + BLOCK]
-        d = work[: len(fb)]
-        np.multiply(fb, up, out=d)
-        np.subtract(d, q[start : start + BLOCK], out=d)
-        ff += float(np.dot(fb, fb))
-        dd += float(np.dot(d, d))
-        df += float(np.dot(d, fb))
-        lo, hi, flo, fhi = float(d.min()), float(d.max()), float(fb.min()), float(fb.max())
-        d_lo, d_hi, f_lo, f_hi = min(d_lo, lo), max(d_hi, hi), min(f_lo, flo), max(f_hi, fhi)
-        # round half to even at qmax + 0.5 gives qmax + 1 (saturates), at qmin - 0.5 gives qmin (does not)
-        if fhi >= hi_sat or flo < lo_sat:
-            sat += int(np.count_nonzero(fb >= hi_sat)) + int(np.count_nonzero(fb < lo_sat))
-        np.rint(d, out=d)
-        if lo < -ERR_BINS - 0.5 or hi > ERR_BINS + 0.5:
-            np.clip(d, -ERR_BINS - 1, ERR_BINS + 1, out=d)
-        d += ERR_BINS + 1
-        # bin of error e = -d is ERR_BINS + 1 - rint(d): the reversed bincount of rint(d) + ERR_BINS + 1
-        hist += np.bincount(d.astype(np.intp), minlength=bins)[::-1]
+    r = stats_lib.summary(f, q, frac, qmin, qmax)
+    if r.count == 0:
+        return ChunkSummary(0, 0.0, 0.0, 0.0, 0.0, 0.0, math.inf, -math.inf, 0, 0, 0, r.hist)
+    if math.isnan(r.d_abs_max):  # d is NaN exactly where f is
+        raise DataError("the float outputs contain NaN: their error against the integers is undefined")
     s = 2.0**-frac
+    ff, dd, df = r.sum_f2, r.sum_dd, r.sum_df
     return ChunkSummary(
-        int(f.size),
+        r.count,
         ff,
         s * s * dd,
         ff - s * df,
         ff - 2 * s * df + s * s * dd,
-        s * max(d_hi, -d_lo),
-        f_lo,
-        f_hi,
-        int(np.min(q)),
-        int(np.max(q)),
-        sat,
-        hist,
+        s * r.d_abs_max,
+        r.f_min,
+        r.f_max,
+        r.q_min,
+        r.q_max,
+        r.saturating,
+        r.hist,
     )
 
 
 def float_range(f: np.ndarray, frac: int, qmin: int, qmax: int) -> tuple[float, float, int]:
-    """(min, max, values that saturate when quantized at frac) of float values f, as summarize counts them."""
-    f = np.asarray(f, dtype=np.float32).ravel()
-    if f.size == 0:
-        return math.inf, -math.inf, 0
-    hi_sat, lo_sat = np.float32((qmax + 0.5) * 2.0**-frac), np.float32((qmin - 0.5) * 2.0**-frac)
-    sat = int(np.count_nonzero(f >= hi_sat)) + int(np.count_nonzero(f < lo_sat))
-    return float(f.min()), float(f.max()), sat
+    """(min, max, values that saturate when quantized at frac) of float values f, as summarize counts them:
+    (inf, -inf, 0) for none; min and max are NaN when some value is."""
+    lo, hi, sat = stats_lib.float_range(f, frac, qmin, qmax)
+    if math.isnan(lo) or math.isnan(hi):
+        return math.nan, math.nan, sat
+    return lo, hi, sat
 
 
 def _finite(v: float):
@@ -311,11 +294,10 @@ class PairStats:
     histogram: Counter = field(default_factory=Counter)
 
     def update(self, ref: np.ndarray, got: np.ndarray, sample_offset: int) -> np.ndarray:
-        """Add one chunk (N, H, W, C); returns a bool per sample: all of its values equal."""
-        equal = ref == got
-        per_sample = equal.reshape(len(equal), -1).all(axis=1)
-        self.total += equal.size
-        if not per_sample.all():
+        """Add one chunk (N, H, W, C) of integers; returns a bool per sample: all of its values equal."""
+        per_sample = stats_lib.equal_samples(ref, got)
+        self.total += ref.size
+        if not per_sample.all():  # only then is each value compared
             diff = got.astype(np.int32) - ref.astype(np.int32)
             bad = np.argwhere(diff != 0)
             self.mismatches += len(bad)
