@@ -75,6 +75,7 @@ def calibrate(graph: Graph, x: np.ndarray, batch: int = 256) -> Ranges:
     import tensorflow as tf
 
     ranges = chain_function(graph.ops, graph.input_shape, ranges=True)
+    x = np.reshape(x, (len(x), *graph.input_shape))  # prepared data is already (N, H, W, C); (N, features) too
     lo = {op.name: np.inf for op in graph.ops}
     hi = {op.name: -np.inf for op in graph.ops}
     for start in range(0, len(x), batch):
