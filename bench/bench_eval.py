@@ -1,14 +1,17 @@
 """Wall time of `qverify eval` on the demo against one batched float32 Keras predict, in one run (issue 14).
 
-    python bench/bench_eval.py [--samples 14544] [--memory-samples 3636] [--json bench.json] [--profile eval.prof]
+    python bench/bench_eval.py [--samples 14544] [--memory-samples 3636] [--rounds 1] [--eval-args '...']
+                               [--json bench.json] [--profile eval.prof]
 
-Two fresh interpreters, one after the other, on the same demo test samples:
+Fresh interpreters, one after the other, on the same demo test samples:
 (p) the demo model's batched `model.predict(x, batch_size=256)` (float32, oneDNN off as qverify runs
     it: qverify.tensorflow_defaults), timed alone: data generation, TensorFlow import, model load and
     one warm-up batch are outside the timing;
 (e) `python -m qverify eval --samples N --json ...`: every engine (float, shift, native fast build), every
     op's statistics, the whole command timed from the outside (interpreter start, TensorFlow import,
     quantization and reports included).
+Each (e) runs between two (p), p e p e p ... (--rounds evals): the machine's speed drifts, so an eval is
+set against the mean of the predicts around it, and with several rounds the median round is reported.
 Prints the ratio (e)/(p), each stage's share of (e) from the JSON's stage_seconds (float, shift, native,
 statistics, data; native and statistics run in eval's worker thread, overlapping the others; other = the
 wall time outside evaluate()'s loop: start-up, TensorFlow import, quantization, reports), the peak RSS of
@@ -70,6 +73,31 @@ def predict_only(samples: int) -> None:
     print(json.dumps({"seconds": time.perf_counter() - t}))
 
 
+def _predict(n: int, env: dict) -> tuple[float, float]:
+    """(p) in a fresh interpreter: (seconds, peak RSS in GB)."""
+    _, rss, out = child([os.path.abspath(__file__), "--predict-only", str(n)], env)
+    return json.loads(out.strip().splitlines()[-1])["seconds"], rss
+
+
+def _eval(n: int, env: dict, extra: list[str], profile: str | None) -> tuple[float, float, dict]:
+    """(e) in a fresh interpreter: (wall seconds, peak RSS in GB, its JSON result)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "eval.json")
+        prof = ["-m", "cProfile", "-o", os.path.abspath(profile)] if profile else []
+        wall, rss, _ = child([*prof, "-m", "qverify", "eval", "--samples", str(n), "--json", path, *extra], env)
+        with open(path) as f:
+            return wall, rss, json.load(f)
+
+
+def _stages(result: dict, wall: float) -> dict[str, float]:
+    stages = {s: float(result.get("stage_seconds", {}).get(s, result["seconds"].get(s, 0.0))) for s in STAGES}
+    # native and statistics run in eval's worker thread, beside data, float and shift (evaluate.py): their
+    # seconds overlap the main thread's, so "other" is the wall time outside the loop (start-up,
+    # TensorFlow import, quantization, reports) and the loop's wall is shown beside the stages
+    stages["other"] = wall - float(result.get("wall_seconds", 0.0))
+    return stages
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--samples", type=int, default=DEMO_TEST_SAMPLES, help="demo test samples (default 14544)")
@@ -79,8 +107,10 @@ def main() -> int:
         default=None,
         help="samples of the second, memory-only eval (default samples/4; 0 skips it)",
     )
+    ap.add_argument("--rounds", type=int, default=1, help="evals, each between two predicts (default 1)")
+    ap.add_argument("--eval-args", default="", help="extra arguments for qverify eval (e.g. '--threads 1')")
     ap.add_argument("--json", help="also write the figures as JSON")
-    ap.add_argument("--profile", help="run the eval under cProfile and write its profile here")
+    ap.add_argument("--profile", help="run the (first) eval under cProfile and write its profile here")
     ap.add_argument("--predict-only", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.predict_only:
@@ -89,30 +119,27 @@ def main() -> int:
     n = args.samples
     small = n // 4 if args.memory_samples is None else args.memory_samples
     env = {k: v for k, v in os.environ.items() if k not in ("TF_ENABLE_ONEDNN_OPTS", "QVERIFY_CMSIS_ROOT")}
+    extra = args.eval_args.split()
 
-    small_rss = None
-    if small:
-        with tempfile.TemporaryDirectory() as tmp:
-            _, small_rss, _ = child(
-                ["-m", "qverify", "eval", "--samples", str(small), "--json", os.path.join(tmp, "e.json")], env
-            )
-    _, predict_rss, out = child([os.path.abspath(__file__), "--predict-only", str(n)], env)
-    predict_s = json.loads(out.strip().splitlines()[-1])["seconds"]
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "eval.json")
-        prof = ["-m", "cProfile", "-o", os.path.abspath(args.profile)] if args.profile else []
-        eval_s, eval_rss, text = child([*prof, "-m", "qverify", "eval", "--samples", str(n), "--json", path], env)
-        with open(path) as f:
-            result = json.load(f)
-
-    stages = {s: float(result.get("stage_seconds", {}).get(s, result["seconds"].get(s, 0.0))) for s in STAGES}
+    small_rss = _eval(small, env, extra, None)[1] if small else None
+    # The machine's speed drifts (this 2-core VM gave predict 11-21 s within one hour), so each eval runs
+    # between two predicts and is set against their mean: p e p e p ...
+    predicts, evals = [_predict(n, env)], []
+    for r in range(args.rounds):
+        evals.append(_eval(n, env, extra, args.profile if r == 0 else None))
+        predicts.append(_predict(n, env))
+    rounds = [
+        (e[0] / ((predicts[i][0] + predicts[i + 1][0]) / 2), e[0], predicts[i][0], predicts[i + 1][0])
+        for i, e in enumerate(evals)
+    ]
+    best = sorted(range(len(rounds)), key=lambda i: rounds[i][0])[len(rounds) // 2]  # the median round
+    ratio, eval_s, p_before, p_after = rounds[best]
+    predict_s = (p_before + p_after) / 2
+    _, eval_rss, result = evals[best]
+    predict_rss = max(p[1] for p in predicts)
+    stages = _stages(result, eval_s)
     loop = float(result.get("wall_seconds", 0.0))
-    # native and statistics run in eval's worker thread, beside data, float and shift (evaluate.py): their
-    # seconds overlap the main thread's, so "other" is the wall time outside the loop (start-up,
-    # TensorFlow import, quantization, reports) and the loop's wall is shown beside the stages
-    stages["other"] = eval_s - loop
     overlap = sum(stages[s] for s in STAGES) - loop
-    ratio = eval_s / predict_s
     exact = result.get("bit_exact_samples")
 
     print(
@@ -120,13 +147,16 @@ def main() -> int:
         "TensorFlow oneDNN off (qverify default)"
     )
     print(
-        f"demo test split, {n} samples; eval: engines {', '.join(result['engines'])}, "
+        f"demo test split, {n} samples; eval {' '.join(extra)}: engines {', '.join(result['engines'])}, "
         f"{exact} of {result['samples']} samples bit-exact shift vs native"
     )
-    print(f"(p) keras predict, batch 256          {predict_s:8.2f} s")
+    for i, (r, e, pb, pa) in enumerate(rounds):
+        print(f"round {i + 1}: predict {pb:.2f} s, eval {e:.2f} s, predict {pa:.2f} s: ratio {r:.2f}")
+    print(f"(p) keras predict, batch 256          {predict_s:8.2f} s   (mean of the two around the eval)")
     print(
         f"(e) qverify eval --samples {n:<9} {eval_s:8.2f} s   ratio (e)/(p) {ratio:.2f}  "
         f"(target <= {TARGET_RATIO:g}: {'MET' if ratio <= TARGET_RATIO else 'NOT MET'})"
+        + (f"; the median of {len(rounds)} rounds" if len(rounds) > 1 else "")
     )
     print(
         f"    evaluate() loop {loop:.2f} s wall; main thread (data, float, shift) and worker thread (native, "
@@ -150,6 +180,11 @@ def main() -> int:
                     "machine": cpu_model(),
                     "cores": os.cpu_count(),
                     "samples": n,
+                    "eval_args": extra,
+                    "rounds": [
+                        {"ratio": r, "eval_s": e, "predict_before_s": pb, "predict_after_s": pa}
+                        for r, e, pb, pa in rounds
+                    ],
                     "predict_s": predict_s,
                     "eval_s": eval_s,
                     "ratio": ratio,
