@@ -141,7 +141,9 @@ def chain_function(ops: list[Op], input_shape, ranges: bool = False) -> Callable
             outs.append(tf.stack([tf.reduce_min(h), tf.reduce_max(h)]) if ranges else h)
         return outs
 
-    return tf.function(chain, input_signature=[tf.TensorSpec([None, *input_shape], tf.float32)])
+    # autograph off: the loop over the ops is Python's, unrolled when traced (autograph's rewrite of the
+    # source cost seconds per trace, and there is no tensor-dependent control flow to convert)
+    return tf.function(chain, input_signature=[tf.TensorSpec([None, *input_shape], tf.float32)], autograph=False)
 
 
 def run_chain(ops: list[Op], x: np.ndarray, batch: int = 256) -> Iterator[tuple[int, list[np.ndarray]]]:

@@ -101,7 +101,7 @@ class ShiftEngine(Engine):
 
         h = self.check_input(x)
         if self._network is None:
-            self._network = tf.function(self._graph)
+            self._network = tf.function(self._graph, autograph=False)
         outs: dict[str, list[np.ndarray]] = {op.name: [] for op in self.plan.ops}
         counts = dict.fromkeys(outs, 0)
         peaks = dict.fromkeys(outs, -1)

@@ -43,13 +43,14 @@ def _requantize(acc, start, scale, qmin, qmax):
     return tf.cast(out, tf.int16), counts, tf.cast(peak, tf.int64)
 
 
-# Traced once for any shape (XLA still compiles once per shape, and caches it).
+# Traced once for any shape (XLA still compiles once per shape, and caches it); autograph off, as for every
+# graph function of qverify: no tensor-dependent Python control flow to convert, and its rewrite costs seconds.
 _SIGNATURE = [
     tf.TensorSpec([None] * 4, tf.float64),
     tf.TensorSpec([None], tf.float64),
     *[tf.TensorSpec([], tf.float64)] * 3,
 ]
-_requantize_xla = tf.function(_requantize, jit_compile=True, input_signature=_SIGNATURE)
+_requantize_xla = tf.function(_requantize, jit_compile=True, input_signature=_SIGNATURE, autograph=False)
 
 
 def _values(acc, start, scale, qmin, qmax):
@@ -58,14 +59,14 @@ def _values(acc, start, scale, qmin, qmax):
     return tf.cast(tf.clip_by_value(shifted, qmin, qmax), tf.int16)
 
 
-_values_xla = tf.function(_values, jit_compile=True, input_signature=_SIGNATURE)
+_values_xla = tf.function(_values, jit_compile=True, input_signature=_SIGNATURE, autograph=False)
 
 
 def _count(condition):
     return tf.reduce_sum(tf.cast(condition, tf.int64))
 
 
-@tf.function(input_signature=_SIGNATURE)
+@tf.function(input_signature=_SIGNATURE, autograph=False)
 def _bounded(acc, start, scale, qmin, qmax):
     """_requantize's results, its counts and peak from the sums' bounds (TensorFlow's multithreaded reductions per
     channel) instead of XLA's reductions, which are the slow part of its pass (demo conv2, 256 samples: the
@@ -122,4 +123,4 @@ def compiled_sum(weighted_sum, op):
     """weighted_sum(op, h, w) as one XLA function (compiled once per input shape): the shifted slices of a
     conv by taps in one pass. Its output stage is requantize's (demo conv1, 256 samples: 75 ms for the sum and
     65 ms for the stage, against 225 ms with the stage in the same XLA function, whose reductions are slow)."""
-    return tf.function(lambda h, w: weighted_sum(op, h, w), jit_compile=True)
+    return tf.function(lambda h, w: weighted_sum(op, h, w), jit_compile=True, autograph=False)
