@@ -197,6 +197,28 @@ def test_native_mismatch_fails_with_first_mismatches(small, tmp_path):
     assert fail is not None and "first mismatches" in fail.text
 
 
+def test_a_nan_float_output_names_the_op_and_its_samples(small):
+    """A float model that computes a NaN (finite input, overflowing arithmetic) has no error statistics: one
+    DataError naming the op and the chunk's samples, not a silent NaN SQNR."""
+    plan = QuantPlan.load(small / "plan")
+    graph = graph_for(plan)
+    data = dataset.load_dataset(plan, small / "x.npy", samples=40)
+    built = ev.make_engines(plan, graph, list(ev.ENGINE_NAMES))
+    real = built["float"].run_float
+    second = plan.ops[1].name
+
+    def nan_in_the_second_chunk(x):
+        outs = real(x)
+        if len(x) == 15:  # chunks of 25: the second has 15 samples (25..39)
+            outs[second] = outs[second].copy()
+            outs[second].flat[3] = np.nan
+        return outs
+
+    built["float"].run_float = nan_in_the_second_chunk
+    with pytest.raises(DataError, match=rf"op '{second}', samples 25\.\.39: .*NaN"):
+        ev.evaluate(plan, graph, data, chunk=25, built=built)
+
+
 def test_thresholds_gate(small):
     """--min-sqnr and --max-accuracy-drop turn measurements into failures only when given."""
     plan = QuantPlan.load(small / "plan")

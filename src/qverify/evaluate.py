@@ -29,7 +29,7 @@ import numpy as np
 from qverify.choices import EVAL_ENGINES, Engine, Kernels, values
 from qverify.dataset import DataSet, n_classes, prepare_chunk
 from qverify.engines.base import quantize_input
-from qverify.errors import QVerifyError
+from qverify.errors import DataError, QVerifyError
 from qverify.footprint import Footprint, footprint
 from qverify.metrics import PairStats, QuantStats, _finite, acc_headroom_bits
 from qverify.opkinds import Kind
@@ -411,9 +411,11 @@ def evaluate(
                     if e == "native" and summary is not None and same_op.get(o.name):
                         o.quant[e].add(summary)  # identical integers: identical statistics
                     else:
-                        summary = o.quant[e].update(
-                            floats[o.name], r.outputs[o.name], r.saturations.get(o.name), r.overflows.get(o.name), got
-                        )
+                        counts = (r.saturations.get(o.name), r.overflows.get(o.name))
+                        try:
+                            summary = o.quant[e].update(floats[o.name], r.outputs[o.name], *counts, got)
+                        except DataError as exc:  # where: the op and the chunk's samples
+                            raise DataError(f"op '{o.name}', samples {at}..{at + stop - start - 1}: {exc}") from None
 
         last = plan.ops[-1].name
         y = None if data.labels is None else data.labels[start:stop]
