@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from qverify import demo
@@ -35,8 +35,7 @@ L = keras.layers
 def test_a_1d_conv_equals_the_keras_layer_bit_for_bit(length, k, stride, padding, c_in, c_out, seed):
     """floatops' conv of a k x 1 kernel over (length, 1, C_in), run with the length on W, gives exactly the
     Keras Conv2D layer's float32 outputs (H layout), weights and inputs at full float32 precision."""
-    if padding == "valid" and k > length:
-        return
+    assume(k <= length)  # a window beyond the input is refused by build_graph (the q15 kernels refuse it)
     inp = keras.Input((length, 1, c_in))
     layer = L.Conv2D(c_out, (k, 1), strides=(stride, 1), padding=padding, name="conv")
     model = keras.Model(inp, layer(inp))
