@@ -33,7 +33,7 @@ import sys
 import threading
 import time
 
-from machine import cpu_model
+from machine import cpu_model, timed
 
 TARGETS = (("native", "a", 50.0), ("native", "b", 2.0), ("shift", "a", 5.0))
 PACKED_MAC = ("pmaddwd", "vpmaddwd", "vpdpwssd")
@@ -49,17 +49,6 @@ HOT_FAST = {
     "qv_host_conv_q15 (avx512-vnni)": ("qv_block_avx512",),
     "qv_host_conv_q15 (avx2)": ("qv_block_avx2",),
 }
-
-
-def timed(fn, repeat: int = 3) -> float:
-    """Best wall time of `repeat` runs after one warm-up."""
-    fn()
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
 
 
 def disassembly(path: str) -> dict[str, str]:

@@ -24,11 +24,10 @@ import argparse
 import json
 import platform
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
-from machine import cpu_model
+from machine import cpu_model, timed
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import stats_reference as ref  # noqa: E402
@@ -37,17 +36,6 @@ from qverify import metrics, stats_lib  # noqa: E402
 SHAPE = (128, 4088, 16)
 QMIN, QMAX = -32768, 32767
 DEMO_ERRORS = {-2: 0.0005, -1: 0.4774, 0: 0.5210, 1: 0.0011}  # the demo's conv1 against its float model
-
-
-def timed(fn, repeat: int) -> float:
-    """Best wall time of `repeat` runs after one warm-up."""
-    fn()
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
 
 
 def synthetic(spread: str, frac: int = 12, seed: int = 0) -> tuple[np.ndarray, np.ndarray, int]:
