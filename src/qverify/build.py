@@ -264,16 +264,20 @@ def source_files(cmsis_root: str | os.PathLike | None = None) -> list[Path]:
 
 def source_digest(cmsis_root: str | os.PathLike | None = None) -> str:
     """Content hash of the sources a module is built from (16 hex digits)."""
-    h = hashlib.sha256()
-    h.update(f"root={Path(cmsis_root).expanduser().resolve() if cmsis_root else 'bundled'}\n".encode())
-    for f in source_files(cmsis_root):
+    root = Path(cmsis_root).expanduser().resolve() if cmsis_root else "bundled"
+    return _files_digest(f"root={root}\n".encode(), source_files(cmsis_root))
+
+
+def _files_digest(head: bytes, files) -> str:
+    """16 hex digits of sha256 over head and, per file, its path (relative to the package where it lies
+    inside it), a NUL, its bytes and a NUL."""
+    h = hashlib.sha256(head)
+    for f in files:
         try:
             rel = f.relative_to(ROOT).as_posix()
         except ValueError:
             rel = f.as_posix()
-        h.update(rel.encode() + b"\0")
-        h.update(f.read_bytes())
-        h.update(b"\0")
+        h.update(rel.encode() + b"\0" + f.read_bytes() + b"\0")
     return h.hexdigest()[:16]
 
 
@@ -290,10 +294,7 @@ def stats_source_files() -> list[Path]:
 
 def stats_digest() -> str:
     """Content hash of stats_source_files() (16 hex digits), compiled into qverify._stats."""
-    h = hashlib.sha256(b"stats\n")
-    for f in stats_source_files():
-        h.update(f.relative_to(ROOT).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
-    return h.hexdigest()[:16]
+    return _files_digest(b"stats\n", stats_source_files())
 
 
 def _write_if_changed(path: Path, text: str) -> None:
