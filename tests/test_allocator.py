@@ -1,5 +1,6 @@
 """qverify.allocator: glibc keeps large freed blocks for reuse, unless the user set malloc's tunables."""
 
+import os
 import platform
 import subprocess
 import sys
@@ -13,8 +14,6 @@ GLIBC = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
 
 def _child(env_extra: dict[str, str]) -> str:
     """keep_large_blocks() in a fresh interpreter (mallopt changes the process it runs in)."""
-    import os
-
     env = {k: v for k, v in os.environ.items() if k not in allocator._USER_SET} | env_extra
     code = "from qverify.allocator import keep_large_blocks; print(keep_large_blocks())"
     return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
