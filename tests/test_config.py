@@ -262,8 +262,8 @@ def test_weight_bits_key(tmp_path):
 def test_names_from_key(tmp_path):
     """names_from: a weights.h relative to the file whose STEM_WT macros the gate names the ops by, in order (as
     quantize --names-from); not with header_map or header; a header without layers is one line."""
+    from qverify.cheader import HeaderError
     from qverify.gate import _names_in_order
-    from qverify.header import HeaderError
 
     write(tmp_path / "nb.h", "#define CONV1_WT {1}\n#define CONV1_BIAS {0}\n#define FC1_WT {1}\n#define FC1_BIAS {0}\n")
     write(tmp_path / "empty.h", "#define X 1\n")

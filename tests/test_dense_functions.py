@@ -19,12 +19,13 @@ from hypothesis import strategies as st
 
 from qverify import kernels, layout
 from qverify.calibrate import calibrate, prepare_input
+from qverify.cheader import HeaderError, read_header
 from qverify.engines import make_engine, quantize_input
 from qverify.errors import PlanError
 from qverify.export import weights_header
 from qverify.footprint import footprint
 from qverify.graph import build_graph
-from qverify.header import HeaderError, plan_from_header, read_header
+from qverify.header_plan import plan_from_header
 from qverify.plan import QuantPlan, make_plan
 from qverify.qformat import frac_bits
 from test_layers import bit_exact, data, target_bit_exact
@@ -293,7 +294,8 @@ def test_every_dense_function_bit_exact_on_the_emulated_cortex_m(net, tmp_path, 
 def test_header_in_the_wrong_order_is_named(net, tmp_path):
     """A header of [out][in] weights for an _opt function, or interleaved ones for a plain function: diff-header
     names the layout, not 'from another model'."""
-    from qverify.header import diff_weights, read_weights
+    from qverify.header import read_weights
+    from qverify.header_diff import diff_weights
 
     plan, _ = plan_for(net)
     plain = plan_for(net, functions={"fc3": Q7, "fc4": Q7})[0]  # the same integers, every op in [out][in]

@@ -21,10 +21,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qverify.calibrate import Ranges
+from qverify.cheader import Header, HeaderError
 from qverify.cli import main
 from qverify.export import weights_header
 from qverify.graph import Graph, Op
-from qverify.header import Header, HeaderError, diff_weights, format_diff, read_weights
+from qverify.header import read_weights
+from qverify.header_diff import diff_weights, format_diff
 from qverify.layout import conv_to_cmsis, dense_to_cmsis
 from qverify.plan import QuantPlan, make_plan
 from qverify.qformat import quantize
@@ -598,7 +600,8 @@ def test_sample_header_outputs_against_the_plan(plan, sample, tmp_path):
     """qverify's sample_input_output.h is identical; the notebook's dump order (input and conv1 output, W > 1)
     and a header from the other rounding build are each named."""
     from qverify.export import sample_header
-    from qverify.header import diff_sample, read_sample
+    from qverify.header import read_sample
+    from qverify.header_diff import diff_sample
 
     x0, outputs, rounded, engines = sample
     stems = {"conv1": "CONV1", "fc1": "FC1"}
@@ -703,7 +706,7 @@ def test_plans_saved_before_the_content_hash_still_load(plan, tmp_path):
 
 def test_qverify_header_round_trips_to_the_same_plan_hash(plan):
     """header → plan → the original plan's hash; the notebook's header makes a valid plan of its own integers."""
-    from qverify.header import plan_from_header
+    from qverify.header_plan import plan_from_header
 
     run = plan_from_header(Header(weights_header(plan), "weights.h"), plan)
     assert run.plan.hash == plan.hash and run.diff.identical
@@ -721,7 +724,7 @@ def test_qverify_header_round_trips_to_the_same_plan_hash(plan):
 
 def test_hand_edited_weight_becomes_the_plan(plan):
     """One weight changed: the plan holds it (and only it differs), with an adjustment naming the edit."""
-    from qverify.header import plan_from_header
+    from qverify.header_plan import plan_from_header
 
     run = plan_from_header(Header(edit_weight(weights_header(plan), plan), "w.h"), plan)
     got, want = run.plan.op("conv1").weights, plan.op("conv1").weights

@@ -151,7 +151,7 @@ def calibration_split(cfg: Config):
 
 
 def _read_headers(cfg: Config):
-    from qverify.header import read_header
+    from qverify.cheader import read_header
 
     assert cfg.header is not None  # header mode: called only when the config sets a header
     weights = read_header(cfg.header)
@@ -166,7 +166,8 @@ def _header_checks(cfg: Config, outcome: GateOutcome) -> None:
     """Header mode: the committed weights.h (and sample_input_output.h) against the model's plan, as
     diff-header compares them: one header[STEM] check per conv/dense op, and model-level checks holding the
     whole diff. The header is only read."""
-    from qverify.header import diff_sample, diff_weights, format_diff, read_sample, read_weights
+    from qverify.header import read_sample, read_weights
+    from qverify.header_diff import diff_sample, diff_weights, format_diff
 
     assert cfg.header is not None  # header mode: called only when the config sets a header
     plan = outcome.plan

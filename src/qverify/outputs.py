@@ -11,7 +11,7 @@ and Windows refuses to rename a folder a process has open). Instead:
 - a manifest, qverify-manifest.json, lists the set's files with their sha256. It is written *before* the
   first file, naming the new set and the previous one ("writing"), and again after the last rename naming
   the new set alone;
-- every reader (QuantPlan.load, header.read_header of a file in such a folder) calls check_set: the folder is
+- every reader (QuantPlan.load, cheader.read_header of a file in such a folder) calls check_set: the folder is
   the new set when every file of it states the new plan, the previous set when every file of that states the
   previous plan; anything else is refused with one line naming which file is of which plan.
 

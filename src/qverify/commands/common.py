@@ -255,7 +255,7 @@ def header_args(p: argparse.ArgumentParser, model: bool = True) -> None:
 
 def read_headers(args):
     """The --header and --sample-header files scanned (a malformed macro fails here, before any model loads)."""
-    from qverify.header import read_header
+    from qverify.cheader import read_header
 
     weights = sample = None
     if getattr(args, "header", None):
@@ -272,7 +272,7 @@ def plan_and_header(args, declared, base=None, headers=None):
     else --model quantized afresh on --data, else the demo's), with the declared functions set; the lines
     saying where the plan came from are printed."""
     from qverify import kernels
-    from qverify.header import plan_from_header
+    from qverify.header_plan import plan_from_header
 
     weights, _ = headers if headers is not None else read_headers(args)
     if base is None:
@@ -305,7 +305,8 @@ def sample_header_failed(run, sample) -> bool:
     """--sample-header against the header's own plan (diff-header's check): print the table; True when an op's
     expected output is not what the header computes (a FAIL line names the first)."""
     from qverify.engines.shift import ShiftEngine
-    from qverify.header import diff_sample, format_diff, read_sample
+    from qverify.header import read_sample
+    from qverify.header_diff import diff_sample, format_diff
 
     if run is None or sample is None:
         return False

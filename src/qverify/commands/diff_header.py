@@ -19,8 +19,10 @@ def run(args) -> int:
     json_path = checks.output_file("--json", args.json)
     import json
 
+    from qverify.cheader import read_header
     from qverify.fs import atomic_write
-    from qverify.header import diff_weights, format_diff, read_header, read_weights
+    from qverify.header import read_weights
+    from qverify.header_diff import diff_weights, format_diff
     from qverify.plan import QuantPlan
 
     header = read_header(args.header)
@@ -50,7 +52,8 @@ def run(args) -> int:
     diffs = {"weights": diff_weights(weights, plan)}
     if sample is not None:
         from qverify.engines.shift import ShiftEngine
-        from qverify.header import diff_sample, read_sample
+        from qverify.header import read_sample
+        from qverify.header_diff import diff_sample
 
         read = read_sample(sample, plan, {layer.op: layer.stem for layer in weights.layers})
         other = "round" if plan.rounding == "truncate" else "truncate"
