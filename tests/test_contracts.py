@@ -377,7 +377,8 @@ def test_gate_fails_a_declared_call_that_breaks_its_contract(tmp_path):
     """[tool.qverify.functions] naming a fast conv for the odd-width conv3: the gate fails that op's
     contract[...] check before any engine runs, and writes nothing."""
     from qverify.config import load_config
-    from qverify.gate import check_id, run_gate
+    from qverify.gate import run_gate
+    from qverify.outcome import check_id
 
     (tmp_path / "qverify.toml").write_text(
         f'[tool.qverify]\nsamples = 2\n\n[tool.qverify.functions]\nconv3 = "{FAST}"\n'

@@ -16,8 +16,9 @@ import pytest
 from fake_cmsis import fake_cmsis_tree  # arm_relu_q15 altered: negatives -> 7
 from qverify.cli import main
 from qverify.config import load_config
-from qverify.gate import check_id, run_gate
+from qverify.gate import run_gate
 from qverify.gate_cache import cache_key
+from qverify.outcome import check_id
 from tools import absent, require
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -18,7 +18,7 @@ import pytest
 
 import qverify
 from qverify.cli import main
-from qverify.gate import GateOutcome
+from qverify.outcome import GateOutcome
 from qverify.plan import QuantPlan
 from tools import require_compiler
 

@@ -1,26 +1,15 @@
-"""The checks the gate is built on: Check (one pass/fail item, one JUnit test case) and add_checks,
-which turns an evaluate.EvalResult's measurements into checks against the thresholds given.
+"""The checks the gate is built on: add_checks turns an evaluate.EvalResult's measurements into
+outcome.Check items against the thresholds given.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 from qverify.evaluate import QUANTIZED, EvalResult
 from qverify.metrics import Mismatch
 from qverify.opkinds import KINDS
-
-
-@dataclass
-class Check:
-    """One pass/fail item of the gate (one JUnit test case)."""
-
-    classname: str
-    name: str
-    passed: bool
-    message: str
-    details: str = ""
+from qverify.outcome import Check
 
 
 def mismatch_lines(first: list[Mismatch], tested: str) -> list[str]:

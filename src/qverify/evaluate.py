@@ -22,7 +22,7 @@ import math
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -33,11 +33,9 @@ from qverify.errors import DataError, QVerifyError
 from qverify.footprint import Footprint, footprint
 from qverify.metrics import PairStats, QuantStats, _finite, acc_headroom_bits
 from qverify.opkinds import Kind
+from qverify.outcome import Check
 from qverify.plan import QuantPlan
 from qverify.qformat import qm_n
-
-if TYPE_CHECKING:  # qverify.checks imports this module; EvalResult only names the type
-    from qverify.checks import Check
 
 ENGINE_NAMES = values(EVAL_ENGINES)
 QUANTIZED = (Engine.SHIFT.value, Engine.NATIVE.value)

@@ -8,8 +8,7 @@ the target firmware's, for the target engine) and the TensorFlow / Keras /
 numpy versions. A hit only reads files: no TensorFlow, no engine. The
 newest CACHE_KEEP entries are kept.
 
-gate.run_gate reads (load) and writes (store) it; qverify.gate imports this
-module, so GateOutcome is imported where an entry is read.
+gate.run_gate reads (load) and writes (store) it.
 """
 
 from __future__ import annotations
@@ -22,18 +21,14 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from qverify import __version__
-from qverify.checks import Check
 from qverify.config import Config, ConfigError
 from qverify.fs import prune_lru
+from qverify.outcome import Check, GateOutcome
 from qverify.plan import QuantPlan
-
-if TYPE_CHECKING:
-    from qverify.gate import GateOutcome
 
 CACHE_DIR = ".qverify_cache"
 CACHE_KEEP = 8  # newest entries kept per configuration folder
@@ -152,7 +147,6 @@ def _entry(cfg: Config, key: str) -> Path:
 
 def load(cfg: Config, key: str) -> GateOutcome | None:
     """The cached outcome of key, or None (a missing, partial or foreign entry is a miss)."""
-    from qverify.gate import GateOutcome
 
     entry = _entry(cfg, key)
     try:

@@ -30,7 +30,7 @@ from qverify.errors import QVerifyError
 MARKER = "qverify"
 if TYPE_CHECKING:  # the gate's modules are imported only when the plugin is switched on
     from qverify.config import Config
-    from qverify.gate import GateOutcome
+    from qverify.outcome import GateOutcome
 
 _CONFIG: pytest.StashKey[Config] = pytest.StashKey()
 _OUTCOME: pytest.StashKey[GateOutcome] = pytest.StashKey()
@@ -161,7 +161,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     cfg = config.stash.get(_CONFIG, None)
     if cfg is None:
         return
-    from qverify.gate import check_id, run_gate
+    from qverify.gate import run_gate
+    from qverify.outcome import check_id
 
     try:
         outcome = run_gate(cfg, use_cache=not config.getoption("--qverify-no-cache"))

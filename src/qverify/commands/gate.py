@@ -44,7 +44,7 @@ def locate_config(path: str | None, start: Path | None = None) -> Path:
 
 def format_outcome(outcome, verbose: bool = False) -> str:
     """Failures first (message and first mismatches), then one row per op, the model checks, the verdict."""
-    from qverify.gate import check_id
+    from qverify.outcome import check_id
 
     lines = [
         f"plan {outcome.plan_hash[:16]}  {outcome.data_name}, {outcome.samples} sample(s)  "

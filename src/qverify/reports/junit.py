@@ -13,7 +13,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from typing import Protocol
 
-from qverify.checks import Check
+from qverify.outcome import Check
 
 
 class CheckedRun(Protocol):
