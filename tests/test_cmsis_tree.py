@@ -395,6 +395,14 @@ def _round_of_zero_is_undefined(tree_root: Path) -> bool:
     return re.search(r"NN_ROUND\(out_shift\)\s*\(\s*0x1\s*<<\s*\(\s*out_shift\s*-\s*1\s*\)", text) is not None
 
 
+def _round_of_31_overflows(tree_root: Path) -> bool:
+    """5.9.0 defines NN_ROUND(out_shift) as ((0x1 << out_shift) >> 1): at out_shift 31 a signed overflow, which
+    the compilers make INT_MIN >> 1 = -2^30 (5.4.0-5.5.0 write 0x1 << 30, 5.6.0-5.8.0 shift 0x1u: +2^30)."""
+    text = (tree_root / "NN" / "Include" / "arm_nnsupportfunctions.h").read_text(errors="replace")
+    signed = r"NN_ROUND\(out_shift\)\s*\(\s*\(\s*0x1\s*<<\s*\(?\s*out_shift\s*\)?\s*\)\s*>>\s*1\s*\)"  # 0x1, not 0x1u
+    return re.search(signed, text) is not None
+
+
 def _compare_kernels(tree, ours, rounding: str, rng, shifts, saturated_index: bool = False) -> dict:
     """Random calls of the arm_* functions through both modules; asserts identical statuses and outputs
     (sentinels included); the activation function on every input unless the tree's saturates its index (then
@@ -625,15 +633,28 @@ def test_real_cmsis_tree_matches_the_bundled_kernels(tree_root):
             tree = native_lib.load(kernels, rounding, cmsis_root=str(tree_root))
             assert tree.info == f"kernels={tree_root.resolve()}; path={kernels}; rounding={rounding}"
             assert tree.missing_functions == ()
-            shifts = [0, 1, 8, 12, 16, 20]
+            shifts = [0, 1, 8, 12, 16, 20, 31]
             if rounding == "round" and _round_of_zero_is_undefined(tree_root):
                 shifts.remove(0)
+            if rounding == "round" and _round_of_31_overflows(tree_root):
+                shifts.remove(31)  # kernels.py's condition; what the tree computes there is pinned below
             ours = native_lib.load(kernels, rounding)
             saturated = _activation_index_saturates(tree, ours)
             version = tree_root.parent.name
             if re.fullmatch(r"\d+\.\d+\.\d+", version):  # the contract's claim: 5.4.0-5.7.0 saturate it
                 assert saturated == (release(version) < release("5.8.0")), version
             calls = _compare_kernels(tree, ours, rounding, np.random.default_rng(11), shifts, saturated)
+            if rounding == "round":  # NN_ROUND(31) of an all-zero dense row: +2^30 >> 31 = 0, or -2^30 >> 31 = -1
+                overflows = _round_of_31_overflows(tree_root)
+                if re.fullmatch(r"\d+\.\d+\.\d+", version):  # the contract's claim: from 5.9.0 on
+                    assert overflows == (release(version) >= release("5.9.0")), version
+                zeros = np.zeros(2, np.int16)
+                for nl, want in ((tree, -1 if overflows else 0), (ours, 0)):
+                    out = np.full(1, SENTINEL, np.int16)
+                    nl.lib.arm_fully_connected_q15(
+                        p(nl, zeros), p(nl, zeros), 2, 1, 0, 31, p(nl, zeros[:1]), p(nl, out), p(nl, zeros)
+                    )
+                    assert int(out[0]) == want, (version, nl.info, int(out[0]))
             assert all(v for fn, v in calls.items() if not (saturated and fn == "arm_nn_activations_direct_q15")), calls
     # and the dsp build runs Arm's ARM_MATH_DSP path: with an odd output width it computes pixel pairs
     # across rows and never writes the last pixel (CMSIS_API.md), where its plain path is right

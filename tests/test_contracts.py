@@ -20,7 +20,7 @@ from qverify.cli import main
 from qverify.engines.native import KernelFault, NativeEngine
 from qverify.engines.shift import ShiftEngine
 from qverify.errors import PlanError
-from strategies import op_plan, plan_of, random_q15
+from strategies import OpCase, op_plan, plan_of, random_q15
 
 FAST = "arm_convolve_HWC_q15_fast_nonsquare"
 
@@ -145,6 +145,29 @@ def test_round_build_out_shift_zero_is_a_violation_and_the_plan_avoids_it():
     assert not kernels.violations(op, "truncate")
     (v,) = kernels.violations(op, "round")
     assert "out_shift of at least 1 in a rounding build (this op: 0)" in str(v) and "5.4.0 and 5.5.0" in str(v)
+
+
+def test_round_build_out_shift_31_is_a_violation_of_arms_functions_in_every_release():
+    """out_shift 31 in a rounding build: CMSIS-NN 5.9.0's NN_ROUND(31) is (0x1 << 31) >> 1, -2^30 where the
+    contract adds +2^30 (tests/test_cmsis_tree.py pins it on Arm's trees). Every plan's firmware may build 5.9.0,
+    so it holds for each release a plan may name; qverify's own kernels add +2^30 (UB-free) and are legal.
+    A conv then calls qverify's kernel; a dense op, which has no such kernel, keeps a named violation."""
+    conv = conv_op((8, 1, 2), 2, (3, 1), out_rshift=31)
+    dense = OpCase("dense", (1, 1, 4), cout=2, out_rshift=31).op("d")
+    for op, function in ((conv, FAST), (dense, "arm_fully_connected_q15"), (dense, "arm_fully_connected_q15_opt")):
+        op.function = function
+        assert not kernels.violations(op, "truncate"), function
+        for cmsis in ("5.4.0", "5.8.0", "5.9.0"):
+            (v,) = kernels.violations(op, "round", cmsis=cmsis)
+            text = str(v)
+            assert "out_shift of at most 30 in a rounding build (this op: 31)" in text and "5.9.0" in text, text
+    conv.function = "qv_convolve_HWC_q15_basic_nonsquare"
+    assert not kernels.violations(conv, "round")
+    conv.function = None
+    assert kernels.choose(conv, "round") == "qv_convolve_HWC_q15_basic_nonsquare"
+    assert kernels.choose(conv, "truncate") == FAST
+    dense.out_rshift = 30  # NN_ROUND(30) = 2^29 in every release
+    assert not kernels.violations(dense, "round")
 
 
 def test_conditions_of_old_releases_hold_only_for_plans_that_may_build_them():

@@ -19,6 +19,8 @@ documentation says, and break silently where the plain path (M0/M3) is right:
   larger window truncates the sum;
 * the DSP paths of the convolutions count pixels and window positions in ``int16_t``;
 * CMSIS-NN 5.4.0 and 5.5.0 write NN_ROUND(s) as 1 << (s - 1): undefined for s = 0.
+* CMSIS-NN 5.9.0 writes NN_ROUND(s) as (0x1 << s) >> 1: for s = 31 a signed overflow, which
+  GCC and Clang make -2^30 (5.4.0-5.8.0 add +2^30), so a rounding build needs out_shift <= 30.
 
 * the plain path (Cortex-M0/M3) of 5.4.0-5.7.0 keeps the input row and column in ``signed char``.
 
@@ -44,6 +46,7 @@ from qverify.choices import CMSIS_RELEASES, CodePath, Kernels, Rounding
 from qverify.errors import PlanError
 from qverify.layout import deinterleave, interleave
 from qverify.opkinds import FUNCTION_KINDS, FUNCTIONS, KINDS, Function, Kind, elems
+from qverify.plancheck import MAX_SHIFT
 
 UINT16_MAX = 0xFFFF
 INT16_MAX = 0x7FFF
@@ -337,6 +340,17 @@ def violations(op, rounding: str, paths: tuple[str, ...] = PATHS, cmsis: str = O
                 "CMSIS-NN 5.4.0 and 5.5.0 compute NN_ROUND(0) as 1 << -1, undefined in C (0 on the core, 2^31 on x86)",
                 BOTH,
                 "5.5.0",
+            )
+        )
+    if fn.shifts and fn.arm and rounding == Rounding.ROUND and c.out_shift == MAX_SHIFT:
+        # a condition of the newest release: it holds for every plan, whose firmware may build 5.9.0
+        found.append(
+            (
+                f"out_shift of at most {MAX_SHIFT - 1} in a rounding build (this op: {MAX_SHIFT})",
+                "CMSIS-NN 5.9.0 computes NN_ROUND(31) as (0x1 << 31) >> 1, a signed overflow that the compilers "
+                "make -2^30: it subtracts 2^30 where 5.4.0-5.8.0 and the shift model add it",
+                BOTH,
+                None,
             )
         )
     return [

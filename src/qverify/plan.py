@@ -600,9 +600,10 @@ def _plan_weighted(
                 f"f_b {b_frac}, f_out {out_frac}); shifts past 31 are undefined in C and differ between host and core"
             )
     if rounding == Rounding.ROUND and out_rshift == MAX_SHIFT:
-        # CMSIS writes NN_ROUND(s) as ((0x1 << s) >> 1): for s = 31 that is INT_MIN >> 1 = -2^30, not +2^30.
+        # CMSIS-NN 5.9.0 writes NN_ROUND(s) as ((0x1 << s) >> 1): for s = 31 that is INT_MIN >> 1 = -2^30, not +2^30
+        # (a contract condition of Arm's functions too, kernels.py, for plans made elsewhere)
         raise PlanError(
-            f"op '{op.name}': out_rshift 31 with rounding: CMSIS-NN's NN_ROUND(31) overflows int "
+            f"op '{op.name}': out_rshift 31 with rounding: CMSIS-NN 5.9.0's NN_ROUND(31) overflows int "
             "and adds -2^30 instead of 2^30; use --rounding truncate or narrower formats"
         )
     q_w, w_sat = quantize(weights, w_frac, weight_bits)  # int16 arrays for 8 bits too (values -128..127)
