@@ -7,6 +7,8 @@ tree, built with the plan's rounding, must give every op's integers exactly:
 - random single ops (strategies.op_cases, the wrapping cases and 1-D convs up to 400 long) against the
   numpy int64 reference, planned for the oldest release and for the tree's own (whose plans may call
   functions an older release gets wrong);
+- sigmoid, tanh and softmax, planned for the tree's release: exact, or refused by the contract where the
+  release gets them wrong (and then shown to differ);
 - the demo network, planned for the tree's release (a final sigmoid on the device from 5.8.0), both
   roundings, against the shift model on 16 samples.
 
@@ -38,6 +40,7 @@ from qverify.native_lib import ROUNDINGS
 from qverify.opkinds import FUNCTIONS
 from qverify.plan import QuantPlan
 from strategies import OpCase, examples, fills, op_cases, seeds, shifts, wrapping_cases
+from test_activations import activation_plan, direct_cases, softmax_cases
 from test_cmsis_tree import _real_trees
 
 PATHS = ("plain", "dsp")
@@ -120,6 +123,28 @@ def test_real_tree_runs_random_ops_exactly(tree_root, case, rounding, own_releas
         assert np.array_equal(got, want), (
             f"{tree_root} {path}/{rounding}, {op.function} for {cmsis}: {first_difference(got, want)}"
         )
+
+
+@pytest.mark.parametrize("tree_root", _real_trees())
+@settings(max_examples=examples(0.5), deadline=None)
+@given(case=st.one_of(direct_cases(), softmax_cases().map(lambda x: ("softmax", 5, x))))
+def test_real_tree_runs_activations_exactly_or_refuses_them(tree_root, case):
+    """sigmoid, tanh (int_width 0-3) and softmax through the runner, planned for the tree's release: exact against
+    the shift model, except a sigmoid/tanh planned for 5.4.0-5.7.0, which the contract refuses (those releases
+    saturate the table index); the refusal is asserted, and the tree is shown to differ where it is refused."""
+    name, width, x = case
+    plan = activation_plan(name, x.shape[1:], 15 - width)
+    plan.cmsis = release_of(tree_root)
+    refused = bool(kernels.check_plan(plan))
+    assert refused == (name != "softmax" and release(plan.cmsis) < release("5.8.0")), kernels.check_plan(plan)
+    event(f"{name}: {'refused' if refused else 'run'}")
+    want = ShiftEngine(plan).run(x).outputs[plan.ops[0].name]
+    for path in PATHS:
+        got = tree_engine(plan, path, tree_root).run(x).outputs[plan.ops[0].name]
+        if not refused:
+            assert np.array_equal(got, want), f"{tree_root} {path}, {name}: {first_difference(got, want)}"
+        elif (x < 0).any():  # every negative input reads the wrong entries there
+            assert not np.array_equal(got, want), f"{tree_root} {path}, {name}: refused, yet equal"
 
 
 @pytest.mark.parametrize("tree_root", _real_trees())
