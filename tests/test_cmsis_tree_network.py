@@ -10,7 +10,8 @@ tree, built with the plan's rounding, must give every op's integers exactly:
 - sigmoid, tanh and softmax, planned for the tree's release: exact, or refused by the contract where the
   release gets them wrong (and then shown to differ);
 - the demo network, planned for the tree's release (a final sigmoid on the device from 5.8.0), both
-  roundings, against the shift model on 16 samples.
+  roundings, against the shift model: 16 samples on the host paths, 2 on the emulated Cortex-M3 and M4
+  (the tree cross-compiled, Arm's intrinsics as the core's own instructions).
 
     QVERIFY_CMSIS_TREES=/path/to/trees pytest tests/test_cmsis_tree_network.py
 
@@ -34,6 +35,7 @@ from qverify.choices import CMSIS_RELEASES
 from qverify.engines import quantize_input
 from qverify.engines.native import NativeEngine
 from qverify.engines.shift import ShiftEngine
+from qverify.engines.target import TargetEngine
 from qverify.errors import PlanError
 from qverify.kernels import OLDEST, release
 from qverify.native_lib import ROUNDINGS
@@ -45,6 +47,8 @@ from test_cmsis_tree import _real_trees
 
 PATHS = ("plain", "dsp")
 DEMO_SAMPLES = 16
+TARGET_SAMPLES = 2  # of them on each emulated core
+CPUS = ("cortex-m3", "cortex-m4")  # the plain and the DSP path
 # row 128 of a 1x1 conv: 5.4.0-5.7.0's plain path reads row -128 there (kernels.py's signed char condition)
 SIGNED_CHAR_ROWS = OpCase("conv", (130, 1, 2), cout=2, x_fill="small", w_fill="small", b_fill="zero")
 
@@ -149,7 +153,8 @@ def test_real_tree_runs_activations_exactly_or_refuses_them(tree_root, case):
 
 @pytest.mark.parametrize("tree_root", _real_trees())
 def test_real_tree_runs_the_demo_exactly(tree_root):
-    """The demo planned for the tree's release, each rounding: every op of 16 samples equals the shift model."""
+    """The demo planned for the tree's release, each rounding: every op equals the shift model, on the host
+    paths and on the emulated cores."""
     cmsis = release_of(tree_root)
     arm_calls = set()
     for rounding in ROUNDINGS:
@@ -158,12 +163,16 @@ def test_real_tree_runs_the_demo_exactly(tree_root):
         raw = dataset.demo_dataset(DEMO_SAMPLES).x[:DEMO_SAMPLES]
         x, _ = quantize_input(plan, dataset.prepare_chunk(raw, plan, "demo", 0))
         want = ShiftEngine(plan).run(x).outputs
-        for path in PATHS:
-            got = tree_engine(plan, path, tree_root).run(x).outputs
+        engines = [(path, tree_engine(plan, path, tree_root), x) for path in PATHS]
+        # and compiled by arm-none-eabi-gcc, Arm's intrinsics as the core's instructions, on the emulated M3 and M4
+        engines += [(cpu, TargetEngine(plan, cpu=cpu, cmsis_root=str(tree_root)), x[:TARGET_SAMPLES]) for cpu in CPUS]
+        for where, engine, xs in engines:
+            got = engine.run(xs).outputs
             for op in plan.ops:
-                assert np.array_equal(got[op.name], want[op.name]), (
-                    f"{tree_root} {path}/{rounding}, {op.name} ({op.function}): "
-                    f"{first_difference(got[op.name], want[op.name])}"
+                expected = want[op.name][: len(xs)]
+                assert np.array_equal(got[op.name], expected), (
+                    f"{tree_root} {where}/{rounding}, {op.name} ({op.function}): "
+                    f"{first_difference(got[op.name], expected)}"
                 )
     # which of Arm's functions the demo exercises (the rest are qverify's own kernels, bundled): the sigmoid's
     # from 5.8.0, where arm_nn_activations_direct_q15 no longer saturates its table index
