@@ -7,6 +7,8 @@ tree, built with the plan's rounding, must give every op's integers exactly:
 - random single ops (strategies.op_cases, the wrapping cases and 1-D convs up to 400 long) against the
   numpy int64 reference, planned for the oldest release and for the tree's own (whose plans may call
   functions an older release gets wrong);
+- random Keras networks through the product's path (graph, calibration, plan for the oldest or the tree's
+  release; TensorFlow's asymmetric 'same' padding, fused activations) against the shift model;
 - sigmoid, tanh and softmax, planned for the tree's release: exact, or refused by the contract where the
   release gets them wrong (and then shown to differ);
 - the demo network, planned for the tree's release (a final sigmoid on the device from 5.8.0), both
@@ -41,9 +43,10 @@ from qverify.kernels import OLDEST, release
 from qverify.native_lib import ROUNDINGS
 from qverify.opkinds import FUNCTIONS
 from qverify.plan import QuantPlan
-from strategies import OpCase, examples, fills, op_cases, seeds, shifts, wrapping_cases
+from strategies import OpCase, examples, fills, net_specs, op_cases, seeds, shifts, wrapping_cases
 from test_activations import activation_plan, direct_cases, softmax_cases
 from test_cmsis_tree import _real_trees
+from test_properties_network import NET_SAME, NET_TF_SPLIT_1D, NET_TF_SPLIT_2D, quantized
 
 PATHS = ("plain", "dsp")
 DEMO_SAMPLES = 16
@@ -149,6 +152,34 @@ def test_real_tree_runs_activations_exactly_or_refuses_them(tree_root, case):
             assert np.array_equal(got, want), f"{tree_root} {path}, {name}: {first_difference(got, want)}"
         elif (x < 0).any():  # every negative input reads the wrong entries there
             assert not np.array_equal(got, want), f"{tree_root} {path}, {name}: refused, yet equal"
+
+
+@pytest.mark.parametrize("tree_root", _real_trees())
+@settings(max_examples=examples(0.5), deadline=None)
+@given(spec=net_specs(), own_release=st.booleans())
+@example(spec=NET_TF_SPLIT_1D, own_release=True)
+@example(spec=NET_TF_SPLIT_2D, own_release=False)
+@example(spec=NET_SAME, own_release=True)
+def test_real_tree_runs_random_networks_exactly(tree_root, spec, own_release):
+    """Random Keras networks (2-6 layers) through the product's path (graph, calibration, plan for the oldest or
+    the tree's release): TensorFlow's asymmetric 'same' padding, fused activations and calibrated formats, which
+    single ops do not draw. Every op of the tree's plain and DSP paths equals the shift model (held to the int64
+    reference by test_properties_network)."""
+    made = quantized(spec, release_of(tree_root) if own_release else OLDEST)
+    assume(made is not None)  # a shift past 31: refused, as rule 3 says
+    plan, x = made
+    if kernels.check_plan(plan):  # make_plan chooses legal functions: only a layer no function computes
+        event("refused: a contract violation")
+        return
+    event(f"Arm's functions: {sum(FUNCTIONS[op.function].arm for op in plan.ops)} of {len(plan.ops)} ops")
+    want = ShiftEngine(plan).run(x).outputs
+    for path in PATHS:
+        got = tree_engine(plan, path, tree_root).run(x).outputs
+        for op in plan.ops:
+            assert np.array_equal(got[op.name], want[op.name]), (
+                f"{tree_root} {path}/{plan.rounding}, {op.name} ({op.function}): "
+                f"{first_difference(got[op.name], want[op.name])}"
+            )
 
 
 @pytest.mark.parametrize("tree_root", _real_trees())

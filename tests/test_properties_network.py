@@ -23,6 +23,7 @@ from qverify.compare import format_detail, format_table, run_compare
 from qverify.engines import make_engine, quantize_input
 from qverify.errors import PlanError
 from qverify.graph import build_graph
+from qverify.kernels import OLDEST
 from qverify.opkinds import conv_pads, relu6_max
 from qverify.plan import make_plan
 from strategies import QMAX, QMIN, Layer, NetSpec, examples, fails, net_specs
@@ -31,14 +32,15 @@ KERNELS = NATIVE_PATHS
 MODES = ("propagated", "isolated")
 
 
-def quantized(spec: NetSpec):
-    """(plan, int16 input) for a network spec: the calibration samples quantized, plus one full-scale
-    random integer sample (saturation and overflow inside the network); None if the plan is refused."""
+def quantized(spec: NetSpec, cmsis: str = OLDEST):
+    """(plan, int16 input) for a network spec, planned for a firmware building CMSIS_5 `cmsis` or later: the
+    calibration samples quantized, plus one full-scale random integer sample (saturation and overflow inside the
+    network); None if the plan is refused."""
     keras.backend.clear_session()
     graph = build_graph(spec.keras_model())
     x = prepare_input(spec.data(), graph)
     try:
-        plan = make_plan(graph, calibrate(graph, x), rounding=spec.rounding)
+        plan = make_plan(graph, calibrate(graph, x), rounding=spec.rounding, cmsis=cmsis)
     except PlanError:  # a shift past 31 (or out_rshift 31 with rounding): refused, as rule 3 says
         return None
     x_int, _ = quantize_input(plan, x)
