@@ -20,6 +20,7 @@ import numpy as np
 from hypothesis import settings
 from hypothesis import strategies as st
 
+from qverify.kernels import OLDEST
 from qverify.layout import conv_to_cmsis, dense_to_cmsis
 from qverify.opkinds import FUNCTIONS
 from qverify.opkinds import KINDS as OP_KINDS
@@ -88,10 +89,21 @@ def op_plan(
     )
 
 
-def plan_of(ops: list[OpPlan], rounding: str = "truncate") -> QuantPlan:
-    """A QuantPlan around hand-made ops (input format Q0.15)."""
+def plan_of(ops: list[OpPlan], rounding: str = "truncate", cmsis: str = OLDEST) -> QuantPlan:
+    """A QuantPlan around hand-made ops (input format Q0.15), for a firmware building CMSIS_5 `cmsis` or later
+    (the functions chosen for that release)."""
     return QuantPlan(
-        16, rounding, "notebook", ops[0].in_shape, ops[0].in_shape, 15, (-1.0, 1.0), ops, None, {"model": "test"}
+        16,
+        rounding,
+        "notebook",
+        ops[0].in_shape,
+        ops[0].in_shape,
+        15,
+        (-1.0, 1.0),
+        ops,
+        None,
+        {"model": "test"},
+        cmsis=cmsis,
     )
 
 

@@ -147,7 +147,6 @@ def _entry(cfg: Config, key: str) -> Path:
 
 def load(cfg: Config, key: str) -> GateOutcome | None:
     """The cached outcome of key, or None (a missing, partial or foreign entry is a miss)."""
-
     entry = _entry(cfg, key)
     try:
         meta = json.loads((entry / "result.json").read_text())
